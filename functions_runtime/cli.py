@@ -1,0 +1,153 @@
+"""The ``functions`` command line.
+
+``functions validate PATH`` and ``functions invoke PATH --event FILE`` are a
+contract other tools rely on: add to them, do not change them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .invoker import InstanceSpec, WorkerPool, summarise
+from .manifest import ManifestError, check_settings, load_function
+from .sandbox.compiler import compile_function
+
+__all__ = ["main"]
+
+HTTP_ALLOW_ENV = "FUNCTIONS_HTTP_ALLOW"
+
+
+class UsageError(Exception):
+    """A problem with how the command was called (exit status 2)."""
+
+
+def _read_json(path: str, what: str) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{what} file not found: {path}")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{what} file {path} is not JSON: {exc}") from None
+
+
+def allow_list(flags: Sequence[str] | None) -> tuple[str, ...]:
+    """Hosts / CIDRs the operator allows: ``FUNCTIONS_HTTP_ALLOW`` plus ``--allow-host``."""
+    entries = [e.strip() for e in os.environ.get(HTTP_ALLOW_ENV, "").split(",")]
+    for flag in flags or ():
+        entries.extend(e.strip() for e in flag.split(","))
+    return tuple(e for e in entries if e)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        fn = load_function(args.path)
+    except ManifestError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.path}: {exc.strerror}") from None
+    report = compile_function(fn.source, fn.filename, fn.manifest.kind)
+    for problem in report.errors:
+        print(problem, file=sys.stderr)
+    if not report.ok:
+        return 1
+    handlers = ", ".join(report.handlers)
+    print(f"{fn.filename}: ok ({fn.manifest.kind} function; handlers: {handlers})")
+    return 0
+
+
+def build_spec(path: str, settings: dict[str, Any], *, timeout: float | None,
+               allow: tuple[str, ...]) -> InstanceSpec:
+    """Load a function folder and check settings into a runnable :class:`InstanceSpec`."""
+    fn = load_function(path)
+    values = check_settings(fn.manifest, settings, declared=fn.declared)
+    return InstanceSpec(
+        key=InstanceSpec.key_for(fn.source, values, fn.filename, timeout, allow),
+        source=fn.source,
+        filename=fn.filename,
+        kind=fn.manifest.kind,
+        timeout=timeout if timeout is not None else fn.manifest.timeout_seconds,
+        memory_mb=fn.manifest.memory_mb,
+        settings=values,
+        secret_names=fn.manifest.secret_names(),
+        allow=allow,
+    )
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    payload = _read_json(args.event, "event")
+    settings: Any = _read_json(args.settings, "settings") if args.settings else {}
+    if not isinstance(settings, dict):
+        raise UsageError(f"settings file {args.settings} must hold a JSON object")
+    if args.timeout is not None and not 0 < args.timeout <= 300:
+        raise UsageError("--timeout must be between 0 and 300 seconds")
+    if not Path(args.path).exists():
+        raise UsageError(f"function not found: {args.path}")
+    try:
+        spec = build_spec(args.path, settings, timeout=args.timeout, allow=allow_list(args.allow))
+    except ManifestError as exc:
+        raise UsageError("; ".join(exc.problems)) from None
+    with WorkerPool(max_workers=1) as pool:
+        if isinstance(payload, list):
+            results = pool.invoke(spec, payload, batch=True)
+            output: dict[str, Any] = {
+                "outcome": summarise(results),
+                "results": results,
+                "duration_ms": round(sum(r["duration_ms"] for r in results), 3),
+            }
+        else:
+            output = pool.invoke(spec, [payload])[0]
+    json.dump(output, sys.stdout, indent=2 if args.pretty else None)
+    sys.stdout.write("\n")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="functions",
+        description="Write, check and run sandboxed Python destination functions.",
+    )
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check a function folder; exit 1 with problems")
+    validate.add_argument("path", help="function folder, its handler.py, or a .py file")
+    validate.set_defaults(run=cmd_validate)
+
+    invoke = sub.add_parser("invoke", help="run a function on an event or a batch, print JSON")
+    invoke.add_argument("path", help="function folder, its handler.py, or a .py file")
+    invoke.add_argument("--event", required=True, metavar="FILE",
+                        help="JSON file: one event (object) or a batch (array)")
+    invoke.add_argument("--settings", metavar="FILE", help="JSON file with settings values")
+    invoke.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="wall-clock limit per event (default: the manifest's, or 5)")
+    invoke.add_argument("--allow-host", dest="allow", action="append", metavar="HOST",
+                        help="let fetch reach this host/IP/CIDR (e.g. 127.0.0.1); repeatable")
+    invoke.add_argument("--pretty", action="store_true", help="indent the JSON output")
+    invoke.set_defaults(run=cmd_invoke)
+    return root
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"functions: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except UsageError as exc:
+        _fail(str(exc))
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,379 @@
+"""The host side of the sandbox: worker processes per instance, deadlines, outcomes.
+
+A :class:`WorkerPool` keeps at most one warm worker per instance (and at most
+``max_workers`` in all, least recently used evicted). Each worker is a fresh
+``python -I -B -m functions_runtime.sandbox.worker`` started with an allow-listed
+environment: no AWS credentials, no runtime secrets, no other instance's data.
+The host enforces the wall-clock timeout and the memory limit from outside, by
+killing the worker's process group; a killed worker is replaced before the next
+event.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .sandbox.compiler import compile_function
+from .sandbox.protocol import MAX_FRAME, encode
+
+__all__ = [
+    "InstanceSpec",
+    "WorkerPool",
+    "summarise",
+    "worker_environment",
+]
+
+MiB = 1024 * 1024
+STARTUP_TIMEOUT = 20.0
+POLL_INTERVAL = 0.05
+WORKER_CPU_BUDGET = 600
+STDERR_TAIL = 4096
+OUTCOME_SEVERITY = ("delivered", "filtered", "rejected", "retry", "invalid")
+
+# The only variables a worker inherits. Everything else (AWS_*, FUNCTIONS_*, tokens)
+# stays in the host.
+_ENV_PASSTHROUGH = ("LANG", "LC_ALL", "TZ")
+
+
+def worker_environment() -> dict[str, str]:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    env.update({k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ})
+    return env
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """Everything needed to run one instance's code."""
+
+    key: str
+    source: str
+    filename: str
+    kind: str = "destination"
+    timeout: float = 5.0
+    memory_mb: int = 256
+    settings: dict[str, Any] = field(default_factory=dict, hash=False)
+    secret_names: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+
+    @staticmethod
+    def key_for(source: str, settings: dict[str, Any], *parts: object) -> str:
+        digest = hashlib.sha256(source.encode())
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        digest.update(repr(parts).encode())
+        return digest.hexdigest()[:16]
+
+
+class _WorkerLost(Exception):
+    def __init__(self, outcome: str, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.error_type = error_type
+        self.message = message
+
+
+class Worker:
+    """One worker process and the frames to and from it."""
+
+    def __init__(self, spec: InstanceSpec) -> None:
+        self.spec = spec
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", "-m", "functions_runtime.sandbox.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=worker_environment(),
+            cwd="/",
+            close_fds=True,
+            start_new_session=True,
+        )
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        self._in = self.proc.stdin.fileno()
+        self._out = self.proc.stdout.fileno()
+        self._err = self.proc.stderr.fileno()
+        self._buffer = bytearray()
+        self._stderr = bytearray()
+        self.cpu = 0.0
+        self.handlers: tuple[str, ...] = ()
+        self.baseline_rss = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def load(self) -> list[str]:
+        """Compile the instance's code in the worker; returns problems (empty when ok)."""
+        self._send({
+            "op": "load",
+            "source": self.spec.source,
+            "filename": self.spec.filename,
+            "kind": self.spec.kind,
+            "memory_mb": self.spec.memory_mb,
+            "cpu_seconds": WORKER_CPU_BUDGET,
+        })
+        reply = self._receive(time.monotonic() + STARTUP_TIMEOUT, check_memory=False)
+        if not reply.get("ok"):
+            return [str(p) for p in reply.get("errors", ["the worker refused the code"])]
+        self.handlers = tuple(reply.get("handlers", ()))
+        self.baseline_rss = self.rss()
+        return []
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def rss(self) -> int:
+        try:
+            with open(f"/proc/{self.proc.pid}/statm") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    # -- invocation ----------------------------------------------------------------------
+
+    def invoke(self, events: list[Any], *, batch: bool, mocks: list[dict[str, Any]] | None,
+               results: list[dict[str, Any]]) -> None:
+        """Run ``events``; append one result per event to ``results`` as they arrive.
+
+        Raises ``_WorkerLost`` after a timeout, a memory kill or a crash; ``results``
+        then holds what finished before it.
+        """
+        spec = self.spec
+        self._send({
+            "op": "invoke", "events": events, "batch": batch, "settings": spec.settings,
+            "secret_names": list(spec.secret_names), "allow": list(spec.allow), "mocks": mocks,
+        })
+        whole_batch = batch and "on_batch" in self.handlers
+        budget = spec.timeout
+        deadline = time.monotonic() + budget
+        while True:
+            frame = self._receive(deadline)
+            if frame.get("done"):
+                self.cpu = float(frame.get("cpu", 0.0))
+                return
+            results.append(frame["result"])
+            if not whole_batch:
+                deadline = time.monotonic() + budget
+
+    # -- frames ------------------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        data = encode(message)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._in, view):]
+        except (BrokenPipeError, OSError):
+            raise _WorkerLost("retry", "WorkerCrashed", self._death_message()) from None
+
+    def _receive(self, deadline: float, *, check_memory: bool = True) -> Any:
+        limit = self.baseline_rss + self.spec.memory_mb * MiB
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._out, selectors.EVENT_READ)
+            selector.register(self._err, selectors.EVENT_READ)
+            while True:
+                frame = self._pop_frame()
+                if frame is not None:
+                    return frame
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.kill()
+                    raise _WorkerLost(
+                        "retry", "TimeoutError",
+                        f"the handler did not finish within {self.spec.timeout:g} s",
+                    )
+                if check_memory and self.baseline_rss and self.rss() > limit:
+                    self.kill()
+                    raise _WorkerLost(
+                        "retry", "MemoryLimitExceeded",
+                        f"the handler used more than {self.spec.memory_mb} MB of memory",
+                    )
+                for key, _ in selector.select(min(remaining, POLL_INTERVAL)):
+                    chunk = os.read(key.fd, 1 << 20)
+                    if key.fd == self._err:
+                        self._stderr += chunk
+                        del self._stderr[:-STDERR_TAIL]
+                        if not chunk:
+                            selector.unregister(self._err)
+                        continue
+                    if not chunk:
+                        self.kill()
+                        raise _WorkerLost("retry", "WorkerCrashed", self._death_message())
+                    self._buffer += chunk
+
+    def _pop_frame(self) -> Any:
+        if len(self._buffer) < 4:
+            return None
+        (size,) = struct.unpack(">I", self._buffer[:4])
+        if size > MAX_FRAME:
+            self.kill()
+            raise _WorkerLost("rejected", "WorkerProtocolError", "the worker sent an oversize frame")
+        if len(self._buffer) < 4 + size:
+            return None
+        body = bytes(self._buffer[4 : 4 + size])
+        del self._buffer[: 4 + size]
+        try:
+            return json.loads(body)
+        except ValueError:
+            self.kill()
+            raise _WorkerLost("rejected", "WorkerProtocolError", "the worker sent a bad frame")
+
+    def _death_message(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            return "the worker stopped answering"
+        if code < 0:
+            name = signal.Signals(-code).name
+            if -code == signal.SIGXCPU:
+                return "the handler used up its CPU time limit (SIGXCPU)"
+            return f"the worker was stopped by {name}"
+        return f"the worker exited with status {code}"
+
+
+class WorkerPool:
+    """Warm workers, one per instance, least recently used evicted past ``max_workers``."""
+
+    def __init__(self, max_workers: int = 64) -> None:
+        self.max_workers = max_workers
+        self._workers: collections.OrderedDict[str, Worker] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.evictions = 0
+        self.starts = 0
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for worker in self._workers.values():
+                worker.kill()
+            self._workers.clear()
+
+    def invoke(self, spec: InstanceSpec, events: list[Any], *, batch: bool = False,
+               mocks: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Run ``events`` for ``spec``; one result dict per event, in order."""
+        report = compile_function(spec.source, spec.filename, spec.kind)
+        if not report.ok:
+            problems = [str(p) for p in report.errors]
+            return [_invalid(problems) for _ in events]
+        results: list[dict[str, Any]] = []
+        while len(results) < len(events):
+            pending = events[len(results):]
+            started = time.perf_counter()
+            try:
+                worker = self._worker_for(spec)
+            except _Invalid as exc:
+                return [_invalid(exc.problems) for _ in events]
+            done_before = len(results)
+            try:
+                worker.invoke(pending, batch=batch, mocks=mocks, results=results)
+            except _WorkerLost as lost:
+                self._discard(spec.key)
+                elapsed = round((time.perf_counter() - started) * 1000, 3)
+                failed = _failure(lost, elapsed)
+                if batch and "on_batch" in worker.handlers:
+                    del results[done_before:]
+                    results.extend(dict(failed) for _ in pending)
+                else:
+                    results.append(failed)
+                continue
+            if worker.cpu > WORKER_CPU_BUDGET * 0.8:
+                self._discard(spec.key)
+        return results
+
+    def _worker_for(self, spec: InstanceSpec) -> Worker:
+        with self._lock:
+            worker = self._workers.get(spec.key)
+            if worker is not None and worker.alive():
+                self._workers.move_to_end(spec.key)
+                return worker
+            if worker is not None:
+                worker.kill()
+                del self._workers[spec.key]
+            while len(self._workers) >= self.max_workers:
+                _, oldest = self._workers.popitem(last=False)
+                oldest.kill()
+                self.evictions += 1
+        worker = Worker(spec)
+        self.starts += 1
+        try:
+            problems = worker.load()
+        except _WorkerLost as lost:
+            worker.kill()
+            raise _Invalid([f"{spec.filename}:1: the worker failed to start: {lost.message}"]) \
+                from None
+        if problems:
+            worker.kill()
+            raise _Invalid(problems)
+        with self._lock:
+            self._workers[spec.key] = worker
+        return worker
+
+    def _discard(self, key: str) -> None:
+        with self._lock:
+            worker = self._workers.pop(key, None)
+        if worker is not None:
+            worker.kill()
+
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return [w.proc.pid for w in self._workers.values()]
+
+
+class _Invalid(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _invalid(problems: list[str]) -> dict[str, Any]:
+    return {
+        "outcome": "invalid",
+        "result": None,
+        "error": {"type": "InvalidFunction", "message": "\n".join(problems), "line": None},
+        "problems": problems,
+        "logs": [],
+        "requests": [],
+        "duration_ms": 0.0,
+    }
+
+
+def _failure(lost: _WorkerLost, elapsed: float) -> dict[str, Any]:
+    return {
+        "outcome": lost.outcome,
+        "result": None,
+        "error": {"type": lost.error_type, "message": lost.message, "line": None},
+        "logs": [],
+        "requests": [],
+        "duration_ms": elapsed,
+    }
+
+
+def summarise(results: list[dict[str, Any]]) -> str:
+    """The batch-level outcome: the most severe per-event outcome."""
+    if not results:
+        return "delivered"
+    return max((r["outcome"] for r in results), key=OUTCOME_SEVERITY.index)
+

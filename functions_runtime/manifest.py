@@ -1,0 +1,178 @@
+"""The function manifest (``function.toml``) and loading a function folder.
+
+A function is a folder with ``handler.py`` and, optionally, ``function.toml``::
+
+    name = "signed-webhook"
+    kind = "destination"          # destination | insert | source
+    timeout_seconds = 5
+    memory_mb = 256
+
+    [settings.url]
+    type = "string"               # string | text | number | boolean | array | map
+    required = true
+    description = "Where events are POSTed"
+
+    [settings.signing_secret]
+    type = "string"
+    secret = true
+
+Without a manifest the folder (or a lone ``.py`` file) is a destination function
+with default limits and no declared settings.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "MAX_MANIFEST_BYTES",
+    "MAX_SOURCE_BYTES",
+    "FunctionSource",
+    "Manifest",
+    "ManifestError",
+    "SettingSpec",
+    "check_settings",
+    "load_function",
+]
+
+MAX_SOURCE_BYTES = 256 * 1024
+MAX_MANIFEST_BYTES = 64 * 1024
+MANIFEST_NAME = "function.toml"
+HANDLER_NAME = "handler.py"
+
+SettingType = Literal["string", "text", "number", "boolean", "array", "map"]
+
+
+class ManifestError(Exception):
+    """The function folder or its manifest is unusable; ``problems`` are ``path:line: msg``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class SettingSpec(BaseModel):
+    """One declared setting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: SettingType = "string"
+    required: bool = False
+    default: Any = None
+    description: str = ""
+    secret: bool = False
+
+
+class Manifest(BaseModel):
+    """What ``function.toml`` declares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="function", min_length=1, max_length=120)
+    kind: Literal["destination", "insert", "source"] = "destination"
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    memory_mb: int = Field(default=256, ge=64, le=4096)
+    settings: dict[str, SettingSpec] = Field(default_factory=dict)
+
+    def secret_names(self) -> tuple[str, ...]:
+        return tuple(name for name, spec in self.settings.items() if spec.secret)
+
+
+@dataclass(frozen=True)
+class FunctionSource:
+    """A function's code and manifest as loaded from disk."""
+
+    source: str
+    filename: str
+    manifest: Manifest
+    declared: bool  # whether a manifest was present
+
+
+def _read_text(path: Path, limit: int) -> str:
+    data = path.read_bytes()
+    if len(data) > limit:
+        raise ManifestError([f"{path}:1: file is {len(data)} bytes; the limit is {limit}"])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError([f"{path}:1: not UTF-8 text ({exc.reason})"]) from None
+
+
+def parse_manifest(text: str, filename: str) -> Manifest:
+    """Parse and validate manifest text; every problem is reported with its location."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError([f"{filename}:{getattr(exc, 'lineno', 1)}: {exc}"]) from None
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(part) for part in err["loc"]) or "manifest"
+            problems.append(f"{filename}:1: {loc}: {err['msg']}")
+        raise ManifestError(problems) from None
+
+
+def load_function(path: str | Path) -> FunctionSource:
+    """Load a function folder, its ``handler.py``, or a lone ``.py`` file."""
+    p = Path(path)
+    if p.is_dir():
+        folder, handler = p, p / HANDLER_NAME
+    elif p.suffix == ".py":
+        folder, handler = p.parent, p
+    else:
+        raise ManifestError([f"{p}:1: not a function folder or a .py file"])
+    if not handler.is_file():
+        raise ManifestError([f"{handler}:1: no handler.py here"])
+    source = _read_text(handler, MAX_SOURCE_BYTES)
+    manifest_path = folder / MANIFEST_NAME
+    if handler.name == HANDLER_NAME and manifest_path.is_file():
+        text = _read_text(manifest_path, MAX_MANIFEST_BYTES)
+        return FunctionSource(source, str(handler), parse_manifest(text, str(manifest_path)), True)
+    return FunctionSource(source, str(handler), Manifest(name=folder.name or "function"), False)
+
+
+_SETTING_CHECKS: dict[str, tuple[tuple[type, ...], str]] = {
+    "string": ((str,), "a string"),
+    "text": ((str,), "a string"),
+    "number": ((int, float), "a number"),
+    "boolean": ((bool,), "a boolean"),
+    "array": ((list,), "an array"),
+    "map": ((dict,), "a map (JSON object)"),
+}
+
+
+def check_settings(manifest: Manifest, values: dict[str, Any], *, declared: bool) -> dict[str, Any]:
+    """Validate settings values against the manifest; returns them with defaults filled.
+
+    Raises ``ManifestError`` naming every violation. Without a declared manifest the
+    values pass through as given.
+    """
+    if not declared:
+        return dict(values)
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    for name in values:
+        if name not in manifest.settings:
+            problems.append(f"settings.{name}: not declared in the manifest")
+    for name, spec in manifest.settings.items():
+        value = values.get(name, spec.default)
+        if value is None:
+            if spec.required:
+                problems.append(f"settings.{name}: required ({spec.type})")
+            continue
+        kinds, label = _SETTING_CHECKS[spec.type]
+        bad_bool = isinstance(value, bool) and spec.type != "boolean"
+        if bad_bool or not isinstance(value, kinds):
+            problems.append(f"settings.{name}: must be {label}, got {type(value).__name__}")
+            continue
+        out[name] = value
+    if problems:
+        raise ManifestError(problems)
+    return out

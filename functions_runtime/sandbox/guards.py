@@ -1,0 +1,262 @@
+"""Run-time guards: the functions RestrictedPython's byte code calls on every access.
+
+The attribute guard is deny-by-default. An attribute is readable when:
+
+* the object is the author's own (an instance of a class their code defined, or
+  such a class): any name without two leading underscores;
+* the object is a plain value (str, int, dict, list, datetime, Decimal, ...) or a
+  class handed out by a facade: any public name, except the few that reach
+  attributes by name on their own (``str.format``, ``str.format_map``, ``type.mro``);
+* the object is a facade (module stand-in): its exported names;
+* the object is an SDK object: the names its allow-list publishes.
+
+Everything else, and every name with two leading underscores (``super().__init__``
+aside), is refused with an error that says so.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import decimal
+import hashlib
+import hmac
+import operator
+import re
+import time
+import urllib.parse
+import uuid
+import weakref
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from functions_sdk import BaseEvent, FunctionError, Response, Settings
+from functions_sdk.log import FunctionLogger
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+from .modules import Facade
+
+__all__ = ["Guards", "SandboxAccessError"]
+
+
+class SandboxAccessError(AttributeError):
+    """Raised when handler code reaches for something the sandbox does not offer."""
+
+
+_HASH_TYPES = {
+    type(hashlib.new(name))
+    for name in ("md5", "sha1", "sha256", "sha512", "sha3_256", "blake2b", "blake2s")
+}
+
+# Instances of these types expose every public attribute.
+VALUE_TYPES: frozenset[type] = frozenset(
+    {
+        str, bytes, bytearray, int, float, bool, complex, list, dict, tuple, set, frozenset,
+        range, slice, type(None), property,
+        datetime.date, datetime.datetime, datetime.time, datetime.timedelta, datetime.timezone,
+        decimal.Decimal, uuid.UUID, re.Pattern, re.Match, hmac.HMAC, time.struct_time,
+        collections.Counter, collections.OrderedDict, collections.defaultdict, collections.deque,
+        urllib.parse.ParseResult, urllib.parse.SplitResult,
+        urllib.parse.ParseResultBytes, urllib.parse.SplitResultBytes,
+        *_HASH_TYPES,
+    }
+)
+
+# Classes that handler code may reach as values (builtins and facade exports).
+EXPOSED_CLASSES: frozenset[type] = VALUE_TYPES | frozenset({object})
+
+# Item writes (``x[k] = v``) are allowed on these exact types (and the author's own).
+WRITABLE_CONTAINERS: frozenset[type] = frozenset(
+    {
+        dict, list, bytearray, set, collections.Counter, collections.OrderedDict,
+        collections.defaultdict, collections.deque,
+    }
+)
+
+_EVENT_METHODS = frozenset({"model_dump", "model_dump_json", "model_copy"})
+_SDK_ATTRS: dict[type, frozenset[str]] = {
+    Settings: frozenset(
+        {"get", "keys", "items", "values", "get_str", "get_number", "get_bool",
+         "get_list", "get_map", "is_secret"}
+    ),
+    Response: frozenset({"status", "ok", "headers", "text", "url", "json", "raise_for_status"}),
+    FunctionLogger: frozenset({"debug", "info", "warning", "error"}),
+}
+_EXCEPTION_ATTRS = frozenset({"args"})
+_EXTRA_EXCEPTION_ATTRS: dict[type, frozenset[str]] = {
+    StopIteration: frozenset({"value"}),
+    ValueError: frozenset({"msg", "doc", "pos", "lineno", "colno"}),  # JSONDecodeError
+    FunctionError: frozenset({"message", "status"}),
+}
+_REFUSED_EVERYWHERE = frozenset({"mro", "format_map"}) | INSPECT_ATTRIBUTES
+_STR_FORMAT = "format"
+
+_INPLACE: dict[str, Callable[[Any, Any], Any]] = {
+    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
+    "<<=": operator.ilshift, ">>=": operator.irshift, "|=": operator.ior,
+    "^=": operator.ixor, "&=": operator.iand, "@=": operator.imatmul,
+}
+
+
+def _refuse(obj: Any, name: str) -> SandboxAccessError:
+    kind = type(obj).__name__ if not isinstance(obj, type) else f"class {obj.__name__}"
+    if name.startswith("__"):
+        return SandboxAccessError(f'"{name}" is not available in functions (special attribute)')
+    return SandboxAccessError(f'"{name}" of {kind} is not available in functions')
+
+
+class _EventWriter:
+    """What ``_write_`` hands out for SDK events: field assignment only."""
+
+    __slots__ = ("_target",)
+
+    def __init__(self, target: BaseEvent) -> None:
+        object.__setattr__(self, "_target", target)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or name.startswith("model_"):
+            raise SandboxAccessError(f'cannot set "{name}" on an event')
+        setattr(object.__getattribute__(self, "_target"), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise SandboxAccessError("event fields cannot be deleted; set them to None")
+
+
+class Guards:
+    """The guard functions for one worker, bound to its register of author classes."""
+
+    def __init__(self, author_bases: frozenset[type]) -> None:
+        self.author_classes: weakref.WeakSet[type] = weakref.WeakSet()
+        self.author_bases = author_bases
+
+    # -- classification ----------------------------------------------------------------
+
+    def is_author_object(self, obj: Any) -> bool:
+        cls = obj if isinstance(obj, type) else type(obj)
+        return cls in self.author_classes
+
+    def allowed(self, obj: Any, name: str) -> bool:
+        if name in _REFUSED_EVERYWHERE:
+            return False
+        if isinstance(obj, super):
+            # super() inside the author's class: its parents' methods and __init__.
+            return obj.__thisclass__ in self.author_classes and (
+                name == "__init__" or not name.startswith("__")
+            )
+        if name.startswith("__"):
+            return name == "__init__" and isinstance(obj, type) and obj in self.author_classes
+        if self.is_author_object(obj):
+            return True
+        if name.startswith("_"):
+            return False
+        cls = type(obj)
+        if cls in VALUE_TYPES:
+            return not (name == _STR_FORMAT and isinstance(obj, str | bytes))
+        if isinstance(obj, Facade):
+            return obj.facade_has(name)
+        if isinstance(obj, type):
+            if issubclass(obj, BaseEvent):
+                return name == "model_validate"
+            if obj in EXPOSED_CLASSES:
+                return not (name == _STR_FORMAT and issubclass(obj, str | bytes))
+            return False
+        if isinstance(obj, BaseEvent):
+            return name in _EVENT_METHODS or name in cls.model_fields or (
+                obj.model_extra is not None and name in obj.model_extra
+            )
+        if isinstance(obj, BaseException):
+            if name in _EXCEPTION_ATTRS:
+                return True
+            return any(
+                isinstance(obj, exc) and name in names
+                for exc, names in _EXTRA_EXCEPTION_ATTRS.items()
+            )
+        names = _SDK_ATTRS.get(cls)
+        return names is not None and name in names
+
+    # -- the guard functions ------------------------------------------------------------
+
+    def getattr(self, obj: Any, name: str, *default: Any) -> Any:
+        """``_getattr_`` and the ``getattr`` builtin."""
+        if type(name) is not str:
+            raise TypeError("attribute name must be a string")
+        if not self.allowed(obj, name):
+            if default:
+                return default[0]
+            raise _refuse(obj, name)
+        value = getattr(obj, name, *default)
+        if isinstance(value, ModuleType):
+            raise _refuse(obj, name)
+        return value
+
+    def hasattr(self, obj: Any, name: str) -> bool:
+        """The ``hasattr`` builtin, through the guard."""
+        try:
+            self.getattr(obj, name)
+        except Exception:
+            return False
+        return True
+
+    def write(self, obj: Any) -> Any:
+        """``_write_``: what may be the target of ``x.a = v`` / ``x[k] = v``."""
+        cls = type(obj)
+        if cls in WRITABLE_CONTAINERS or self.is_author_object(obj):
+            return obj
+        if isinstance(obj, BaseEvent):
+            return _EventWriter(obj)
+        raise SandboxAccessError(f"{cls.__name__} objects are read-only in functions")
+
+    def setattr(self, obj: Any, name: str, value: Any) -> None:
+        """The ``setattr`` builtin, through the guard."""
+        if type(name) is not str or name.startswith("__"):
+            raise SandboxAccessError(f'cannot set "{name}"')
+        setattr(self.write(obj), name, value)
+
+    def delattr(self, obj: Any, name: str) -> None:
+        """The ``delattr`` builtin, through the guard."""
+        if type(name) is not str or name.startswith("__"):
+            raise SandboxAccessError(f'cannot delete "{name}"')
+        delattr(self.write(obj), name)
+
+    @staticmethod
+    def getitem(obj: Any, key: Any) -> Any:
+        """``_getitem_``: subscription (values are copies; facades have no items)."""
+        if isinstance(obj, Facade | ModuleType):
+            raise SandboxAccessError("modules cannot be subscripted")
+        return obj[key]
+
+    @staticmethod
+    def getiter(obj: Any) -> Any:
+        """``_getiter_``: iteration is unmetered; time and memory limits bound it."""
+        return obj
+
+    @staticmethod
+    def inplacevar(op: str, target: Any, value: Any) -> Any:
+        """``_inplacevar_``: ``x += y`` and friends."""
+        try:
+            return _INPLACE[op](target, value)
+        except KeyError:
+            raise SandboxAccessError(f"operator {op} is not supported") from None
+
+    @staticmethod
+    def apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``_apply_``: calls with ``*args`` / ``**kwargs``."""
+        return func(*args, **kwargs)
+
+    def make_class(self, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+        """``__metaclass__``: classes may derive from the author's own classes,
+        ``object``, the exception classes in builtins and the SDK's errors."""
+        for base in bases:
+            if not isinstance(base, type) or not (
+                base in self.author_classes or base in self.author_bases
+            ):
+                shown = getattr(base, "__name__", type(base).__name__)
+                raise TypeError(
+                    f"class {name} cannot derive from {shown}; classes in functions may "
+                    "derive from your own classes, object, Exception types and SDK errors"
+                )
+        cls = type(name, bases, namespace)
+        self.author_classes.add(cls)
+        return cls

@@ -1,0 +1,107 @@
+"""The globals and builtins handler code runs with, built afresh per invocation."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import functions_sdk
+from functions_sdk._context import current
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+
+from .guards import Guards, SandboxAccessError
+from .modules import EXPORTS, Facade, build_module
+
+__all__ = ["AUTHOR_BASES", "SAFE_BUILTIN_NAMES", "PrintCollector", "build_globals"]
+
+SAFE_BUILTIN_NAMES = (
+    "abs all any ascii bin bool bytearray bytes callable chr complex dict divmod enumerate "
+    "filter float format frozenset hash hex int isinstance issubclass iter len list map max "
+    "min next object oct ord pow range repr reversed round set slice sorted str sum tuple zip "
+    "property staticmethod classmethod super "
+    "None False True Ellipsis NotImplemented"
+).split()
+
+# Exception classes handler code may raise, catch and subclass. No BaseException,
+# SystemExit, KeyboardInterrupt or GeneratorExit: those would escape ``except Exception``.
+EXCEPTION_NAMES = (
+    "Exception ArithmeticError AssertionError AttributeError IndexError KeyError LookupError "
+    "NameError NotImplementedError OverflowError RuntimeError StopIteration TypeError "
+    "UnicodeDecodeError UnicodeEncodeError UnicodeError ValueError ZeroDivisionError "
+    "RecursionError TimeoutError ConnectionError"
+).split()
+
+_SAFE_BUILTINS: dict[str, Any] = {
+    name: getattr(builtins, name) for name in SAFE_BUILTIN_NAMES + EXCEPTION_NAMES
+}
+_SAFE_BUILTINS["__build_class__"] = builtins.__build_class__
+
+AUTHOR_BASES: frozenset[type] = frozenset(
+    {object}
+    | {getattr(builtins, name) for name in EXCEPTION_NAMES}
+    | {
+        getattr(functions_sdk, name)
+        for name in functions_sdk.__all__
+        if isinstance(getattr(functions_sdk, name), type)
+        and issubclass(getattr(functions_sdk, name), functions_sdk.FunctionError)
+    }
+)
+
+MAX_PRINT_LINE = 4096
+
+
+class PrintCollector:
+    """``print`` in handler code: lines go to the invocation's log (masked, capped)."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self, _getattr_: Any = None) -> None:
+        self._lines: list[str] = []
+
+    def _call_print(self, *objects: Any, sep: str | None = " ", end: str | None = "\n",
+                    file: Any = None, flush: bool = False) -> None:
+        if file is not None:
+            raise SandboxAccessError("print(file=...) is not available; print to the log")
+        text = (" " if sep is None else str(sep)).join(str(o) for o in objects)
+        text = text[:MAX_PRINT_LINE]
+        self._lines.append(text)
+        current().log(text)
+
+    def __call__(self) -> str:
+        return "\n".join(self._lines)
+
+
+def _guarded_import(guards: Guards) -> Any:
+    def __import__(name: str, globals: Any = None, locals: Any = None,
+                   fromlist: Any = (), level: int = 0) -> Facade:
+        if level != 0 or type(name) is not str or name not in EXPORTS:
+            raise ImportError(f'module "{name}" is not available in functions')
+        if "." in name and not fromlist:
+            return build_module(name.split(".", 1)[0])
+        return build_module(name)
+
+    return __import__
+
+
+def build_globals(guards: Guards, module_name: str = "handler") -> dict[str, Any]:
+    """Fresh globals for one invocation: builtins copy, guards, class hook."""
+    safe_builtins = dict(_SAFE_BUILTINS)
+    safe_builtins["__import__"] = _guarded_import(guards)
+    safe_builtins["getattr"] = guards.getattr
+    safe_builtins["hasattr"] = guards.hasattr
+    safe_builtins["setattr"] = guards.setattr
+    safe_builtins["delattr"] = guards.delattr
+    return {
+        "__builtins__": safe_builtins,
+        "__name__": module_name,
+        "__metaclass__": guards.make_class,
+        "_getattr_": guards.getattr,
+        "_getitem_": guards.getitem,
+        "_getiter_": guards.getiter,
+        "_write_": guards.write,
+        "_inplacevar_": guards.inplacevar,
+        "_apply_": guards.apply,
+        "_print_": PrintCollector,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+        "_unpack_sequence_": guarded_unpack_sequence,
+    }

@@ -1,0 +1,113 @@
+"""Settings: the values an instance was deployed with, typed by the manifest.
+
+Handlers receive a :class:`Settings` mapping. Secret values are real inside the
+handler (it needs them to authenticate) but are masked as ``***`` wherever the
+runtime records text: logs, recorded requests, errors and ``repr(settings)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from .errors import ValidationError
+
+__all__ = ["Settings"]
+
+_MISSING: Any = object()
+
+
+class Settings(Mapping[str, Any]):
+    """A read-only mapping of setting name to value.
+
+    ``settings["url"]`` raises :class:`ValidationError` when the setting is not set;
+    ``settings.get("url", default)`` does not. The typed getters (``get_str``,
+    ``get_number``, ``get_bool``, ``get_list``, ``get_map``) return the declared type
+    so that mypy can check the handler.
+    """
+
+    __slots__ = ("_secret_names", "_values")
+
+    def __init__(
+        self, values: Mapping[str, Any] | None = None, *, secret_names: Iterable[str] = ()
+    ) -> None:
+        self._values: dict[str, Any] = dict(values or {})
+        self._secret_names: frozenset[str] = frozenset(secret_names)
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            known = ", ".join(sorted(self._values)) or "none"
+            raise ValidationError(
+                f"setting {name!r} is not set (settings present: {known})"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._values))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if k in self._secret_names else v) for k, v in self._values.items()}
+        return f"Settings({shown!r})"
+
+    __str__ = __repr__
+
+    def is_secret(self, name: str) -> bool:
+        """Whether the manifest marks ``name`` as secret."""
+        return name in self._secret_names
+
+    def _typed(self, name: str, default: Any, kinds: tuple[type, ...], label: str) -> Any:
+        value = self._values.get(name, _MISSING)
+        if value is _MISSING or value is None:
+            if default is _MISSING:
+                raise ValidationError(f"setting {name!r} is not set")
+            return default
+        if isinstance(value, bool) and bool not in kinds:
+            raise ValidationError(f"setting {name!r} must be {label}, got boolean")
+        if not isinstance(value, kinds):
+            raise ValidationError(f"setting {name!r} must be {label}, got {type(value).__name__}")
+        return value
+
+    def get_str(self, name: str, default: str = _MISSING) -> str:
+        """The string setting ``name`` (``default`` when unset, else ValidationError)."""
+        result: str = self._typed(name, default, (str,), "a string")
+        return result
+
+    def get_number(self, name: str, default: float = _MISSING) -> float:
+        """The number setting ``name``."""
+        result: float = self._typed(name, default, (int, float), "a number")
+        return result
+
+    def get_bool(self, name: str, default: bool = _MISSING) -> bool:
+        """The boolean setting ``name``."""
+        result: bool = self._typed(name, default, (bool,), "a boolean")
+        return result
+
+    def get_list(self, name: str, default: list[Any] = _MISSING) -> list[Any]:
+        """The array setting ``name`` (a copy)."""
+        result: list[Any] = self._typed(name, default, (list,), "an array")
+        return list(result)
+
+    def get_map(self, name: str, default: dict[str, Any] = _MISSING) -> dict[str, Any]:
+        """The map setting ``name`` (a copy)."""
+        result: dict[str, Any] = self._typed(name, default, (dict,), "a map")
+        return dict(result)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The string values of secret settings, for masking (used by the runtime)."""
+        out: list[str] = []
+        for name in self._secret_names:
+            value = self._values.get(name)
+            if isinstance(value, str) and value:
+                out.append(value)
+            elif isinstance(value, list):
+                out.extend(v for v in value if isinstance(v, str) and v)
+            elif isinstance(value, dict):
+                out.extend(v for v in value.values() if isinstance(v, str) and v)
+        return tuple(out)
