@@ -55,8 +55,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read {args.path}: {exc.strerror}") from None
     report = compile_function(fn.source, fn.filename, fn.manifest.kind)
-    for problem in report.errors:
-        print(problem, file=sys.stderr)
+    for error in report.errors:
+        print(error, file=sys.stderr)
     if not report.ok:
         return 1
     handlers = ", ".join(report.handlers)
@@ -64,8 +64,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_spec(path: str, settings: dict[str, Any], *, timeout: float | None,
-               allow: tuple[str, ...]) -> InstanceSpec:
+def build_spec(
+    path: str, settings: dict[str, Any], *, timeout: float | None, allow: tuple[str, ...]
+) -> InstanceSpec:
     """Load a function folder and check settings into a runnable :class:`InstanceSpec`."""
     fn = load_function(path)
     values = check_settings(fn.manifest, settings, declared=fn.declared)
@@ -123,13 +124,26 @@ def parser() -> argparse.ArgumentParser:
 
     invoke = sub.add_parser("invoke", help="run a function on an event or a batch, print JSON")
     invoke.add_argument("path", help="function folder, its handler.py, or a .py file")
-    invoke.add_argument("--event", required=True, metavar="FILE",
-                        help="JSON file: one event (object) or a batch (array)")
+    invoke.add_argument(
+        "--event",
+        required=True,
+        metavar="FILE",
+        help="JSON file: one event (object) or a batch (array)",
+    )
     invoke.add_argument("--settings", metavar="FILE", help="JSON file with settings values")
-    invoke.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="wall-clock limit per event (default: the manifest's, or 5)")
-    invoke.add_argument("--allow-host", dest="allow", action="append", metavar="HOST",
-                        help="let fetch reach this host/IP/CIDR (e.g. 127.0.0.1); repeatable")
+    invoke.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wall-clock limit per event (default: the manifest's, or 5)",
+    )
+    invoke.add_argument(
+        "--allow-host",
+        dest="allow",
+        action="append",
+        metavar="HOST",
+        help="let fetch reach this host/IP/CIDR (e.g. 127.0.0.1); repeatable",
+    )
     invoke.add_argument("--pretty", action="store_true", help="indent the JSON output")
     invoke.set_defaults(run=cmd_invoke)
     return root

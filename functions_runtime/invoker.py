@@ -12,6 +12,7 @@ event.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import os
@@ -112,14 +113,16 @@ class Worker:
 
     def load(self) -> list[str]:
         """Compile the instance's code in the worker; returns problems (empty when ok)."""
-        self._send({
-            "op": "load",
-            "source": self.spec.source,
-            "filename": self.spec.filename,
-            "kind": self.spec.kind,
-            "memory_mb": self.spec.memory_mb,
-            "cpu_seconds": WORKER_CPU_BUDGET,
-        })
+        self._send(
+            {
+                "op": "load",
+                "source": self.spec.source,
+                "filename": self.spec.filename,
+                "kind": self.spec.kind,
+                "memory_mb": self.spec.memory_mb,
+                "cpu_seconds": WORKER_CPU_BUDGET,
+            }
+        )
         reply = self._receive(time.monotonic() + STARTUP_TIMEOUT, check_memory=False)
         if not reply.get("ok"):
             return [str(p) for p in reply.get("errors", ["the worker refused the code"])]
@@ -132,10 +135,8 @@ class Worker:
 
     def kill(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
@@ -150,18 +151,31 @@ class Worker:
 
     # -- invocation ----------------------------------------------------------------------
 
-    def invoke(self, events: list[Any], *, batch: bool, mocks: list[dict[str, Any]] | None,
-               results: list[dict[str, Any]]) -> None:
+    def invoke(
+        self,
+        events: list[Any],
+        *,
+        batch: bool,
+        mocks: list[dict[str, Any]] | None,
+        results: list[dict[str, Any]],
+    ) -> None:
         """Run ``events``; append one result per event to ``results`` as they arrive.
 
         Raises ``_WorkerLost`` after a timeout, a memory kill or a crash; ``results``
         then holds what finished before it.
         """
         spec = self.spec
-        self._send({
-            "op": "invoke", "events": events, "batch": batch, "settings": spec.settings,
-            "secret_names": list(spec.secret_names), "allow": list(spec.allow), "mocks": mocks,
-        })
+        self._send(
+            {
+                "op": "invoke",
+                "events": events,
+                "batch": batch,
+                "settings": spec.settings,
+                "secret_names": list(spec.secret_names),
+                "allow": list(spec.allow),
+                "mocks": mocks,
+            }
+        )
         whole_batch = batch and "on_batch" in self.handlers
         budget = spec.timeout
         deadline = time.monotonic() + budget
@@ -181,7 +195,7 @@ class Worker:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(self._in, view):]
+                view = view[os.write(self._in, view) :]
         except (BrokenPipeError, OSError):
             raise _WorkerLost("retry", "WorkerCrashed", self._death_message()) from None
 
@@ -198,13 +212,15 @@ class Worker:
                 if remaining <= 0:
                     self.kill()
                     raise _WorkerLost(
-                        "retry", "TimeoutError",
+                        "retry",
+                        "TimeoutError",
                         f"the handler did not finish within {self.spec.timeout:g} s",
                     )
                 if check_memory and self.baseline_rss and self.rss() > limit:
                     self.kill()
                     raise _WorkerLost(
-                        "retry", "MemoryLimitExceeded",
+                        "retry",
+                        "MemoryLimitExceeded",
                         f"the handler used more than {self.spec.memory_mb} MB of memory",
                     )
                 for key, _ in selector.select(min(remaining, POLL_INTERVAL)):
@@ -226,7 +242,7 @@ class Worker:
         (size,) = struct.unpack(">I", self._buffer[:4])
         if size > MAX_FRAME:
             self.kill()
-            raise _WorkerLost("rejected", "WorkerProtocolError", "the worker sent an oversize frame")
+            raise _WorkerLost("rejected", "WorkerProtocolError", "oversize frame from the worker")
         if len(self._buffer) < 4 + size:
             return None
         body = bytes(self._buffer[4 : 4 + size])
@@ -235,7 +251,9 @@ class Worker:
             return json.loads(body)
         except ValueError:
             self.kill()
-            raise _WorkerLost("rejected", "WorkerProtocolError", "the worker sent a bad frame")
+            raise _WorkerLost(
+                "rejected", "WorkerProtocolError", "the worker sent a bad frame"
+            ) from None
 
     def _death_message(self) -> str:
         code = self.proc.poll()
@@ -271,8 +289,14 @@ class WorkerPool:
                 worker.kill()
             self._workers.clear()
 
-    def invoke(self, spec: InstanceSpec, events: list[Any], *, batch: bool = False,
-               mocks: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def invoke(
+        self,
+        spec: InstanceSpec,
+        events: list[Any],
+        *,
+        batch: bool = False,
+        mocks: list[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
         """Run ``events`` for ``spec``; one result dict per event, in order."""
         report = compile_function(spec.source, spec.filename, spec.kind)
         if not report.ok:
@@ -280,7 +304,7 @@ class WorkerPool:
             return [_invalid(problems) for _ in events]
         results: list[dict[str, Any]] = []
         while len(results) < len(events):
-            pending = events[len(results):]
+            pending = events[len(results) :]
             started = time.perf_counter()
             try:
                 worker = self._worker_for(spec)
@@ -322,8 +346,9 @@ class WorkerPool:
             problems = worker.load()
         except _WorkerLost as lost:
             worker.kill()
-            raise _Invalid([f"{spec.filename}:1: the worker failed to start: {lost.message}"]) \
-                from None
+            raise _Invalid(
+                [f"{spec.filename}:1: the worker failed to start: {lost.message}"]
+            ) from None
         if problems:
             worker.kill()
             raise _Invalid(problems)
@@ -375,5 +400,5 @@ def summarise(results: list[dict[str, Any]]) -> str:
     """The batch-level outcome: the most severe per-event outcome."""
     if not results:
         return "delivered"
-    return max((r["outcome"] for r in results), key=OUTCOME_SEVERITY.index)
-
+    outcomes: list[str] = [str(r["outcome"]) for r in results]
+    return max(outcomes, key=OUTCOME_SEVERITY.index)

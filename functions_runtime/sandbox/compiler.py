@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import CodeType
 
-from RestrictedPython import compile_restricted_exec
+from RestrictedPython.compile import compile_restricted_exec
 
 from .policy import FunctionsPolicy
 
@@ -101,15 +102,17 @@ def _structure(tree: ast.Module, path: str, kind: str) -> tuple[list[Problem], t
     if not found:
         problems.append(
             Problem(
-                path, 1,
+                path,
+                1,
                 f"no handler found: a {kind} function defines at least one of "
-                + ", ".join(known) + " at the top level of the module",
+                + ", ".join(known)
+                + " at the top level of the module",
             )
         )
     return problems, tuple(found)
 
 
-def _rp_problems(messages: list[str] | tuple[str, ...], path: str) -> list[Problem]:
+def _rp_problems(messages: Sequence[str], path: str) -> list[Problem]:
     out = []
     for message in messages:
         match = _RP_LINE.match(message)
@@ -121,39 +124,67 @@ def _rp_problems(messages: list[str] | tuple[str, ...], path: str) -> list[Probl
     return out
 
 
-def compile_function(source: str, path: str = "handler.py", kind: str = "destination") -> (
-    CompileReport
-):
+def compile_function(
+    source: str, path: str = "handler.py", kind: str = "destination"
+) -> CompileReport:
     """Compile ``source`` for the sandbox; every problem is in the report."""
     if len(source) > MAX_SOURCE_CHARS:
         return CompileReport(
-            None, [Problem(path, 1, f"source is {len(source)} characters; the limit is "
-                           f"{MAX_SOURCE_CHARS}: split data out into settings")]
+            None,
+            [
+                Problem(
+                    path,
+                    1,
+                    f"source is {len(source)} characters; the limit is "
+                    f"{MAX_SOURCE_CHARS}: split data out into settings",
+                )
+            ],
         )
     try:
         tree = ast.parse(source, filename=path, mode="exec")
     except SyntaxError as exc:
         return CompileReport(None, [Problem(path, exc.lineno or 1, f"syntax error: {exc.msg}")])
     except (RecursionError, MemoryError, ValueError) as exc:
-        return CompileReport(None, [Problem(path, 1, f"cannot parse: {type(exc).__name__}: "
-                                            "the code is nested too deeply or is not text")])
+        return CompileReport(
+            None,
+            [
+                Problem(
+                    path,
+                    1,
+                    f"cannot parse: {type(exc).__name__}: "
+                    "the code is nested too deeply or is not text",
+                )
+            ],
+        )
     depth, count, line = _depth_and_size(tree)
     if depth > MAX_AST_DEPTH or count > MAX_AST_NODES:
         return CompileReport(
-            None, [Problem(path, line, f"code is nested {depth} levels deep ({count} nodes); "
-                           f"the limit is {MAX_AST_DEPTH} levels: flatten the expression")]
+            None,
+            [
+                Problem(
+                    path,
+                    line,
+                    f"code is nested {depth} levels deep ({count} nodes); "
+                    f"the limit is {MAX_AST_DEPTH} levels: flatten the expression",
+                )
+            ],
         )
     structure, handlers = _structure(tree, path, kind)
     try:
         result = compile_restricted_exec(tree, filename=path, policy=FunctionsPolicy)
     except Exception as exc:  # every compiler failure is an upload error, never a crash
         return CompileReport(
-            None, [Problem(path, 1, f"the code could not be compiled ({type(exc).__name__}); "
-                           "simplify the deepest expression")]
+            None,
+            [
+                Problem(
+                    path,
+                    1,
+                    f"the code could not be compiled ({type(exc).__name__}); "
+                    "simplify the deepest expression",
+                )
+            ],
         )
     errors = sorted(_rp_problems(result.errors, path) + structure, key=lambda p: p.line)
-    warnings = [
-        w for w in _rp_problems(result.warnings, path) if "printed" not in w.message
-    ]
+    warnings = [w for w in _rp_problems(result.warnings, path) if "printed" not in w.message]
     code = result.code if not errors else None
     return CompileReport(code, errors, warnings, handlers)

@@ -52,13 +52,41 @@ _HASH_TYPES = {
 # Instances of these types expose every public attribute.
 VALUE_TYPES: frozenset[type] = frozenset(
     {
-        str, bytes, bytearray, int, float, bool, complex, list, dict, tuple, set, frozenset,
-        range, slice, type(None), property,
-        datetime.date, datetime.datetime, datetime.time, datetime.timedelta, datetime.timezone,
-        decimal.Decimal, uuid.UUID, re.Pattern, re.Match, hmac.HMAC, time.struct_time,
-        collections.Counter, collections.OrderedDict, collections.defaultdict, collections.deque,
-        urllib.parse.ParseResult, urllib.parse.SplitResult,
-        urllib.parse.ParseResultBytes, urllib.parse.SplitResultBytes,
+        str,
+        bytes,
+        bytearray,
+        int,
+        float,
+        bool,
+        complex,
+        list,
+        dict,
+        tuple,
+        set,
+        frozenset,
+        range,
+        slice,
+        type(None),
+        property,
+        datetime.date,
+        datetime.datetime,
+        datetime.time,
+        datetime.timedelta,
+        datetime.timezone,
+        decimal.Decimal,
+        uuid.UUID,
+        re.Pattern,
+        re.Match,
+        hmac.HMAC,
+        time.struct_time,
+        collections.Counter,
+        collections.OrderedDict,
+        collections.defaultdict,
+        collections.deque,
+        urllib.parse.ParseResult,
+        urllib.parse.SplitResult,
+        urllib.parse.ParseResultBytes,
+        urllib.parse.SplitResultBytes,
         *_HASH_TYPES,
     }
 )
@@ -69,16 +97,32 @@ EXPOSED_CLASSES: frozenset[type] = VALUE_TYPES | frozenset({object})
 # Item writes (``x[k] = v``) are allowed on these exact types (and the author's own).
 WRITABLE_CONTAINERS: frozenset[type] = frozenset(
     {
-        dict, list, bytearray, set, collections.Counter, collections.OrderedDict,
-        collections.defaultdict, collections.deque,
+        dict,
+        list,
+        bytearray,
+        set,
+        collections.Counter,
+        collections.OrderedDict,
+        collections.defaultdict,
+        collections.deque,
     }
 )
 
 _EVENT_METHODS = frozenset({"model_dump", "model_dump_json", "model_copy"})
 _SDK_ATTRS: dict[type, frozenset[str]] = {
     Settings: frozenset(
-        {"get", "keys", "items", "values", "get_str", "get_number", "get_bool",
-         "get_list", "get_map", "is_secret"}
+        {
+            "get",
+            "keys",
+            "items",
+            "values",
+            "get_str",
+            "get_number",
+            "get_bool",
+            "get_list",
+            "get_map",
+            "is_secret",
+        }
     ),
     Response: frozenset({"status", "ok", "headers", "text", "url", "json", "raise_for_status"}),
     FunctionLogger: frozenset({"debug", "info", "warning", "error"}),
@@ -93,10 +137,19 @@ _REFUSED_EVERYWHERE = frozenset({"mro", "format_map"}) | INSPECT_ATTRIBUTES
 _STR_FORMAT = "format"
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
-    "<<=": operator.ilshift, ">>=": operator.irshift, "|=": operator.ior,
-    "^=": operator.ixor, "&=": operator.iand, "@=": operator.imatmul,
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "|=": operator.ior,
+    "^=": operator.ixor,
+    "&=": operator.iand,
+    "@=": operator.imatmul,
 }
 
 
@@ -142,7 +195,7 @@ class Guards:
             return False
         if isinstance(obj, super):
             # super() inside the author's class: its parents' methods and __init__.
-            return obj.__thisclass__ in self.author_classes and (
+            return getattr(obj, "__thisclass__", None) in self.author_classes and (
                 name == "__init__" or not name.startswith("__")
             )
         if name.startswith("__"):
@@ -163,8 +216,10 @@ class Guards:
                 return not (name == _STR_FORMAT and issubclass(obj, str | bytes))
             return False
         if isinstance(obj, BaseEvent):
-            return name in _EVENT_METHODS or name in cls.model_fields or (
-                obj.model_extra is not None and name in obj.model_extra
+            return (
+                name in _EVENT_METHODS
+                or name in cls.model_fields
+                or (obj.model_extra is not None and name in obj.model_extra)
             )
         if isinstance(obj, BaseException):
             if name in _EXCEPTION_ATTRS:

@@ -143,18 +143,19 @@ def _random() -> dict[str, Any]:
 
 
 _BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
-    "json": lambda: {"dumps": _json_dumps, "loads": _json_loads,
-                     "JSONDecodeError": json.JSONDecodeError},
+    "json": lambda: {
+        "dumps": _json_dumps,
+        "loads": _json_loads,
+        "JSONDecodeError": json.JSONDecodeError,
+    },
     "datetime": lambda: {
         **_public(datetime, "date datetime time timedelta timezone MINYEAR MAXYEAR"),
-        "UTC": datetime.timezone.utc,
+        "UTC": datetime.UTC,
     },
     "time": lambda: _public(
         time, "time time_ns monotonic monotonic_ns perf_counter sleep gmtime strftime"
     ),
-    "math": lambda: {
-        name: getattr(math, name) for name in dir(math) if not name.startswith("_")
-    },
+    "math": lambda: {name: getattr(math, name) for name in dir(math) if not name.startswith("_")},
     "re": lambda: _public(
         re,
         "compile match search fullmatch findall finditer sub subn split escape error "

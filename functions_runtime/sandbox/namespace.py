@@ -58,8 +58,14 @@ class PrintCollector:
     def __init__(self, _getattr_: Any = None) -> None:
         self._lines: list[str] = []
 
-    def _call_print(self, *objects: Any, sep: str | None = " ", end: str | None = "\n",
-                    file: Any = None, flush: bool = False) -> None:
+    def _call_print(
+        self,
+        *objects: Any,
+        sep: str | None = " ",
+        end: str | None = "\n",
+        file: Any = None,
+        flush: bool = False,
+    ) -> None:
         if file is not None:
             raise SandboxAccessError("print(file=...) is not available; print to the log")
         text = (" " if sep is None else str(sep)).join(str(o) for o in objects)
@@ -72,8 +78,9 @@ class PrintCollector:
 
 
 def _guarded_import(guards: Guards) -> Any:
-    def __import__(name: str, globals: Any = None, locals: Any = None,
-                   fromlist: Any = (), level: int = 0) -> Facade:
+    def __import__(
+        name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+    ) -> Facade:
         if level != 0 or type(name) is not str or name not in EXPORTS:
             raise ImportError(f'module "{name}" is not available in functions')
         if "." in name and not fromlist:

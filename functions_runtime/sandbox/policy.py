@@ -77,7 +77,7 @@ def name_problem(name: str) -> str | None:
 
 def attribute_problem(attr: str) -> str | None:
     """Why ``.attr`` can never be written in handler code, if it cannot."""
-    if attr.startswith("__"):
+    if attr.startswith("__") and attr != "__init__":  # super().__init__: guarded at run time
         return (
             f'".{attr}": attributes starting with "__" (special attributes) are not '
             "available in functions; use the SDK or plain values instead"
@@ -94,9 +94,7 @@ class FunctionsPolicy(RestrictingNodeTransformer):
 
     # -- names -------------------------------------------------------------------
 
-    def check_name(
-        self, node: Any, name: str | None, allow_magic_methods: bool = False
-    ) -> None:
+    def check_name(self, node: Any, name: str | None, allow_magic_methods: bool = False) -> None:
         if name is None:
             return
         if allow_magic_methods and name in ALLOWED_DUNDER_METHODS and node.col_offset != 0:

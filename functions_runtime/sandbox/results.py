@@ -58,8 +58,9 @@ def _walk(value: Any, depth: int, budget: list[int]) -> Any:
         out: dict[str, Any] = {}
         for key, item in dict.items(value):
             if type(key) is not str:
-                raise ResultError(f"result has a dict key of type {type(key).__name__}; "
-                                  "JSON keys are strings")
+                raise ResultError(
+                    f"result has a dict key of type {type(key).__name__}; JSON keys are strings"
+                )
             out[key] = _walk(item, depth + 1, budget)
         return out
     if cls is list or cls is tuple:

@@ -17,6 +17,7 @@ Messages from the host:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -90,14 +91,24 @@ class Runner:
         try:
             event = parse_event(raw)
         except EventParseError as exc:
-            return "rejected", None, {"type": "InvalidEventPayload",
-                                      "message": ctx.redact(str(exc)), "line": None}
+            return (
+                "rejected",
+                None,
+                {"type": "InvalidEventPayload", "message": ctx.redact(str(exc)), "line": None},
+            )
         try:
             namespace = self.fresh_module()
             handler = namespace.get(f"on_{event.type}")
             if handler is None or not callable(handler):
-                return "filtered", None, {"type": "EventNotSupported",
-                                          "message": f"no on_{event.type} handler", "line": None}
+                return (
+                    "filtered",
+                    None,
+                    {
+                        "type": "EventNotSupported",
+                        "message": f"no on_{event.type} handler",
+                        "line": None,
+                    },
+                )
             value = handler(event, _settings(message))
             return self._delivered(value, event)
         except Exception as exc:
@@ -105,10 +116,15 @@ class Runner:
 
     def _delivered(self, value: Any, event: BaseEvent) -> tuple[str, Any, dict[str, Any] | None]:
         if self.kind == "insert" and value is None:
-            return "rejected", None, {
-                "type": "ValidationError", "line": None,
-                "message": "insert functions return the event to forward, or raise DropEvent",
-            }
+            return (
+                "rejected",
+                None,
+                {
+                    "type": "ValidationError",
+                    "line": None,
+                    "message": "insert functions return the event to forward, or raise DropEvent",
+                },
+            )
         return "delivered", to_json(value), None
 
     def run_batch(self, raws: list[Any], message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -124,15 +140,28 @@ class Runner:
                     events.append(parse_event(raw))
                     positions.append(i)
                 except EventParseError as exc:
-                    results[i] = _record("rejected", None, {
-                        "type": "InvalidEventPayload", "message": ctx.redact(str(exc)),
-                        "line": None}, InvocationContext(), started)
+                    results[i] = _record(
+                        "rejected",
+                        None,
+                        {
+                            "type": "InvalidEventPayload",
+                            "message": ctx.redact(str(exc)),
+                            "line": None,
+                        },
+                        InvocationContext(),
+                        started,
+                    )
             outcomes = self._call_batch(events, message, ctx)
         elapsed = (time.perf_counter() - started) * 1000 / max(len(raws), 1)
         for i, (outcome, result, error) in zip(positions, outcomes, strict=True):
-            results[i] = {"outcome": outcome, "result": result, "error": error,
-                          "logs": list(ctx.logs), "requests": list(ctx.requests),
-                          "duration_ms": round(elapsed, 3)}
+            results[i] = {
+                "outcome": outcome,
+                "result": result,
+                "error": error,
+                "logs": list(ctx.logs),
+                "requests": list(ctx.requests),
+                "duration_ms": round(elapsed, 3),
+            }
         return [r for r in results if r is not None]
 
     def _call_batch(
@@ -145,8 +174,10 @@ class Runner:
             values = namespace["on_batch"](events, _settings(message))
             if type(values) is not list or len(values) != len(events):
                 got = len(values) if type(values) is list else type(values).__name__
-                raise ResultError(f"on_batch must return a list of {len(events)} results "
-                                  f"(one per event, in order); got {got}")
+                raise ResultError(
+                    f"on_batch must return a list of {len(events)} results "
+                    f"(one per event, in order); got {got}"
+                )
         except Exception as exc:
             info = error_info(exc, self.filename, ctx.redact)
             return [(classify(exc), None, info)] * len(events)
@@ -176,8 +207,9 @@ def _settings(message: dict[str, Any]) -> Settings:
     return Settings(message.get("settings") or {}, secret_names=message.get("secret_names") or ())
 
 
-def _record(outcome: str, result: Any, error: dict[str, Any] | None,
-            ctx: InvocationContext, started: float) -> dict[str, Any]:
+def _record(
+    outcome: str, result: Any, error: dict[str, Any] | None, ctx: InvocationContext, started: float
+) -> dict[str, Any]:
     return {
         "outcome": outcome,
         "result": result,
@@ -217,8 +249,14 @@ def _safe(result: dict[str, Any]) -> dict[str, Any]:
         encode(result)
         return result
     except (TypeError, ValueError) as exc:
-        return {**result, "outcome": "rejected", "result": None, "logs": [], "requests": [],
-                "error": {"type": "ResultError", "message": str(exc)[:500], "line": None}}
+        return {
+            **result,
+            "outcome": "rejected",
+            "result": None,
+            "logs": [],
+            "requests": [],
+            "error": {"type": "ResultError", "message": str(exc)[:500], "line": None},
+        }
 
 
 def main() -> None:
@@ -229,10 +267,8 @@ def main() -> None:
     os.dup2(devnull, 1)
     os.close(devnull)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-    try:
+    with contextlib.suppress(FrameError):  # the host closed the pipe: exit quietly
         _serve(0, out)
-    except FrameError:
-        pass  # the host closed the pipe: exit quietly
     sys.exit(0)
 
 
