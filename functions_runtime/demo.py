@@ -82,10 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     print("Functions demo: user_functions/signed_webhook on every file in samples/events/\n")
     with _sink() as url, WorkerPool(max_workers=4) as pool:
         print(f"A local sink at {url} stands in for the customer's endpoint.")
-        print("Same path as: functions invoke user_functions/signed_webhook --event FILE "
-              "--settings FILE --allow-host 127.0.0.1\n")
-        spec = build_spec(str(function), {"url": url, "signing_secret": SECRET},
-                          timeout=None, allow=("127.0.0.1",))
+        print(
+            "Same path as: functions invoke user_functions/signed_webhook --event FILE "
+            "--settings FILE --allow-host 127.0.0.1\n"
+        )
+        spec = build_spec(
+            str(function),
+            {"url": url, "signing_secret": SECRET},
+            timeout=None,
+            allow=("127.0.0.1",),
+        )
         print(f"  {'event file':<34} {'outcome':<10} {'time':>11}  detail")
         for path in events:
             payload = json.loads(path.read_text())
@@ -105,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
 
     received = _Sink.received
     valid = sum(
-        1 for headers, body in received
+        1
+        for headers, body in received
         if hmac.compare_digest(
             headers.get("x-signature", ""),
             "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),

@@ -106,6 +106,7 @@ class Worker:
         self._buffer = bytearray()
         self._stderr = bytearray()
         self.cpu = 0.0
+        self.exhausted = False
         self.handlers: tuple[str, ...] = ()
         self.baseline_rss = 0
 
@@ -183,6 +184,7 @@ class Worker:
             frame = self._receive(deadline)
             if frame.get("done"):
                 self.cpu = float(frame.get("cpu", 0.0))
+                self.exhausted = bool(frame.get("recycle"))
                 return
             results.append(frame["result"])
             if not whole_batch:
@@ -323,7 +325,7 @@ class WorkerPool:
                 else:
                     results.append(failed)
                 continue
-            if worker.cpu > WORKER_CPU_BUDGET * 0.8:
+            if worker.exhausted or worker.cpu > WORKER_CPU_BUDGET * 0.8:
                 self._discard(spec.key)
         return results
 

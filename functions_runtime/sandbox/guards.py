@@ -31,9 +31,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
 from functions_sdk import BaseEvent, FunctionError, Response, Settings
 from functions_sdk.log import FunctionLogger
-from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from .modules import Facade
 
@@ -154,6 +155,8 @@ _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def _refuse(obj: Any, name: str) -> SandboxAccessError:
+    if isinstance(obj, Facade) and not name.startswith("__"):
+        return SandboxAccessError(f'"{name}" is not available from "{obj.facade_name()}"')
     kind = type(obj).__name__ if not isinstance(obj, type) else f"class {obj.__name__}"
     if name.startswith("__"):
         return SandboxAccessError(f'"{name}" is not available in functions (special attribute)')
@@ -216,11 +219,12 @@ class Guards:
                 return not (name == _STR_FORMAT and issubclass(obj, str | bytes))
             return False
         if isinstance(obj, BaseEvent):
-            return (
-                name in _EVENT_METHODS
-                or name in cls.model_fields
-                or (obj.model_extra is not None and name in obj.model_extra)
-            )
+            if name in _EVENT_METHODS or name in cls.model_fields:
+                return True
+            # Unknown fields, unless the name is also a class attribute (a method of
+            # the model would be returned instead of the field).
+            extra = obj.model_extra
+            return extra is not None and name in extra and not hasattr(cls, name)
         if isinstance(obj, BaseException):
             if name in _EXCEPTION_ATTRS:
                 return True

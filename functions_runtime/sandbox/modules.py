@@ -56,6 +56,10 @@ class Facade:
     def __repr__(self) -> str:
         return f"<module {object.__getattribute__(self, '_facade_name')!r} (functions)>"
 
+    def facade_name(self) -> str:
+        name: str = object.__getattribute__(self, "_facade_name")
+        return name
+
     def facade_has(self, name: str) -> bool:
         return name in object.__getattribute__(self, "_facade_exports")
 

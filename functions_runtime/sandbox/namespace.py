@@ -5,9 +5,10 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+
 import functions_sdk
 from functions_sdk._context import current
-from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
 from .guards import Guards, SandboxAccessError
 from .modules import EXPORTS, Facade, build_module
@@ -48,15 +49,17 @@ AUTHOR_BASES: frozenset[type] = frozenset(
 )
 
 MAX_PRINT_LINE = 4096
+MAX_PRINTED = 64 * 1024
 
 
 class PrintCollector:
     """``print`` in handler code: lines go to the invocation's log (masked, capped)."""
 
-    __slots__ = ("_lines",)
+    __slots__ = ("_lines", "_size")
 
     def __init__(self, _getattr_: Any = None) -> None:
         self._lines: list[str] = []
+        self._size = 0
 
     def _call_print(
         self,
@@ -70,7 +73,9 @@ class PrintCollector:
             raise SandboxAccessError("print(file=...) is not available; print to the log")
         text = (" " if sep is None else str(sep)).join(str(o) for o in objects)
         text = text[:MAX_PRINT_LINE]
-        self._lines.append(text)
+        if self._size < MAX_PRINTED:  # what `printed` returns is capped like the log
+            self._lines.append(text)
+            self._size += len(text)
         current().log(text)
 
     def __call__(self) -> str:

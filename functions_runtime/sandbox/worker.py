@@ -18,6 +18,7 @@ Messages from the host:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import signal
@@ -39,6 +40,7 @@ from .results import ResultError, classify, error_info, to_json
 __all__ = ["main"]
 
 MiB = 1024 * 1024
+MAX_RESULT_BYTES = 1 * MiB
 
 
 def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
@@ -72,6 +74,7 @@ class Runner:
         self.filename = filename
         self.kind = kind
         self.guards = Guards(AUTHOR_BASES)
+        self.exhausted = False
 
     def fresh_module(self) -> dict[str, Any]:
         namespace = build_globals(self.guards)
@@ -112,6 +115,7 @@ class Runner:
             value = handler(event, _settings(message))
             return self._delivered(value, event)
         except Exception as exc:
+            self.exhausted = self.exhausted or isinstance(exc, MemoryError)
             return classify(exc), None, error_info(exc, self.filename, ctx.redact)
 
     def _delivered(self, value: Any, event: BaseEvent) -> tuple[str, Any, dict[str, Any] | None]:
@@ -179,6 +183,7 @@ class Runner:
                     f"(one per event, in order); got {got}"
                 )
         except Exception as exc:
+            self.exhausted = self.exhausted or isinstance(exc, MemoryError)
             info = error_info(exc, self.filename, ctx.redact)
             return [(classify(exc), None, info)] * len(events)
         out: list[tuple[str, Any, dict[str, Any] | None]] = []
@@ -232,31 +237,41 @@ def _serve(inp: int, out: int) -> None:
     while True:
         message = read_frame(inp)
         events = message["events"]
+        secrets = _settings(message).secret_values()
         if message.get("batch") and "on_batch" in report.handlers:
             for i, result in enumerate(runner.run_batch(events, message)):
-                write_frame(out, {"index": i, "result": _safe(result)})
+                write_frame(out, {"index": i, "result": _safe(result, secrets)})
         else:
             for i, raw in enumerate(events):
-                write_frame(out, {"index": i, "result": _safe(runner.run_one(raw, message))})
-        write_frame(out, {"done": True, "cpu": _cpu_used()})
+                result = _safe(runner.run_one(raw, message), secrets)
+                write_frame(out, {"index": i, "result": result})
+        # After a MemoryError the interpreter may be in a poor state: ask for a new worker.
+        write_frame(out, {"done": True, "cpu": _cpu_used(), "recycle": runner.exhausted})
 
 
-def _safe(result: dict[str, Any]) -> dict[str, Any]:
-    """Results must serialise; a handler that slipped something odd in is rejected."""
+def _safe(result: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """Bound the result's size and mask secrets in it; refuse what cannot be sent."""
     try:
-        from .protocol import encode
+        text = json.dumps(result["result"], separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return _refused(result, "ResultError", str(exc)[:500])
+    if len(text) > MAX_RESULT_BYTES:
+        return _refused(
+            result,
+            "ResultTooLarge",
+            f"the result is {len(text)} bytes of JSON; the limit is {MAX_RESULT_BYTES}",
+        )
+    masked = text
+    for secret in secrets:
+        masked = masked.replace(json.dumps(secret)[1:-1], "***")
+    if masked != text:
+        result = {**result, "result": json.loads(masked)}
+    return result
 
-        encode(result)
-        return result
-    except (TypeError, ValueError) as exc:
-        return {
-            **result,
-            "outcome": "rejected",
-            "result": None,
-            "logs": [],
-            "requests": [],
-            "error": {"type": "ResultError", "message": str(exc)[:500], "line": None},
-        }
+
+def _refused(result: dict[str, Any], kind: str, message: str) -> dict[str, Any]:
+    error = {"type": kind, "message": message, "line": None}
+    return {**result, "outcome": "rejected", "result": None, "error": error}
 
 
 def main() -> None:

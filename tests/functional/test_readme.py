@@ -48,15 +48,19 @@ def test_readme_handler_runs_with_the_documented_outcomes(
         str(readme_function),
         {"type": "track", "event": "Signed Up", "userId": "u1", "properties": {"plan": "pro"}},
         settings={"url": "https://api.example.com/events", "api_key": "sk-123"},
-        responses=[MockResponse(method="POST", url="https://api.example.com/events",
-                                status=status, json={"ok": status == 200})],
+        responses=[
+            MockResponse(
+                method="POST",
+                url="https://api.example.com/events",
+                status=status,
+                json={"ok": status == 200},
+            )
+        ],
     )
     assert result.outcome == outcome
     [request] = result.requests
     assert request["request_headers"]["Authorization"] == "***"
-    assert request["request_body"] == (
-        '{"name":"Signed Up","user":"u1","props":{"plan":"pro"}}'
-    )
+    assert request["request_body"] == ('{"name":"Signed Up","user":"u1","props":{"plan":"pro"}}')
     if outcome == "delivered":
         assert result.result == {"status": 200}
         assert result.logs == ["INFO sent Signed Up"]
@@ -70,7 +74,10 @@ def test_readme_testing_snippet_runs(monkeypatch: pytest.MonkeyPatch):
 def test_make_demo_prints_the_outcomes():
     proc = subprocess.run(
         [sys.executable, "-m", "functions_runtime.demo", "--root", str(ROOT)],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     out = proc.stdout
     assert re.search(r"track\.json\s+delivered", out)

@@ -93,7 +93,9 @@ def test_timeout_kills_the_worker_and_the_next_event_runs(pool: WorkerPool):
     elapsed = time.monotonic() - started
     assert [r["outcome"] for r in results] == ["delivered", "retry", "delivered"]
     assert results[1]["error"] == {
-        "type": "TimeoutError", "message": "the handler did not finish within 1 s", "line": None,
+        "type": "TimeoutError",
+        "message": "the handler did not finish within 1 s",
+        "line": None,
     }
     assert results[2]["result"] == 3
     assert 1.0 <= elapsed < 4.0
@@ -197,8 +199,9 @@ def test_settings_are_copies_and_secrets_are_masked(pool: WorkerPool):
         print(settings)
         raise ValueError("failed with " + settings["api_key"])
     """
-    [result] = run(pool, src, settings={"api_key": "sk-live-123", "region": "eu"},
-                   secret_names=("api_key",))
+    [result] = run(
+        pool, src, settings={"api_key": "sk-live-123", "region": "eu"}, secret_names=("api_key",)
+    )
     assert result["logs"] == ["INFO key is ***", "Settings({'api_key': '***', 'region': 'eu'})"]
     assert result["error"]["message"] == "failed with ***"
 
@@ -284,3 +287,16 @@ def test_classes_may_not_derive_from_host_types(pool: WorkerPool):
     [result] = run(pool, "class D(dict):\n    pass\ndef on_track(event, settings):\n    return 1\n")
     assert result["outcome"] == "rejected"
     assert result["error"]["message"].startswith("class D cannot derive from dict")
+
+
+def test_secrets_are_masked_in_results_too(pool: WorkerPool):
+    src = "def on_track(event, settings):\n    return {'echo': 'key=' + settings['api_key']}\n"
+    [result] = run(pool, src, settings={"api_key": 'sk"live'}, secret_names=("api_key",))
+    assert result["result"] == {"echo": "key=***"}
+
+
+def test_oversize_results_are_rejected_not_sent(pool: WorkerPool):
+    src = "def on_track(event, settings):\n    return 'x' * (3 * 1024 * 1024)\n"
+    [result] = run(pool, src)
+    assert result["outcome"] == "rejected"
+    assert result["error"]["type"] == "ResultTooLarge"

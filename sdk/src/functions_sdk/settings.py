@@ -43,6 +43,10 @@ class Settings(Mapping[str, Any]):
                 f"setting {name!r} is not set (settings present: {known})"
             ) from None
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name``, or ``default`` when it is not set."""
+        return self._values.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._values))
 

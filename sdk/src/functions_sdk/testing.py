@@ -39,8 +39,11 @@ class MockResponse:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "method": self.method, "url": self.url, "status": self.status,
-            "headers": dict(self.headers), "times": self.times,
+            "method": self.method,
+            "url": self.url,
+            "status": self.status,
+            "headers": dict(self.headers),
+            "times": self.times,
         }
         if self.body is not None:
             out["body"] = self.body
@@ -62,8 +65,14 @@ class InvocationResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InvocationResult:
-        return cls(data["outcome"], data["result"], data["error"], list(data["logs"]),
-                   list(data["requests"]), float(data["duration_ms"]))
+        return cls(
+            data["outcome"],
+            data["result"],
+            data["error"],
+            list(data["logs"]),
+            list(data["requests"]),
+            float(data["duration_ms"]),
+        )
 
 
 _POOL: Any = None
@@ -83,9 +92,15 @@ def _pool() -> Any:
     return _POOL
 
 
-def _run(path: str, events: list[Any], batch: bool, settings: dict[str, Any] | None,
-         responses: list[MockResponse] | None, timeout: float | None,
-         allow: tuple[str, ...]) -> list[InvocationResult]:
+def _run(
+    path: str,
+    events: list[Any],
+    batch: bool,
+    settings: dict[str, Any] | None,
+    responses: list[MockResponse] | None,
+    timeout: float | None,
+    allow: tuple[str, ...],
+) -> list[InvocationResult]:
     from functions_runtime.cli import build_spec
 
     spec = build_spec(str(path), dict(settings or {}), timeout=timeout, allow=allow)
@@ -94,9 +109,15 @@ def _run(path: str, events: list[Any], batch: bool, settings: dict[str, Any] | N
     return [InvocationResult.from_dict(r) for r in results]
 
 
-def run_function(path: str, event: Any, *, settings: dict[str, Any] | None = None,
-                 responses: list[MockResponse] | None = None, timeout: float | None = None,
-                 allow: tuple[str, ...] = ()) -> InvocationResult:
+def run_function(
+    path: str,
+    event: Any,
+    *,
+    settings: dict[str, Any] | None = None,
+    responses: list[MockResponse] | None = None,
+    timeout: float | None = None,
+    allow: tuple[str, ...] = (),
+) -> InvocationResult:
     """Run the function at ``path`` on one event through the sandbox.
 
     With ``responses`` given (even an empty list), no request leaves the worker:
@@ -105,8 +126,14 @@ def run_function(path: str, event: Any, *, settings: dict[str, Any] | None = Non
     return _run(path, [event], False, settings, responses, timeout, allow)[0]
 
 
-def run_batch(path: str, events: list[Any], *, settings: dict[str, Any] | None = None,
-              responses: list[MockResponse] | None = None, timeout: float | None = None,
-              allow: tuple[str, ...] = ()) -> list[InvocationResult]:
+def run_batch(
+    path: str,
+    events: list[Any],
+    *,
+    settings: dict[str, Any] | None = None,
+    responses: list[MockResponse] | None = None,
+    timeout: float | None = None,
+    allow: tuple[str, ...] = (),
+) -> list[InvocationResult]:
     """Run a batch (``on_batch`` when the function has it); one result per event."""
     return _run(path, events, True, settings, responses, timeout, allow)
