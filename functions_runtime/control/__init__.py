@@ -1,0 +1,1 @@
+"""The control plane: workspaces, functions, versions, instances, sources, audit."""
