@@ -158,6 +158,11 @@ def _refuse(obj: Any, name: str) -> SandboxAccessError:
     if isinstance(obj, Facade) and not name.startswith("__"):
         return SandboxAccessError(f'"{name}" is not available from "{obj.facade_name()}"')
     kind = type(obj).__name__ if not isinstance(obj, type) else f"class {obj.__name__}"
+    if name in {"format", "format_map"} and (isinstance(obj, str) or obj is str):
+        return SandboxAccessError(
+            f'"{name}" of {kind} is not available in functions (it reaches attributes by '
+            'name); use an f-string: f"{user} did {action}"'
+        )
     if name.startswith("__"):
         return SandboxAccessError(f'"{name}" is not available in functions (special attribute)')
     return SandboxAccessError(f'"{name}" of {kind} is not available in functions')

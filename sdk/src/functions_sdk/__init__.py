@@ -32,6 +32,7 @@ from .events import (
     PageEvent,
     ScreenEvent,
     TrackEvent,
+    event_to_dict,
 )
 from .http import Response, fetch
 from .log import logger
@@ -57,6 +58,7 @@ __all__ = [
     "Settings",
     "TrackEvent",
     "ValidationError",
+    "event_to_dict",
     "fetch",
     "logger",
 ]
