@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .cli_remote import add_commands
+from .client import ApiError
 from .invoker import InstanceSpec, WorkerPool, summarise
 from .manifest import ManifestError, check_settings, load_function
 from .sandbox.compiler import compile_function
@@ -146,7 +148,28 @@ def parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("--pretty", action="store_true", help="indent the JSON output")
     invoke.set_defaults(run=cmd_invoke)
+
+    serve = sub.add_parser("serve", help="run the API on the embedded store")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--data-dir", default=".functions", help="default: ./.functions")
+    serve.add_argument(
+        "--allow-host",
+        dest="allow",
+        action="append",
+        metavar="HOST",
+        help="let fetch reach this host/IP/CIDR; repeatable",
+    )
+    serve.set_defaults(run=cmd_serve)
+    add_commands(sub)
     return root
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.host, args.port, Path(args.data_dir), allow_list(args.allow))
+    return 0
 
 
 def _fail(message: str) -> NoReturn:
@@ -160,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except UsageError as exc:
         _fail(str(exc))
+    except ApiError as exc:
+        print(f"functions: error: {exc}", file=sys.stderr)
+        return 1
     return code
 
 

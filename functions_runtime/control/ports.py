@@ -11,7 +11,14 @@ from typing import Protocol
 
 from .models import ApiKey, AuditEntry, Function, Instance, Source, Version, Workspace
 
-__all__ = ["BlobStore", "ConflictError", "MetadataStore", "NotFoundError", "SecretBox", "StoreError"]
+__all__ = [
+    "BlobStore",
+    "ConflictError",
+    "MetadataStore",
+    "NotFoundError",
+    "SecretBox",
+    "StoreError",
+]
 
 
 class StoreError(Exception):
@@ -80,7 +87,9 @@ class MetadataStore(Protocol):
     # expected_revision + 1.
     def create_instance(self, instance: Instance) -> None: ...
     def get_instance(self, workspace_id: str, instance_id: str) -> Instance | None: ...
-    def list_instances(self, workspace_id: str, function_id: str | None = None) -> list[Instance]: ...
+    def list_instances(
+        self, workspace_id: str, function_id: str | None = None
+    ) -> list[Instance]: ...
     def update_instance(self, instance: Instance, expected_revision: int) -> None: ...
 
     # sources: names unique per workspace (ConflictError)

@@ -1,0 +1,306 @@
+"""The control-plane HTTP API, written once with Powertools' event handler.
+
+The same resolver runs behind API Gateway (HTTP API, payload v2) on AWS and behind
+the small local adapter in ``functions serve``. JSON in and out; errors are
+``{"error": {"code", "message", "problems"?}}`` with the matching status; the OpenAPI
+document is served at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..control.auth import Principal, authenticate
+from ..control.errors import ServiceError
+from ..control.models import Instance, Version
+from ..control.service import ControlPlane
+
+__all__ = ["build_app"]
+
+logger = logging.getLogger("functions.api")
+WORKSPACE_HEADER = "x-functions-workspace"
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+_ERROR = {
+    "description": "error",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "problems": {"type": "array", "items": {"type": "string"}},
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+ERRORS: dict[int, Any] = {status: _ERROR for status in (400, 401, 403, 404, 409, 413, 422)}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkspaceIn(_Body):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class UploadIn(_Body):
+    """A function's files as JSON (``files``) or a base64 zip (``zip``)."""
+
+    files: dict[str, str] | None = None
+    zip: str | None = Field(default=None, max_length=2 * 1024 * 1024)
+
+
+class FunctionIn(UploadIn):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+
+
+class DeployIn(_Body):
+    version: str | None = None
+    source: str | None = None
+    instance: str | None = None
+    settings: dict[str, Any] | None = None
+
+
+class InstancePatch(_Body):
+    settings: dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
+class RollbackIn(_Body):
+    version: str
+
+
+class SourceIn(_Body):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class TestIn(_Body):
+    """One ``event`` (object) or a batch (``events``), with settings or an instance's."""
+
+    event: dict[str, Any] | None = None
+    events: list[Any] | None = Field(default=None, max_length=100)
+    settings: dict[str, Any] | None = None
+    instance: str | None = None
+
+
+def _version_json(version: Version) -> dict[str, Any]:
+    data = version.model_dump(mode="json")
+    data["manifest"] = {k: v for k, v in data["manifest"].items() if k != "source"}
+    return data
+
+
+def build_app(plane: ControlPlane) -> APIGatewayHttpResolver:
+    """A resolver with every control-plane route; one per thread (it keeps request state)."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    def who() -> Principal:
+        return authenticate(plane.store, app.current_event.headers.get("authorization"))
+
+    def ws(principal: Principal) -> str:
+        return plane.workspace_for(principal, app.current_event.headers.get(WORKSPACE_HEADER))
+
+    def instance_json(instance: Instance) -> dict[str, Any]:
+        data = instance.model_dump(mode="json", exclude={"secrets"})
+        data["settings"] = plane.masked_settings(instance)
+        return data
+
+    @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
+    def service_error(exc: ServiceError) -> Response[str]:
+        return Response(exc.status, "application/json", json.dumps(exc.body()))
+
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+    def request_invalid(exc: RequestValidationError) -> Response[str]:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+        bad_json = any(e.get("type") == "json_invalid" for e in exc.errors())
+        message = "the body is not valid JSON" if bad_json else "the request is invalid"
+        error = ServiceError(422 if not bad_json else 400, "invalid_request", message, problems)
+        return Response(error.status, "application/json", json.dumps(error.body()))
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def internal_error(exc: Exception) -> Response[str]:
+        logger.exception("unhandled error in %s", app.current_event.raw_path)
+        error = ServiceError(500, "internal", "internal error; the server log has the details")
+        return Response(500, "application/json", json.dumps(error.body()))
+
+    @app.not_found
+    def route_not_found(exc: Exception) -> Response[str]:
+        error = ServiceError(404, "not_found", "no such route")
+        return Response(404, "application/json", json.dumps(error.body()))
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> Response[str]:
+        return Response(
+            200,
+            "application/json",
+            app.get_openapi_json_schema(title="Functions control plane", version="0.1.0"),
+        )
+
+    # -- workspaces (admin) ------------------------------------------------------------
+
+    @app.post("/v1/workspaces", responses=ERRORS)
+    def create_workspace(body: WorkspaceIn) -> Response[str]:
+        workspace, key = plane.create_workspace(who(), body.name)
+        return _created({"workspace": workspace.model_dump(mode="json"), "api_key": key})
+
+    @app.get("/v1/workspaces", responses=ERRORS)
+    def list_workspaces() -> dict[str, Any]:
+        return {"workspaces": [w.model_dump(mode="json") for w in plane.list_workspaces(who())]}
+
+    @app.post("/v1/workspaces/<workspace_id>/keys", responses=ERRORS)
+    def create_key(workspace_id: str) -> Response[str]:
+        return _created({"api_key": plane.create_key(who(), workspace_id)})
+
+    # -- functions and versions ----------------------------------------------------------
+
+    @app.post("/v1/functions", responses=ERRORS)
+    def create_function(body: FunctionIn) -> Response[str]:
+        p = who()
+        function, version = plane.create_function(
+            p, ws(p), files=body.files, zip_data=body.zip, name=body.name
+        )
+        return _created(
+            {"function": function.model_dump(mode="json"), "version": _version_json(version)}
+        )
+
+    @app.get("/v1/functions", responses=ERRORS)
+    def list_functions() -> dict[str, Any]:
+        p = who()
+        return {"functions": [f.model_dump(mode="json") for f in plane.list_functions(ws(p))]}
+
+    @app.get("/v1/functions/<function>", responses=ERRORS)
+    def get_function(function: str) -> dict[str, Any]:
+        p = who()
+        space = ws(p)
+        fn = plane.get_function(space, function)
+        return {
+            "function": fn.model_dump(mode="json"),
+            "instances": [instance_json(i) for i in plane.list_instances(space, fn.id)],
+        }
+
+    @app.post("/v1/functions/<function>/versions", responses=ERRORS)
+    def upload_version(function: str, body: UploadIn) -> Response[str]:
+        p = who()
+        version = plane.upload_version(p, ws(p), function, files=body.files, zip_data=body.zip)
+        return _created({"version": _version_json(version)})
+
+    @app.get("/v1/functions/<function>/versions", responses=ERRORS)
+    def list_versions(function: str) -> dict[str, Any]:
+        p = who()
+        return {"versions": [_version_json(v) for v in plane.list_versions(ws(p), function)]}
+
+    @app.get("/v1/versions/<version_id>", responses=ERRORS)
+    def get_version(version_id: str) -> dict[str, Any]:
+        p = who()
+        version, code = plane.get_version(ws(p), version_id)
+        return {
+            "version": _version_json(version),
+            "code": code,
+            "manifest": version.manifest.get("source"),
+        }
+
+    @app.get("/v1/versions/<version_id>/diff/<other_id>", responses=ERRORS)
+    def diff_versions(version_id: str, other_id: str) -> dict[str, Any]:
+        p = who()
+        return {"diff": plane.diff_versions(ws(p), version_id, other_id)}
+
+    @app.post("/v1/versions/<version_id>/test", responses=ERRORS)
+    def test_version(version_id: str, body: TestIn) -> dict[str, Any]:
+        p = who()
+        if (body.event is None) == (body.events is None):
+            raise ServiceError(400, "bad_request", "send either 'event' or 'events'")
+        payload: Any = body.event if body.event is not None else body.events
+        return plane.test(
+            ws(p), version_id, payload, settings=body.settings, instance_id=body.instance
+        )
+
+    # -- instances -------------------------------------------------------------------------
+
+    @app.post("/v1/functions/<function>/deploy", responses=ERRORS)
+    def deploy(function: str, body: DeployIn) -> dict[str, Any]:
+        p = who()
+        instance = plane.deploy(
+            p,
+            ws(p),
+            function,
+            version_id=body.version,
+            source_id=body.source,
+            settings=body.settings,
+            instance_id=body.instance,
+        )
+        return {"instance": instance_json(instance)}
+
+    @app.get("/v1/instances", responses=ERRORS)
+    def list_instances(function: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+        p = who()
+        space = ws(p)
+        fn_id = plane.get_function(space, function).id if function else None
+        return {"instances": [instance_json(i) for i in plane.list_instances(space, fn_id)]}
+
+    @app.get("/v1/instances/<instance_id>", responses=ERRORS)
+    def get_instance(instance_id: str) -> dict[str, Any]:
+        p = who()
+        return {"instance": instance_json(plane.get_instance(ws(p), instance_id))}
+
+    @app.patch("/v1/instances/<instance_id>", responses=ERRORS)
+    def patch_instance(instance_id: str, body: InstancePatch) -> dict[str, Any]:
+        p = who()
+        instance = plane.update_instance(
+            p, ws(p), instance_id, settings=body.settings, enabled=body.enabled
+        )
+        return {"instance": instance_json(instance)}
+
+    @app.post("/v1/instances/<instance_id>/rollback", responses=ERRORS)
+    def rollback(instance_id: str, body: RollbackIn) -> dict[str, Any]:
+        p = who()
+        return {"instance": instance_json(plane.rollback(p, ws(p), instance_id, body.version))}
+
+    # -- sources and audit -------------------------------------------------------------------
+
+    @app.post("/v1/sources", responses=ERRORS)
+    def create_source(body: SourceIn) -> Response[str]:
+        p = who()
+        source, write_key = plane.create_source(p, ws(p), body.name)
+        data = source.model_dump(mode="json", exclude={"write_key_hash"})
+        return _created({"source": data, "write_key": write_key})
+
+    @app.get("/v1/sources", responses=ERRORS)
+    def list_sources() -> dict[str, Any]:
+        p = who()
+        return {
+            "sources": [
+                s.model_dump(mode="json", exclude={"write_key_hash"})
+                for s in plane.list_sources(ws(p))
+            ]
+        }
+
+    @app.get("/v1/audit", responses=ERRORS)
+    def audit(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        p = who()
+        return {"entries": [e.model_dump(mode="json") for e in plane.audit(ws(p), limit)]}
+
+    return app
+
+
+def _created(body: dict[str, Any]) -> Response[str]:
+    return Response(201, "application/json", json.dumps(body))

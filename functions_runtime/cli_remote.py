@@ -1,0 +1,191 @@
+"""The ``functions`` subcommands that manage functions on a server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .client import ApiClient, ApiError, progress, quote, read_function_files
+
+__all__ = ["add_commands"]
+
+
+def _load_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ApiError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ApiError(f"{what} file {path} is not JSON: {exc}") from None
+
+
+def _print(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _find_function(api: ApiClient, name: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = api.call("GET", f"/v1/functions/{quote(name)}")
+        return found
+    except ApiError as exc:
+        if str(exc).startswith("404"):
+            return None
+        raise
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    api = ApiClient()
+    files = read_function_files(args.path)
+    settings = _load_json(args.settings, "settings") if args.settings else None
+    name = args.name or Path(args.path).resolve().name
+    existing = _find_function(api, name)
+    if existing is None:
+        progress(f"creating function {name} ...")
+        created = api.call("POST", "/v1/functions", {"name": name, "files": files})
+        function, version = created["function"], created["version"]
+    else:
+        function = existing["function"]
+        progress(f"uploading a new version of {name} ...")
+        version = api.call("POST", f"/v1/functions/{function['id']}/versions", {"files": files})[
+            "version"
+        ]
+    progress(f"deploying version {version['number']} ({version['id']}) ...")
+    body: dict[str, Any] = {"version": version["id"]}
+    if args.source:
+        body["source"] = args.source
+    if settings is not None:
+        body["settings"] = settings
+    instance = api.call("POST", f"/v1/functions/{function['id']}/deploy", body)["instance"]
+    _print(
+        {
+            "function": function["id"],
+            "name": name,
+            "version": version["id"],
+            "number": version["number"],
+            "instance": instance["id"],
+            "source": instance["source_id"],
+            "settings": instance["settings"],
+        }
+    )
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    api = ApiClient()
+    versions = api.call("GET", f"/v1/functions/{quote(args.name)}/versions")["versions"]
+    if args.json:
+        _print(versions)
+        return 0
+    info = api.call("GET", f"/v1/functions/{quote(args.name)}")
+    deployed = {i["version_id"] for i in info["instances"]}
+    print(f"{'#':>3}  {'version':<26} {'created':<26} deployed")
+    for v in versions:
+        mark = "*" if v["id"] in deployed else ""
+        print(f"{v['number']:>3}  {v['id']:<26} {v['created_at'][:25]:<26} {mark}")
+    return 0
+
+
+def _version_id(api: ApiClient, function: str, ref: str) -> str:
+    if ref.startswith("ver_"):
+        return ref
+    number = ref.lstrip("v")
+    for v in api.call("GET", f"/v1/functions/{quote(function)}/versions")["versions"]:
+        if str(v["number"]) == number:
+            return str(v["id"])
+    raise ApiError(f"function {function} has no version {ref}")
+
+
+def _instance_id(api: ApiClient, function: str, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    instances = api.call("GET", f"/v1/functions/{quote(function)}")["instances"]
+    if len(instances) != 1:
+        raise ApiError(f"function {function} has {len(instances)} instances; pass --instance")
+    return str(instances[0]["id"])
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    api = ApiClient()
+    version = _version_id(api, args.name, args.version)
+    instance = _instance_id(api, args.name, args.instance)
+    progress(f"rolling instance {instance} back to {version} ...")
+    _print(api.call("POST", f"/v1/instances/{instance}/rollback", {"version": version}))
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    api = ApiClient()
+    payload = _load_json(args.event, "event")
+    info = api.call("GET", f"/v1/functions/{quote(args.name)}")
+    function = info["function"]
+    version = (
+        _version_id(api, args.name, args.version) if args.version else function["latest_version"]
+    )
+    body: dict[str, Any] = {"events" if isinstance(payload, list) else "event": payload}
+    if args.settings:
+        body["settings"] = _load_json(args.settings, "settings")
+    elif len(info["instances"]) == 1:
+        body["instance"] = info["instances"][0]["id"]
+    _print(api.call("POST", f"/v1/versions/{version}/test", body))
+    return 0
+
+
+def cmd_sources_create(args: argparse.Namespace) -> int:
+    created = ApiClient().call("POST", "/v1/sources", {"name": args.name})
+    _print(
+        {
+            "source": created["source"]["id"],
+            "name": created["source"]["name"],
+            "write_key": created["write_key"],
+        }
+    )
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    entries = ApiClient().call("GET", f"/v1/audit?limit={args.limit}")["entries"]
+    for e in entries:
+        print(f"{e['at'][:19]}  {e['action']:<18} {e['target']:<26} {e['actor']}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register deploy, versions, rollback, test, sources and audit."""
+    deploy = sub.add_parser("deploy", help="upload a function folder and deploy it")
+    deploy.add_argument("path")
+    deploy.add_argument("--name", help="function name (default: the folder name)")
+    deploy.add_argument("--source", help="source id or name to attach the instance to")
+    deploy.add_argument("--settings", metavar="FILE", help="JSON file with settings values")
+    deploy.set_defaults(run=cmd_deploy)
+
+    versions = sub.add_parser("versions", help="list a function's versions")
+    versions.add_argument("name")
+    versions.add_argument("--json", action="store_true")
+    versions.set_defaults(run=cmd_versions)
+
+    rollback = sub.add_parser("rollback", help="point a function's instance at an earlier version")
+    rollback.add_argument("name")
+    rollback.add_argument("version", help="version id, or its number (3 or v3)")
+    rollback.add_argument("--instance")
+    rollback.set_defaults(run=cmd_rollback)
+
+    test = sub.add_parser("test", help="run a deployed function's version on an event")
+    test.add_argument("name")
+    test.add_argument("--event", required=True, metavar="FILE")
+    test.add_argument("--settings", metavar="FILE")
+    test.add_argument("--version")
+    test.set_defaults(run=cmd_test)
+
+    sources = sub.add_parser("sources", help="manage sources")
+    sources_sub = sources.add_subparsers(dest="sources_command", required=True)
+    create = sources_sub.add_parser("create", help="create a source; prints its write key")
+    create.add_argument("name")
+    create.set_defaults(run=cmd_sources_create)
+
+    audit = sub.add_parser("audit", help="show the workspace's audit log, newest first")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.set_defaults(run=cmd_audit)

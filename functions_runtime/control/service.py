@@ -1,0 +1,544 @@
+"""The control plane's operations, shared by the HTTP API and (later) Lambda.
+
+Every operation takes the calling :class:`Principal` and the workspace it acts in;
+records of other workspaces are simply not found. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..invoker import InstanceSpec, WorkerPool, summarise
+from ..manifest import HANDLER_NAME, Manifest, ManifestError, check_settings
+from .auth import WRITE_KEY_PREFIX, Principal, hash_key, issue_key, new_secret
+from .backend import Backend
+from .errors import ServiceError, bad_request, conflict, invalid, not_found
+from .models import AuditEntry, Function, Instance, Source, Version, Workspace, new_id, utcnow
+from .ports import ConflictError, NotFoundError
+from .uploads import Upload, read_upload
+
+__all__ = ["ControlPlane"]
+
+MASK = "***"
+MAX_TEST_EVENTS = 100
+
+
+class ControlPlane:
+    """Functions, versions, instances and sources of workspaces, over one backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        pool: WorkerPool,
+        *,
+        allow: tuple[str, ...] = (),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.backend = backend
+        self.store = backend.metadata
+        self.pool = pool
+        self.allow = allow
+        self.clock = clock
+
+    # -- workspaces and keys (admin) ------------------------------------------------------
+
+    def bootstrap(self, admin_key: str | None) -> tuple[str | None, Workspace]:
+        """Ensure an admin key and a ``default`` workspace exist.
+
+        Returns the admin key when one was generated now (to print once), else None.
+        """
+        generated = None
+        if admin_key is not None:
+            if self.store.find_api_key(hash_key(admin_key)) is None:
+                issue_key(self.store, None, key=admin_key)
+        elif not self.store.has_admin_key():
+            generated = issue_key(self.store, None)
+        default = next((w for w in self.store.list_workspaces() if w.name == "default"), None)
+        if default is None:
+            default = Workspace(id=new_id("ws"), name="default", created_at=self.clock())
+            self.store.create_workspace(default)
+        return generated, default
+
+    def create_workspace(self, who: Principal, name: str) -> tuple[Workspace, str]:
+        self._admin(who)
+        if any(w.name == name for w in self.store.list_workspaces()):
+            raise conflict(f"a workspace named {name!r} exists")
+        workspace = Workspace(id=new_id("ws"), name=name, created_at=self.clock())
+        self.store.create_workspace(workspace)
+        key = issue_key(self.store, workspace)
+        self._audit(who, workspace.id, "workspace.create", workspace.id, {"name": name})
+        return workspace, key
+
+    def list_workspaces(self, who: Principal) -> list[Workspace]:
+        self._admin(who)
+        return self.store.list_workspaces()
+
+    def create_key(self, who: Principal, workspace_id: str) -> str:
+        self._admin(who)
+        workspace = self.store.get_workspace(workspace_id)
+        if workspace is None:
+            raise not_found("workspace", workspace_id)
+        key = issue_key(self.store, workspace)
+        self._audit(who, workspace.id, "key.create", workspace.id, {})
+        return key
+
+    def workspace_for(self, who: Principal, requested: str | None) -> str:
+        """The workspace a request acts in: the key's own, or (admin) the one asked for."""
+        if who.admin:
+            if requested is None:
+                default = next(
+                    (w for w in self.store.list_workspaces() if w.name == "default"), None
+                )
+                if default is None:
+                    raise bad_request("admin keys must name a workspace (X-Functions-Workspace)")
+                return default.id
+            if self.store.get_workspace(requested) is None:
+                raise not_found("workspace", requested)
+            return requested
+        assert who.workspace_id is not None
+        if requested is not None and requested != who.workspace_id:
+            raise ServiceError(403, "forbidden", "this API key belongs to another workspace")
+        return who.workspace_id
+
+    # -- functions and versions --------------------------------------------------------------
+
+    def create_function(
+        self,
+        who: Principal,
+        ws: str,
+        *,
+        files: dict[str, str] | None = None,
+        zip_data: str | None = None,
+        name: str | None = None,
+    ) -> tuple[Function, Version]:
+        upload = read_upload(files, zip_data)
+        fn_name = name or upload.manifest.name
+        if self.store.find_function(ws, fn_name) is not None:
+            raise conflict(f"a function named {fn_name!r} exists; upload a new version to it")
+        now = self.clock()
+        function = Function(
+            id=new_id("fn"),
+            workspace_id=ws,
+            name=fn_name,
+            kind=upload.manifest.kind,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            self.store.create_function(function)
+        except ConflictError:
+            raise conflict(f"a function named {fn_name!r} exists") from None
+        self._audit(who, ws, "function.create", function.id, {"name": fn_name})
+        version = self._store_version(who, function, upload)
+        return self._function(ws, function.id), version
+
+    def upload_version(
+        self,
+        who: Principal,
+        ws: str,
+        function_id: str,
+        *,
+        files: dict[str, str] | None = None,
+        zip_data: str | None = None,
+    ) -> Version:
+        function = self._function(ws, function_id)
+        upload = read_upload(files, zip_data)
+        if upload.manifest.kind != function.kind:
+            raise invalid(
+                "the function's kind cannot change",
+                [f"function.toml:1: kind: {function.kind} expected, got {upload.manifest.kind}"],
+            )
+        return self._store_version(who, function, upload)
+
+    def _store_version(self, who: Principal, function: Function, upload: Upload) -> Version:
+        for existing in self.store.list_versions(function.workspace_id, function.id):
+            if existing.content_hash == upload.content_hash:
+                return existing  # same content: same version
+        code_key = self.backend.blobs.put(upload.code.encode("utf-8"))
+        if upload.manifest_text is not None:
+            self.backend.blobs.put(upload.manifest_text.encode("utf-8"))
+        version = Version(
+            id="ver_" + upload.content_hash[:20],
+            function_id=function.id,
+            workspace_id=function.workspace_id,
+            number=function.version_count + 1,
+            code_key=code_key,
+            content_hash=upload.content_hash,
+            manifest={**upload.manifest.model_dump(mode="json"), "source": upload.manifest_text},
+            handlers=list(upload.handlers),
+            warnings=list(upload.warnings),
+            author=who.key_id,
+            created_at=self.clock(),
+        )
+        try:
+            self.store.add_version(version)
+        except ConflictError:
+            raise conflict("another version was uploaded at the same time; retry") from None
+        self._audit(
+            who,
+            function.workspace_id,
+            "version.upload",
+            version.id,
+            {"function": function.id, "number": version.number},
+        )
+        return version
+
+    def list_functions(self, ws: str) -> list[Function]:
+        return self.store.list_functions(ws)
+
+    def get_function(self, ws: str, ident: str) -> Function:
+        return self._function(ws, ident)
+
+    def list_versions(self, ws: str, function_id: str) -> list[Version]:
+        function = self._function(ws, function_id)
+        return self.store.list_versions(ws, function.id)
+
+    def get_version(self, ws: str, version_id: str) -> tuple[Version, str]:
+        version = self._version(ws, version_id)
+        return version, self._code(version)
+
+    def diff_versions(self, ws: str, a: str, b: str) -> str:
+        """A unified diff of code and manifest between two versions."""
+        (va, ca), (vb, cb) = self.get_version(ws, a), self.get_version(ws, b)
+        if va.function_id != vb.function_id:
+            raise bad_request("both versions must belong to the same function")
+        out = difflib.unified_diff(
+            ca.splitlines(keepends=True),
+            cb.splitlines(keepends=True),
+            f"v{va.number}/{HANDLER_NAME}",
+            f"v{vb.number}/{HANDLER_NAME}",
+        )
+        ma, mb = va.manifest.get("source") or "", vb.manifest.get("source") or ""
+        mout = difflib.unified_diff(
+            str(ma).splitlines(keepends=True),
+            str(mb).splitlines(keepends=True),
+            f"v{va.number}/function.toml",
+            f"v{vb.number}/function.toml",
+        )
+        return "".join(out) + "".join(mout)
+
+    # -- instances ---------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        who: Principal,
+        ws: str,
+        function_id: str,
+        *,
+        version_id: str | None = None,
+        source_id: str | None = None,
+        settings: dict[str, Any] | None = None,
+        instance_id: str | None = None,
+    ) -> Instance:
+        """Deploy a version (default: the latest) to an instance, creating it if needed."""
+        function = self._function(ws, function_id)
+        version = self._version(ws, version_id or function.latest_version or "")
+        if version.function_id != function.id:
+            raise bad_request(f"version {version.id} belongs to another function")
+        if source_id is not None:
+            source_id = self._source(ws, source_id).id
+        current = self._find_instance(ws, function.id, source_id, instance_id)
+        if current is None:
+            return self._create_instance(who, ws, function, version, source_id, settings or {})
+        return self._update(
+            who, current, version, settings, source_id=source_id, action="instance.deploy"
+        )
+
+    def rollback(self, who: Principal, ws: str, instance_id: str, version_id: str) -> Instance:
+        instance = self._instance(ws, instance_id)
+        version = self._version(ws, version_id)
+        if version.function_id != instance.function_id:
+            raise bad_request(f"version {version.id} belongs to another function")
+        return self._update(who, instance, version, None, action="instance.rollback")
+
+    def update_instance(
+        self,
+        who: Principal,
+        ws: str,
+        instance_id: str,
+        *,
+        settings: dict[str, Any] | None = None,
+        enabled: bool | None = None,
+    ) -> Instance:
+        instance = self._instance(ws, instance_id)
+        version = self._version(ws, instance.version_id)
+        return self._update(
+            who, instance, version, settings, enabled=enabled, action="instance.update"
+        )
+
+    def list_instances(self, ws: str, function_id: str | None = None) -> list[Instance]:
+        return self.store.list_instances(ws, function_id)
+
+    def get_instance(self, ws: str, instance_id: str) -> Instance:
+        return self._instance(ws, instance_id)
+
+    def _find_instance(
+        self, ws: str, function_id: str, source_id: str | None, instance_id: str | None
+    ) -> Instance | None:
+        if instance_id is not None:
+            instance = self._instance(ws, instance_id)
+            if instance.function_id != function_id:
+                raise bad_request(f"instance {instance_id} belongs to another function")
+            return instance
+        candidates = self.store.list_instances(ws, function_id)
+        if source_id is not None:
+            candidates = [i for i in candidates if i.source_id == source_id]
+        if len(candidates) > 1:
+            raise bad_request(
+                f"the function has {len(candidates)} instances here; name the instance to deploy"
+            )
+        return candidates[0] if candidates else None
+
+    def _create_instance(
+        self,
+        who: Principal,
+        ws: str,
+        function: Function,
+        version: Version,
+        source_id: str | None,
+        values: dict[str, Any],
+    ) -> Instance:
+        manifest = _manifest(version)
+        checked = _check(version, values)
+        now = self.clock()
+        instance_id = new_id("in")
+        plain, sealed = self._seal(ws, instance_id, manifest, checked)
+        instance = Instance(
+            id=instance_id,
+            workspace_id=ws,
+            function_id=function.id,
+            version_id=version.id,
+            source_id=source_id,
+            settings=plain,
+            secrets=sealed,
+            created_at=now,
+            updated_at=now,
+        )
+        self.store.create_instance(instance)
+        self._audit(
+            who, ws, "instance.create", instance.id, {"version": version.id, "source": source_id}
+        )
+        return instance
+
+    def _update(
+        self,
+        who: Principal,
+        instance: Instance,
+        version: Version,
+        settings: dict[str, Any] | None,
+        *,
+        action: str,
+        enabled: bool | None = None,
+        source_id: str | None = None,
+    ) -> Instance:
+        manifest = _manifest(version)
+        previous = self.settings_of(instance)
+        values = dict(previous)
+        if settings is not None:
+            values = {
+                k: v
+                for k, v in settings.items()
+                if not (v == MASK and k in manifest.secret_names())
+            }
+            for name in manifest.secret_names():  # secrets omitted or masked: keep them
+                if name not in values and name in previous:
+                    values[name] = previous[name]
+        checked = _check(version, values)
+        plain, sealed = self._seal(instance.workspace_id, instance.id, manifest, checked)
+        updated = instance.model_copy(
+            update={
+                "version_id": version.id,
+                "settings": plain,
+                "secrets": sealed,
+                "enabled": instance.enabled if enabled is None else enabled,
+                "source_id": source_id if source_id is not None else instance.source_id,
+                "revision": instance.revision + 1,
+                "updated_at": self.clock(),
+            }
+        )
+        try:
+            self.store.update_instance(updated, expected_revision=instance.revision)
+        except ConflictError:
+            raise conflict("the instance changed while this request ran; retry") from None
+        except NotFoundError:
+            raise not_found("instance", instance.id) from None
+        self._audit(
+            who,
+            instance.workspace_id,
+            action,
+            instance.id,
+            {
+                "version": version.id,
+                "from_version": instance.version_id,
+                "enabled": updated.enabled,
+            },
+        )
+        return updated
+
+    def _seal(
+        self, ws: str, instance_id: str, manifest: Manifest, values: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
+        secret_names = set(manifest.secret_names())
+        plain = {k: v for k, v in values.items() if k not in secret_names}
+        secret = {k: v for k, v in values.items() if k in secret_names}
+        if not secret:
+            return plain, None
+        blob = self.backend.box.encrypt(
+            json.dumps(secret).encode(), {"workspace": ws, "instance": instance_id}
+        )
+        return plain, blob
+
+    def settings_of(self, instance: Instance) -> dict[str, Any]:
+        """Decrypted settings: only on the way into the sandbox, never returned by the API."""
+        values = dict(instance.settings)
+        if instance.secrets:
+            context = {"workspace": instance.workspace_id, "instance": instance.id}
+            values.update(json.loads(self.backend.box.decrypt(instance.secrets, context)))
+        return values
+
+    def masked_settings(self, instance: Instance) -> dict[str, Any]:
+        version = self.store.get_version(instance.workspace_id, instance.version_id)
+        names = _manifest(version).secret_names() if version else ()
+        return {**instance.settings, **{n: MASK for n in names if instance.secrets}}
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def create_source(self, who: Principal, ws: str, name: str) -> tuple[Source, str]:
+        write_key = new_secret(WRITE_KEY_PREFIX)
+        source = Source(
+            id=new_id("src"),
+            workspace_id=ws,
+            name=name,
+            write_key_hash=hash_key(write_key),
+            created_at=self.clock(),
+        )
+        try:
+            self.store.create_source(source)
+        except ConflictError:
+            raise conflict(f"a source named {name!r} exists") from None
+        self._audit(who, ws, "source.create", source.id, {"name": name})
+        return source, write_key
+
+    def list_sources(self, ws: str) -> list[Source]:
+        return self.store.list_sources(ws)
+
+    def find_source(self, ws: str, ident: str) -> Source:
+        return self._source(ws, ident)
+
+    # -- test ----------------------------------------------------------------------------------
+
+    def test(
+        self,
+        ws: str,
+        version_id: str,
+        payload: Any,
+        *,
+        settings: dict[str, Any] | None = None,
+        instance_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run a version on an event (object) or batch (array); ``functions invoke`` JSON."""
+        version, code = self.get_version(ws, version_id)
+        manifest = _manifest(version)
+        if instance_id is not None:
+            values = self.settings_of(self._instance(ws, instance_id))
+        else:
+            values = settings or {}
+        checked = _check(version, values)
+        batch = isinstance(payload, list)
+        events = payload if isinstance(payload, list) else [payload]
+        if not events or len(events) > MAX_TEST_EVENTS:
+            raise bad_request(f"send one event or a batch of 1 to {MAX_TEST_EVENTS} events")
+        spec = InstanceSpec(
+            key="test:" + InstanceSpec.key_for(code, checked, version.id, self.allow),
+            source=code,
+            filename=HANDLER_NAME,
+            kind=manifest.kind,
+            timeout=manifest.timeout_seconds,
+            memory_mb=manifest.memory_mb,
+            settings=checked,
+            secret_names=manifest.secret_names(),
+            allow=self.allow,
+        )
+        results = self.pool.invoke(spec, events, batch=batch)
+        if not batch:
+            return results[0]
+        return {
+            "outcome": summarise(results),
+            "results": results,
+            "duration_ms": round(sum(r["duration_ms"] for r in results), 3),
+        }
+
+    def audit(self, ws: str, limit: int = 100) -> list[AuditEntry]:
+        return self.store.list_audit(ws, max(1, min(limit, 1000)))
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _admin(self, who: Principal) -> None:
+        if not who.admin:
+            raise ServiceError(403, "forbidden", "this needs an admin API key")
+
+    def _audit(
+        self, who: Principal, ws: str, action: str, target: str, details: dict[str, Any]
+    ) -> None:
+        self.store.append_audit(
+            AuditEntry(
+                id=new_id("au"),
+                workspace_id=ws,
+                actor=who.key_id,
+                action=action,
+                target=target,
+                at=self.clock(),
+                details=details,
+            )
+        )
+
+    def _function(self, ws: str, ident: str) -> Function:
+        function = self.store.get_function(ws, ident) or self.store.find_function(ws, ident)
+        if function is None:
+            raise not_found("function", ident)
+        return function
+
+    def _version(self, ws: str, ident: str) -> Version:
+        version = self.store.get_version(ws, ident)
+        if version is None:
+            raise not_found("version", ident)
+        return version
+
+    def _instance(self, ws: str, ident: str) -> Instance:
+        instance = self.store.get_instance(ws, ident)
+        if instance is None:
+            raise not_found("instance", ident)
+        return instance
+
+    def _source(self, ws: str, ident: str) -> Source:
+        source = self.store.get_source(ws, ident) or self.store.find_source(ws, ident)
+        if source is None:
+            raise not_found("source", ident)
+        return source
+
+    def _code(self, version: Version) -> str:
+        try:
+            return self.backend.blobs.get(version.code_key).decode("utf-8")
+        except NotFoundError:
+            raise ServiceError(500, "internal", f"code of {version.id} is missing") from None
+
+
+def _manifest(version: Version | None) -> Manifest:
+    if version is None:
+        return Manifest()
+    data = {k: v for k, v in version.manifest.items() if k != "source"}
+    return Manifest.model_validate(data)
+
+
+def _check(version: Version, values: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise bad_request("settings must be a JSON object")
+    declared = version.manifest.get("source") is not None
+    try:
+        return check_settings(_manifest(version), values, declared=declared)
+    except ManifestError as exc:
+        raise invalid("the settings do not match the function's schema", exc.problems) from None

@@ -1,0 +1,58 @@
+"""``functions serve``: the control-plane API on the embedded store, one process.
+
+The admin key comes from ``FUNCTIONS_API_KEY`` when set; otherwise one is generated
+on first start, printed once and stored hashed. A ``default`` workspace is created
+so that the admin key can deploy straight away.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .api.app import build_app
+from .api.local import LocalApiServer
+from .control.embedded import open_embedded
+from .control.service import ControlPlane
+from .invoker import WorkerPool
+
+__all__ = ["serve"]
+
+
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    allow: tuple[str, ...],
+    ready: threading.Event | None = None,
+) -> None:
+    """Run until SIGINT / SIGTERM."""
+    backend = open_embedded(data_dir)
+    with WorkerPool(max_workers=64) as pool:
+        plane = ControlPlane(backend, pool, allow=allow)
+        generated, workspace = plane.bootstrap(os.environ.get("FUNCTIONS_API_KEY"))
+        server = LocalApiServer((host, port), lambda: build_app(plane))
+        url = f"http://{host}:{server.server_address[1]}"
+        print(f"functions serve: listening on {url} (data in {data_dir})", flush=True)
+        if generated:
+            print("Admin API key (printed once; it is stored hashed):", flush=True)
+            print(f"  export FUNCTIONS_API_KEY={generated}", flush=True)
+        print(f"Default workspace: {workspace.id}", flush=True)
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if ready is not None:
+            ready.set()
+        try:
+            server.serve_forever(poll_interval=0.2)
+        finally:
+            server.server_close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    print("functions serve: stopped", file=sys.stderr, flush=True)
