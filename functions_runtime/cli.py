@@ -98,7 +98,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         spec = build_spec(args.path, settings, timeout=args.timeout, allow=allow_list(args.allow))
     except ManifestError as exc:
         raise UsageError("; ".join(exc.problems)) from None
-    with WorkerPool(max_workers=1) as pool:
+    with WorkerPool(max_workers=1, spares=0) as pool:
         if isinstance(payload, list):
             results = pool.invoke(spec, payload, batch=True)
             output: dict[str, Any] = {

@@ -87,8 +87,8 @@ class _WorkerLost(Exception):
 class Worker:
     """One worker process and the frames to and from it."""
 
-    def __init__(self, spec: InstanceSpec) -> None:
-        self.spec = spec
+    def __init__(self) -> None:
+        self._spec: InstanceSpec | None = None
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-B", "-m", "functions_runtime.sandbox.worker"],
             stdin=subprocess.PIPE,
@@ -107,13 +107,24 @@ class Worker:
         self._stderr = bytearray()
         self.cpu = 0.0
         self.exhausted = False
+        self.lock = threading.Lock()
         self.handlers: tuple[str, ...] = ()
         self.baseline_rss = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def load(self) -> list[str]:
-        """Compile the instance's code in the worker; returns problems (empty when ok)."""
+    @property
+    def spec(self) -> InstanceSpec:
+        assert self._spec is not None, "load() binds the worker to an instance first"
+        return self._spec
+
+    def load(self, spec: InstanceSpec) -> list[str]:
+        """Bind this worker to ``spec`` and compile its code; returns problems (empty when ok).
+
+        A worker is bound once: it serves that one instance until it is killed.
+        """
+        assert self._spec is None, "a worker serves one instance only"
+        self._spec = spec
         self._send(
             {
                 "op": "load",
@@ -199,7 +210,7 @@ class Worker:
             while view:
                 view = view[os.write(self._in, view) :]
         except (BrokenPipeError, OSError):
-            raise _WorkerLost("retry", "WorkerCrashed", self._death_message()) from None
+            raise _WorkerLost("retry", "WorkerCrashed", self.death_message()) from None
 
     def _receive(self, deadline: float, *, check_memory: bool = True) -> Any:
         limit = self.baseline_rss + self.spec.memory_mb * MiB
@@ -235,7 +246,7 @@ class Worker:
                         continue
                     if not chunk:
                         self.kill()
-                        raise _WorkerLost("retry", "WorkerCrashed", self._death_message())
+                        raise _WorkerLost("retry", "WorkerCrashed", self.death_message())
                     self._buffer += chunk
 
     def _pop_frame(self) -> Any:
@@ -257,7 +268,7 @@ class Worker:
                 "rejected", "WorkerProtocolError", "the worker sent a bad frame"
             ) from None
 
-    def _death_message(self) -> str:
+    def death_message(self) -> str:
         code = self.proc.poll()
         if code is None:
             return "the worker stopped answering"
@@ -272,8 +283,10 @@ class Worker:
 class WorkerPool:
     """Warm workers, one per instance, least recently used evicted past ``max_workers``."""
 
-    def __init__(self, max_workers: int = 64) -> None:
+    def __init__(self, max_workers: int = 64, spares: int = 1) -> None:
         self.max_workers = max_workers
+        self.spares = spares
+        self._spare: list[Worker] = []  # started, importing, bound to no instance yet
         self._workers: collections.OrderedDict[str, Worker] = collections.OrderedDict()
         self._lock = threading.Lock()
         self.evictions = 0
@@ -287,9 +300,10 @@ class WorkerPool:
 
     def close(self) -> None:
         with self._lock:
-            for worker in self._workers.values():
+            for worker in [*self._workers.values(), *self._spare]:
                 worker.kill()
             self._workers.clear()
+            self._spare.clear()
 
     def invoke(
         self,
@@ -314,7 +328,10 @@ class WorkerPool:
                 return [_invalid(exc.problems) for _ in events]
             done_before = len(results)
             try:
-                worker.invoke(pending, batch=batch, mocks=mocks, results=results)
+                with worker.lock:  # one invocation at a time per worker (one pipe pair)
+                    if not worker.alive():
+                        continue  # evicted or died while idle: take a fresh one
+                    worker.invoke(pending, batch=batch, mocks=mocks, results=results)
             except _WorkerLost as lost:
                 self._discard(spec.key)
                 elapsed = round((time.perf_counter() - started) * 1000, 3)
@@ -338,14 +355,15 @@ class WorkerPool:
             if worker is not None:
                 worker.kill()
                 del self._workers[spec.key]
-            while len(self._workers) >= self.max_workers:
-                _, oldest = self._workers.popitem(last=False)
-                oldest.kill()
-                self.evictions += 1
-        worker = Worker(spec)
+            self._evict_idle(len(self._workers) + 1 - self.max_workers)
+            spare = self._spare.pop() if self._spare else None
+        worker = spare if spare is not None and spare.alive() else Worker()
+        if spare is not None and worker is not spare:
+            spare.kill()
         self.starts += 1
+        self._refill_spares()
         try:
-            problems = worker.load()
+            problems = worker.load(spec)
         except _WorkerLost as lost:
             worker.kill()
             raise _Invalid(
@@ -355,8 +373,41 @@ class WorkerPool:
             worker.kill()
             raise _Invalid(problems)
         with self._lock:
+            racing = self._workers.get(spec.key)
+            if racing is not None and racing.alive():
+                worker.kill()  # another thread started this instance first: use that one
+                return racing
             self._workers[spec.key] = worker
         return worker
+
+    def _evict_idle(self, count: int) -> None:
+        """Kill the ``count`` least recently used workers that are not running anything
+        (caller holds the pool lock). Busy workers are never evicted: the pool may
+        exceed its bound for as long as they run."""
+        for key in list(self._workers):
+            if count <= 0:
+                return
+            worker = self._workers[key]
+            if not worker.lock.acquire(blocking=False):
+                continue
+            try:
+                del self._workers[key]
+                worker.kill()
+            finally:
+                worker.lock.release()
+            self.evictions += 1
+            count -= 1
+
+    def _refill_spares(self) -> None:
+        """Keep ``spares`` unbound workers starting up, so a new instance skips the
+        interpreter start and imports (they hold no instance's code or data)."""
+        while True:
+            with self._lock:
+                if len(self._spare) >= self.spares:
+                    return
+            worker = Worker()
+            with self._lock:
+                self._spare.append(worker)
 
     def _discard(self, key: str) -> None:
         with self._lock:

@@ -300,3 +300,46 @@ def test_oversize_results_are_rejected_not_sent(pool: WorkerPool):
     [result] = run(pool, src)
     assert result["outcome"] == "rejected"
     assert result["error"]["type"] == "ResultTooLarge"
+
+
+def test_concurrent_invocations_share_one_worker_safely(pool: WorkerPool):
+    import threading
+
+    src = "def on_track(event, settings):\n    return event.properties['n'] * 2\n"
+    instance = spec(src, key="shared")
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker(base: int) -> None:
+        try:
+            for i in range(10):
+                event = {**TRACK, "properties": {"n": base * 100 + i}}
+                [result] = pool.invoke(instance, [event])
+                assert result["result"] == (base * 100 + i) * 2
+                seen.append(result["result"])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(b,)) for b in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(seen) == 60
+    assert len(pool.worker_pids()) == 1
+
+
+def test_new_instances_take_a_prestarted_spare():
+    src = "def on_track(event, settings):\n    return 1\n"
+    with WorkerPool(max_workers=4, spares=1) as pool:
+        pool.invoke(spec(src, key="first"), [TRACK])
+        time.sleep(1.0)  # let the spare finish importing
+        started = time.monotonic()
+        pool.invoke(spec(src, key="second"), [TRACK])
+        warm_start = time.monotonic() - started
+    with WorkerPool(max_workers=4, spares=0) as pool:
+        started = time.monotonic()
+        pool.invoke(spec(src, key="cold"), [TRACK])
+        cold_start = time.monotonic() - started
+    assert warm_start < cold_start
