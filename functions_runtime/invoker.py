@@ -291,6 +291,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self.evictions = 0
         self.starts = 0
+        self.spare_hits = 0
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -360,6 +361,7 @@ class WorkerPool:
         worker = spare if spare is not None and spare.alive() else Worker()
         if spare is not None and worker is not spare:
             spare.kill()
+        self.spare_hits += worker is spare
         self.starts += 1
         self._refill_spares()
         try:
