@@ -28,7 +28,7 @@ import urllib.parse
 import uuid
 import weakref
 from collections.abc import Callable
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
@@ -253,6 +253,17 @@ class Guards:
         value = getattr(obj, name, *default)
         if isinstance(value, ModuleType):
             raise _refuse(obj, name)
+        if (
+            isinstance(obj, type)
+            and isinstance(value, FunctionType)
+            and obj not in self.author_classes
+        ):
+            # A Python function reached through a host class is an unbound method that
+            # accepts any ``self`` (``Counter.copy(int)`` runs ``int.__class__(int)``).
+            raise SandboxAccessError(
+                f'"{name}" of class {obj.__name__} is not available unbound in functions; '
+                "call it on an instance"
+            )
         return value
 
     def hasattr(self, obj: Any, name: str) -> bool:
