@@ -40,16 +40,30 @@ def function(store: Backend, ws: Workspace, name: str = "webhook") -> Function:
 def version(ws: Workspace, fn: Function, number: int, code: bytes = b"x") -> Version:
     digest = hashlib.sha256(code + str(number).encode()).hexdigest()
     return Version(
-        id="ver_" + digest[:20], function_id=fn.id, workspace_id=ws.id, number=number,
-        code_key=hashlib.sha256(code).hexdigest(), content_hash=digest,
+        id="ver_" + digest[:20],
+        function_id=fn.id,
+        workspace_id=ws.id,
+        number=number,
+        code_key=hashlib.sha256(code).hexdigest(),
+        content_hash=digest,
         manifest={"name": fn.name, "kind": "destination", "settings": {"url": {"type": "string"}}},
-        handlers=["on_track"], warnings=[], author="key_1", created_at=NOW,
+        handlers=["on_track"],
+        warnings=[],
+        author="key_1",
+        created_at=NOW,
     )
 
 
 def instance(ws: Workspace, fn: Function, ver: Version, **kw: object) -> Instance:
-    return Instance(id=new_id("in"), workspace_id=ws.id, function_id=fn.id, version_id=ver.id,
-                    created_at=NOW, updated_at=NOW, **kw)  # type: ignore[arg-type]
+    return Instance(
+        id=new_id("in"),
+        workspace_id=ws.id,
+        function_id=fn.id,
+        version_id=ver.id,
+        created_at=NOW,
+        updated_at=NOW,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_workspaces_round_trip(backend: Backend):
@@ -65,10 +79,17 @@ def test_workspaces_round_trip(backend: Backend):
 def test_api_keys_are_found_by_hash(backend: Backend):
     assert backend.metadata.has_admin_key() is False
     ws = workspace(backend)
-    key = ApiKey(id=new_id("key"), key_hash="a" * 64, prefix="fk_abcd", workspace_id=ws.id,
-                 created_at=NOW)
-    admin = ApiKey(id=new_id("key"), key_hash="b" * 64, prefix="fk_admn", workspace_id=None,
-                   admin=True, created_at=NOW)
+    key = ApiKey(
+        id=new_id("key"), key_hash="a" * 64, prefix="fk_abcd", workspace_id=ws.id, created_at=NOW
+    )
+    admin = ApiKey(
+        id=new_id("key"),
+        key_hash="b" * 64,
+        prefix="fk_admn",
+        workspace_id=None,
+        admin=True,
+        created_at=NOW,
+    )
     backend.metadata.put_api_key(key)
     assert backend.metadata.has_admin_key() is False
     backend.metadata.put_api_key(admin)
@@ -97,8 +118,9 @@ def test_reads_never_cross_workspaces(backend: Backend):
     backend.metadata.add_version(ver)
     inst = instance(ws, fn, ver)
     backend.metadata.create_instance(inst)
-    src = Source(id=new_id("src"), workspace_id=ws.id, name="web", write_key_hash="d" * 64,
-                 created_at=NOW)
+    src = Source(
+        id=new_id("src"), workspace_id=ws.id, name="web", write_key_hash="d" * 64, created_at=NOW
+    )
     backend.metadata.create_source(src)
     assert backend.metadata.get_function(other.id, fn.id) is None
     assert backend.metadata.find_function(other.id, fn.name) is None
@@ -213,8 +235,9 @@ def test_racing_deploys_have_exactly_one_winner(backend: Backend):
 
 def test_sources_by_name_and_write_key(backend: Backend):
     ws = workspace(backend)
-    src = Source(id=new_id("src"), workspace_id=ws.id, name="web", write_key_hash="e" * 64,
-                 created_at=NOW)
+    src = Source(
+        id=new_id("src"), workspace_id=ws.id, name="web", write_key_hash="e" * 64, created_at=NOW
+    )
     backend.metadata.create_source(src)
     with pytest.raises(ConflictError):
         backend.metadata.create_source(src.model_copy(update={"id": new_id("src")}))
@@ -228,10 +251,17 @@ def test_sources_by_name_and_write_key(backend: Backend):
 def test_audit_log_is_newest_first_and_bounded(backend: Backend):
     ws = workspace(backend)
     for i in range(5):
-        backend.metadata.append_audit(AuditEntry(
-            id=new_id("au"), workspace_id=ws.id, actor="key_1", action=f"step.{i}",
-            target="fn_1", at=NOW + timedelta(seconds=i), details={"i": i},
-        ))
+        backend.metadata.append_audit(
+            AuditEntry(
+                id=new_id("au"),
+                workspace_id=ws.id,
+                actor="key_1",
+                action=f"step.{i}",
+                target="fn_1",
+                at=NOW + timedelta(seconds=i),
+                details={"i": i},
+            )
+        )
     entries = backend.metadata.list_audit(ws.id, limit=3)
     assert [e.action for e in entries] == ["step.4", "step.3", "step.2"]
     assert entries[0].details == {"i": 4}

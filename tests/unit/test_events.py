@@ -9,6 +9,7 @@ from typing import Any
 
 import pydantic
 import pytest
+
 from functions_sdk import events
 from functions_sdk.events import (
     EVENT_TYPES,

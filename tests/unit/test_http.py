@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import functions_sdk.http as http_mod
 import pytest
+
+import functions_sdk.http as http_mod
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk._network import NetworkPolicy
 from functions_sdk.errors import FetchError, RequestBlocked, RetryError
