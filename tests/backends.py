@@ -11,6 +11,7 @@ import boto3
 from moto import mock_aws
 
 from functions_runtime.control.backend import Backend
+from functions_runtime.delivery.ports import DeliveryBackend
 
 BACKENDS = ("embedded", "aws")
 _FAKE_AWS = {
@@ -39,6 +40,32 @@ def make_backend(kind: str, data_dir: Path) -> Iterator[Backend]:
             dynamodb, s3, kms = (session.client(n) for n in ("dynamodb", "s3", "kms"))
             names = provision(dynamodb, s3, kms, prefix="test")
             yield aws_backend(dynamodb, s3, kms, names)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def make_delivery(kind: str, data_dir: Path) -> Iterator[DeliveryBackend]:
+    """A fresh queue + delivery store + idempotency layer of ``kind``."""
+    if kind == "embedded":
+        from functions_runtime.delivery.embedded import open_delivery
+
+        yield open_delivery(data_dir)
+        return
+    from functions_runtime.delivery.aws import aws_delivery, provision_delivery
+
+    saved = {name: os.environ.get(name) for name in _FAKE_AWS}
+    os.environ.update(_FAKE_AWS)
+    try:
+        with mock_aws():
+            session = boto3.Session(region_name="us-east-1")
+            sqs, dynamodb = session.client("sqs"), session.client("dynamodb")
+            names = provision_delivery(sqs, dynamodb, prefix="test")
+            yield aws_delivery(sqs, dynamodb, names)
     finally:
         for name, value in saved.items():
             if value is None:

@@ -1,0 +1,1 @@
+"""Delivery: the queue, delivery records, ingest and the workers that run events."""

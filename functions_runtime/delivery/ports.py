@@ -1,0 +1,152 @@
+"""Queue and delivery-record interfaces, each with an embedded and an AWS implementation.
+
+The embedded queue is SQLite (WAL) with visibility timeouts, receive counts, scheduled
+retries and a dead-letter table; the AWS queue is SQS with a redrive policy to a
+dead-letter queue. Both pass ``tests/contract/test_queue_contract.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "DeadLetter",
+    "Delivery",
+    "DeliveryBackend",
+    "DeliveryStore",
+    "Job",
+    "Outcome",
+    "Queue",
+    "QueueCounts",
+    "Stats",
+]
+
+Outcome = Literal["delivered", "filtered", "rejected", "retry", "failed", "invalid"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A received message: its body, how often it was received, and how to settle it."""
+
+    id: str
+    body: dict[str, Any]
+    receive_count: int  # 1 on first delivery: the attempt number
+    sent_at: datetime  # when it was first queued (the age bound is measured from here)
+    receipt: str  # opaque handle for ack / retry / dead_letter
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    body: dict[str, Any]
+    reason: str
+    dead_at: datetime
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    visible: int
+    in_flight: int
+    dead: int
+
+
+class Queue(Protocol):
+    """At-least-once message queue."""
+
+    def send(self, bodies: Sequence[dict[str, Any]], delay_seconds: int = 0) -> None:
+        """Queue every body durably before returning (raises if any was not queued)."""
+        ...
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[Job]:
+        """Up to ``max_messages`` visible jobs, hidden for ``visibility_timeout`` seconds."""
+        ...
+
+    def ack(self, job: Job) -> None:
+        """Delete a job that was handled (a stale receipt is ignored)."""
+        ...
+
+    def retry(self, job: Job, delay_seconds: int) -> None:
+        """Make the job visible again after ``delay_seconds``."""
+        ...
+
+    def dead_letter(self, job: Job, reason: str) -> None:
+        """Move the job to the dead-letter queue."""
+        ...
+
+    def take_dead(
+        self, match: Callable[[dict[str, Any]], bool], limit: int = 1000
+    ) -> list[DeadLetter]:
+        """Remove and return dead letters whose body ``match``es (for replay)."""
+        ...
+
+    def counts(self) -> QueueCounts:
+        """Approximate numbers of visible, in-flight and dead messages."""
+        ...
+
+
+class Delivery(BaseModel):
+    """What happened to one event at one instance, on one attempt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    workspace_id: str
+    instance_id: str
+    version_id: str | None = None
+    message_id: str
+    event_type: str | None = None
+    outcome: Outcome
+    attempt: int = 1
+    error: dict[str, Any] | None = None
+    logs: list[str] = Field(default_factory=list)
+    requests: list[dict[str, Any]] = Field(default_factory=list)
+    duration_ms: float = 0.0
+    at: datetime
+    event: Any = None  # the event as received (for replay of filtered / rejected ones)
+
+
+@dataclass(frozen=True)
+class Stats:
+    counts: dict[str, int]
+    p50_ms: float | None
+    p95_ms: float | None
+    total: int
+
+
+class DeliveryStore(Protocol):
+    """Delivery records per instance (newest first), with per-outcome statistics."""
+
+    def record(self, delivery: Delivery) -> None: ...
+
+    def list(
+        self,
+        workspace_id: str,
+        instance_id: str,
+        *,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]: ...
+
+    def stats(
+        self, workspace_id: str, instance_id: str, since: datetime | None = None
+    ) -> Stats: ...
+
+
+@dataclass(frozen=True)
+class DeliveryBackend:
+    """The queue, the delivery records and the idempotency table of one deployment.
+
+    ``idempotency`` is a Powertools idempotency persistence layer (DynamoDB on AWS,
+    SQLite embedded), used with ``idempotent_function`` so that a message already
+    delivered to an instance is not delivered again within the window.
+    """
+
+    queue: Queue
+    deliveries: DeliveryStore
+    idempotency: Any
