@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,86 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delivery_line(d: dict[str, Any]) -> str:
+    error = d.get("error") or {}
+    detail = f"{error.get('type')}: {error.get('message')}" if error else ""
+    reqs = " ".join(
+        f"{r.get('method')} {r.get('url')} -> {r.get('status')}" for r in d.get("requests") or []
+    )
+    line = (
+        f"{d['at'][:23]}  {d['outcome']:<9} #{d['attempt']} {d['message_id']:<40} "
+        f"{d['duration_ms']:>7.1f} ms  {detail or reqs}"
+    )
+    logs = "".join(f"\n      | {entry}" for entry in d.get("logs") or [])
+    return line + logs
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    api = ApiClient()
+    query = f"?limit={args.limit}" + (f"&outcome={quote(args.outcome)}" if args.outcome else "")
+    path = f"/v1/instances/{quote(args.instance)}/deliveries"
+    seen: set[str] = set()
+    while True:
+        records = api.call("GET", path + query)["deliveries"]
+        for d in reversed(records):
+            if d["id"] not in seen:
+                seen.add(d["id"])
+                print(_delivery_line(d), flush=True)
+        if not args.follow:
+            return 0
+        time.sleep(1.0)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    stats = ApiClient().call("GET", f"/v1/instances/{quote(args.instance)}/stats")
+    if args.json:
+        _print(stats)
+        return 0
+    for outcome, count in sorted(stats["counts"].items()):
+        print(f"{outcome:<10} {count:>8}")
+    p50 = "-" if stats["p50_ms"] is None else f"{stats['p50_ms']:.1f} ms"
+    p95 = "-" if stats["p95_ms"] is None else f"{stats['p95_ms']:.1f} ms"
+    print(f"{'total':<10} {stats['total']:>8}   p50 {p50}   p95 {p95}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    api = ApiClient()
+    include = ["failed", *(args.include or [])]
+    body: dict[str, Any] = {"include": include}
+    if args.version:
+        body["version"] = args.version
+    if args.since:
+        body["since"] = args.since
+    started = time.time()
+    queued = api.call("POST", f"/v1/instances/{quote(args.instance)}/replay", body)
+    ids = set(queued["message_ids"])
+    progress(f"replay {queued['replay_id']}: {queued['queued']} events queued")
+    settled: dict[str, str] = {}
+    path = f"/v1/instances/{quote(args.instance)}/deliveries?limit=1000"
+    while ids and time.time() - started < args.wait:
+        for d in api.call("GET", path)["deliveries"]:
+            replayed = d["id"].endswith(":" + queued["replay_id"])
+            if replayed and d["message_id"] in ids and d["outcome"] != "retry":
+                settled[d["message_id"]] = d["outcome"]
+        progress(f"  {len(settled)}/{len(ids)} settled")
+        if len(settled) == len(ids):
+            break
+        time.sleep(1.0)
+    counts: dict[str, int] = {}
+    for outcome in settled.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    _print(
+        {
+            "replay_id": queued["replay_id"],
+            "queued": queued["queued"],
+            "outcomes": counts,
+            "pending": len(ids) - len(settled),
+        }
+    )
+    return 0 if len(settled) == len(ids) else 1
+
+
 def add_commands(sub: Any) -> None:
     """Register deploy, versions, rollback, test, sources and audit."""
     deploy = sub.add_parser("deploy", help="upload a function folder and deploy it")
@@ -185,6 +266,36 @@ def add_commands(sub: Any) -> None:
     create = sources_sub.add_parser("create", help="create a source; prints its write key")
     create.add_argument("name")
     create.set_defaults(run=cmd_sources_create)
+
+    logs = sub.add_parser("logs", help="show an instance's deliveries with logs and requests")
+    logs.add_argument("instance")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new ones")
+    logs.add_argument("--outcome", help="delivered, filtered, rejected, retry or failed")
+    logs.add_argument("--limit", type=int, default=50)
+    logs.set_defaults(run=cmd_logs)
+
+    stats = sub.add_parser("stats", help="counts per outcome and p50 / p95 duration")
+    stats.add_argument("instance")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(run=cmd_stats)
+
+    replay = sub.add_parser("replay", help="send dead-lettered events of an instance again")
+    replay.add_argument("instance")
+    replay.add_argument("--version", help="run them through this version (id)")
+    replay.add_argument("--since", help="only events received since (ISO-8601)")
+    replay.add_argument(
+        "--include",
+        action="append",
+        choices=["filtered", "rejected"],
+        help="also replay filtered / rejected events; repeatable",
+    )
+    replay.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the new outcomes (default 120)",
+    )
+    replay.set_defaults(run=cmd_replay)
 
     audit = sub.add_parser("audit", help="show the workspace's audit log, newest first")
     audit.add_argument("--limit", type=int, default=50)

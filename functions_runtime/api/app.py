@@ -21,6 +21,9 @@ from ..control.auth import Principal, authenticate
 from ..control.errors import ServiceError
 from ..control.models import Instance, Version
 from ..control.service import ControlPlane
+from ..delivery.ingest import Ingest
+from ..delivery.ports import DeliveryBackend
+from .delivery_routes import add_delivery_routes
 
 __all__ = ["build_app"]
 
@@ -107,9 +110,19 @@ def _version_json(version: Version) -> dict[str, Any]:
     return data
 
 
-def build_app(plane: ControlPlane) -> APIGatewayHttpResolver:
-    """A resolver with every control-plane route; one per thread (it keeps request state)."""
+def build_app(
+    plane: ControlPlane,
+    ingest: Ingest | None = None,
+    delivery: DeliveryBackend | None = None,
+) -> APIGatewayHttpResolver:
+    """A resolver with every route; one per thread (it keeps request state).
+
+    With ``ingest`` and ``delivery`` it also serves the tracking API and the
+    deliveries, stats and replay routes.
+    """
     app = APIGatewayHttpResolver(enable_validation=True)
+    if ingest is not None and delivery is not None:
+        add_delivery_routes(app, plane, ingest, delivery, ERRORS)
 
     def who() -> Principal:
         return authenticate(plane.store, app.current_event.headers.get("authorization"))

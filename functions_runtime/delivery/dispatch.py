@@ -1,0 +1,331 @@
+"""The delivery worker: run queued events through their instance's sandbox and settle them.
+
+``Dispatcher.process(jobs)`` is the unit of logic and of testing: it groups jobs by
+instance, skips messages already delivered (Powertools idempotency), runs the rest
+(``on_batch`` batches when the function has it), records a delivery for every event
+and returns how each job is to be settled: ``ack``, ``retry`` after a backoff with
+full jitter, or ``dead`` (retries exhausted, or the code cannot run). The embedded
+loop (:func:`run_worker`) and the SQS Lambda handler apply those settlements.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+from ..control.backend import Backend
+from ..control.models import Instance, Version
+from ..invoker import InstanceSpec, WorkerPool
+from ..manifest import HANDLER_NAME, Manifest
+from .ports import Delivery, DeliveryBackend, Job
+
+__all__ = ["DeliveryPolicy", "Dispatcher", "Settlement", "run_worker"]
+
+TERMINAL = frozenset({"delivered", "filtered", "rejected"})
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """Retry and idempotency settings."""
+
+    max_attempts: int = 8
+    max_age: timedelta = timedelta(hours=4)
+    base_delay: float = 1.0
+    max_delay: float = 600.0
+    idempotency_window: int = 24 * 3600
+    visibility_timeout: int = 60
+
+    def backoff(self, attempt: int, rng: random.Random) -> int:
+        """Full jitter: uniform in [1, min(max_delay, base * 2**(attempt-1))] seconds."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** max(attempt - 1, 0))
+        return max(1, round(rng.uniform(0, ceiling)))
+
+
+@dataclass(frozen=True)
+class Settlement:
+    job: Job
+    action: Literal["ack", "retry", "dead"]
+    delay: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class _Target:
+    instance: Instance
+    version_id: str
+    spec: InstanceSpec
+    batched: bool
+
+
+class Dispatcher:
+    """Turns jobs into deliveries; shared by ``functions serve`` and the SQS Lambda."""
+
+    def __init__(
+        self,
+        control: Backend,
+        delivery: DeliveryBackend,
+        pool: WorkerPool,
+        *,
+        policy: DeliveryPolicy | None = None,
+        allow: tuple[str, ...] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.control = control
+        self.delivery = delivery
+        self.pool = pool
+        self.policy = policy or DeliveryPolicy()
+        self.allow = allow
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._idempotency = delivery.idempotency
+        self._idempotency.configure(
+            IdempotencyConfig(expires_after_seconds=self.policy.idempotency_window),
+            function_name="functions.deliver",
+        )
+        self._targets: dict[tuple[str, int, str], _Target] = {}
+        self._lock = threading.Lock()
+
+    # -- the unit of work ------------------------------------------------------------------
+
+    def process(self, jobs: list[Job]) -> list[Settlement]:
+        """Run and record ``jobs``; one settlement per job, in order."""
+        settled: dict[str, Settlement] = {}
+        groups: dict[tuple[str, str], list[Job]] = {}
+        for job in jobs:
+            body = job.body
+            key = (str(body.get("instance_id")), str(body.get("version_id") or ""))
+            groups.setdefault(key, []).append(job)
+        for (instance_id, version_override), group in groups.items():
+            for settlement in self._process_group(instance_id, version_override, group):
+                settled[settlement.job.id] = settlement
+        return [settled[job.id] for job in jobs]
+
+    def _process_group(
+        self, instance_id: str, version_override: str, jobs: list[Job]
+    ) -> Iterator[Settlement]:
+        workspace_id = str(jobs[0].body.get("workspace_id"))
+        target = self._target(workspace_id, instance_id, version_override or None)
+        if target is None:
+            for job in jobs:
+                self._record(
+                    job,
+                    None,
+                    "filtered",
+                    {
+                        "type": "InstanceUnavailable",
+                        "line": None,
+                        "message": "the instance was deleted or disabled; event not delivered",
+                    },
+                )
+                yield Settlement(job, "ack")
+            return
+        runnable: list[Job] = []
+        for job in jobs:
+            state = self._claim(job)
+            if state == "done":
+                yield Settlement(job, "ack", reason="already delivered (idempotency)")
+            elif state == "busy":
+                yield Settlement(job, "retry", delay=math.ceil(self.policy.base_delay))
+            else:
+                runnable.append(job)
+        if not runnable:
+            return
+        size = target.instance.batch_max_count if target.batched else len(runnable)
+        for start in range(0, len(runnable), size):
+            chunk = runnable[start : start + size]
+            events = [job.body.get("event") for job in chunk]
+            results = self.pool.invoke(target.spec, events, batch=target.batched)
+            for job, result in zip(chunk, results, strict=True):
+                yield self._settle(job, target, result)
+
+    def _settle(self, job: Job, target: _Target, result: dict[str, Any]) -> Settlement:
+        outcome = str(result["outcome"])
+        if outcome in TERMINAL:
+            self._record(job, target, outcome, result["error"], result)
+            self._complete(job, outcome)
+            return Settlement(job, "ack")
+        self._release(job)
+        error = result.get("error") or {}
+        reason = f"{error.get('type', outcome)}: {error.get('message', '')}"[:500]
+        age = self.clock() - job.sent_at
+        if outcome == "invalid":
+            self._record(job, target, "failed", error, result)
+            return Settlement(job, "dead", reason=reason)
+        if job.receive_count >= self.policy.max_attempts or age >= self.policy.max_age:
+            self._record(job, target, "failed", error, result)
+            return Settlement(
+                job,
+                "dead",
+                reason=f"retries exhausted after {job.receive_count} attempts: {reason}",
+            )
+        self._record(job, target, "retry", error, result)
+        return Settlement(job, "retry", delay=self.policy.backoff(job.receive_count, self.rng))
+
+    # -- idempotency (Powertools persistence layer) --------------------------------------
+
+    def _key(self, job: Job) -> dict[str, Any]:
+        body = job.body
+        return {
+            "instance_id": body.get("instance_id"),
+            "message_id": body.get("message_id"),
+            "replay": body.get("replay_id") or "",
+        }
+
+    def _claim(self, job: Job) -> Literal["run", "done", "busy"]:
+        remaining = self.policy.visibility_timeout * 1000
+        try:
+            self._idempotency.save_inprogress(
+                data=self._key(job), remaining_time_in_millis=remaining
+            )
+            return "run"
+        except IdempotencyItemAlreadyExistsError as exc:
+            record: DataRecord | None = getattr(exc, "old_data_record", None)
+            if record is None:
+                try:
+                    record = self._idempotency.get_record(data=self._key(job))
+                except IdempotencyItemNotFoundError:
+                    return "busy"
+            return "done" if record is not None and record.status == "COMPLETED" else "busy"
+
+    def _complete(self, job: Job, outcome: str) -> None:
+        self._idempotency.save_success(data=self._key(job), result={"outcome": outcome})
+
+    def _release(self, job: Job) -> None:
+        self._idempotency.delete_record(data=self._key(job), exception=RuntimeError("retry"))
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _record(
+        self,
+        job: Job,
+        target: _Target | None,
+        outcome: str,
+        error: dict[str, Any] | None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        body = job.body
+        event = body.get("event")
+        self.delivery.deliveries.record(
+            Delivery(
+                id=f"{body.get('instance_id')}:{body.get('message_id')}:{job.receive_count}"
+                f"{':' + str(body['replay_id']) if body.get('replay_id') else ''}",
+                workspace_id=str(body.get("workspace_id")),
+                instance_id=str(body.get("instance_id")),
+                version_id=target.version_id if target else None,
+                message_id=str(body.get("message_id")),
+                event_type=event.get("type") if isinstance(event, dict) else None,
+                outcome=outcome,  # type: ignore[arg-type]
+                attempt=job.receive_count,
+                error=error,
+                logs=list((result or {}).get("logs") or []),
+                requests=list((result or {}).get("requests") or []),
+                duration_ms=float((result or {}).get("duration_ms") or 0.0),
+                at=self.clock(),
+                event=event,
+            )
+        )
+
+    # -- what to run ----------------------------------------------------------------------------
+
+    def _target(
+        self, workspace_id: str, instance_id: str, version_override: str | None
+    ) -> _Target | None:
+        store = self.control.metadata
+        instance = store.get_instance(workspace_id, instance_id)
+        if instance is None or not instance.enabled:
+            return None
+        version_id = version_override or instance.version_id
+        cache_key = (instance.id, instance.revision, version_id)
+        with self._lock:
+            cached = self._targets.get(cache_key)
+        if cached is not None:
+            return cached
+        version = store.get_version(workspace_id, version_id)
+        if version is None:
+            return None
+        target = self._build(instance, version)
+        with self._lock:
+            self._targets[cache_key] = target
+        return target
+
+    def _build(self, instance: Instance, version: Version) -> _Target:
+        manifest = Manifest.model_validate(
+            {k: v for k, v in version.manifest.items() if k != "source"}
+        )
+        code = self.control.blobs.get(version.code_key).decode("utf-8")
+        settings = dict(instance.settings)
+        if instance.secrets:  # decrypted only on the way into the sandbox
+            context = {"workspace": instance.workspace_id, "instance": instance.id}
+            settings.update(json.loads(self.control.box.decrypt(instance.secrets, context)))
+        spec = InstanceSpec(
+            key=f"{instance.id}:{version.id}:{instance.revision}",
+            source=code,
+            filename=HANDLER_NAME,
+            kind=manifest.kind,
+            timeout=manifest.timeout_seconds,
+            memory_mb=manifest.memory_mb,
+            settings=settings,
+            secret_names=manifest.secret_names(),
+            allow=self.allow,
+        )
+        return _Target(instance, version.id, spec, batched="on_batch" in version.handlers)
+
+
+def run_worker(
+    dispatcher: Dispatcher,
+    stop: threading.Event,
+    *,
+    max_messages: int = 100,
+    idle_sleep: float = 0.05,
+    gather_seconds: float = 0.05,
+) -> None:
+    """The embedded delivery loop: receive, process, settle, until ``stop`` is set.
+
+    After the first message arrives it keeps receiving for ``gather_seconds`` (or until
+    ``max_messages``), so that ``on_batch`` functions get fuller batches.
+    """
+    queue = dispatcher.delivery.queue
+    visibility = dispatcher.policy.visibility_timeout
+    while not stop.is_set():
+        jobs = queue.receive(max_messages, visibility_timeout=visibility)
+        if not jobs:
+            stop.wait(idle_sleep)
+            continue
+        deadline = time.monotonic() + gather_seconds
+        while len(jobs) < max_messages and time.monotonic() < deadline:
+            more = queue.receive(max_messages - len(jobs), visibility_timeout=visibility)
+            if not more:
+                stop.wait(gather_seconds / 5)
+            jobs.extend(more)
+        for settlement in dispatcher.process(jobs):
+            if settlement.action == "ack":
+                queue.ack(settlement.job)
+            elif settlement.action == "retry":
+                queue.retry(settlement.job, settlement.delay)
+            else:
+                queue.dead_letter(settlement.job, settlement.reason)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes (for tools and tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
