@@ -61,6 +61,7 @@ class Settlement:
     action: Literal["ack", "retry", "dead"]
     delay: int = 0
     reason: str = ""
+    outcome: str = ""  # the delivery's outcome ("" when nothing ran: duplicate or busy)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class Dispatcher:
                         "message": "the instance was deleted or disabled; event not delivered",
                     },
                 )
-                yield Settlement(job, "ack")
+                yield Settlement(job, "ack", outcome="filtered")
             return
         runnable: list[Job] = []
         for job in jobs:
@@ -158,23 +159,25 @@ class Dispatcher:
         if outcome in TERMINAL:
             self._record(job, target, outcome, result["error"], result)
             self._complete(job, outcome)
-            return Settlement(job, "ack")
+            return Settlement(job, "ack", outcome=outcome)
         self._release(job)
         error = result.get("error") or {}
         reason = f"{error.get('type', outcome)}: {error.get('message', '')}"[:500]
         age = self.clock() - job.sent_at
         if outcome == "invalid":
             self._record(job, target, "failed", error, result)
-            return Settlement(job, "dead", reason=reason)
+            return Settlement(job, "dead", reason=reason, outcome="failed")
         if job.receive_count >= self.policy.max_attempts or age >= self.policy.max_age:
             self._record(job, target, "failed", error, result)
             return Settlement(
                 job,
                 "dead",
                 reason=f"retries exhausted after {job.receive_count} attempts: {reason}",
+                outcome="failed",
             )
         self._record(job, target, "retry", error, result)
-        return Settlement(job, "retry", delay=self.policy.backoff(job.receive_count, self.rng))
+        delay = self.policy.backoff(job.receive_count, self.rng)
+        return Settlement(job, "retry", delay=delay, outcome="retry")
 
     # -- idempotency (Powertools persistence layer) --------------------------------------
 

@@ -1,0 +1,1 @@
+"""Thin AWS Lambda entry points: build clients once per cold start, call the services."""

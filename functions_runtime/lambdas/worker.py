@@ -1,0 +1,85 @@
+"""The delivery worker Lambda (SQS event source, ``ReportBatchItemFailures``): ``handler``.
+
+The whole batch goes through the dispatcher at once (so ``on_batch`` functions get
+batches); then Powertools' ``process_partial_response`` settles each record: acked
+and dead-lettered records succeed (Lambda deletes them), records to retry have their
+visibility set to the backoff and are reported as failures, so SQS keeps exactly those.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ..delivery.dispatch import Settlement
+from ..delivery.ports import Job
+from .runtime import build_runtime
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+runtime = build_runtime()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class RetryLater(Exception):
+    """Reported as a batch item failure: SQS redelivers the record after its backoff."""
+
+
+def job_from(record: dict[str, Any]) -> Job:
+    attributes = record.get("attributes") or {}
+    sent = int(attributes.get("SentTimestamp", "0")) / 1000
+    return Job(
+        id=record["messageId"],
+        body=json.loads(record["body"]),
+        receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+        sent_at=datetime.fromtimestamp(sent, UTC),
+        receipt=record["receiptHandle"],
+    )
+
+
+def settle(settlement: Settlement) -> None:
+    """The per-record unit: apply one settlement (raise to keep the record on the queue)."""
+    body = settlement.job.body
+    logger.append_keys(
+        workspace=body.get("workspace_id"),
+        instance=body.get("instance_id"),
+        messageId=body.get("message_id"),
+        version=body.get("version_id"),
+    )
+    if settlement.outcome:
+        metrics.add_metric(name=f"Delivery_{settlement.outcome}", unit=MetricUnit.Count, value=1)
+    if settlement.action == "retry":
+        metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
+        runtime.delivery.queue.retry(settlement.job, settlement.delay)
+        raise RetryLater(f"retry in {settlement.delay} s")
+    if settlement.action == "dead":
+        runtime.delivery.queue.dead_letter(settlement.job, settlement.reason)
+        logger.warning("dead-lettered", reason=settlement.reason)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") or []
+    settlements = {s.job.id: s for s in runtime.dispatcher.process([job_from(r) for r in records])}
+
+    def record_handler(record: SQSRecord) -> None:
+        settle(settlements[record.message_id])
+
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
