@@ -1,4 +1,4 @@
-"""``functions serve``: the control-plane API on the embedded store, one process.
+"""``functions serve``: API, ingest and delivery workers on the embedded stores, one process.
 
 The admin key comes from ``FUNCTIONS_API_KEY`` when set; otherwise one is generated
 on first start, printed once and stored hashed. A ``default`` workspace is created
@@ -18,6 +18,9 @@ from .api.app import build_app
 from .api.local import LocalApiServer
 from .control.embedded import open_embedded
 from .control.service import ControlPlane
+from .delivery.dispatch import Dispatcher, run_worker
+from .delivery.embedded import open_delivery
+from .delivery.ingest import Ingest
 from .invoker import WorkerPool
 
 __all__ = ["serve"]
@@ -29,13 +32,26 @@ def serve(
     data_dir: Path,
     allow: tuple[str, ...],
     ready: threading.Event | None = None,
+    workers: int = 2,
 ) -> None:
-    """Run until SIGINT / SIGTERM."""
+    """Run the API, ingest and ``workers`` delivery loops until SIGINT / SIGTERM."""
     backend = open_embedded(data_dir)
+    delivery = open_delivery(data_dir)
+    stopping = threading.Event()
     with WorkerPool(max_workers=64) as pool:
         plane = ControlPlane(backend, pool, allow=allow)
         generated, workspace = plane.bootstrap(os.environ.get("FUNCTIONS_API_KEY"))
-        server = LocalApiServer((host, port), lambda: build_app(plane))
+        ingest = Ingest(backend.metadata, delivery.queue, delivery.deliveries)
+        dispatcher = Dispatcher(backend, delivery, pool, allow=allow)
+        loops = [
+            threading.Thread(
+                target=run_worker, args=(dispatcher, stopping), daemon=True, name=f"delivery-{n}"
+            )
+            for n in range(workers)
+        ]
+        server = LocalApiServer((host, port), lambda: build_app(plane, ingest, delivery))
+        for loop in loops:
+            loop.start()
         url = f"http://{host}:{server.server_address[1]}"
         print(f"functions serve: listening on {url} (data in {data_dir})", flush=True)
         if generated:
@@ -53,6 +69,9 @@ def serve(
             server.serve_forever(poll_interval=0.2)
         finally:
             server.server_close()
+            stopping.set()
+            for loop in loops:
+                loop.join(timeout=30)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     print("functions serve: stopped", file=sys.stderr, flush=True)

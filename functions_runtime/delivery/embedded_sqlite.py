@@ -1,0 +1,85 @@
+"""The delivery database: one SQLite file (WAL, ``synchronous=FULL``) beside functions.db.
+
+It reuses the control plane's connection pool (``control.embedded_db.Database``: WAL,
+busy timeout, ``BEGIN IMMEDIATE`` writes, sqlite errors mapped to ``StoreError``) with
+its own schema, so that ingest and delivery writes never wait on control-plane writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..control.embedded_db import Database
+from ..control.ports import StoreError
+
+__all__ = ["SCHEMA_VERSION", "DeliveryDatabase"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = (
+    # rowid breaks ties between jobs that became visible at the same instant: FIFO.
+    """CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, body TEXT NOT NULL, visible_at REAL NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0, sent_at REAL NOT NULL, receipt TEXT)""",
+    "CREATE INDEX jobs_by_visible_at ON jobs (visible_at)",
+    """CREATE TABLE dead_letters (
+        id TEXT PRIMARY KEY, body TEXT NOT NULL, reason TEXT NOT NULL,
+        dead_at REAL NOT NULL, receive_count INTEGER NOT NULL)""",
+    "CREATE INDEX dead_letters_by_dead_at ON dead_letters (dead_at)",
+    """CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, instance_id TEXT NOT NULL,
+        outcome TEXT NOT NULL, at INTEGER NOT NULL, duration_ms REAL NOT NULL,
+        data TEXT NOT NULL)""",
+    "CREATE INDEX deliveries_by_instance ON deliveries (workspace_id, instance_id, at)",
+    # Column meanings follow Powertools' DynamoDB layer: expiration in epoch seconds
+    # (NULL: never, as for a DataRecord without one), in_progress_expiry in milliseconds.
+    """CREATE TABLE idempotency (
+        id TEXT PRIMARY KEY, expiration INTEGER, in_progress_expiry INTEGER,
+        status TEXT NOT NULL, data TEXT, validation TEXT)""",
+)
+
+
+class DeliveryDatabase(Database):
+    """The control plane's pool and transactions over the delivery schema."""
+
+    def _initialise(self) -> None:
+        """Switch the file to WAL and create the delivery schema if it is new."""
+        with self._connection() as conn:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self._path} cannot use write-ahead logging (mode {mode})")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _migrate(conn, self._path)
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside a read transaction: every statement sees the same data."""
+        with self.read() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema to ``SCHEMA_VERSION``; refuse a file from a newer release."""
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer release of functions-runtime (delivery schema "
+            f"{current}, this release knows {SCHEMA_VERSION}): upgrade the package"
+        )
+    if current == 0:
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
