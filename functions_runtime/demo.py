@@ -1,4 +1,4 @@
-"""``make demo``: the signed-webhook sample function on every sample event.
+"""``make demo``: the signed-webhook sample function on every sample event, then live.
 
 A small HTTP sink on 127.0.0.1 stands in for the customer's endpoint. Each sample
 event goes through the same path as ``functions invoke`` (compile, worker process,
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli import build_spec
+from .demo_live import run_live_demo
 from .invoker import WorkerPool
 
 __all__ = ["main"]
@@ -101,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(_row(f"{path.name}[{i}]", result))
             else:
                 print(_row(path.name, pool.invoke(spec, [payload])[0]))
+
+        print("\nThe same function deployed on `functions serve`, fed by a real tracking client:")
+        delivered = run_live_demo(root, url)
+        print(f"\n{delivered} events delivered through functions serve.")
 
         print("\nThe sandbox at work:")
         track = json.loads((root / "samples" / "events" / "track.json").read_text())
