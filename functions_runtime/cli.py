@@ -160,15 +160,40 @@ def parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="let fetch reach this host/IP/CIDR; repeatable",
     )
+    serve.add_argument("--workers", type=int, default=2, help="delivery loops (default 2)")
+    serve.add_argument(
+        "--max-attempts",
+        type=int,
+        default=8,
+        help="attempts before an event is dead-lettered (default 8)",
+    )
+    serve.add_argument(
+        "--retry-base",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="first backoff ceiling; doubles per attempt, full jitter",
+    )
     serve.set_defaults(run=cmd_serve)
     add_commands(sub)
     return root
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .delivery.dispatch import DeliveryPolicy
     from .serve import serve
 
-    serve(args.host, args.port, Path(args.data_dir), allow_list(args.allow))
+    if args.max_attempts < 1 or args.retry_base <= 0 or args.workers < 1:
+        raise UsageError("--max-attempts and --workers must be >= 1, --retry-base > 0")
+    policy = DeliveryPolicy(max_attempts=args.max_attempts, base_delay=args.retry_base)
+    serve(
+        args.host,
+        args.port,
+        Path(args.data_dir),
+        allow_list(args.allow),
+        workers=args.workers,
+        policy=policy,
+    )
     return 0
 
 

@@ -18,7 +18,7 @@ from .api.app import build_app
 from .api.local import LocalApiServer
 from .control.embedded import open_embedded
 from .control.service import ControlPlane
-from .delivery.dispatch import Dispatcher, run_worker
+from .delivery.dispatch import DeliveryPolicy, Dispatcher, run_worker
 from .delivery.embedded import open_delivery
 from .delivery.ingest import Ingest
 from .invoker import WorkerPool
@@ -33,6 +33,7 @@ def serve(
     allow: tuple[str, ...],
     ready: threading.Event | None = None,
     workers: int = 2,
+    policy: DeliveryPolicy | None = None,
 ) -> None:
     """Run the API, ingest and ``workers`` delivery loops until SIGINT / SIGTERM."""
     backend = open_embedded(data_dir)
@@ -42,7 +43,7 @@ def serve(
         plane = ControlPlane(backend, pool, allow=allow)
         generated, workspace = plane.bootstrap(os.environ.get("FUNCTIONS_API_KEY"))
         ingest = Ingest(backend.metadata, delivery.queue, delivery.deliveries)
-        dispatcher = Dispatcher(backend, delivery, pool, allow=allow)
+        dispatcher = Dispatcher(backend, delivery, pool, allow=allow, policy=policy)
         loops = [
             threading.Thread(
                 target=run_worker, args=(dispatcher, stopping), daemon=True, name=f"delivery-{n}"
