@@ -23,6 +23,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 import time
 from types import CodeType
 from typing import Any
@@ -274,6 +275,14 @@ def _refused(result: dict[str, Any], kind: str, message: str) -> dict[str, Any]:
     return {**result, "outcome": "rejected", "result": None, "error": error}
 
 
+def _exit_when_orphaned(parent: int) -> None:
+    """If the host dies (even by SIGKILL) while a handler runs, do not outlive it."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def main() -> None:
     # Frames go out on a private copy of stdout; fd 1 itself points at /dev/null so
     # nothing else can write into the protocol stream.
@@ -282,6 +291,9 @@ def main() -> None:
     os.dup2(devnull, 1)
     os.close(devnull)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    # Started before the rlimits (RLIMIT_NPROC also bounds threads) and before any
+    # handler code exists in this process.
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     with contextlib.suppress(FrameError):  # the host closed the pipe: exit quietly
         _serve(0, out)
     sys.exit(0)
