@@ -60,6 +60,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         body["source"] = args.source
     if settings is not None:
         body["settings"] = settings
+    if args.insert is not None:
+        body["insert"] = args.insert
     instance = api.call("POST", f"/v1/functions/{function['id']}/deploy", body)["instance"]
     _print(
         {
@@ -69,6 +71,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             "number": version["number"],
             "instance": instance["id"],
             "source": instance["source_id"],
+            "insert": instance.get("insert_id"),
             "settings": instance["settings"],
         }
     )
@@ -241,6 +244,11 @@ def add_commands(sub: Any) -> None:
     deploy.add_argument("--name", help="function name (default: the folder name)")
     deploy.add_argument("--source", help="source id or name to attach the instance to")
     deploy.add_argument("--settings", metavar="FILE", help="JSON file with settings values")
+    deploy.add_argument(
+        "--insert",
+        metavar="INSTANCE",
+        help="an insert function's instance to run before this destination ('' detaches)",
+    )
     deploy.set_defaults(run=cmd_deploy)
 
     versions = sub.add_parser("versions", help="list a function's versions")

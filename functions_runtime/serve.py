@@ -50,7 +50,9 @@ def serve(
             )
             for n in range(workers)
         ]
-        server = LocalApiServer((host, port), lambda: build_app(plane, ingest, delivery))
+        server = LocalApiServer(
+            (host, port), lambda: build_app(plane, ingest, delivery, dispatcher)
+        )
         for loop in loops:
             loop.start()
         url = f"http://{host}:{server.server_address[1]}"

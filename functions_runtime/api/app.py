@@ -21,6 +21,7 @@ from ..control.auth import Principal, authenticate
 from ..control.errors import ServiceError
 from ..control.models import Instance, Version
 from ..control.service import ControlPlane
+from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
 from .delivery_routes import add_delivery_routes
@@ -80,6 +81,7 @@ class DeployIn(_Body):
     source: str | None = None
     instance: str | None = None
     settings: dict[str, Any] | None = None
+    insert: str | None = None
 
 
 class InstancePatch(_Body):
@@ -114,6 +116,7 @@ def build_app(
     plane: ControlPlane,
     ingest: Ingest | None = None,
     delivery: DeliveryBackend | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> APIGatewayHttpResolver:
     """A resolver with every route; one per thread (it keeps request state).
 
@@ -122,7 +125,7 @@ def build_app(
     """
     app = APIGatewayHttpResolver(enable_validation=True)
     if ingest is not None and delivery is not None:
-        add_delivery_routes(app, plane, ingest, delivery, ERRORS)
+        add_delivery_routes(app, plane, ingest, delivery, ERRORS, dispatcher)
 
     def who() -> Principal:
         return authenticate(plane.store, app.current_event.headers.get("authorization"))
@@ -260,6 +263,7 @@ def build_app(
             source_id=body.source,
             settings=body.settings,
             instance_id=body.instance,
+            insert_id=body.insert,
         )
         return {"instance": instance_json(instance)}
 

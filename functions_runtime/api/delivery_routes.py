@@ -14,9 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..control.auth import authenticate
 from ..control.errors import bad_request
 from ..control.service import ControlPlane
+from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import SINGLE_TYPES, Ingest
 from ..delivery.ports import DeliveryBackend
 from ..delivery.replay import replay
+from ..delivery.webhook import handle_webhook
 
 __all__ = ["add_delivery_routes"]
 
@@ -44,8 +46,10 @@ def add_delivery_routes(
     ingest: Ingest,
     delivery: DeliveryBackend,
     errors: dict[int, Any],
+    dispatcher: Dispatcher | None = None,
 ) -> None:
-    """Register ingest, deliveries, stats and replay on ``app``."""
+    """Register ingest, deliveries, stats and replay (and, with a dispatcher, source
+    function webhooks) on ``app``."""
 
     def workspace() -> str:
         principal = authenticate(plane.store, app.current_event.headers.get("authorization"))
@@ -74,6 +78,22 @@ def add_delivery_routes(
         app.post(f"/v1/{kind}", responses=errors, include_in_schema=False)(
             lambda kind=kind: accept(kind)
         )
+
+    if dispatcher is not None:
+
+        @app.post("/v1/sources/<source_id>/webhook", include_in_schema=False)
+        def webhook(source_id: str) -> Response[str]:
+            event = app.current_event
+            raw = event.body or ""
+            body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
+            request = {
+                "method": event.request_context.http.method,
+                "headers": dict(event.headers),
+                "query": dict(event.query_string_parameters or {}),
+                "body": body.decode("utf-8", "replace"),
+            }
+            result = handle_webhook(plane.store, ingest, dispatcher, source_id, request)
+            return Response(result.status, "application/json", json.dumps(result.body))
 
     @app.get("/v1/instances/<instance_id>/deliveries", responses=errors)
     def deliveries(

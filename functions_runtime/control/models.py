@@ -102,6 +102,8 @@ class Instance(_Record):
     settings: dict[str, Any] = Field(default_factory=dict)
     secrets: str | None = None
     enabled: bool = True
+    # An insert function's instance that runs first and returns the event to forward.
+    insert_id: str | None = None
     # Batching for functions with on_batch: up to this many events per call, waiting at
     # most this long to fill a batch.
     batch_max_count: int = Field(default=20, ge=1, le=400)

@@ -233,20 +233,57 @@ class ControlPlane:
         source_id: str | None = None,
         settings: dict[str, Any] | None = None,
         instance_id: str | None = None,
+        insert_id: str | None = None,
     ) -> Instance:
-        """Deploy a version (default: the latest) to an instance, creating it if needed."""
+        """Deploy a version (default: the latest) to an instance, creating it if needed.
+
+        ``insert_id`` names an insert function's instance to run before this one
+        (``""`` detaches it).
+        """
         function = self._function(ws, function_id)
         version = self._version(ws, version_id or function.latest_version or "")
         if version.function_id != function.id:
             raise bad_request(f"version {version.id} belongs to another function")
         if source_id is not None:
             source_id = self._source(ws, source_id).id
+        if insert_id:
+            self._check_insert(ws, insert_id, function)
         current = self._find_instance(ws, function.id, source_id, instance_id)
         if current is None:
-            return self._create_instance(who, ws, function, version, source_id, settings or {})
+            created = self._create_instance(who, ws, function, version, source_id, settings or {})
+            if not insert_id:
+                return created
+            current = created
+        if insert_id is not None and insert_id != (current.insert_id or ""):
+            current = self._attach_insert(who, current, insert_id or None)
         return self._update(
             who, current, version, settings, source_id=source_id, action="instance.deploy"
         )
+
+    def _check_insert(self, ws: str, insert_id: str, function: Function) -> None:
+        insert = self._instance(ws, insert_id)
+        insert_fn = self._function(ws, insert.function_id)
+        if insert_fn.kind != "insert":
+            raise bad_request(f"instance {insert_id} is a {insert_fn.kind} function, not insert")
+        if function.kind != "destination":
+            raise bad_request("only destination instances take an insert function")
+
+    def _attach_insert(self, who: Principal, instance: Instance, insert_id: str | None) -> Instance:
+        updated = instance.model_copy(
+            update={
+                "insert_id": insert_id,
+                "revision": instance.revision + 1,
+                "updated_at": self.clock(),
+            }
+        )
+        try:
+            self.store.update_instance(updated, expected_revision=instance.revision)
+        except ConflictError:
+            raise conflict("the instance changed while this request ran; retry") from None
+        self._audit(
+            who, instance.workspace_id, "instance.insert", instance.id, {"insert": insert_id}
+        )
+        return updated
 
     def rollback(self, who: Principal, ws: str, instance_id: str, version_id: str) -> Instance:
         instance = self._instance(ws, instance_id)

@@ -15,7 +15,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -144,15 +144,62 @@ class Dispatcher:
                 yield Settlement(job, "retry", delay=math.ceil(self.policy.base_delay))
             else:
                 runnable.append(job)
+        events = {job.id: job.body.get("event") for job in runnable}
+        if runnable and target.instance.insert_id:
+            runnable = yield from self._run_insert(workspace_id, target, runnable, events)
         if not runnable:
             return
         size = target.instance.batch_max_count if target.batched else len(runnable)
         for start in range(0, len(runnable), size):
             chunk = runnable[start : start + size]
-            events = [job.body.get("event") for job in chunk]
-            results = self.pool.invoke(target.spec, events, batch=target.batched)
+            results = self.pool.invoke(
+                target.spec, [events[job.id] for job in chunk], batch=target.batched
+            )
             for job, result in zip(chunk, results, strict=True):
                 yield self._settle(job, target, result)
+
+    def _run_insert(
+        self, workspace_id: str, target: _Target, jobs: list[Job], events: dict[str, Any]
+    ) -> Generator[Settlement, None, list[Job]]:
+        """Run the instance's insert function first; returns the jobs to forward and
+        replaces their events in ``events``. Dropped, rejected or failed ones are settled
+        here with the insert function's outcome (it fails closed: no insert, no delivery)."""
+        insert_id = str(target.instance.insert_id)
+        insert = self._target(workspace_id, insert_id, None)
+        if insert is None:
+            unavailable: dict[str, Any] = {
+                "outcome": "retry",
+                "result": None,
+                "logs": [],
+                "requests": [],
+                "duration_ms": 0.0,
+                "error": {
+                    "type": "InsertUnavailable",
+                    "line": None,
+                    "message": f"insert instance {insert_id} is missing or disabled",
+                },
+            }
+            for job in jobs:
+                yield self._settle(job, target, unavailable)
+            return []
+        results = self.pool.invoke(insert.spec, [events[job.id] for job in jobs], batch=False)
+        forwarded: list[Job] = []
+        for job, result in zip(jobs, results, strict=True):
+            if result["outcome"] == "delivered" and isinstance(result["result"], dict):
+                events[job.id] = result["result"]
+                forwarded.append(job)
+                continue
+            error = dict(result.get("error") or {})
+            if result["outcome"] == "delivered":
+                result = {**result, "outcome": "rejected"}
+                error = {
+                    "type": "ValidationError",
+                    "line": None,
+                    "message": "the insert function must return the event to forward",
+                }
+            error["message"] = f"insert function: {error.get('message', '')}"
+            yield self._settle(job, target, {**result, "error": error})
+        return forwarded
 
     def _settle(self, job: Job, target: _Target, result: dict[str, Any]) -> Settlement:
         outcome = str(result["outcome"])
@@ -244,6 +291,11 @@ class Dispatcher:
         )
 
     # -- what to run ----------------------------------------------------------------------------
+
+    def spec_for(self, workspace_id: str, instance_id: str) -> InstanceSpec | None:
+        """The runnable spec of an enabled instance (None when missing or disabled)."""
+        target = self._target(workspace_id, instance_id, None)
+        return target.spec if target is not None else None
 
     def _target(
         self, workspace_id: str, instance_id: str, version_override: str | None

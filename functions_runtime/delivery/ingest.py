@@ -103,7 +103,7 @@ class Ingest:
             raise ServiceError(400, "bad_request", "the body must be a JSON object")
         source = self._source(authorization, payload.get("writeKey"))
         messages = self._messages(kind, payload)
-        return self._enqueue(source, messages)
+        return self.enqueue(source, messages)
 
     def _messages(self, kind: str, payload: dict[str, Any]) -> list[Any]:
         if kind in SINGLE_TYPES:
@@ -124,7 +124,8 @@ class Ingest:
             out.append(message)
         return out
 
-    def _enqueue(self, source: Source, messages: list[Any]) -> Accepted:
+    def enqueue(self, source: Source, messages: list[Any]) -> Accepted:
+        """Validate, stamp and queue ``messages`` for the source's destination instances."""
         instances = self._instances(source)
         received = self.clock()
         bodies: list[dict[str, Any]] = []
@@ -203,11 +204,15 @@ class Ingest:
         instances = [
             i
             for i in self.store.list_instances(source.workspace_id)
-            if i.source_id == source.id and i.enabled
+            if i.source_id == source.id and i.enabled and self._kind(i) == "destination"
         ]
         with self._lock:
             self._routes[source.id] = (now, instances)
         return instances
+
+    def _kind(self, instance: Instance) -> str:
+        function = self.store.get_function(instance.workspace_id, instance.function_id)
+        return function.kind if function is not None else "missing"
 
     def forget_routes(self) -> None:
         """Drop cached routing (after a deploy changes which instances a source feeds)."""

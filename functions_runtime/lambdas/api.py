@@ -15,7 +15,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 runtime = build_runtime()
-app = build_app(runtime.plane, runtime.ingest, runtime.delivery)
+app = build_app(runtime.plane, runtime.ingest, runtime.delivery, runtime.dispatcher)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -33,7 +33,7 @@ from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from functions_sdk import BaseEvent, FunctionError, Response, Settings
+from functions_sdk import BaseEvent, FunctionError, Response, Settings, SourceRequest
 from functions_sdk.log import FunctionLogger
 
 from .modules import Facade
@@ -127,6 +127,7 @@ _SDK_ATTRS: dict[type, frozenset[str]] = {
     ),
     Response: frozenset({"status", "ok", "headers", "text", "url", "json", "raise_for_status"}),
     FunctionLogger: frozenset({"debug", "info", "warning", "error"}),
+    SourceRequest: frozenset({"method", "headers", "query", "body", "json", "header"}),
 }
 _EXCEPTION_ATTRS = frozenset({"args"})
 _EXTRA_EXCEPTION_ATTRS: dict[type, frozenset[str]] = {

@@ -28,7 +28,9 @@ import time
 from types import CodeType
 from typing import Any
 
-from functions_sdk import BaseEvent, FunctionError, Settings
+from pydantic import ValidationError as PydanticValidationError
+
+from functions_sdk import BaseEvent, FunctionError, Settings, SourceRequest
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk.events import EventParseError, parse_event
 
@@ -92,6 +94,8 @@ class Runner:
     def _call_single(
         self, raw: Any, message: dict[str, Any], ctx: InvocationContext
     ) -> tuple[str, Any, dict[str, Any] | None]:
+        if self.kind == "source":
+            return self._call_source(raw, message, ctx)
         try:
             event = parse_event(raw)
         except EventParseError as exc:
@@ -116,6 +120,27 @@ class Runner:
             value = handler(event, _settings(message))
             return self._delivered(value, event)
         except Exception as exc:
+            self.exhausted = self.exhausted or isinstance(exc, MemoryError)
+            return classify(exc), None, error_info(exc, self.filename, ctx.redact)
+
+    def _call_source(
+        self, raw: Any, message: dict[str, Any], ctx: InvocationContext
+    ) -> tuple[str, Any, dict[str, Any] | None]:
+        """``on_request(request, settings)``: the events it emits are in the record."""
+        try:
+            request = SourceRequest.model_validate(raw)
+        except PydanticValidationError as exc:
+            error = {
+                "type": "InvalidEventPayload",
+                "line": None,
+                "message": f"not a webhook request: {exc.error_count()} problems",
+            }
+            return "rejected", None, error
+        try:
+            value = self.fresh_module()["on_request"](request, _settings(message))
+            return "delivered", to_json(value), None
+        except Exception as exc:
+            ctx.emitted.clear()  # a failed request emits nothing (it may be retried)
             self.exhausted = self.exhausted or isinstance(exc, MemoryError)
             return classify(exc), None, error_info(exc, self.filename, ctx.redact)
 
@@ -222,6 +247,7 @@ def _record(
         "error": error,
         "logs": list(ctx.logs),
         "requests": list(ctx.requests),
+        "emitted": list(ctx.emitted),
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
     }
 

@@ -37,6 +37,7 @@ from .events import (
 from .http import Response, fetch
 from .log import logger
 from .settings import Settings
+from .source import SourceRequest, emit
 
 __all__ = [
     "AliasEvent",
@@ -56,8 +57,10 @@ __all__ = [
     "RetryError",
     "ScreenEvent",
     "Settings",
+    "SourceRequest",
     "TrackEvent",
     "ValidationError",
+    "emit",
     "event_to_dict",
     "fetch",
     "logger",

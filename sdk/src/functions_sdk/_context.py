@@ -35,6 +35,8 @@ class InvocationContext:
     # Canned HTTP answers for tests: when a list, ``fetch`` opens no socket and
     # answers from it (see ``functions_sdk.testing``).
     mocks: list[dict[str, Any]] | None = None
+    # Events a source function emitted (``functions_sdk.emit``), already validated.
+    emitted: list[dict[str, Any]] = field(default_factory=list)
 
     def redact(self, text: str) -> str:
         """Replace every secret value in ``text`` with ``***``."""
