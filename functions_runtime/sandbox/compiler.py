@@ -71,13 +71,14 @@ class CompileReport:
 def _depth_and_size(tree: ast.AST) -> tuple[int, int, int]:
     """Max nesting depth, node count, and the line where the depth peaks (iterative)."""
     deepest, count, line = 0, 0, 1
-    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    stack: list[tuple[ast.AST, int, int]] = [(tree, 1, 1)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, parent_line = stack.pop()
         count += 1
+        here = getattr(node, "lineno", parent_line)  # nodes without a line take their parent's
         if depth > deepest:
-            deepest, line = depth, getattr(node, "lineno", line)
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+            deepest, line = depth, here
+        stack.extend((child, depth + 1, here) for child in ast.iter_child_nodes(node))
     return deepest, count, line
 
 

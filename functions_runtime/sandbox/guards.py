@@ -197,7 +197,9 @@ class Guards:
 
     def is_author_object(self, obj: Any) -> bool:
         cls = obj if isinstance(obj, type) else type(obj)
-        return cls in self.author_classes
+        # Author classes are made by make_class with plain ``type``: a class whose
+        # metaclass is anything else (and could lie in __eq__ / __hash__) never is.
+        return type(cls) is type and cls in self.author_classes
 
     def allowed(self, obj: Any, name: str) -> bool:
         if name in _REFUSED_EVERYWHERE:

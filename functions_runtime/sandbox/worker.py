@@ -44,6 +44,7 @@ __all__ = ["main"]
 
 MiB = 1024 * 1024
 MAX_RESULT_BYTES = 1 * MiB
+MAX_RECORD_BYTES = 256 * 1024
 
 
 def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
@@ -201,7 +202,8 @@ class Runner:
             return []
         try:
             namespace = self.fresh_module()
-            values = namespace["on_batch"](events, _settings(message))
+            # A copy: the handler may change its list without touching ours.
+            values = namespace["on_batch"](list(events), _settings(message))
             if type(values) is not list or len(values) != len(events):
                 got = len(values) if type(values) is list else type(values).__name__
                 raise ResultError(
@@ -277,23 +279,64 @@ def _serve(inp: int, out: int) -> None:
 
 
 def _safe(result: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
-    """Bound the result's size and mask secrets in it; refuse what cannot be sent."""
+    """Mask secrets in the result, bound its size and the record's; refuse what cannot
+    be sent (the record always leaves as a small, valid frame)."""
     try:
-        text = json.dumps(result["result"], separators=(",", ":"), allow_nan=False)
+        value = _mask(result["result"], secrets)
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False))
     except (TypeError, ValueError, RecursionError) as exc:
-        return _refused(result, "ResultError", str(exc)[:500])
-    if len(text) > MAX_RESULT_BYTES:
-        return _refused(
-            result,
-            "ResultTooLarge",
-            f"the result is {len(text)} bytes of JSON; the limit is {MAX_RESULT_BYTES}",
+        return _bounded(_refused(result, "ResultError", str(exc)[:500]))
+    except MemoryError:
+        return _bounded(_refused(result, "ResultTooLarge", "the result is too large to send"))
+    if size > MAX_RESULT_BYTES:
+        return _bounded(
+            _refused(
+                result,
+                "ResultTooLarge",
+                f"the result is {size} bytes of JSON; the limit is {MAX_RESULT_BYTES}",
+            )
         )
-    masked = text
-    for secret in secrets:
-        masked = masked.replace(json.dumps(secret)[1:-1], "***")
-    if masked != text:
-        result = {**result, "result": json.loads(masked)}
-    return result
+    return _bounded({**result, "result": value})
+
+
+def _mask(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` (plain JSON) with every secret inside its strings replaced by ``***``."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {_mask(k, secrets): _mask(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, secrets) for v in value]
+    return value
+
+
+def _bounded(result: dict[str, Any]) -> dict[str, Any]:
+    """Keep logs and recorded requests within ``MAX_RECORD_BYTES`` together."""
+    budget = MAX_RECORD_BYTES
+    kept: dict[str, list[Any]] = {"logs": [], "requests": []}
+    for key in ("requests", "logs"):
+        for item in result.get(key) or []:
+            size = len(json.dumps(item))
+            if size > budget:
+                note = f"[{key} truncated: the record is limited to {MAX_RECORD_BYTES} bytes]"
+                dropped: dict[str, Any] = {
+                    "method": None,
+                    "url": None,
+                    "status": None,
+                    "duration_ms": 0.0,
+                    "request_headers": {},
+                    "request_body": None,
+                    "error": note,
+                }
+                kept[key].append(note if key == "logs" else dropped)
+                break
+            budget -= size
+            kept[key].append(item)
+    return {**result, **kept}
 
 
 def _refused(result: dict[str, Any], kind: str, message: str) -> dict[str, Any]:

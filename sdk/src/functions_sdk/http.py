@@ -423,7 +423,28 @@ def fetch(
         raise
     finally:
         record["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        ctx.record_request(record)
+        ctx.record_request(_clip(record))
+
+
+RECORDED_URL_CHARS = 2048
+RECORDED_HEADER_CHARS = 256
+RECORDED_HEADERS = 50
+
+
+def _clip(record: dict[str, Any]) -> dict[str, Any]:
+    """Bound a request record: long URLs, header names / values and errors are cut."""
+
+    def cut(text: Any, limit: int) -> Any:
+        return text[:limit] + _TRUNCATED if isinstance(text, str) and len(text) > limit else text
+
+    headers = record.get("request_headers") or {}
+    record["url"] = cut(record.get("url"), RECORDED_URL_CHARS)
+    record["request_headers"] = {
+        cut(k, RECORDED_HEADER_CHARS): cut(v, RECORDED_HEADER_CHARS)
+        for k, v in list(headers.items())[:RECORDED_HEADERS]
+    }
+    record["error"] = cut(record.get("error"), RECORDED_HEADER_CHARS * 2)
+    return record
 
 
 def _fail(kind: type[FunctionError], cause: str, exc: BaseException | None = None) -> NoReturn:
