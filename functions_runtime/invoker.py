@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sandbox.compiler import compile_function
 from .sandbox.protocol import MAX_FRAME, encode
 
 __all__ = [
@@ -41,6 +40,7 @@ STARTUP_TIMEOUT = 20.0
 POLL_INTERVAL = 0.05
 WORKER_CPU_BUDGET = 600
 STDERR_TAIL = 4096
+COMPILE_CACHE = 256
 OUTCOME_SEVERITY = ("delivered", "filtered", "rejected", "retry", "invalid")
 
 # The only variables a worker inherits. Everything else (AWS_*, FUNCTIONS_*, tokens)
@@ -191,13 +191,22 @@ class Worker:
         whole_batch = batch and "on_batch" in self.handlers
         budget = spec.timeout
         deadline = time.monotonic() + budget
+        expected = len(results) + len(events)
         while True:
             frame = self._receive(deadline)
-            if frame.get("done"):
-                self.cpu = float(frame.get("cpu", 0.0))
-                self.exhausted = bool(frame.get("recycle"))
+            # The worker runs customer code: trust nothing it sends beyond this shape.
+            if not isinstance(frame, dict):
+                raise self._protocol_error("a frame that is not an object")
+            if frame.get("done") is True:
+                cpu = frame.get("cpu", 0.0)
+                if len(results) != expected or type(cpu) not in (int, float):
+                    raise self._protocol_error("a malformed or early end of invocation")
+                self.cpu = float(cpu)
+                self.exhausted = frame.get("recycle") is True
                 return
-            results.append(frame["result"])
+            if len(results) >= expected:
+                raise self._protocol_error("more results than events")
+            results.append(_checked_record(frame.get("result"), self))
             if not whole_batch:
                 deadline = time.monotonic() + budget
 
@@ -262,11 +271,15 @@ class Worker:
         del self._buffer[: 4 + size]
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.kill()
             raise _WorkerLost(
                 "rejected", "WorkerProtocolError", "the worker sent a bad frame"
             ) from None
+
+    def _protocol_error(self, what: str) -> _WorkerLost:
+        self.kill()
+        return _WorkerLost("rejected", "WorkerProtocolError", f"the worker sent {what}")
 
     def death_message(self) -> str:
         code = self.proc.poll()
@@ -286,7 +299,10 @@ class WorkerPool:
     def __init__(self, max_workers: int = 64, spares: int = 1) -> None:
         self.max_workers = max_workers
         self.spares = spares
-        self._spare: list[Worker] = []  # started, importing, bound to no instance yet
+        self._spare: list[Worker] = []
+        self._compiled: collections.OrderedDict[str, list[str]] = (
+            collections.OrderedDict()
+        )  # started, importing, bound to no instance yet
         self._workers: collections.OrderedDict[str, Worker] = collections.OrderedDict()
         self._lock = threading.Lock()
         self.evictions = 0
@@ -315,9 +331,10 @@ class WorkerPool:
         mocks: list[dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         """Run ``events`` for ``spec``; one result dict per event, in order."""
-        report = compile_function(spec.source, spec.filename, spec.kind)
-        if not report.ok:
-            problems = [str(p) for p in report.errors]
+        # Code is compiled in the worker, under its limits, never in the host: a
+        # refusal is remembered so the same code does not start a worker again.
+        problems = self._refused(spec)
+        if problems is not None:
             return [_invalid(problems) for _ in events]
         results: list[dict[str, Any]] = []
         while len(results) < len(events):
@@ -326,6 +343,8 @@ class WorkerPool:
             try:
                 worker = self._worker_for(spec)
             except _Invalid as exc:
+                if exc.refused:
+                    self._remember_refusal(spec, exc.problems)
                 return [_invalid(exc.problems) for _ in events]
             done_before = len(results)
             try:
@@ -335,6 +354,8 @@ class WorkerPool:
                     worker.invoke(pending, batch=batch, mocks=mocks, results=results)
             except _WorkerLost as lost:
                 self._discard(spec.key)
+                if len(results) == len(events):
+                    continue  # every event has its record; only the worker misbehaved after
                 elapsed = round((time.perf_counter() - started) * 1000, 3)
                 failed = _failure(lost, elapsed)
                 if batch and "on_batch" in worker.handlers:
@@ -369,7 +390,8 @@ class WorkerPool:
         except _WorkerLost as lost:
             worker.kill()
             raise _Invalid(
-                [f"{spec.filename}:1: the worker failed to start: {lost.message}"]
+                [f"{spec.filename}:1: the worker failed to start: {lost.message}"],
+                refused=False,
             ) from None
         if problems:
             worker.kill()
@@ -381,6 +403,20 @@ class WorkerPool:
                 return racing
             self._workers[spec.key] = worker
         return worker
+
+    def _refused(self, spec: InstanceSpec) -> list[str] | None:
+        """Problems a worker already reported for this exact code (None: not refused)."""
+        with self._lock:
+            problems = self._compiled.get(_code_key(spec))
+            if problems is not None:
+                self._compiled.move_to_end(_code_key(spec))
+            return problems
+
+    def _remember_refusal(self, spec: InstanceSpec, problems: list[str]) -> None:
+        with self._lock:
+            self._compiled[_code_key(spec)] = problems
+            while len(self._compiled) > COMPILE_CACHE:
+                self._compiled.popitem(last=False)
 
     def _evict_idle(self, count: int) -> None:
         """Kill the ``count`` least recently used workers that are not running anything
@@ -423,9 +459,14 @@ class WorkerPool:
 
 
 class _Invalid(Exception):
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, refused: bool = True) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+        self.refused = refused  # the worker refused the code (not a failed start)
+
+
+def _code_key(spec: InstanceSpec) -> str:
+    return hashlib.sha256(f"{spec.kind}\0{spec.filename}\0{spec.source}".encode()).hexdigest()
 
 
 def _invalid(problems: list[str]) -> dict[str, Any]:
@@ -449,6 +490,30 @@ def _failure(lost: _WorkerLost, elapsed: float) -> dict[str, Any]:
         "requests": [],
         "duration_ms": elapsed,
     }
+
+
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "error": (dict, type(None)),
+    "logs": (list,),
+    "requests": (list,),
+    "duration_ms": (int, float),
+}
+
+
+def _checked_record(record: Any, worker: Worker) -> dict[str, Any]:
+    """A worker's per-event record, checked field by field before the host uses it."""
+    if not isinstance(record, dict) or record.get("outcome") not in OUTCOME_SEVERITY:
+        raise worker._protocol_error("a record without a known outcome")
+    for key, kinds in _RECORD_TYPES.items():
+        if not isinstance(record.get(key), kinds):
+            raise worker._protocol_error(f"a record whose {key} is malformed")
+    if "result" not in record:
+        raise worker._protocol_error("a record without a result")
+    if not all(isinstance(line, str) for line in record["logs"]):
+        raise worker._protocol_error("log lines that are not text")
+    if not all(isinstance(req, dict) for req in record["requests"]):
+        raise worker._protocol_error("request records that are not objects")
+    return record
 
 
 def summarise(results: list[dict[str, Any]]) -> str:

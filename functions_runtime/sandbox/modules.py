@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import functions_sdk
+import functions_sdk.events
 
 __all__ = ["EXPORTS", "Facade", "build_module"]
 
@@ -196,6 +197,9 @@ _BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "random": _random,
     "typing": _typing,
     "functions_sdk": lambda: {name: getattr(functions_sdk, name) for name in functions_sdk.__all__},
+    "functions_sdk.events": lambda: {
+        name: getattr(functions_sdk.events, name) for name in functions_sdk.events.__all__
+    },
 }
 
 EXPORTS: dict[str, frozenset[str]] = {

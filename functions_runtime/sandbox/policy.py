@@ -245,6 +245,16 @@ class FunctionsPolicy(RestrictingNodeTransformer):
     def visit_TryStar(self, node: ast.AST) -> Any:
         self.error(node, "except* is not supported; use a plain except")
 
+    def visit_If(self, node: ast.If) -> Any:
+        """``if TYPE_CHECKING:`` bodies are for the type checker only: they are dropped
+        (TYPE_CHECKING is False at run time), so their imports need no facade."""
+        test = node.test
+        if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+            isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+        ):
+            node.body = [ast.Pass(lineno=node.lineno, col_offset=node.col_offset)]
+        return self.node_contents_visit(node)
+
     def visit_Global(self, node: ast.Global) -> Any:
         for name in node.names:
             self.check_name(node, name)

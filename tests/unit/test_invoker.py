@@ -68,15 +68,18 @@ def test_missing_handler_is_filtered_and_bad_event_rejected(pool: WorkerPool):
     assert results[2]["error"]["type"] == "InvalidEventPayload"
 
 
-def test_invalid_code_starts_no_worker(pool: WorkerPool):
-    results = run(pool, "import os\ndef on_track(event, settings):\n    return 1\n", [TRACK] * 2)
+def test_invalid_code_is_refused_by_the_worker_once(pool: WorkerPool):
+    src = "import os\ndef on_track(event, settings):\n    return 1\n"
+    results = run(pool, src, [TRACK] * 2)
     assert [r["outcome"] for r in results] == ["invalid", "invalid"]
     assert results[0]["problems"] == [
         'handler.py:1: module "os" is not available in functions; available modules: '
         "base64, collections, datetime, decimal, functions_sdk, hashlib, hmac, itertools, "
         "json, math, random, re, time, typing, urllib, urllib.parse, uuid"
     ]
-    assert pool.starts == 0
+    assert pool.starts == 1 and pool.worker_pids() == []  # compiled there, not kept
+    run(pool, src, [TRACK])
+    assert pool.starts == 1  # the refusal is remembered: no second worker
 
 
 def test_timeout_kills_the_worker_and_the_next_event_runs(pool: WorkerPool):

@@ -1,0 +1,10 @@
+# expect: contained
+# attack: build "__subclasses__" with str.maketrans/translate, then getattr on object
+# error: SandboxAccessError
+
+
+def on_track(event, settings):
+    table = str.maketrans("xyz", "_sb")
+    name = "xxyuzclassesxx".translate(table)
+    walk = getattr(object, name)
+    return {"escaped": True, "n": len(walk())}

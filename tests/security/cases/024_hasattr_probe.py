@@ -1,0 +1,18 @@
+# expect: contained
+# attack: hasattr/getattr-with-default probing of every special attribute on host objects
+from functions_sdk import TrackEvent, fetch, logger
+
+NAMES = ["__class__", "__globals__", "__dict__", "__code__", "__closure__", "__self__",
+         "__func__", "__module__", "__builtins__", "__subclasses__", "__mro__", "__bases__",
+         "__pydantic_validator__", "__wrapped__", "_values", "_emit", "_secret_names",
+         "model_config", "model_fields", "parse_raw", "parse_file", "mro", "gi_frame",
+         "f_globals", "tb_frame", "format_map"]
+
+
+def on_track(event, settings):
+    hits = []
+    for target in [event, settings, fetch, logger, TrackEvent, on_track, 1, "s", None]:
+        for name in NAMES:
+            if hasattr(target, name) or getattr(target, name, None) is not None:
+                hits.append(name)
+    return {"escaped": len(hits) > 0, "hits": hits}

@@ -1,0 +1,9 @@
+# expect: invalid
+# attack: string.Formatter().get_field returns live objects (CVE-2026-76825 / rattler-read)
+# line: 4
+import string
+
+
+def on_track(event, settings):
+    obj, _ = string.Formatter().get_field("0.__class__.__mro__", [event], {})
+    return str(obj)

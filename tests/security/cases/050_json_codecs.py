@@ -1,0 +1,9 @@
+# expect: contained
+# attack: json.codecs -> codecs module -> builtins / sys
+# error: SandboxAccessError
+import json
+
+
+def on_track(event, settings):
+    codecs = json.codecs
+    return {"escaped": True, "m": repr(codecs)}

@@ -1,0 +1,9 @@
+# expect: contained
+# attack: datetime.sys / datetime.datetime.__module__ -> sys.modules
+# error: SandboxAccessError
+import datetime
+
+
+def on_track(event, settings):
+    sys = getattr(datetime, "sys")
+    return {"escaped": True, "os": repr(sys.modules["os"])}

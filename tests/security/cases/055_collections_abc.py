@@ -1,0 +1,10 @@
+# expect: contained
+# attack: collections.abc (ABC registry: register() poisons isinstance for everyone)
+# error: SandboxAccessError
+import collections
+
+
+def on_track(event, settings):
+    abc = collections.abc
+    abc.Mapping.register(list)
+    return {"escaped": True}

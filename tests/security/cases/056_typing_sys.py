@@ -1,0 +1,9 @@
+# expect: contained
+# attack: typing.sys / typing.get_type_hints (evaluates strings in module globals)
+# error: SandboxAccessError
+import typing
+
+
+def on_track(event, settings):
+    hints = typing.get_type_hints
+    return {"escaped": True, "h": repr(hints)}

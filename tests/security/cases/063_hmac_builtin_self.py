@@ -1,0 +1,9 @@
+# expect: contained
+# attack: hmac.compare_digest.__self__ (a builtin's __self__ is its module: _operator)
+# error: SandboxAccessError
+import hmac
+
+
+def on_track(event, settings):
+    mod = getattr(hmac.compare_digest, "__self__")
+    return {"escaped": True, "m": repr(mod)}

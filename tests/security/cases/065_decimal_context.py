@@ -1,0 +1,10 @@
+# expect: contained
+# attack: decimal.getcontext() / setcontext: process-global arithmetic context poisoning
+# error: SandboxAccessError
+import decimal
+
+
+def on_track(event, settings):
+    ctx = decimal.getcontext()
+    ctx.prec = 1
+    return {"escaped": True}

@@ -1,0 +1,35 @@
+# expect: contained
+# attack: probe private / module names on every facade (itertools, time, math, ...)
+import base64
+import collections
+import datetime
+import decimal
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import random
+import re
+import time
+import typing
+import urllib.parse
+import uuid
+
+import functions_sdk
+
+NAMES = ["sys", "os", "builtins", "_os", "_sys", "abc", "enum", "codecs", "socket", "http",
+         "_context", "_network", "events", "errors", "settings", "testing", "importlib",
+         "_facade_exports", "_facade_name", "facade_has", "facade_name", "__dict__",
+         "__loader__", "__spec__", "__builtins__", "_weakrefset", "_collections_abc"]
+
+
+def on_track(event, settings):
+    modules = [base64, collections, datetime, decimal, hashlib, hmac, itertools, json, math,
+               random, re, time, typing, urllib.parse, uuid, functions_sdk, urllib]
+    hits = []
+    for mod in modules:
+        for name in NAMES:
+            if hasattr(mod, name):
+                hits.append(repr(mod) + "." + name)
+    return {"escaped": len(hits) > 0, "hits": hits}

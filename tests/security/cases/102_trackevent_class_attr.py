@@ -1,0 +1,9 @@
+# expect: contained
+# attack: TrackEvent.model_config = ... / TrackEvent.x = ... (shared SDK class poisoning)
+# error: SandboxAccessError
+from functions_sdk import TrackEvent
+
+
+def on_track(event, settings):
+    TrackEvent.model_config = {"extra": "forbid"}
+    return {"escaped": True}

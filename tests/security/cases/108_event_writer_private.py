@@ -1,0 +1,8 @@
+# expect: contained
+# attack: setattr(event, "_pydantic_private", ...) / event._x = ... on a pydantic model
+# error: SandboxAccessError
+
+
+def on_track(event, settings):
+    setattr(event, "_x", 1)
+    return {"escaped": True}

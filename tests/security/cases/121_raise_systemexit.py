@@ -1,0 +1,7 @@
+# expect: contained
+# attack: raise SystemExit to kill the worker loop (escapes `except Exception`)
+# error: NameError
+
+
+def on_track(event, settings):
+    raise SystemExit(0)

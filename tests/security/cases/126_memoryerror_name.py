@@ -1,0 +1,7 @@
+# expect: contained
+# attack: raise/catch MemoryError by name (recycle/retry signalling)
+# error: NameError
+
+
+def on_track(event, settings):
+    raise MemoryError()

@@ -1,0 +1,8 @@
+# expect: contained
+# attack: exception messages of 50 MB (error record bomb) via str() and FunctionError.message
+# error: ValidationError
+from functions_sdk import ValidationError
+
+
+def on_track(event, settings):
+    raise ValidationError("x" * (50 * 1024 * 1024))

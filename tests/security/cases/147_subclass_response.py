@@ -1,0 +1,12 @@
+# expect: contained
+# attack: class X(Response) to forge a fetch response / reach http internals
+# error: TypeError
+from functions_sdk import Response
+
+
+class Forged(Response):
+    pass
+
+
+def on_track(event, settings):
+    return {"escaped": True, "r": repr(Forged)}

@@ -1,0 +1,8 @@
+# expect: contained
+# attack: compile() + FunctionType-free execution of a code object
+# error: NameError
+
+
+def on_track(event, settings):
+    code = compile("x = 1", "<x>", "exec")
+    return {"escaped": True, "c": repr(code)}

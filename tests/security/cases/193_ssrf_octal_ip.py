@@ -1,0 +1,10 @@
+# expect: contained
+# attack: SSRF via fetch to octal-encoded loopback 017700000001, no operator allowance
+# error: RequestBlocked
+# outcome: rejected
+from functions_sdk import fetch
+
+
+def on_track(event, settings):
+    response = fetch("http://017700000001:48081/", timeout=1)
+    return {"escaped": True, "status": response.status, "body": response.text[:200]}

@@ -1,0 +1,9 @@
+# expect: contained
+# attack: CPU bomb: while True: pass
+# outcome: retry
+# error: TimeoutError
+
+
+def on_track(event, settings):
+    while True:
+        pass

@@ -1,0 +1,8 @@
+# expect: contained
+# attack: memory bomb "x" * 10 ** 10
+# outcome: retry
+
+
+def on_track(event, settings):
+    blob = "x" * 10 ** 10
+    return {"escaped": len(blob) > 0}

@@ -1,0 +1,7 @@
+# expect: contained
+# attack: return a 100 MB string as the result
+# outcome: rejected retry
+
+
+def on_track(event, settings):
+    return "x" * (100 * 1024 * 1024)

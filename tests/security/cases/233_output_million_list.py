@@ -1,0 +1,7 @@
+# expect: contained
+# attack: return a 10**6-element list
+# outcome: rejected retry
+
+
+def on_track(event, settings):
+    return list(range(10 ** 6))

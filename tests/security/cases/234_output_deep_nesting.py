@@ -1,0 +1,10 @@
+# expect: contained
+# attack: return a deeply nested result (10**4 levels): recursion in the serializer
+# outcome: rejected retry
+
+
+def on_track(event, settings):
+    value = []
+    for _ in range(10 ** 4):
+        value = [value]
+    return value

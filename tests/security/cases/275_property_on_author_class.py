@@ -1,0 +1,13 @@
+# expect: contained
+# attack: property objects built in author classes around host callables (fget=fetch) then walked
+# error: SandboxAccessError
+from functions_sdk import fetch
+
+
+class Holder:
+    p = property(fetch)
+
+
+def on_track(event, settings):
+    prop = Holder.p
+    return {"escaped": True, "g": repr(getattr(prop.fget, "__globals__"))}

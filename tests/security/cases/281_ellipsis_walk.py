@@ -1,0 +1,8 @@
+# expect: contained
+# attack: Ellipsis / ... attribute walk (type(...) -> __subclasses__)
+# error: SandboxAccessError
+
+
+def on_track(event, settings):
+    cls = getattr(..., "__class__")
+    return {"escaped": True, "c": repr(cls)}

@@ -1,0 +1,8 @@
+# expect: contained
+# attack: None / True / 0 / "" attribute walks to their types (None.__class__.__bases__)
+# error: SandboxAccessError
+
+
+def on_track(event, settings):
+    base = getattr(getattr(None, "__class__"), "__base__")
+    return {"escaped": True, "b": repr(base)}

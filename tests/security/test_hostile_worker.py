@@ -1,0 +1,79 @@
+"""The host against a compromised worker (the process layer of the defence in depth).
+
+If handler code ever escapes the guards it owns its worker process and can write
+anything to the frame pipe. The host must then still: not raise, return exactly one
+record per event with a known outcome, and bound what it accepts. These tests swap
+the worker executable for ``hostile_worker.py``, which speaks the protocol and then
+misbehaves in the way named by the source's ``# mode:`` line.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sandbox_harness import DEFAULT_EVENT
+
+from functions_runtime.invoker import InstanceSpec, WorkerPool, summarise
+
+HOSTILE_WORKER = Path(__file__).parent / "hostile_worker.py"
+OUTCOMES = {"delivered", "filtered", "rejected", "retry", "invalid"}
+RECORD_KEYS = {"outcome", "result", "error", "logs", "requests", "duration_ms"}
+
+
+@pytest.fixture
+def hostile_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerPool]:
+    launcher = tmp_path / "python"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HOSTILE_WORKER}"\n')
+    launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setattr(sys, "executable", str(launcher))
+    with WorkerPool(max_workers=2, spares=0) as pool:
+        yield pool
+
+
+def invoke(pool: WorkerPool, mode: str, events: int = 1) -> list[dict[str, Any]]:
+    source = f"# mode: {mode}\n\ndef on_track(event, settings):\n    return None\n"
+    spec = InstanceSpec(
+        key=f"hostile-{mode}", source=source, filename="handler.py", timeout=1.0, memory_mb=128
+    )
+    return pool.invoke(spec, [dict(DEFAULT_EVENT) for _ in range(events)])
+
+
+def test_an_honest_stand_in_works(hostile_pool: WorkerPool) -> None:
+    [result] = invoke(hostile_pool, "honest")
+    assert result["outcome"] == "delivered"
+    assert result["result"] == {"honest": True}
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "deep_json",  # json.loads in the host: RecursionError is not a ValueError
+        "not_an_object",  # frame.get(...) on a list
+        "no_result",  # frame["result"]
+        "result_not_an_object",  # a str where a record belongs
+        "forged_outcome",  # an outcome the contract does not know ("pwned")
+        "missing_fields",  # a record without error/logs/requests/duration_ms
+        "flood",  # 200 records for one event: unbounded host memory
+        "bad_done",  # "cpu": "lots"
+        "oversize_header",
+        "garbage",
+        "silence",
+        "early_exit",
+    ],
+)
+def test_the_host_survives_a_hostile_worker(hostile_pool: WorkerPool, mode: str) -> None:
+    results = invoke(hostile_pool, mode)  # must not raise
+    assert isinstance(results, list)
+    assert len(results) == 1, f"{len(results)} records for 1 event"
+    [record] = results
+    assert isinstance(record, dict), record
+    assert set(record) >= RECORD_KEYS, record
+    assert record["outcome"] in OUTCOMES, record
+    assert summarise(results) in OUTCOMES
+    assert len(json.dumps(results)) < 1024 * 1024
