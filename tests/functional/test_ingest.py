@@ -1,0 +1,174 @@
+"""Ingest refuses bad requests whole and queues nothing; bad messages in a good batch are
+rejected on their own. Runs the real routes (API Gateway v2 events) on the embedded
+stores."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions_runtime.api.app import build_app
+from functions_runtime.api.local import to_apigw_event
+from functions_runtime.control.auth import Principal
+from functions_runtime.control.embedded import open_embedded
+from functions_runtime.control.service import ControlPlane
+from functions_runtime.delivery.embedded import open_delivery
+from functions_runtime.delivery.ingest import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, Ingest
+from functions_runtime.delivery.ports import DeliveryBackend
+from functions_runtime.invoker import WorkerPool
+
+HANDLER = "def on_track(event, settings):\n    return event.event\n"
+
+
+class Ctx:
+    function_name = "test"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:test"
+    aws_request_id = "req"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+class Harness:
+    def __init__(self, tmp_path: Path) -> None:
+        backend = open_embedded(tmp_path / "data")
+        self.delivery: DeliveryBackend = open_delivery(tmp_path / "data")
+        self.pool = WorkerPool(max_workers=2, spares=0)
+        plane = ControlPlane(backend, self.pool)
+        _, workspace = plane.bootstrap("admin")
+        admin = Principal("key_admin", None, True)
+        source, self.write_key = plane.create_source(admin, workspace.id, "web")
+        function, _ = plane.create_function(
+            admin, workspace.id, files={"handler.py": HANDLER}, name="fn"
+        )
+        self.instance = plane.deploy(admin, workspace.id, function.id, source_id=source.id)
+        self.ingest = Ingest(backend.metadata, self.delivery.queue, self.delivery.deliveries)
+        self.app = build_app(plane, self.ingest, self.delivery)
+        self.workspace = workspace.id
+
+    def post(
+        self,
+        path: str,
+        body: bytes | dict[str, Any] | list[Any],
+        *,
+        key: str | None = "",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        sent = {"content-type": "application/json", **(headers or {})}
+        if key is not None:
+            token = base64.b64encode(f"{key or self.write_key}:".encode()).decode()
+            sent["authorization"] = f"Basic {token}"
+        result = self.app.resolve(to_apigw_event("POST", path, sent, raw, "127.0.0.1"), Ctx())
+        return int(result["statusCode"]), json.loads(result["body"])
+
+    def queued(self) -> int:
+        counts = self.delivery.queue.counts()
+        return counts.visible + counts.in_flight
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+    yield h
+    h.pool.close()
+
+
+def track(n: int = 1, **extra: Any) -> dict[str, Any]:
+    return {"type": "track", "event": "Clicked", "userId": f"u{n}", **extra}
+
+
+def test_single_track_is_queued_with_id_and_received_at(harness: Harness):
+    status, body = harness.post("/v1/track", {"event": "Clicked", "userId": "u1"})
+    assert (status, body) == (200, {"success": True, "queued": 1})
+    [job] = harness.delivery.queue.receive(10, visibility_timeout=30)
+    event = job.body["event"]
+    assert event["type"] == "track" and event["messageId"] and event["receivedAt"]
+    assert job.body["instance_id"] == harness.instance.id
+
+
+def test_write_key_in_the_body_and_gzip_bodies(harness: Harness):
+    body = gzip.compress(
+        json.dumps({"writeKey": harness.write_key, "batch": [track(1), track(2)]}).encode()
+    )
+    status, answer = harness.post("/v1/batch", body, key=None, headers={"content-encoding": "gzip"})
+    assert (status, answer["queued"]) == (200, 2)
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("missing key", 401, "unauthorized"),
+        ("wrong key", 401, "unauthorized"),
+        ("not json", 400, "bad_request"),
+        ("wrong content type", 415, "unsupported_media_type"),
+        ("oversize message", 413, "payload_too_large"),
+        ("oversize batch", 413, "payload_too_large"),
+        ("empty batch", 400, "bad_request"),
+        ("type mismatch", 400, "bad_request"),
+        ("bad gzip", 400, "bad_request"),
+        ("body not an object", 400, "bad_request"),
+    ],
+)
+def test_bad_requests_are_refused_whole(harness: Harness, case: str, status: int, code: str):
+    big = "x" * (MAX_MESSAGE_BYTES + 10)
+    requests: dict[str, tuple[str, Any, dict[str, Any]]] = {
+        "missing key": ("/v1/track", track(), {"key": None}),
+        "wrong key": ("/v1/track", track(), {"key": "wk_wrong"}),
+        "not json": ("/v1/batch", b"{nope", {}),
+        "wrong content type": (
+            "/v1/track",
+            track(),
+            {"headers": {"content-type": "application/xml"}},
+        ),
+        "oversize message": ("/v1/track", track(properties={"blob": big}), {}),
+        "oversize batch": (
+            "/v1/batch",
+            {"batch": [track(i, properties={"b": "y" * 30_000}) for i in range(20)]},
+            {},
+        ),
+        "empty batch": ("/v1/batch", {"batch": []}, {}),
+        "type mismatch": ("/v1/identify", track(), {}),
+        "bad gzip": ("/v1/batch", b"not gzip at all", {"headers": {"content-encoding": "gzip"}}),
+        "body not an object": ("/v1/batch", [track()], {}),
+    }
+    path, body, options = requests[case]
+    got_status, answer = harness.post(path, body, **options)
+    assert got_status == status, answer
+    assert answer["error"]["code"] == code
+    assert answer["error"]["message"]
+    assert harness.queued() == 0  # nothing half-written
+
+
+def test_a_batch_mixing_good_and_bad_messages(harness: Harness):
+    batch = [
+        track(1),
+        {"type": "track", "userId": "u2"},  # no event name
+        {"type": "purchase", "userId": "u3"},  # unknown type
+        "not an object",
+        track(5, properties={"blob": "z" * (MAX_MESSAGE_BYTES + 1)}),  # one message too big
+        track(6),
+    ]
+    assert len(json.dumps({"batch": batch})) < MAX_BATCH_BYTES
+    status, answer = harness.post("/v1/batch", {"batch": batch})
+    assert status == 200
+    assert answer["queued"] == 2
+    rejected = {r["index"]: r["reason"] for r in answer["rejected"]}
+    assert set(rejected) == {1, 2, 3, 4}
+    assert "event: field required" in rejected[1]
+    assert "not one of track" in rejected[2]
+    assert "JSON object" in rejected[3]
+    assert "limit is" in rejected[4]
+    records = harness.delivery.deliveries.list(
+        harness.workspace, harness.instance.id, outcome="rejected"
+    )
+    assert len(records) == 4  # visible in logs and stats, never silently dropped
+    stats = harness.delivery.deliveries.stats(harness.workspace, harness.instance.id)
+    assert stats.counts == {"rejected": 4}
