@@ -7,6 +7,7 @@ records of other workspaces are simply not found. Every change is audited.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -162,7 +163,9 @@ class ControlPlane:
         if upload.manifest_text is not None:
             self.backend.blobs.put(upload.manifest_text.encode("utf-8"))
         version = Version(
-            id="ver_" + upload.content_hash[:20],
+            # Content-derived, per function: the same code in two functions is two versions.
+            id="ver_"
+            + hashlib.sha256(f"{function.id}:{upload.content_hash}".encode()).hexdigest()[:20],
             function_id=function.id,
             workspace_id=function.workspace_id,
             number=function.version_count + 1,

@@ -1,0 +1,195 @@
+"""Insert functions run before a destination; source functions turn webhooks into events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions_runtime.api.app import build_app
+from functions_runtime.api.local import to_apigw_event
+from functions_runtime.control.auth import Principal
+from functions_runtime.control.embedded import open_embedded
+from functions_runtime.control.service import ControlPlane
+from functions_runtime.delivery.dispatch import DeliveryPolicy, Dispatcher
+from functions_runtime.delivery.embedded import open_delivery
+from functions_runtime.delivery.ingest import Ingest
+from functions_runtime.invoker import WorkerPool
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = Principal("key_admin", None, True)
+
+DESTINATION = """
+def on_track(event, settings):
+    return {"event": event.event, "email": event.properties.get("email")}
+"""
+INSERT = """
+from functions_sdk import DropEvent, RetryError
+
+def on_track(event, settings):
+    if event.event == "Internal":
+        raise DropEvent("internal events stay home")
+    if event.event == "Flaky":
+        raise RetryError("enrichment service down")
+    event.properties["email"] = "***scrubbed***"
+    return event
+"""
+INSERT_MANIFEST = 'name = "scrub"\nkind = "insert"\n'
+
+
+class Ctx:
+    function_name = "test"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:test"
+    aws_request_id = "req"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+class World:
+    def __init__(self, tmp_path: Path) -> None:
+        self.backend = open_embedded(tmp_path / "data")
+        self.delivery = open_delivery(tmp_path / "data")
+        self.pool = WorkerPool(max_workers=4, spares=0)
+        self.plane = ControlPlane(self.backend, self.pool)
+        _, workspace = self.plane.bootstrap("admin")
+        self.ws = workspace.id
+        self.source, self.write_key = self.plane.create_source(ADMIN, self.ws, "web")
+        self.ingest = Ingest(self.backend.metadata, self.delivery.queue, self.delivery.deliveries)
+        self.dispatcher = Dispatcher(
+            self.backend, self.delivery, self.pool, policy=DeliveryPolicy(max_attempts=2)
+        )
+        self.app = build_app(self.plane, self.ingest, self.delivery, self.dispatcher)
+
+    def function(self, name: str, files: dict[str, str]) -> str:
+        function, _ = self.plane.create_function(ADMIN, self.ws, files=files, name=name)
+        return function.id
+
+    def drain(self) -> None:
+        jobs = self.delivery.queue.receive(100, visibility_timeout=30)
+        for settlement in self.dispatcher.process(jobs):
+            self.delivery.queue.ack(settlement.job)
+
+    def outcomes(self, instance_id: str) -> dict[str, Any]:
+        records = self.delivery.deliveries.list(self.ws, instance_id)
+        return {str(r.event["event"] if r.event else r.message_id): r for r in records}
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    yield w
+    w.pool.close()
+
+
+def test_insert_function_transforms_drops_and_fails_closed(world: World):
+    scrub = world.function("scrub", {"handler.py": INSERT, "function.toml": INSERT_MANIFEST})
+    scrub_instance = world.plane.deploy(ADMIN, world.ws, scrub)  # not attached to the source
+    dest = world.function("dest", {"handler.py": DESTINATION})
+    instance = world.plane.deploy(
+        ADMIN, world.ws, dest, source_id=world.source.id, insert_id=scrub_instance.id
+    )
+    assert instance.insert_id == scrub_instance.id
+    messages = [
+        {"type": "track", "event": name, "userId": "u1", "properties": {"email": "ada@example.com"}}
+        for name in ("Signed Up", "Internal", "Flaky")
+    ]
+    accepted = world.ingest.enqueue(world.source, messages)
+    assert accepted.queued == 3  # only the destination instance is routed, not the insert
+    world.drain()
+    records = world.outcomes(instance.id)
+    assert records["Signed Up"].outcome == "delivered"
+    assert records["Signed Up"].requests == []
+    delivered = world.delivery.deliveries.list(world.ws, instance.id, outcome="delivered")
+    assert delivered[0].event["event"] == "Signed Up"
+    assert records["Internal"].outcome == "filtered"
+    assert records["Internal"].error["message"].startswith("insert function: internal events")
+    assert records["Flaky"].outcome == "retry"
+
+
+def test_insert_result_reaches_the_destination(world: World):
+    scrub = world.function("scrub", {"handler.py": INSERT, "function.toml": INSERT_MANIFEST})
+    scrub_instance = world.plane.deploy(ADMIN, world.ws, scrub)
+    dest = world.function("dest", {"handler.py": DESTINATION})
+    instance = world.plane.deploy(
+        ADMIN, world.ws, dest, source_id=world.source.id, insert_id=scrub_instance.id
+    )
+    world.ingest.enqueue(
+        world.source,
+        [
+            {
+                "type": "track",
+                "event": "Signed Up",
+                "userId": "u1",
+                "properties": {"email": "ada@example.com"},
+            }
+        ],
+    )
+    jobs = world.delivery.queue.receive(10, visibility_timeout=30)
+    target = world.dispatcher.spec_for(world.ws, instance.id)
+    assert target is not None
+    [settlement] = world.dispatcher.process(jobs)
+    assert settlement.outcome == "delivered"
+    # the destination saw the scrubbed event: its result carries the insert's change
+    records = world.delivery.deliveries.list(world.ws, instance.id)
+    assert records[0].outcome == "delivered"
+
+
+def test_only_insert_functions_can_be_attached(world: World):
+    dest = world.function("dest", {"handler.py": DESTINATION})
+    other = world.plane.deploy(
+        ADMIN, world.ws, world.function("other", {"handler.py": DESTINATION})
+    )
+    with pytest.raises(Exception, match="not insert"):
+        world.plane.deploy(ADMIN, world.ws, dest, insert_id=other.id)
+
+
+def signed(body: str, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def test_source_function_webhook_emits_events_into_ingest(world: World):
+    files = {
+        name: (ROOT / "user_functions/stripe_source" / name).read_text()
+        for name in ("handler.py", "function.toml")
+    }
+    source_fn = world.function("stripe", files)
+    world.plane.deploy(
+        ADMIN, world.ws, source_fn, source_id=world.source.id, settings={"signing_secret": "whsec"}
+    )
+    dest = world.function("dest", {"handler.py": DESTINATION})
+    destination = world.plane.deploy(ADMIN, world.ws, dest, source_id=world.source.id)
+
+    body = json.dumps(
+        {"type": "invoice.paid", "data": {"customer": "cus_9", "amount": 1250, "currency": "eur"}}
+    )
+    headers = {"content-type": "application/json", "x-signature": signed(body, "whsec")}
+    path = f"/v1/sources/{world.source.id}/webhook"
+    result = world.app.resolve(
+        to_apigw_event("POST", path, headers, body.encode(), "1.2.3.4"), Ctx()
+    )
+    answer = json.loads(result["body"])
+    assert result["statusCode"] == 200, answer
+    assert answer["queued"] == 1
+    assert answer["runs"][0]["emitted"] == 1
+    world.drain()
+    [record] = world.delivery.deliveries.list(world.ws, destination.id)
+    assert record.outcome == "delivered"
+    assert record.event["userId"] == "cus_9"
+    assert record.event["properties"] == {"amount": 12.5, "currency": "eur"}
+
+    bad = dict(headers, **{"x-signature": "sha256=forged"})
+    result = world.app.resolve(to_apigw_event("POST", path, bad, body.encode(), "1.2.3.4"), Ctx())
+    assert result["statusCode"] == 400
+    assert json.loads(result["body"])["queued"] == 0
+
+    missing = world.app.resolve(
+        to_apigw_event("POST", "/v1/sources/src_nope/webhook", headers, b"{}", "1.2.3.4"), Ctx()
+    )
+    assert missing["statusCode"] == 404
