@@ -73,7 +73,9 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(default="function", min_length=1, max_length=120)
+    name: str = Field(
+        default="function", min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.-]+$"
+    )
     kind: Literal["destination", "insert", "source"] = "destination"
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     memory_mb: int = Field(default=256, ge=64, le=4096)

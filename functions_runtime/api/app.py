@@ -13,7 +13,11 @@ import logging
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,7 +34,6 @@ __all__ = ["build_app"]
 
 logger = logging.getLogger("functions.api")
 WORKSPACE_HEADER = "x-functions-workspace"
-MAX_BODY_BYTES = 2 * 1024 * 1024
 
 _ERROR = {
     "description": "error",
@@ -54,7 +57,12 @@ _ERROR = {
         }
     },
 }
-ERRORS: dict[int, Any] = {status: _ERROR for status in (400, 401, 403, 404, 409, 413, 422)}
+_OK = {"content": {"application/json": {"schema": {"type": "object"}}}}
+ERRORS: dict[int, Any] = {
+    200: {"description": "OK", **_OK},
+    201: {"description": "Created", **_OK},
+    **{status: _ERROR for status in (400, 401, 403, 404, 409, 413, 415, 422)},
+}
 
 
 class _Body(BaseModel):
@@ -73,7 +81,9 @@ class UploadIn(_Body):
 
 
 class FunctionIn(UploadIn):
-    name: str | None = Field(default=None, min_length=1, max_length=120)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.-]+$"
+    )
 
 
 class DeployIn(_Body):
@@ -124,11 +134,23 @@ def build_app(
     deliveries, stats and replay routes.
     """
     app = APIGatewayHttpResolver(enable_validation=True)
+    # Powertools logs request bodies (secret settings included) at DEBUG: never here.
+    logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)
     if ingest is not None and delivery is not None:
         add_delivery_routes(app, plane, ingest, delivery, ERRORS, dispatcher)
 
     def who() -> Principal:
-        return authenticate(plane.store, app.current_event.headers.get("authorization"))
+        principal = authenticate(plane.store, app.current_event.headers.get("authorization"))
+        _require_object_body(app)
+        return principal
+
+    def refused(error: ServiceError) -> Response[str]:
+        """An error answer, unless the caller is not authenticated: then 401 first."""
+        try:
+            authenticate(plane.store, app.current_event.headers.get("authorization"))
+        except ServiceError as auth_error:
+            error = auth_error
+        return Response(error.status, "application/json", json.dumps(error.body()))
 
     def ws(principal: Principal) -> str:
         return plane.workspace_for(principal, app.current_event.headers.get(WORKSPACE_HEADER))
@@ -150,8 +172,21 @@ def build_app(
             problems.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
         bad_json = any(e.get("type") == "json_invalid" for e in exc.errors())
         message = "the body is not valid JSON" if bad_json else "the request is invalid"
-        error = ServiceError(422 if not bad_json else 400, "invalid_request", message, problems)
-        return Response(error.status, "application/json", json.dumps(error.body()))
+        return refused(
+            ServiceError(422 if not bad_json else 400, "invalid_request", message, problems)
+        )
+
+    @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
+    def body_not_utf8(exc: UnicodeDecodeError) -> Response[str]:
+        return refused(ServiceError(400, "invalid_request", "the body is not UTF-8 text"))
+
+    @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+    def unsupported_type(exc: Exception) -> Response[str]:
+        return refused(
+            ServiceError(
+                415, "unsupported_media_type", "send JSON (Content-Type: application/json)"
+            )
+        )
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def internal_error(exc: Exception) -> Response[str]:
@@ -169,7 +204,12 @@ def build_app(
         return Response(
             200,
             "application/json",
-            app.get_openapi_json_schema(title="Functions control plane", version="0.1.0"),
+            app.get_openapi_json_schema(
+                title="Functions control plane",
+                version="0.1.0",
+                security_schemes={"bearer": HTTPBearer(description="an API key")},
+                security=[{"bearer": []}],
+            ),
         )
 
     # -- workspaces (admin) ------------------------------------------------------------
@@ -317,6 +357,24 @@ def build_app(
         return {"entries": [e.model_dump(mode="json") for e in plane.audit(ws(p), limit)]}
 
     return app
+
+
+def _require_object_body(app: APIGatewayHttpResolver) -> None:
+    """JSON bodies must be objects (Powertools would take the first item of an array)."""
+    event = app.current_event
+    if not event.body or event.is_base64_encoded:
+        return
+    try:
+        body = json.loads(event.body)
+    except ValueError:
+        return  # the validation step reports it
+    if not isinstance(body, dict):
+        raise ServiceError(
+            422,
+            "invalid_request",
+            "the body must be a JSON object",
+            [f"body: must be a JSON object, got {type(body).__name__}"],
+        )
 
 
 def _created(body: dict[str, Any]) -> Response[str]:

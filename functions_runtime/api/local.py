@@ -98,7 +98,18 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._send(
+                400,
+                {"content-type": "application/json"},
+                b'{"error":{"code":"bad_request","message":"bad Content-Length"}}',
+            )
+            self.close_connection = True
+            return
         if length > MAX_BODY_BYTES:
             self._send(
                 413,

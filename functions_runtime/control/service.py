@@ -98,7 +98,7 @@ class ControlPlane:
                     raise bad_request("admin keys must name a workspace (X-Functions-Workspace)")
                 return default.id
             if self.store.get_workspace(requested) is None:
-                raise not_found("workspace", requested)
+                raise ServiceError(404, "not_found", f"workspace {requested!r} does not exist")
             return requested
         assert who.workspace_id is not None
         if requested is not None and requested != who.workspace_id:
@@ -442,8 +442,9 @@ class ControlPlane:
 
     def masked_settings(self, instance: Instance) -> dict[str, Any]:
         version = self.store.get_version(instance.workspace_id, instance.version_id)
-        names = _manifest(version).secret_names() if version else ()
-        return {**instance.settings, **{n: MASK for n in names if instance.secrets}}
+        names = set(_manifest(version).secret_names()) if version else set()
+        present = set(self.settings_of(instance)) if instance.secrets else set()
+        return {**instance.settings, **{n: MASK for n in sorted(names & present)}}
 
     # -- sources -------------------------------------------------------------------------------
 
@@ -484,7 +485,10 @@ class ControlPlane:
         version, code = self.get_version(ws, version_id)
         manifest = _manifest(version)
         if instance_id is not None:
-            values = self.settings_of(self._instance(ws, instance_id))
+            instance = self._instance(ws, instance_id)
+            if instance.function_id != version.function_id:
+                raise bad_request(f"instance {instance_id} belongs to another function")
+            values = self.settings_of(instance)
         else:
             values = settings or {}
         checked = _check(version, values)

@@ -63,8 +63,10 @@ def _files_from_zip(data: str) -> dict[str, str]:
                 raise ServiceError(413, "payload_too_large", f"{name} is over {limit} bytes")
             files[name] = archive.read(info).decode("utf-8")
         return files
-    except (zipfile.BadZipFile, UnicodeDecodeError, RuntimeError) as exc:
-        raise bad_request(f"zip could not be read: {exc}") from None
+    except ServiceError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, NotImplementedError...
+        raise bad_request(f"zip could not be read: {type(exc).__name__}: {exc}") from None
 
 
 def read_upload(files: dict[str, str] | None, zip_data: str | None) -> Upload:
@@ -83,6 +85,14 @@ def read_upload(files: dict[str, str] | None, zip_data: str | None) -> Upload:
     code = contents.get(HANDLER_NAME)
     if code is None:
         raise bad_request("the upload has no handler.py")
+    for name, text in contents.items():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid(
+                "the function failed validation; nothing was stored",
+                [f"{name}:1: not valid UTF-8 text (a lone surrogate)"],
+            ) from None
     if len(code.encode("utf-8")) > MAX_SOURCE_BYTES:
         raise ServiceError(
             413, "payload_too_large", f"handler.py is over the {MAX_SOURCE_BYTES}-byte limit"
