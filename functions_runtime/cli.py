@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from .cli_remote import add_commands
 from .client import ApiError
 from .invoker import InstanceSpec, WorkerPool, summarise
+from .lambda_invoke import add_lambda_invoke
 from .manifest import ManifestError, check_settings, load_function
 from .sandbox.compiler import compile_function
 
@@ -176,6 +177,7 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=cmd_serve)
     add_commands(sub)
+    add_lambda_invoke(sub)
     return root
 
 

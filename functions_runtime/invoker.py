@@ -48,6 +48,18 @@ OUTCOME_SEVERITY = ("delivered", "filtered", "rejected", "retry", "invalid")
 _ENV_PASSTHROUGH = ("LANG", "LC_ALL", "TZ")
 
 
+def _worker_command() -> list[str]:
+    """Isolated mode (-I: no PYTHON* variables, no user site) with the host's import
+    path passed explicitly: on Lambda the code lives in /var/task, which -I would drop."""
+    path = [p for p in sys.path if p]
+    boot = (
+        "import runpy, sys; sys.path[:0] = " + repr(path) + "; "
+        "runpy.run_module('functions_runtime.sandbox.worker', run_name='__main__', "
+        "alter_sys=True)"
+    )
+    return [sys.executable, "-I", "-B", "-c", boot]
+
+
 def worker_environment() -> dict[str, str]:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
     env.update({k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ})
@@ -90,7 +102,7 @@ class Worker:
     def __init__(self) -> None:
         self._spec: InstanceSpec | None = None
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-m", "functions_runtime.sandbox.worker"],
+            _worker_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

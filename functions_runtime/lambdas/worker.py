@@ -32,7 +32,8 @@ tracer = Tracer()
 metrics = Metrics()
 
 runtime = build_runtime()
-processor = BatchProcessor(event_type=EventType.SQS)
+# Retries are reported item by item even when every record of a batch is one.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):
@@ -40,11 +41,18 @@ class RetryLater(Exception):
 
 
 def job_from(record: dict[str, Any]) -> Job:
+    """The queue message as a job; a body that is not a JSON object is kept raw."""
     attributes = record.get("attributes") or {}
     sent = int(attributes.get("SentTimestamp", "0")) / 1000
+    try:
+        body = json.loads(record["body"])
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {"malformed": str(record.get("body", ""))[:200_000]}
     return Job(
         id=record["messageId"],
-        body=json.loads(record["body"]),
+        body=body,
         receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
         sent_at=datetime.fromtimestamp(sent, UTC),
         receipt=record["receiptHandle"],
@@ -75,8 +83,15 @@ def settle(settlement: Settlement) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    records = event.get("Records") or []
-    settlements = {s.job.id: s for s in runtime.dispatcher.process([job_from(r) for r in records])}
+    jobs = [job_from(r) for r in event.get("Records") or []]
+    # A malformed message is dead-lettered on its own; it never holds up the batch.
+    settlements = {
+        j.id: Settlement(j, "dead", reason="malformed body: not a JSON object")
+        for j in jobs
+        if "malformed" in j.body
+    }
+    good = [j for j in jobs if "malformed" not in j.body]
+    settlements.update({s.job.id: s for s in runtime.dispatcher.process(good)})
 
     def record_handler(record: SQSRecord) -> None:
         settle(settlements[record.message_id])

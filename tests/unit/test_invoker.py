@@ -351,7 +351,8 @@ def test_workers_do_not_outlive_a_killed_host(tmp_path):
     import sys
 
     host = tmp_path / "host.py"
-    host.write_text(textwrap.dedent('''
+    host.write_text(
+        textwrap.dedent("""
         import threading, time
         from functions_runtime.invoker import InstanceSpec, WorkerPool
         pool = WorkerPool(spares=0)
@@ -363,7 +364,8 @@ def test_workers_do_not_outlive_a_killed_host(tmp_path):
             time.sleep(0.05)
         print(pool.worker_pids()[0], flush=True)
         time.sleep(600)
-    '''))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(host)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     worker = int(proc.stdout.readline())
