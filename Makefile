@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The tools environment for the template checks (see the AWS section below).
+TOOLS := build/tools
+TOOLS_STAMP := $(TOOLS)/venv/.installed
 
 .PHONY: demo test lint typecheck unit security bench clean
 
@@ -36,8 +39,6 @@ clean:
 # aws-sam-translator pin their own pydantic, so they get their own venv, with a moto
 # server for the tests that run handlers in child processes) and, for the opt-in
 # emulator tests, the Lambda Runtime Interface Emulator with a Lambda-like Python.
-TOOLS := build/tools
-TOOLS_STAMP := $(TOOLS)/venv/.installed
 AWS_TOOLS := 'cfn-lint>=1.58,<2' 'aws-sam-translator>=1.115,<2' \
 	'moto[dynamodb,s3,sqs,kms]>=5.2,<6' 'flask>=3,<4' 'flask-cors>=6,<7'
 RIE := $(TOOLS)/rie/aws-lambda-rie-x86_64
