@@ -150,7 +150,7 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--pretty", action="store_true", help="indent the JSON output")
     invoke.set_defaults(run=cmd_invoke)
 
-    serve = sub.add_parser("serve", help="run the API on the embedded store")
+    serve = sub.add_parser("serve", help="run the API, ingest and delivery workers (embedded)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8787)
     serve.add_argument("--data-dir", default=".functions", help="default: ./.functions")

@@ -120,7 +120,7 @@ class FunctionsPolicy(RestrictingNodeTransformer):
         problem = attribute_problem(node.attr)
         if problem is not None:
             self.error(node, problem)
-            return node
+            return self.node_contents_visit(node)  # and report what is inside it too
         node = self.node_contents_visit(node)
         if isinstance(node.ctx, ast.Load):
             new_node = _call("_getattr_", node.value, ast.Constant(node.attr))
@@ -262,7 +262,7 @@ class FunctionsPolicy(RestrictingNodeTransformer):
 
 
 def _unknown_module(module: str) -> str:
-    available = ", ".join(sorted(m for m in EXPORTS if "." not in m or m == "urllib.parse"))
+    available = ", ".join(sorted(EXPORTS))
     return f'module "{module}" is not available in functions; available modules: {available}'
 
 
