@@ -1,0 +1,125 @@
+"""Scenario 3, many instances: one pool of at most ``max_workers`` serving N instances.
+
+Each instance is the bench handler deployed with its own settings (a distinct
+``InstanceSpec`` key, one shared version). The instances receive a mix of events
+(70 % track, 20 % identify, 10 % page), one ``invoke`` per event, spread over them
+by a Zipf law: the instance of popularity rank r gets a share proportional to
+1 / r**skew, as traffic across customers' sources usually is.
+
+* **warm-up** (not timed): ``warmup_events`` events fill the pool the way the traffic
+  itself would; past ``max_workers`` the least recently used worker is evicted.
+* **steady**: ``rounds`` timed rounds of ``events_per_round`` events. A round's
+  throughput includes the worker starts its misses cause (an event for an instance
+  without a live worker starts one: compile, exec, imports).
+
+Then the RSS of every live worker is read from ``/proc/<pid>/statm``, and its PSS
+(shared pages divided among the processes sharing them, so the sum is what the
+workers really cost together) from ``/proc/<pid>/smaps_rollup``.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from functions_runtime.invoker import InstanceSpec, WorkerPool
+
+from . import workload
+from .paths import BenchError
+from .procstat import MiB, pss_bytes, rss_bytes
+from .stats import summary
+
+__all__ = ["ManyParams", "run_many"]
+
+
+@dataclass(frozen=True)
+class ManyParams:
+    counts: tuple[int, ...] = (1, 10, 100, 500)
+    max_workers: int = 64
+    rounds: int = 5
+    events_per_round: int = 100
+    warmup_events: int = 200
+    skew: float = 1.1
+
+
+def _deliver(pool: WorkerPool, spec: InstanceSpec, event: dict[str, Any]) -> None:
+    [result] = pool.invoke(spec, [event])
+    if result["outcome"] != "delivered":
+        raise BenchError(f"many instances: {result['outcome']}: {result['error']}")
+
+
+def _run_count(count: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
+    specs = [workload.instance_spec(sink_url, i) for i in range(count)]
+    rng = random.Random(count)
+    weights = [1.0 / (rank + 1) ** params.skew for rank in range(count)]
+    steady_events = params.rounds * params.events_per_round
+    events = iter(workload.mixed_events(params.warmup_events + steady_events, seed=count))
+    hit: set[int] = set()
+    with WorkerPool(max_workers=params.max_workers) as pool:
+        targets = rng.choices(range(count), weights, k=params.warmup_events)
+        hit.update(targets)
+        for rank in targets:
+            _deliver(pool, specs[rank], next(events))
+        warm_starts, warm_evictions = pool.starts, pool.evictions
+        round_eps: list[float] = []
+        for _ in range(params.rounds):
+            targets = rng.choices(range(count), weights, k=params.events_per_round)
+            hit.update(targets)
+            started = time.perf_counter()
+            for rank in targets:
+                _deliver(pool, specs[rank], next(events))
+            round_eps.append(params.events_per_round / (time.perf_counter() - started))
+        pids = pool.worker_pids()
+        rss = [rss_bytes(pid) / MiB for pid in pids]
+        pss = [pss_bytes(pid) / MiB for pid in pids]
+        steady_starts = pool.starts - warm_starts
+        return {
+            "instances": count,
+            "max_workers": params.max_workers,
+            "instances_hit": len(hit),
+            "warmup": {
+                "events": params.warmup_events,
+                "worker_starts": warm_starts,
+                "evictions": warm_evictions,
+            },
+            "steady": {
+                "events": steady_events,
+                "events_per_s": summary(round_eps, digits=1),
+                "worker_starts": steady_starts,
+                "evictions": pool.evictions - warm_evictions,
+                "miss_rate": round(steady_starts / steady_events, 3) if steady_events else 0.0,
+            },
+            "worker_starts": pool.starts,
+            "spare_hits": getattr(pool, "spare_hits", None),
+            "evictions": pool.evictions,
+            "live_workers": len(rss),
+            "total_rss_mb": round(sum(rss), 1),
+            "worker_rss_mb": _rss_summary(rss),
+            "total_pss_mb": round(sum(pss), 1),
+            "worker_pss_mb": _rss_summary(pss),
+        }
+
+
+def _rss_summary(rss: Sequence[float]) -> dict[str, Any]:
+    if not rss:
+        return {"median": None, "min": None, "max": None}
+    return {
+        "median": round(statistics.median(rss), 1),
+        "min": round(min(rss), 1),
+        "max": round(max(rss), 1),
+    }
+
+
+def run_many(params: ManyParams, sink_url: str) -> dict[str, Any]:
+    return {
+        "max_workers": params.max_workers,
+        "rounds": params.rounds,
+        "events_per_round": params.events_per_round,
+        "warmup_events": params.warmup_events,
+        "skew": params.skew,
+        "rows": [_run_count(count, params, sink_url) for count in params.counts],
+    }

@@ -1,0 +1,289 @@
+"""Targets, the printed tables, and ``results.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["evaluate_targets", "render", "write_json"]
+
+BATCH_FOR_TARGET = "batch-20"
+BUSY_SHARE = 0.15
+"""A run during which other processes used more than this share of the machine's CPU
+is marked as disturbed."""
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _warm_ratio(warm: Any, mode: str) -> float | None:
+    for row in _get(warm, "ratios") or []:
+        if row["mode"] == mode:
+            value = row["sandbox_vs_plain"]
+            return float(value) if value is not None else None
+    return None
+
+
+def _target(
+    name: str, goal: str, value: float | None, unit: str, met: bool | None
+) -> dict[str, Any]:
+    return {"name": name, "goal": goal, "value": value, "unit": unit, "met": met}
+
+
+def evaluate_targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets against the figures (reported, never asserted)."""
+    ratio = _warm_ratio(scenarios.get("warm"), BATCH_FOR_TARGET)
+    cold_ms = _get(scenarios, "cold", "first_event_ms", "median")
+    idle_mb = _get(scenarios, "cold", "idle_worker_rss_mb", "median")
+    return [
+        _target(
+            f"warm sandboxed throughput vs in-process plain call, {BATCH_FOR_TARGET}",
+            ">= 0.5 x",
+            ratio,
+            "x",
+            None if ratio is None else ratio >= 0.5,
+        ),
+        _target(
+            "cold start (new version's first event)",
+            "< 250 ms",
+            cold_ms,
+            "ms",
+            None if cold_ms is None else cold_ms < 250,
+        ),
+        _target(
+            "idle worker RSS",
+            "< 30 MB",
+            idle_mb,
+            "MB",
+            None if idle_mb is None else idle_mb < 30,
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    return f"{float(value):,.{digits}f}"
+
+
+def _spread(stats: Any, digits: int = 0) -> str:
+    """``median [min-max]`` of a summary."""
+    if not stats:
+        return "-"
+    return (
+        f"{_num(stats['median'], digits)} "
+        f"[{_num(stats['min'], digits)}-{_num(stats['max'], digits)}]"
+    )
+
+
+def _verdict(met: bool | None) -> str:
+    return "not measured" if met is None else ("met" if met else "NOT met")
+
+
+def _eps_cell(row: dict[str, Any]) -> str:
+    return _spread(row["events_per_s"]) if row["status"] == "ok" else "not installed"
+
+
+def _cpu_cell(row: dict[str, Any]) -> str:
+    stats = row.get("cpu_per_event_ms")
+    return _num(stats["median"], 3) if stats else "-"
+
+
+def _render_warm(warm: dict[str, Any]) -> str:
+    by_key = {(r["path"], r["mode"]): r for r in warm["rows"]}
+    rows = []
+    for ratio in warm["ratios"]:
+        mode = ratio["mode"]
+        rows.append(
+            [
+                mode,
+                *(_eps_cell(by_key[(p, mode)]) for p in ("sandbox", "plain", "powertools")),
+                _spread(ratio["sandbox_vs_plain_runs"], 2),
+                _spread(ratio["sandbox_vs_powertools_runs"], 2),
+            ]
+        )
+    title = (
+        f"1. Warm per-event cost: events/s, median [min-max] of {warm['repeat']} runs "
+        f"of {warm['events_per_run']} events (single = one invoke per event); "
+        "ratios paired run by run"
+    )
+    headers = ["mode", "sandbox", "plain", "powertools", "sandbox/plain", "sandbox/powertools"]
+    cpu_rows = [
+        [
+            ratio["mode"],
+            *(_cpu_cell(by_key[(p, ratio["mode"])]) for p in ("sandbox", "plain", "powertools")),
+            _num(ratio["sandbox_vs_plain_cpu"], 2),
+        ]
+        for ratio in warm["ratios"]
+    ]
+    cpu_title = (
+        "   CPU ms per event (this process + its workers; the sink not counted), median; "
+        "sandbox/plain as events per CPU-second"
+    )
+    cpu_headers = ["mode", "sandbox", "plain", "powertools", "sandbox/plain"]
+    return f"{title}\n{_table(headers, rows)}\n\n{cpu_title}\n{_table(cpu_headers, cpu_rows)}"
+
+
+def _import_label(entry: dict[str, Any]) -> str:
+    kind = " [Lambda handler]" if entry.get("lambda_handler") else ""
+    return f"import {entry['module']}{kind}"
+
+
+def _render_cold(cold: dict[str, Any], targets: dict[str, dict[str, Any]]) -> str:
+    first = targets["cold start (new version's first event)"]
+    idle = targets["idle worker RSS"]
+    rows = [
+        [
+            "new version's first event, new worker (ms)",
+            _spread(cold["first_event_ms"], 1),
+            f"{first['goal']}: {_verdict(first['met'])}",
+        ],
+        [
+            "idle worker RSS after it (MB)",
+            _spread(cold["idle_worker_rss_mb"], 1),
+            f"{idle['goal']}: {_verdict(idle['met'])}",
+        ],
+        [
+            "idle worker PSS (MB)",
+            _spread(cold["idle_worker_pss_mb"], 1),
+            "shared pages split among the processes using them",
+        ],
+        [
+            "first event, spare worker ready (ms)",
+            _spread(cold["first_event_spare_ready_ms"], 1),
+            "a long-lived pool: its pre-started worker has imported already",
+        ],
+        ["compile the handler (ms)", _spread(cold["compile_ms"], 2), "compile_function"],
+    ]
+    bare = cold["bare_python"]
+    rows.append(
+        [
+            "python -c pass (ms)",
+            _spread(bare["wall_ms"], 1),
+            f"RSS {bare['rss_mb']:g} MB; with bytecode cache "
+            f"{_num(bare['wall_with_bytecode_ms']['median'])}",
+        ]
+    )
+    for entry in cold["imports"]:
+        if "error" in entry:
+            state = "not present yet" if entry.get("missing") else "import failed"
+            last = entry["error"].strip().splitlines()[-1]
+            rows.append([_import_label(entry), state, last[-110:]])
+            continue
+        heaviest = ", ".join(
+            f"{p['package']} {p['self_ms']:g}" for p in entry["heaviest_packages"][:4]
+        )
+        rows.append(
+            [
+                f"{_import_label(entry)} (ms)",
+                _spread(entry["wall_ms"], 1),
+                f"RSS {entry['rss_mb']:g} MB; with bytecode cache "
+                f"{_num(entry['wall_with_bytecode_ms']['median'])}; self ms: {heaviest}",
+            ]
+        )
+    title = f"2. Cold start: median [min-max] of {cold['repeat']} runs"
+    return f"{title}\n{_table(['measure', 'value', 'note'], rows)}"
+
+
+def _render_many(many: dict[str, Any]) -> str:
+    rows = []
+    for row in many["rows"]:
+        rows.append(
+            [
+                str(row["instances"]),
+                str(row["instances_hit"]),
+                str(row["worker_starts"]),
+                str(row["evictions"]),
+                str(row["live_workers"]),
+                _num(row["total_rss_mb"]),
+                _num(row["worker_rss_mb"]["median"]),
+                _num(row["total_pss_mb"]),
+                _spread(row["steady"]["events_per_s"], 1),
+                _num(row["steady"]["miss_rate"], 3),
+            ]
+        )
+    headers = [
+        "instances",
+        "hit",
+        "starts",
+        "evictions",
+        "live",
+        "total RSS MB",
+        "worker RSS MB",
+        "total PSS MB",
+        "steady events/s",
+        "miss rate",
+    ]
+    title = (
+        f"3. Many instances: WorkerPool(max_workers={many['max_workers']}), "
+        f"{many['warmup_events']} warm-up events, then {many['rounds']} timed rounds of "
+        f"{many['events_per_round']} mixed events; Zipf skew {many['skew']:g}"
+    )
+    return f"{title}\n{_table(headers, rows)}"
+
+
+def render(results: dict[str, Any]) -> str:
+    """The human-readable report of ``results``."""
+    m = results["machine"]
+    parts = [
+        f"Machine: {m['cpu_count']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, "
+        f"Python {m['python']}, {m['platform']}, commit {m['git_commit']}"
+        + (" (dirty)" if m["git_dirty"] else "")
+    ]
+    load = results.get("load_average") or {}
+    if load.get("start") is not None:
+        parts[0] += f"\nLoad average (1, 5, 15 min) at start {load['start']}, at end {load['end']}"
+    other = results.get("other_processes") or {}
+    if other:
+        share = other["share_of_machine"]
+        parts[0] += (
+            f"\nOther processes used {other['cpu_seconds']:g} CPU-seconds during the run "
+            f"({share * 100:.0f} % of the machine)"
+        )
+        if share > BUSY_SHARE:
+            parts[0] += (
+                "\nWARNING: other work kept the machine busy during this run: wall-clock "
+                "figures are inflated and noisy; the CPU figures and paired ratios hold up better"
+            )
+    scenarios = results["scenarios"]
+    targets = {t["name"]: t for t in results["targets"]}
+    if "warm" in scenarios:
+        parts.append(_render_warm(scenarios["warm"]))
+    if "cold" in scenarios:
+        parts.append(_render_cold(scenarios["cold"], targets))
+    if "many" in scenarios:
+        parts.append(_render_many(scenarios["many"]))
+    lines = [
+        f"  {_verdict(t['met']):12} {t['name']}: {_num(t['value'], 2)} {t['unit']} "
+        f"(target {t['goal']})"
+        for t in results["targets"]
+    ]
+    parts.append("Targets (reported, not asserted):\n" + "\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    """Write ``results`` to ``path`` atomically (a ``.tmp`` file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

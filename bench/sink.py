@@ -1,0 +1,132 @@
+"""A minimal HTTP receiver on 127.0.0.1 for the handler's POSTs.
+
+It runs in its own process (``python -m bench.sink``) so that its threads do not
+compete for the GIL with the in-process baselines being timed. It answers every
+request with ``200`` and a tiny JSON body, prints its port on the first line of
+stdout, and exits when its stdin closes (the bench ended) or after
+``MAX_LIFETIME`` seconds, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["HOST", "Sink", "main"]
+
+HOST = "127.0.0.1"
+MAX_LIFETIME = 1800.0
+_ROOT = Path(__file__).resolve().parent.parent
+_counter = itertools.count(1)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: the sink closes each connection after answering (fetch never reuses one).
+    protocol_version = "HTTP/1.0"
+    server_version = "bench-sink"
+    sys_version = ""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = b'{"ok":true,"id":"r%d"}' % next(_counter)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = _answer
+    do_PUT = _answer
+    do_GET = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def main() -> None:
+    """Serve until stdin closes or ``MAX_LIFETIME`` passes."""
+    server = _Server((HOST, 0), _Handler)
+    print(server.server_address[1], flush=True)
+
+    def watch_stdin() -> None:
+        sys.stdin.read()
+        server.shutdown()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    timer = threading.Timer(MAX_LIFETIME, server.shutdown)
+    timer.daemon = True
+    timer.start()
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        timer.cancel()
+        server.server_close()
+
+
+class Sink:
+    """The sink process, as a context manager: ``with Sink() as sink: sink.url``."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/events"
+
+    def start(self) -> Sink:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.sink"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=_ROOT,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"the HTTP sink did not start (printed {line!r})")
+        self.port = int(line)
+        return self
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> Sink:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    main()

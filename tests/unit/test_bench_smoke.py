@@ -1,0 +1,108 @@
+"""The benchmark harness runs end to end on tiny inputs and reports every figure.
+
+No timing is asserted: only that each scenario ran and its results are complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.cli import SCENARIOS, Options, parse_args, run
+
+SUMMARY_KEYS = {"median", "min", "max", "q1", "q3", "n", "runs"}
+
+
+def _is_summary(value: Any) -> bool:
+    return isinstance(value, dict) and value.keys() >= SUMMARY_KEYS and value["n"] >= 1
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, str]:
+    output = tmp_path_factory.mktemp("bench") / "results.json"
+    printed = io.StringIO()
+    data = run(Options(quick=True, repeat=1, output=output, max_workers=4), out=printed)
+    return data, output, printed.getvalue()
+
+
+def test_results_file_matches_and_names_the_machine(results: tuple[dict[str, Any], Path, str]):
+    data, output, _ = results
+    assert json.loads(output.read_text()) == data
+    assert set(data["scenarios"]) == set(SCENARIOS)
+    machine = data["machine"]
+    for key in ("cpu_count", "python", "platform", "memory_gib"):
+        assert machine[key], key
+
+
+def test_warm_has_every_path_and_mode(results: tuple[dict[str, Any], Path, str]):
+    warm = results[0]["scenarios"]["warm"]
+    modes = {r["mode"] for r in warm["rows"]}
+    assert modes == {"single", "batch-1", "batch-20"}
+    for row in warm["rows"]:
+        assert row["path"] in {"sandbox", "plain", "powertools"}
+        if row["path"] == "powertools" and row["status"] != "ok":
+            assert row["status"].startswith("not installed")
+            continue
+        assert row["status"] == "ok"
+        assert _is_summary(row["events_per_s"]) and row["events_per_s"]["median"] > 0
+        assert _is_summary(row["per_event_ms"]) and _is_summary(row["cpu_per_event_ms"])
+    ratios = {r["mode"]: r for r in warm["ratios"]}
+    assert ratios["batch-20"]["sandbox_vs_plain"] > 0
+    assert ratios["batch-20"]["sandbox_vs_plain_cpu"] > 0
+    assert _is_summary(ratios["batch-20"]["sandbox_vs_plain_runs"])
+
+
+def test_cold_reports_first_event_memory_and_imports(results: tuple[dict[str, Any], Path, str]):
+    cold = results[0]["scenarios"]["cold"]
+    for key in (
+        "first_event_ms",
+        "first_event_spare_ready_ms",
+        "idle_worker_rss_mb",
+        "idle_worker_pss_mb",
+        "compile_ms",
+    ):
+        assert _is_summary(cold[key]), key
+    assert _is_summary(cold["bare_python"]["wall_ms"])
+    assert cold["idle_worker_rss_mb"]["median"] > 0
+    modules = [entry["module"] for entry in cold["imports"]]
+    assert "functions_runtime.sandbox.worker" in modules
+    for entry in cold["imports"]:
+        assert "error" not in entry, entry
+        assert _is_summary(entry["wall_ms"]) and _is_summary(entry["wall_with_bytecode_ms"])
+        assert entry["rss_mb"] > 0
+        assert entry["heaviest_packages"]
+
+
+def test_many_reports_memory_evictions_and_throughput(results: tuple[dict[str, Any], Path, str]):
+    many = results[0]["scenarios"]["many"]
+    rows = {row["instances"]: row for row in many["rows"]}
+    assert set(rows) == {1, 10}
+    for row in rows.values():
+        assert 1 <= row["live_workers"] <= 4  # max_workers=4
+        assert row["worker_starts"] >= row["instances_hit"] >= row["live_workers"]
+        assert row["evictions"] == row["worker_starts"] - row["live_workers"]
+        assert row["total_rss_mb"] > 0
+        assert row["worker_rss_mb"]["median"] > 0
+        assert row["total_pss_mb"] > 0 and row["worker_pss_mb"]["median"] > 0
+        assert _is_summary(row["steady"]["events_per_s"])
+    assert rows[10]["evictions"] > 0
+
+
+def test_targets_and_table_are_reported(results: tuple[dict[str, Any], Path, str]):
+    data, _, printed = results
+    assert [t["met"] is not None for t in data["targets"]] == [True, True, True]
+    for title in ("1. Warm", "2. Cold start", "3. Many instances", "Targets"):
+        assert title in printed
+
+
+def test_options_parse():
+    options = parse_args(["--quick", "--repeat", "2", "--only", "cold", "--max-workers", "8"])
+    assert options == Options(
+        quick=True, repeat=2, only="cold", output=options.output, max_workers=8
+    )
+    with pytest.raises(SystemExit):
+        parse_args(["--repeat", "0"])
