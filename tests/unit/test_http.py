@@ -369,7 +369,9 @@ def test_https_uses_host_name_for_tls(server: _Server, monkeypatch: pytest.Monke
             return super().wrap_socket(sock, *args, **kwargs)
 
     context = Recording(ssl.PROTOCOL_TLS_CLIENT)
-    monkeypatch.setattr(http_mod, "_tls_context", lambda: context)
+    from functions_sdk import _transport
+
+    monkeypatch.setattr(_transport, "_tls_context", lambda: context)
     url = f"https://localhost:{server.server_address[1]}/echo"
     with activate(InvocationContext(allow=("localhost",))), pytest.raises(RetryError) as caught:
         fetch(url, timeout=2)  # the test server speaks plain HTTP: the handshake fails
