@@ -120,6 +120,7 @@ class Worker:
         self.cpu = 0.0
         self.exhausted = False
         self.lock = threading.Lock()
+        self._rss_checked = 0.0
         self.handlers: tuple[str, ...] = ()
         self.baseline_rss = 0
 
@@ -165,6 +166,11 @@ class Worker:
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+    def _over(self, limit: int, now: float) -> bool:
+        """Memory over the limit (read at most once per poll interval)."""
+        self._rss_checked = now
+        return self.rss() > limit
 
     def rss(self) -> int:
         try:
@@ -250,7 +256,13 @@ class Worker:
                         "TimeoutError",
                         f"the handler did not finish within {self.spec.timeout:g} s",
                     )
-                if check_memory and self.baseline_rss and self.rss() > limit:
+                now = time.monotonic()
+                if (
+                    check_memory
+                    and self.baseline_rss
+                    and now - self._rss_checked >= POLL_INTERVAL
+                    and self._over(limit, now)
+                ):
                     self.kill()
                     raise _WorkerLost(
                         "retry",
