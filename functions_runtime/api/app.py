@@ -97,6 +97,8 @@ class DeployIn(_Body):
 class InstancePatch(_Body):
     settings: dict[str, Any] | None = None
     enabled: bool | None = None
+    batch_max_count: int | None = Field(default=None, ge=1, le=400)
+    batch_wait_seconds: float | None = Field(default=None, ge=0, le=30)
 
 
 class RollbackIn(_Body):
@@ -323,7 +325,13 @@ def build_app(
     def patch_instance(instance_id: str, body: InstancePatch) -> dict[str, Any]:
         p = who()
         instance = plane.update_instance(
-            p, ws(p), instance_id, settings=body.settings, enabled=body.enabled
+            p,
+            ws(p),
+            instance_id,
+            settings=body.settings,
+            enabled=body.enabled,
+            batch_max_count=body.batch_max_count,
+            batch_wait_seconds=body.batch_wait_seconds,
         )
         return {"instance": instance_json(instance)}
 

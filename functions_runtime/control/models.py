@@ -107,7 +107,7 @@ class Instance(_Record):
     # Batching for functions with on_batch: up to this many events per call, waiting at
     # most this long to fill a batch.
     batch_max_count: int = Field(default=20, ge=1, le=400)
-    batch_wait_seconds: float = Field(default=1.0, ge=0, le=60)
+    batch_wait_seconds: float = Field(default=1.0, ge=0, le=30)
     revision: int = 1
     created_at: datetime
     updated_at: datetime

@@ -303,9 +303,21 @@ class ControlPlane:
         *,
         settings: dict[str, Any] | None = None,
         enabled: bool | None = None,
+        batch_max_count: int | None = None,
+        batch_wait_seconds: float | None = None,
     ) -> Instance:
         instance = self._instance(ws, instance_id)
         version = self._version(ws, instance.version_id)
+        batching = {
+            k: v
+            for k, v in (
+                ("batch_max_count", batch_max_count),
+                ("batch_wait_seconds", batch_wait_seconds),
+            )
+            if v is not None
+        }
+        if batching:
+            instance = Instance.model_validate({**instance.model_dump(), **batching})
         return self._update(
             who, instance, version, settings, enabled=enabled, action="instance.update"
         )

@@ -31,7 +31,7 @@ from ..control.backend import Backend
 from ..control.models import Instance, Version
 from ..invoker import InstanceSpec, WorkerPool
 from ..manifest import HANDLER_NAME, Manifest
-from .ports import Delivery, DeliveryBackend, Job
+from .ports import Delivery, DeliveryBackend, Job, Queue
 
 __all__ = ["DeliveryPolicy", "Dispatcher", "Settlement", "run_worker"]
 
@@ -292,6 +292,20 @@ class Dispatcher:
 
     # -- what to run ----------------------------------------------------------------------------
 
+    def batching(self, job: Job) -> tuple[int, float]:
+        """How many of this job's instance to run together, and how long to wait for
+        them: ``(1, 0.0)`` unless its function has ``on_batch``."""
+        body = job.body
+        target = self._target(
+            str(body.get("workspace_id")),
+            str(body.get("instance_id")),
+            str(body.get("version_id") or "") or None,
+        )
+        if target is None or not target.batched:
+            return 1, 0.0
+        wait = min(target.instance.batch_wait_seconds, self.policy.visibility_timeout / 2)
+        return target.instance.batch_max_count, wait
+
     def spec_for(self, workspace_id: str, instance_id: str) -> InstanceSpec | None:
         """The runnable spec of an enabled instance (None when missing or disabled)."""
         target = self._target(workspace_id, instance_id, None)
@@ -347,33 +361,50 @@ def run_worker(
     *,
     max_messages: int = 100,
     idle_sleep: float = 0.05,
-    gather_seconds: float = 0.05,
 ) -> None:
-    """The embedded delivery loop: receive, process, settle, until ``stop`` is set.
+    """The embedded delivery loop: receive, hold, process, settle, until ``stop`` is set.
 
-    After the first message arrives it keeps receiving for ``gather_seconds`` (or until
-    ``max_messages``), so that ``on_batch`` functions get fuller batches.
+    Jobs of an instance whose function has ``on_batch`` are held until the instance's
+    ``batch_max_count`` is reached or its oldest has waited ``batch_wait_seconds``
+    (always less than the visibility timeout); other jobs run at once.
     """
     queue = dispatcher.delivery.queue
     visibility = dispatcher.policy.visibility_timeout
-    while not stop.is_set():
-        jobs = queue.receive(max_messages, visibility_timeout=visibility)
-        if not jobs:
+    held: dict[tuple[str, str], list[Job]] = {}
+    since: dict[tuple[str, str], float] = {}
+    while True:
+        stopping = stop.is_set()
+        room = max_messages - sum(len(group) for group in held.values())
+        jobs = (
+            queue.receive(room, visibility_timeout=visibility) if room > 0 and not stopping else []
+        )
+        now = time.monotonic()
+        for job in jobs:
+            key = (str(job.body.get("instance_id")), str(job.body.get("version_id") or ""))
+            held.setdefault(key, []).append(job)
+            since.setdefault(key, now)
+        ready: list[Job] = []
+        for key, group in list(held.items()):
+            count, wait = dispatcher.batching(group[0])
+            if stopping or len(group) >= count or now - since[key] >= wait:
+                ready.extend(group)
+                del held[key], since[key]
+        if ready:
+            _apply(queue, dispatcher.process(ready))
+        elif stopping:
+            return
+        elif not jobs:
             stop.wait(idle_sleep)
-            continue
-        deadline = time.monotonic() + gather_seconds
-        while len(jobs) < max_messages and time.monotonic() < deadline:
-            more = queue.receive(max_messages - len(jobs), visibility_timeout=visibility)
-            if not more:
-                stop.wait(gather_seconds / 5)
-            jobs.extend(more)
-        for settlement in dispatcher.process(jobs):
-            if settlement.action == "ack":
-                queue.ack(settlement.job)
-            elif settlement.action == "retry":
-                queue.retry(settlement.job, settlement.delay)
-            else:
-                queue.dead_letter(settlement.job, settlement.reason)
+
+
+def _apply(queue: Queue, settlements: list[Settlement]) -> None:
+    for settlement in settlements:
+        if settlement.action == "ack":
+            queue.ack(settlement.job)
+        elif settlement.action == "retry":
+            queue.retry(settlement.job, settlement.delay)
+        else:
+            queue.dead_letter(settlement.job, settlement.reason)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,54 @@ def test_source_function_webhook_emits_events_into_ingest(world: World):
         to_apigw_event("POST", "/v1/sources/src_nope/webhook", headers, b"{}", "1.2.3.4"), Ctx()
     )
     assert missing["statusCode"] == 404
+
+
+BATCHED = """
+from functions_sdk import logger
+
+def on_track(event, settings):
+    return "single"
+
+def on_batch(events, settings):
+    logger.info("batch of %d", len(events))
+    return [e.event for e in events]
+"""
+
+
+def test_on_batch_instances_are_held_until_their_batch_fills(world: World):
+    import threading
+
+    from functions_runtime.delivery.dispatch import run_worker
+
+    fn = world.function("batched", {"handler.py": BATCHED})
+    instance = world.plane.deploy(ADMIN, world.ws, fn, source_id=world.source.id)
+    world.plane.update_instance(
+        ADMIN, world.ws, instance.id, batch_max_count=5, batch_wait_seconds=20
+    )
+
+    def track(n: int) -> dict[str, object]:
+        return {"type": "track", "event": f"e{n}", "userId": "u1"}
+
+    world.ingest.enqueue(world.source, [track(n) for n in range(3)])
+    stop = threading.Event()
+    loop = threading.Thread(target=run_worker, args=(world.dispatcher, stop))
+    loop.start()
+    try:
+        # Three are held (fewer than 5, well inside the 20 s wait); two more fill the batch.
+        deadline = time.monotonic() + 10
+        while world.delivery.queue.counts().visible and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert world.delivery.deliveries.list(world.ws, instance.id) == []
+        world.ingest.enqueue(world.source, [track(n) for n in range(3, 5)])
+        while (
+            len(world.delivery.deliveries.list(world.ws, instance.id)) < 5
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    records = world.delivery.deliveries.list(world.ws, instance.id)
+    assert len(records) == 5
+    assert {r.outcome for r in records} == {"delivered"}
+    assert {line for r in records for line in r.logs} == {"INFO batch of 5"}
