@@ -23,6 +23,22 @@ _FAKE_AWS = {
 
 
 @contextlib.contextmanager
+def _fake_aws() -> Iterator[boto3.Session]:
+    """moto with fake credentials in the environment, restored afterwards."""
+    saved = {name: os.environ.get(name) for name in _FAKE_AWS}
+    os.environ.update(_FAKE_AWS)
+    try:
+        with mock_aws():
+            yield boto3.Session(region_name="us-east-1")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
 def make_backend(kind: str, data_dir: Path) -> Iterator[Backend]:
     """A fresh backend of ``kind`` ("embedded" or "aws"), torn down afterwards."""
     if kind == "embedded":
@@ -32,20 +48,10 @@ def make_backend(kind: str, data_dir: Path) -> Iterator[Backend]:
         return
     from functions_runtime.control.aws import aws_backend, provision
 
-    saved = {name: os.environ.get(name) for name in _FAKE_AWS}
-    os.environ.update(_FAKE_AWS)
-    try:
-        with mock_aws():
-            session = boto3.Session(region_name="us-east-1")
-            dynamodb, s3, kms = (session.client(n) for n in ("dynamodb", "s3", "kms"))
-            names = provision(dynamodb, s3, kms, prefix="test")
-            yield aws_backend(dynamodb, s3, kms, names)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with _fake_aws() as session:
+        dynamodb, s3, kms = (session.client(n) for n in ("dynamodb", "s3", "kms"))
+        names = provision(dynamodb, s3, kms, prefix="test")
+        yield aws_backend(dynamodb, s3, kms, names)
 
 
 @contextlib.contextmanager
@@ -58,17 +64,7 @@ def make_delivery(kind: str, data_dir: Path) -> Iterator[DeliveryBackend]:
         return
     from functions_runtime.delivery.aws import aws_delivery, provision_delivery
 
-    saved = {name: os.environ.get(name) for name in _FAKE_AWS}
-    os.environ.update(_FAKE_AWS)
-    try:
-        with mock_aws():
-            session = boto3.Session(region_name="us-east-1")
-            sqs, dynamodb = session.client("sqs"), session.client("dynamodb")
-            names = provision_delivery(sqs, dynamodb, prefix="test")
-            yield aws_delivery(sqs, dynamodb, names)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with _fake_aws() as session:
+        sqs, dynamodb = session.client("sqs"), session.client("dynamodb")
+        names = provision_delivery(sqs, dynamodb, prefix="test")
+        yield aws_delivery(sqs, dynamodb, names)

@@ -97,6 +97,10 @@ class Database:
     processes.
     """
 
+    schema: tuple[str, ...] = _SCHEMA
+    schema_version = SCHEMA_VERSION
+    schema_label = "schema"
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._lock = threading.Lock()  # guards the pool
@@ -167,25 +171,27 @@ class Database:
                 raise StoreError(f"{self._path} cannot use write-ahead logging (mode {mode})")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                _migrate(conn, self._path)
+                _migrate(conn, self._path, self.schema, self.schema_version, self.schema_label)
                 conn.execute("COMMIT")
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the schema to ``SCHEMA_VERSION``; refuse a file from a newer release."""
+def _migrate(
+    conn: sqlite3.Connection, path: Path, schema: tuple[str, ...], version: int, label: str
+) -> None:
+    """Bring the schema to ``version``; refuse a file from a newer release."""
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if current > SCHEMA_VERSION:
+    if current > version:
         raise StoreError(
-            f"{path} was written by a newer release of functions-runtime (schema "
-            f"{current}, this release knows {SCHEMA_VERSION}): upgrade the package"
+            f"{path} was written by a newer release of functions-runtime ({label} "
+            f"{current}, this release knows {version}): upgrade the package"
         )
     if current == 0:
-        for statement in _SCHEMA:
+        for statement in schema:
             conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute(f"PRAGMA user_version = {version}")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

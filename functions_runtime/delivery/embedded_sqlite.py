@@ -10,10 +10,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from ..control.embedded_db import Database
-from ..control.ports import StoreError
 
 __all__ = ["SCHEMA_VERSION", "DeliveryDatabase"]
 
@@ -45,19 +43,9 @@ _SCHEMA = (
 class DeliveryDatabase(Database):
     """The control plane's pool and transactions over the delivery schema."""
 
-    def _initialise(self) -> None:
-        """Switch the file to WAL and create the delivery schema if it is new."""
-        with self._connection() as conn:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"{self._path} cannot use write-ahead logging (mode {mode})")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                _migrate(conn, self._path)
-                conn.execute("COMMIT")
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+    schema = _SCHEMA
+    schema_version = SCHEMA_VERSION
+    schema_label = "delivery schema"
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -69,17 +57,3 @@ class DeliveryDatabase(Database):
             finally:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Bring the schema to ``SCHEMA_VERSION``; refuse a file from a newer release."""
-    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if current > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} was written by a newer release of functions-runtime (delivery schema "
-            f"{current}, this release knows {SCHEMA_VERSION}): upgrade the package"
-        )
-    if current == 0:
-        for statement in _SCHEMA:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
