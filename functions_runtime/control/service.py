@@ -19,7 +19,7 @@ from .auth import WRITE_KEY_PREFIX, Principal, hash_key, issue_key, new_secret
 from .backend import Backend
 from .errors import ServiceError, bad_request, conflict, invalid, not_found
 from .models import AuditEntry, Function, Instance, Source, Version, Workspace, new_id, utcnow
-from .ports import ConflictError, NotFoundError
+from .ports import ConflictError, NotFoundError, SecretBox
 from .uploads import Upload, read_upload
 
 __all__ = ["ControlPlane"]
@@ -446,11 +446,7 @@ class ControlPlane:
 
     def settings_of(self, instance: Instance) -> dict[str, Any]:
         """Decrypted settings: only on the way into the sandbox, never returned by the API."""
-        values = dict(instance.settings)
-        if instance.secrets:
-            context = {"workspace": instance.workspace_id, "instance": instance.id}
-            values.update(json.loads(self.backend.box.decrypt(instance.secrets, context)))
-        return values
+        return decrypt_settings(self.backend.box, instance)
 
     def masked_settings(self, instance: Instance) -> dict[str, Any]:
         version = self.store.get_version(instance.workspace_id, instance.version_id)
@@ -508,17 +504,8 @@ class ControlPlane:
         events = payload if isinstance(payload, list) else [payload]
         if not events or len(events) > MAX_TEST_EVENTS:
             raise bad_request(f"send one event or a batch of 1 to {MAX_TEST_EVENTS} events")
-        spec = InstanceSpec(
-            key="test:" + InstanceSpec.key_for(code, checked, version.id, self.allow),
-            source=code,
-            filename=HANDLER_NAME,
-            kind=manifest.kind,
-            timeout=manifest.timeout_seconds,
-            memory_mb=manifest.memory_mb,
-            settings=checked,
-            secret_names=manifest.secret_names(),
-            allow=self.allow,
-        )
+        key = "test:" + InstanceSpec.key_for(code, checked, version.id, self.allow)
+        spec = spec_for(key, code, manifest, checked, self.allow)
         results = self.pool.invoke(spec, events, batch=batch)
         if not batch:
             return results[0]
@@ -598,3 +585,29 @@ def _check(version: Version, values: dict[str, Any]) -> dict[str, Any]:
         return check_settings(_manifest(version), values, declared=declared)
     except ManifestError as exc:
         raise invalid("the settings do not match the function's schema", exc.problems) from None
+
+
+def decrypt_settings(box: SecretBox, instance: Instance) -> dict[str, Any]:
+    """An instance's settings with its secrets decrypted (for the sandbox only)."""
+    values = dict(instance.settings)
+    if instance.secrets:
+        context = {"workspace": instance.workspace_id, "instance": instance.id}
+        values.update(json.loads(box.decrypt(instance.secrets, context)))
+    return values
+
+
+def spec_for(
+    key: str, code: str, manifest: Manifest, settings: dict[str, Any], allow: tuple[str, ...]
+) -> InstanceSpec:
+    """What the worker pool needs to run a version's code with these settings."""
+    return InstanceSpec(
+        key=key,
+        source=code,
+        filename=HANDLER_NAME,
+        kind=manifest.kind,
+        timeout=manifest.timeout_seconds,
+        memory_mb=manifest.memory_mb,
+        settings=settings,
+        secret_names=manifest.secret_names(),
+        allow=allow,
+    )

@@ -10,7 +10,6 @@ loop (:func:`run_worker`) and the SQS Lambda handler apply those settlements.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import threading
@@ -29,8 +28,9 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from ..control.backend import Backend
 from ..control.models import Instance, Version
+from ..control.service import decrypt_settings, spec_for
 from ..invoker import InstanceSpec, WorkerPool
-from ..manifest import HANDLER_NAME, Manifest
+from ..manifest import Manifest
 from .ports import Delivery, DeliveryBackend, Job, Queue
 
 __all__ = ["DeliveryPolicy", "Dispatcher", "Settlement", "run_worker"]
@@ -337,21 +337,9 @@ class Dispatcher:
             {k: v for k, v in version.manifest.items() if k != "source"}
         )
         code = self.control.blobs.get(version.code_key).decode("utf-8")
-        settings = dict(instance.settings)
-        if instance.secrets:  # decrypted only on the way into the sandbox
-            context = {"workspace": instance.workspace_id, "instance": instance.id}
-            settings.update(json.loads(self.control.box.decrypt(instance.secrets, context)))
-        spec = InstanceSpec(
-            key=f"{instance.id}:{version.id}:{instance.revision}",
-            source=code,
-            filename=HANDLER_NAME,
-            kind=manifest.kind,
-            timeout=manifest.timeout_seconds,
-            memory_mb=manifest.memory_mb,
-            settings=settings,
-            secret_names=manifest.secret_names(),
-            allow=self.allow,
-        )
+        settings = decrypt_settings(self.control.box, instance)  # only into the sandbox
+        key = f"{instance.id}:{version.id}:{instance.revision}"
+        spec = spec_for(key, code, manifest, settings, self.allow)
         return _Target(instance, version.id, spec, batched="on_batch" in version.handlers)
 
 
