@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .cold import run_cold
+from .ingest import IngestParams, run_ingest
 from .machine import machine_info
 from .many import ManyParams, run_many
 from .paths import BenchError
@@ -22,7 +23,7 @@ from .warm import WarmParams, run_warm
 
 __all__ = ["SCENARIOS", "Options", "main", "parse_args", "run"]
 
-SCENARIOS = ("warm", "cold", "many")
+SCENARIOS = ("warm", "cold", "many", "ingest")
 DEFAULT_OUTPUT = Path(__file__).resolve().with_name("results.json")
 SCHEMA_VERSION = 1
 QUICK_ENTRY_POINTS = ("functions_runtime.sandbox.worker",)
@@ -55,6 +56,22 @@ def many_params(options: Options) -> ManyParams:
     return ManyParams(max_workers=options.max_workers, rounds=options.repeat)
 
 
+def ingest_params(options: Options) -> IngestParams:
+    if options.quick:
+        return IngestParams(
+            batch_sizes=(20,),
+            clients=2,
+            saturate_seconds=0.5,
+            light_seconds=0.5,
+            paced_seconds=0.5,
+            drain_seconds=0.5,
+            warmup_events=5,
+            start_delay=0.3,
+            budget_seconds=9.0,
+        )
+    return IngestParams()
+
+
 def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
     """Run the selected scenarios; write ``options.output``; print the tables to ``out``."""
     say = out if out is not None else sys.stdout
@@ -72,6 +89,8 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
             elif name == "cold":
                 modules = QUICK_ENTRY_POINTS if options.quick else None
                 scenarios[name] = run_cold(options.repeat, sink.url, modules)
+            elif name == "ingest":
+                scenarios[name] = run_ingest(ingest_params(options))
             else:
                 scenarios[name] = run_many(many_params(options), sink.url)
             durations[name] = round(time.perf_counter() - started, 1)
@@ -118,7 +137,9 @@ def _positive(text: str) -> int:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark the functions runtime: warm cost, cold start, many instances.",
+        description=(
+            "Benchmark the functions runtime: warm cost, cold start, many instances, ingest."
+        ),
     )
     parser.add_argument("--quick", action="store_true", help="tiny inputs (a smoke run)")
     parser.add_argument(

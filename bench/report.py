@@ -11,6 +11,8 @@ from typing import Any
 __all__ = ["evaluate_targets", "render", "write_json"]
 
 BATCH_FOR_TARGET = "batch-20"
+INGEST_RATE_TARGET = 3000.0
+INGEST_P95_TARGET_MS = 1000.0
 BUSY_SHARE = 0.15
 """A run during which other processes used more than this share of the machine's CPU
 is marked as disturbed."""
@@ -38,11 +40,55 @@ def _target(
     return {"name": name, "goal": goal, "value": value, "unit": unit, "met": met}
 
 
+def _ingest_row(ingest: Any, mode: str) -> dict[str, Any]:
+    for row in _get(ingest, "rows") or []:
+        if row["mode"] == mode:
+            return dict(row)
+    return {}
+
+
+def _ingest_targets(ingest: Any) -> list[dict[str, Any]]:
+    """Accepted events/s (saturation) and p95 send-to-delivery at the target rate."""
+    row = _ingest_row(ingest, BATCH_FOR_TARGET)
+    rate = _get(row, "saturation", "events_per_s")
+    paced = row.get("paced") or {}
+    p95 = _get(paced, "latency_ms", "p95")
+    offered = paced.get("offered_rate")
+    reached = offered is not None and offered >= 0.99 * INGEST_RATE_TARGET
+    note = None
+    if p95 is not None:
+        note = f"measured at {offered:,.0f} events/s offered" + (
+            "" if reached else f", below the {INGEST_RATE_TARGET:,.0f} events/s target rate"
+        )
+        if _get(paced, "latency_ms", "p95_at_least"):
+            note += f"; a lower bound: {paced['undelivered']} events undelivered at the end"
+    return [
+        _target(
+            f"ingest accepted durably, {BATCH_FOR_TARGET}",
+            f">= {INGEST_RATE_TARGET:,.0f} events/s",
+            rate,
+            "events/s",
+            None if rate is None else rate >= INGEST_RATE_TARGET,
+        ),
+        {
+            **_target(
+                f"ingest send-to-delivery p95 at the target rate, {BATCH_FOR_TARGET}",
+                f"< {INGEST_P95_TARGET_MS:,.0f} ms",
+                p95,
+                "ms",
+                None if p95 is None else reached and p95 < INGEST_P95_TARGET_MS,
+            ),
+            "note": note,
+        },
+    ]
+
+
 def evaluate_targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's targets against the figures (reported, never asserted)."""
     ratio = _warm_ratio(scenarios.get("warm"), BATCH_FOR_TARGET)
     cold_ms = _get(scenarios, "cold", "first_event_ms", "median")
     idle_mb = _get(scenarios, "cold", "idle_worker_rss_mb", "median")
+    ingest = _ingest_targets(scenarios["ingest"]) if "ingest" in scenarios else []
     return [
         _target(
             f"warm sandboxed throughput vs in-process plain call, {BATCH_FOR_TARGET}",
@@ -65,6 +111,7 @@ def evaluate_targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
             "MB",
             None if idle_mb is None else idle_mb < 30,
         ),
+        *ingest,
     ]
 
 
@@ -241,6 +288,97 @@ def _render_many(many: dict[str, Any]) -> str:
     return f"{title}\n{_table(headers, rows)}"
 
 
+def _ms(stats: Any, key: str) -> str:
+    """A latency percentile cell; ``>=`` when undelivered events make it a lower bound."""
+    if not stats or stats.get(key) is None:
+        return "-"
+    return (">=" if stats.get(f"{key}_at_least") else "") + _num(stats[key], 0)
+
+
+def _render_ingest(ingest: dict[str, Any]) -> str:
+    rows = []
+    for row in ingest["rows"]:
+        sat = row.get("saturation")
+        if not sat:
+            rows.append([row["mode"], "skipped (time budget)", *["-"] * 7])
+            continue
+        cpu = sat["cpu"]
+        rows.append(
+            [
+                row["mode"],
+                _num(sat["events_per_s"], 0),
+                _num(sat["requests_per_s"], 0),
+                f"{_ms(sat['request_ms'], 'p50')} / {_ms(sat['request_ms'], 'p95')}",
+                _num(sat["delivered_per_s"], 0),
+                f"{cpu['serve_cores']:.2f} + {cpu['workers_cores']:.2f}",
+                f"{cpu['machine_busy_share'] * 100:.0f} %",
+                _num(sat["serve_cpu_ms_per_event"], 3),
+                str(sat["failed_requests"]),
+            ]
+        )
+    headers = [
+        "batch",
+        "accepted events/s",
+        "requests/s",
+        "request ms p50 / p95",
+        "delivered/s meanwhile",
+        "serve + worker cores",
+        "machine busy",
+        "serve CPU ms/event",
+        "failed requests",
+    ]
+    title = (
+        f"4. Ingest: functions serve on 127.0.0.1, {ingest['clients']} client processes x "
+        f"{ingest['connections_per_client']} keep-alive connections posting /v1/batch to "
+        "signed_webhook; server, sandbox worker, sink and clients share the machine's CPUs\n"
+        f"   Saturation ({ingest['saturate_seconds']:g} s window, clients as fast as "
+        "answered; one run)"
+    )
+    lat_rows = []
+    for row in ingest["rows"]:
+        for phase in ("light", "paced"):
+            data = row.get(phase)
+            if not data:
+                continue
+            total = data["latency_ms"]
+            lat_rows.append(
+                [
+                    row["mode"],
+                    "target" if phase == "paced" else "light",
+                    _num(data["offered_rate"], 0),
+                    _num(data["events_per_s"], 0),
+                    f"{data['delivered']:,} / {data['accepted_events']:,}",
+                    _ms(total, "p50"),
+                    _ms(total, "p95"),
+                    _ms(total, "p99"),
+                    _ms(data["accept_to_deliver_ms"], "p95"),
+                    _num(data["drain_delivered_per_s"], 0),
+                    _num(data.get("drain_cpu_ms_per_event"), 2),
+                ]
+            )
+    lat_headers = [
+        "batch",
+        "phase",
+        "offered events/s",
+        "accepted events/s",
+        "delivered / accepted",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "receivedAt->sink p95",
+        "drain events/s",
+        "drain CPU ms/event",
+    ]
+    lat_title = (
+        f"   Latency, client send -> sink arrival, over every accepted event: paced "
+        f"{ingest['light_seconds']:g} s at a tenth of the target, then "
+        f"{ingest['paced_seconds']:g} s at {ingest['target_rate']:,.0f} events/s (both capped "
+        f"at 0.9 x the saturation rate), each followed by up to {ingest['drain_seconds']:g} s "
+        "for deliveries; >= : a lower bound (events still undelivered)"
+    )
+    return f"{title}\n{_table(headers, rows)}\n\n{lat_title}\n{_table(lat_headers, lat_rows)}"
+
+
 def render(results: dict[str, Any]) -> str:
     """The human-readable report of ``results``."""
     m = results["machine"]
@@ -272,9 +410,11 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_render_cold(scenarios["cold"], targets))
     if "many" in scenarios:
         parts.append(_render_many(scenarios["many"]))
+    if "ingest" in scenarios:
+        parts.append(_render_ingest(scenarios["ingest"]))
     lines = [
         f"  {_verdict(t['met']):12} {t['name']}: {_num(t['value'], 2)} {t['unit']} "
-        f"(target {t['goal']})"
+        f"(target {t['goal']})" + (f"; {t['note']}" if t.get("note") else "")
         for t in results["targets"]
     ]
     parts.append("Targets (reported, not asserted):\n" + "\n".join(lines))

@@ -96,6 +96,9 @@ class LocalApiServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: LocalApiServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY the body waits for the
+    # client's delayed ACK (~40 ms per keep-alive request).
+    disable_nagle_algorithm = True
 
     def _handle(self) -> None:
         try:

@@ -94,9 +94,35 @@ def test_many_reports_memory_evictions_and_throughput(results: tuple[dict[str, A
 
 def test_targets_and_table_are_reported(results: tuple[dict[str, Any], Path, str]):
     data, _, printed = results
-    assert [t["met"] is not None for t in data["targets"]] == [True, True, True]
+    assert [t["met"] is not None for t in data["targets"][:3]] == [True, True, True]
     for title in ("1. Warm", "2. Cold start", "3. Many instances", "Targets"):
         assert title in printed
+
+
+def test_ingest_reports_accepted_rate_and_latency(results: tuple[dict[str, Any], Path, str]):
+    data, _, printed = results
+    ingest = data["scenarios"]["ingest"]
+    (row,) = ingest["rows"]  # --quick: batch 20 only
+    assert row["mode"] == "batch-20"
+    saturation = row["saturation"]
+    assert saturation["accepted_events"] > 0 and saturation["failed_requests"] == 0
+    assert saturation["events_per_s"] > 0 and saturation["request_ms"]["n"] > 0
+    assert {"serve_cores", "workers_cores", "machine_busy_share"} <= saturation["cpu"].keys()
+    targets = {t["name"]: t for t in data["targets"] if t["name"].startswith("ingest")}
+    assert len(targets) == 2
+    assert targets["ingest accepted durably, batch-20"]["met"] is not None
+    assert "4. Ingest" in printed
+    if "skipped" in row:  # the paced phases did not fit --quick's time budget
+        return
+    for phase in ("light", "paced"):
+        paced = row[phase]
+        assert paced["accepted_events"] > 0 and paced["offered_rate"] > 0
+        assert paced["delivered"] + paced["undelivered"] == paced["accepted_events"]
+        latency = paced["latency_ms"]
+        assert latency["n"] == paced["accepted_events"]
+        assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+    assert row["light"]["delivered"] > 0
+    assert row["light"]["accept_to_deliver_ms"]["n"] == row["light"]["delivered"]
 
 
 def test_options_parse():
