@@ -7,7 +7,7 @@ operation, the AWS error code and, for configuration mistakes, what to check nex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,8 +60,9 @@ def lost_race(exc: Any) -> bool:
 
 
 @contextmanager
-def translate_errors(operation: str) -> Iterator[None]:
-    """Turn any botocore error raised inside into a ``StoreError`` naming ``operation``.
+def translate_errors(operation: str, hints: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Turn any botocore error raised inside into a ``StoreError`` naming ``operation``
+    and, for configuration mistakes, what to check next (``hints`` by error code).
 
     Store errors raised inside (``ConflictError``, ``NotFoundError``) pass through.
     """
@@ -71,7 +72,7 @@ def translate_errors(operation: str) -> Iterator[None]:
         code = error_code(exc)
         message = str(exc.response.get("Error", {}).get("Message") or "").strip()
         text = f"{operation} failed: {code}" + (f": {message}" if message else "")
-        hint = _HINTS.get(code)
+        hint = (_HINTS if hints is None else hints).get(code)
         raise StoreError(text + (f" ({hint})" if hint else "")) from exc
     except BotoCoreError as exc:
         raise StoreError(f"{operation} failed: {exc}") from exc

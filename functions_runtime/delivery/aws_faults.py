@@ -13,8 +13,7 @@ from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError
 
-from ..control.aws_errors import ClientError, error_code
-from ..control.ports import StoreError
+from ..control.aws_errors import ClientError, error_code, translate_errors
 
 __all__ = ["BotoCoreError", "ClientError", "error_code", "translate"]
 
@@ -37,13 +36,5 @@ _HINTS = {
 def translate(operation: str) -> Iterator[None]:
     """Turn any botocore error raised inside into a ``StoreError`` naming ``operation``,
     the AWS error code and, for configuration mistakes, what to check next."""
-    try:
+    with translate_errors(operation, _HINTS):
         yield
-    except ClientError as exc:
-        code = error_code(exc)
-        message = str(exc.response.get("Error", {}).get("Message") or "").strip()
-        text = f"{operation} failed: {code}" + (f": {message}" if message else "")
-        hint = _HINTS.get(code)
-        raise StoreError(text + (f" ({hint})" if hint else "")) from exc
-    except BotoCoreError as exc:
-        raise StoreError(f"{operation} failed: {exc}") from exc
