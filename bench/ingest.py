@@ -55,6 +55,7 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 from .procstat import cpu_seconds, machine_busy_seconds
+from .sink import serve_until_stdin_closes
 
 __all__ = ["IngestParams", "RecordingSink", "run_ingest"]
 
@@ -218,22 +219,7 @@ class _SinkServer(ThreadingHTTPServer):
 
 def sink_main() -> None:
     """``python -m bench.ingest sink``: print the port, serve until stdin closes."""
-    server = _SinkServer()
-    print(server.server_address[1], flush=True)
-
-    def watch_stdin() -> None:
-        sys.stdin.read()
-        server.shutdown()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    timer = threading.Timer(SINK_LIFETIME, server.shutdown)
-    timer.daemon = True
-    timer.start()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        timer.cancel()
-        server.server_close()
+    serve_until_stdin_closes(_SinkServer(), SINK_LIFETIME, 0.2)
 
 
 class RecordingSink:

@@ -55,9 +55,11 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
-def main() -> None:
-    """Serve until stdin closes or ``MAX_LIFETIME`` passes."""
-    server = _Server((HOST, 0), _Handler)
+def serve_until_stdin_closes(
+    server: ThreadingHTTPServer, lifetime: float, poll_interval: float
+) -> None:
+    """Print the port, then serve until stdin closes or ``lifetime`` seconds pass (a sink
+    process never outlives the bench that started it)."""
     print(server.server_address[1], flush=True)
 
     def watch_stdin() -> None:
@@ -65,14 +67,19 @@ def main() -> None:
         server.shutdown()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    timer = threading.Timer(MAX_LIFETIME, server.shutdown)
+    timer = threading.Timer(lifetime, server.shutdown)
     timer.daemon = True
     timer.start()
     try:
-        server.serve_forever(poll_interval=0.5)
+        server.serve_forever(poll_interval=poll_interval)
     finally:
         timer.cancel()
         server.server_close()
+
+
+def main() -> None:
+    """Serve until stdin closes or ``MAX_LIFETIME`` passes."""
+    serve_until_stdin_closes(_Server((HOST, 0), _Handler), MAX_LIFETIME, 0.5)
 
 
 class Sink:
