@@ -138,8 +138,6 @@ def build_app(
     app = APIGatewayHttpResolver(enable_validation=True)
     # Powertools logs request bodies (secret settings included) at DEBUG: never here.
     logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)
-    if ingest is not None and delivery is not None:
-        add_delivery_routes(app, plane, ingest, delivery, ERRORS, dispatcher)
 
     def who() -> Principal:
         principal = authenticate(plane.store, app.current_event.headers.get("authorization"))
@@ -156,6 +154,9 @@ def build_app(
 
     def ws(principal: Principal) -> str:
         return plane.workspace_for(principal, app.current_event.headers.get(WORKSPACE_HEADER))
+
+    if ingest is not None and delivery is not None:
+        add_delivery_routes(app, plane, ingest, delivery, ERRORS, lambda: ws(who()), dispatcher)
 
     def instance_json(instance: Instance) -> dict[str, Any]:
         data = instance.model_dump(mode="json", exclude={"secrets"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,7 +12,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..control.auth import authenticate
 from ..control.errors import bad_request
 from ..control.service import ControlPlane
 from ..delivery.dispatch import Dispatcher
@@ -46,16 +46,11 @@ def add_delivery_routes(
     ingest: Ingest,
     delivery: DeliveryBackend,
     errors: dict[int, Any],
+    workspace: Callable[[], str],
     dispatcher: Dispatcher | None = None,
 ) -> None:
     """Register ingest, deliveries, stats and replay (and, with a dispatcher, source
     function webhooks) on ``app``."""
-
-    def workspace() -> str:
-        principal = authenticate(plane.store, app.current_event.headers.get("authorization"))
-        return plane.workspace_for(
-            principal, app.current_event.headers.get("x-functions-workspace")
-        )
 
     def accept(kind: str) -> Response[str]:
         event = app.current_event
