@@ -16,12 +16,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-__all__ = ["LocalApiServer", "to_apigw_event"]
+__all__ = ["LocalApiServer", "LocalContext", "to_apigw_event"]
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # API Gateway's own payload limit for Lambda
 
 
-class _Context:
+class LocalContext:
     """The few Lambda context attributes Powertools reads."""
 
     function_name = "functions-serve"
@@ -125,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
         event = to_apigw_event(
             self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
         )
-        result = self.server.app().resolve(event, _Context())  # type: ignore[arg-type]
+        result = self.server.app().resolve(event, LocalContext())  # type: ignore[arg-type]
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         self._send(int(result["statusCode"]), dict(result.get("headers") or {}), data)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from functions_runtime.api.app import build_app
-from functions_runtime.api.local import to_apigw_event
+from functions_runtime.api.local import LocalContext, to_apigw_event
 from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.service import ControlPlane
@@ -24,16 +24,6 @@ from functions_runtime.delivery.ports import DeliveryBackend
 from functions_runtime.invoker import WorkerPool
 
 HANDLER = "def on_track(event, settings):\n    return event.event\n"
-
-
-class Ctx:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:test"
-    aws_request_id = "req"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 class Harness:
@@ -66,7 +56,9 @@ class Harness:
         if key is not None:
             token = base64.b64encode(f"{key or self.write_key}:".encode()).decode()
             sent["authorization"] = f"Basic {token}"
-        result = self.app.resolve(to_apigw_event("POST", path, sent, raw, "127.0.0.1"), Ctx())
+        result = self.app.resolve(
+            to_apigw_event("POST", path, sent, raw, "127.0.0.1"), LocalContext()
+        )
         return int(result["statusCode"]), json.loads(result["body"])
 
     def queued(self) -> int:

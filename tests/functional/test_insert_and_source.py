@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from functions_runtime.api.app import build_app
-from functions_runtime.api.local import to_apigw_event
+from functions_runtime.api.local import LocalContext, to_apigw_event
 from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.service import ControlPlane
@@ -41,16 +41,6 @@ def on_track(event, settings):
     return event
 """
 INSERT_MANIFEST = 'name = "scrub"\nkind = "insert"\n'
-
-
-class Ctx:
-    function_name = "test"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:test"
-    aws_request_id = "req"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 class World:
@@ -173,7 +163,7 @@ def test_source_function_webhook_emits_events_into_ingest(world: World):
     headers = {"content-type": "application/json", "x-signature": signed(body, "whsec")}
     path = f"/v1/sources/{world.source.id}/webhook"
     result = world.app.resolve(
-        to_apigw_event("POST", path, headers, body.encode(), "1.2.3.4"), Ctx()
+        to_apigw_event("POST", path, headers, body.encode(), "1.2.3.4"), LocalContext()
     )
     answer = json.loads(result["body"])
     assert result["statusCode"] == 200, answer
@@ -186,12 +176,15 @@ def test_source_function_webhook_emits_events_into_ingest(world: World):
     assert record.event["properties"] == {"amount": 12.5, "currency": "eur"}
 
     bad = dict(headers, **{"x-signature": "sha256=forged"})
-    result = world.app.resolve(to_apigw_event("POST", path, bad, body.encode(), "1.2.3.4"), Ctx())
+    result = world.app.resolve(
+        to_apigw_event("POST", path, bad, body.encode(), "1.2.3.4"), LocalContext()
+    )
     assert result["statusCode"] == 400
     assert json.loads(result["body"])["queued"] == 0
 
     missing = world.app.resolve(
-        to_apigw_event("POST", "/v1/sources/src_nope/webhook", headers, b"{}", "1.2.3.4"), Ctx()
+        to_apigw_event("POST", "/v1/sources/src_nope/webhook", headers, b"{}", "1.2.3.4"),
+        LocalContext(),
     )
     assert missing["statusCode"] == 404
 
