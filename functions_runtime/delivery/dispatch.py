@@ -10,6 +10,8 @@ loop (:func:`run_worker`) and the SQS Lambda handler apply those settlements.
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import random
 import threading
@@ -34,6 +36,8 @@ from ..manifest import Manifest
 from .ports import Delivery, DeliveryBackend, Job, Queue
 
 __all__ = ["DeliveryPolicy", "Dispatcher", "Settlement", "run_worker"]
+
+logger = logging.getLogger("functions.delivery")
 
 TERMINAL = frozenset({"delivered", "filtered", "rejected"})
 
@@ -103,8 +107,18 @@ class Dispatcher:
 
     # -- the unit of work ------------------------------------------------------------------
 
-    def process(self, jobs: list[Job]) -> list[Settlement]:
-        """Run and record ``jobs``; one settlement per job, in order."""
+    def process(
+        self, jobs: list[Job], settle: Callable[[list[Settlement]], None] | None = None
+    ) -> list[Settlement]:
+        """Run and record ``jobs``; one settlement per job, in order.
+
+        Writes are grouped per instance: the idempotency claims in one transaction, then,
+        for each part that finishes together (a sandbox invoke's events, the duplicates,
+        the insert function's drops), its delivery records and idempotency results in
+        another. ``settle``, when given, is called with that part's settlements inside
+        the same transaction (the embedded loop acks its jobs there: one commit settles
+        the part, or none of it is settled).
+        """
         settled: dict[str, Settlement] = {}
         groups: dict[tuple[str, str], list[Job]] = {}
         for job in jobs:
@@ -112,38 +126,35 @@ class Dispatcher:
             key = (str(body.get("instance_id")), str(body.get("version_id") or ""))
             groups.setdefault(key, []).append(job)
         for (instance_id, version_override), group in groups.items():
-            for settlement in self._process_group(instance_id, version_override, group):
-                settled[settlement.job.id] = settlement
+            for part in self._process_group(instance_id, version_override, group):
+                with self.delivery.transaction():
+                    done = part()
+                    if settle is not None and done:
+                        settle(done)
+                settled.update((settlement.job.id, settlement) for settlement in done)
         return [settled[job.id] for job in jobs]
 
     def _process_group(
         self, instance_id: str, version_override: str, jobs: list[Job]
-    ) -> Iterator[Settlement]:
+    ) -> Iterator[Callable[[], list[Settlement]]]:
+        """The group's parts, in order: each a function that records its jobs' outcomes
+        and returns their settlements (called inside a transaction)."""
         workspace_id = str(jobs[0].body.get("workspace_id"))
         target = self._target(workspace_id, instance_id, version_override or None)
         if target is None:
-            for job in jobs:
-                self._record(
-                    job,
-                    None,
-                    "filtered",
-                    {
-                        "type": "InstanceUnavailable",
-                        "line": None,
-                        "message": "the instance was deleted or disabled; event not delivered",
-                    },
-                )
-                yield Settlement(job, "ack", outcome="filtered")
+            yield lambda: [self._unavailable(job) for job in jobs]
             return
-        runnable: list[Job] = []
-        for job in jobs:
-            state = self._claim(job)
-            if state == "done":
-                yield Settlement(job, "ack", reason="already delivered (idempotency)")
-            elif state == "busy":
-                yield Settlement(job, "retry", delay=math.ceil(self.policy.base_delay))
-            else:
-                runnable.append(job)
+        with self.delivery.transaction():
+            states = [(job, self._claim(job)) for job in jobs]
+        skipped = [
+            Settlement(job, "ack", reason="already delivered (idempotency)")
+            if state == "done"
+            else Settlement(job, "retry", delay=math.ceil(self.policy.base_delay))
+            for job, state in states
+            if state != "run"
+        ]
+        yield lambda: skipped
+        runnable = [job for job, state in states if state == "run"]
         events = {job.id: job.body.get("event") for job in runnable}
         if runnable and target.instance.insert_id:
             runnable = yield from self._run_insert(workspace_id, target, runnable, events)
@@ -155,12 +166,31 @@ class Dispatcher:
             results = self.pool.invoke(
                 target.spec, [events[job.id] for job in chunk], batch=target.batched
             )
-            for job, result in zip(chunk, results, strict=True):
-                yield self._settle(job, target, result)
+            yield functools.partial(self._settle_all, target, chunk, results)
+
+    def _settle_all(
+        self, target: _Target, jobs: list[Job], results: list[dict[str, Any]]
+    ) -> list[Settlement]:
+        return [
+            self._settle(job, target, result) for job, result in zip(jobs, results, strict=True)
+        ]
+
+    def _unavailable(self, job: Job) -> Settlement:
+        self._record(
+            job,
+            None,
+            "filtered",
+            {
+                "type": "InstanceUnavailable",
+                "line": None,
+                "message": "the instance was deleted or disabled; event not delivered",
+            },
+        )
+        return Settlement(job, "ack", outcome="filtered")
 
     def _run_insert(
         self, workspace_id: str, target: _Target, jobs: list[Job], events: dict[str, Any]
-    ) -> Generator[Settlement, None, list[Job]]:
+    ) -> Generator[Callable[[], list[Settlement]], None, list[Job]]:
         """Run the instance's insert function first; returns the jobs to forward and
         replaces their events in ``events``. Dropped, rejected or failed ones are settled
         here with the insert function's outcome (it fails closed: no insert, no delivery)."""
@@ -179,11 +209,11 @@ class Dispatcher:
                     "message": f"insert instance {insert_id} is missing or disabled",
                 },
             }
-            for job in jobs:
-                yield self._settle(job, target, unavailable)
+            yield lambda: [self._settle(job, target, unavailable) for job in jobs]
             return []
         results = self.pool.invoke(insert.spec, [events[job.id] for job in jobs], batch=False)
         forwarded: list[Job] = []
+        stopped: list[tuple[Job, dict[str, Any]]] = []
         for job, result in zip(jobs, results, strict=True):
             if result["outcome"] == "delivered" and isinstance(result["result"], dict):
                 events[job.id] = result["result"]
@@ -198,7 +228,10 @@ class Dispatcher:
                     "message": "the insert function must return the event to forward",
                 }
             error["message"] = f"insert function: {error.get('message', '')}"
-            yield self._settle(job, target, {**result, "error": error})
+            stopped.append((job, {**result, "error": error}))
+        yield functools.partial(
+            self._settle_all, target, [job for job, _ in stopped], [r for _, r in stopped]
+        )
         return forwarded
 
     def _settle(self, job: Job, target: _Target, result: dict[str, Any]) -> Settlement:
@@ -378,7 +411,14 @@ def run_worker(
                 ready.extend(group)
                 del held[key], since[key]
         if ready:
-            _apply(queue, dispatcher.process(ready))
+            try:
+                dispatcher.process(ready, settle=lambda done: _apply(queue, done))
+            except Exception:
+                # Unsettled jobs reappear after the visibility timeout; keep delivering.
+                logger.exception(
+                    "delivering %d jobs failed; they will be received again", len(ready)
+                )
+                stop.wait(idle_sleep)
         elif stopping:
             return
         elif not jobs:

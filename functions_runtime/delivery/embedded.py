@@ -52,4 +52,5 @@ def open_delivery(
         queue=EmbeddedQueue(db, clock),
         deliveries=EmbeddedDeliveryStore(db),
         idempotency=SQLitePersistenceLayer(db, clock),
+        transaction=db.transaction,
     )

@@ -3,15 +3,21 @@
 It reuses the control plane's connection pool (``control.embedded_db.Database``: WAL,
 busy timeout, ``BEGIN IMMEDIATE`` writes, sqlite errors mapped to ``StoreError``) with
 its own schema, so that ingest and delivery writes never wait on control-plane writes.
+
+Every commit is a ``fsync``: the delivery loop therefore groups the writes that settle
+a group of events (idempotency claims; then delivery records, idempotency results and
+queue acks) into one :meth:`DeliveryDatabase.transaction` instead of one commit each.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from ..control.embedded_db import Database
+from ..control.embedded_db import Database, translate_errors
 
 __all__ = ["SCHEMA_VERSION", "DeliveryDatabase"]
 
@@ -46,6 +52,48 @@ class DeliveryDatabase(Database):
     schema = _SCHEMA
     schema_version = SCHEMA_VERSION
     schema_label = "delivery schema"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._open = threading.local()  # this thread's open transaction, if any
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every write this thread does inside the block part of one transaction.
+
+        One ``BEGIN IMMEDIATE ... COMMIT`` (one ``fsync``) for the lot: all of it is
+        committed, or none of it if the block raises. Each :meth:`write` inside keeps its
+        own all-or-nothing (a savepoint). Nested blocks join the outer one. Reads through
+        :meth:`read` use other connections and so do not see the uncommitted writes.
+        """
+        if getattr(self._open, "conn", None) is not None:
+            yield
+            return
+        with super().write("a delivery transaction conflicted") as conn:
+            self._open.conn = conn
+            try:
+                yield
+            finally:
+                self._open.conn = None
+
+    @contextmanager
+    def write(self, conflict: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction, or a savepoint inside this thread's open
+        :meth:`transaction`."""
+        conn: sqlite3.Connection | None = getattr(self._open, "conn", None)
+        if conn is None:
+            with super().write(conflict) as own:
+                yield own
+            return
+        with translate_errors(conflict):
+            conn.execute("SAVEPOINT write")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK TO write")
+                conn.execute("RELEASE write")
+                raise
+            conn.execute("RELEASE write")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:

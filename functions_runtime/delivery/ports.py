@@ -8,7 +8,8 @@ dead-letter queue. Both pass ``tests/contract/test_queue_contract.py``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -145,8 +146,13 @@ class DeliveryBackend:
     ``idempotency`` is a Powertools idempotency persistence layer (DynamoDB on AWS,
     SQLite embedded), used with ``idempotent_function`` so that a message already
     delivered to an instance is not delivered again within the window.
+
+    ``transaction()`` groups the writes made inside it (on this thread, through the
+    three parts) into one all-or-nothing commit where the backend can (SQLite); on AWS
+    each write stays its own request and the block only marks where a group ends.
     """
 
     queue: Queue
     deliveries: DeliveryStore
     idempotency: Any
+    transaction: Callable[[], AbstractContextManager[None]] = field(default=nullcontext)

@@ -487,3 +487,40 @@ def test_a_crashed_delivery_blocks_redelivery_only_while_in_progress(data_dir: P
     clock.advance(31)  # past the default in-progress window (no Lambda context here)
     assert deliver(job={"message_id": "m1"}) == {"outcome": "delivered"}
     assert calls == ["m1", "m1"]
+
+
+# -- transactions ------------------------------------------------------------------------------
+
+
+def test_a_transaction_commits_its_writes_together_or_not_at_all(
+    backend: DeliveryBackend, data_dir: Path
+) -> None:
+    with pytest.raises(RuntimeError), backend.transaction():
+        backend.queue.send([{"n": 1}])
+        backend.deliveries.record(record(1))
+        assert backend.queue.counts().visible == 0  # other connections see nothing yet
+        raise RuntimeError("the group failed")
+    assert backend.queue.counts().visible == 0
+    assert backend.deliveries.list("ws_1", "in_1") == []
+    with backend.transaction():
+        backend.queue.send([{"n": 2}])
+        with backend.transaction():  # nested: joins the outer one
+            backend.deliveries.record(record(2))
+    assert backend.queue.counts().visible == 1
+    assert [d.id for d in backend.deliveries.list("ws_1", "in_1")] == ["in_1:m2:1"]
+
+
+def test_a_failed_write_inside_a_transaction_undoes_only_itself(data_dir: Path) -> None:
+    data_dir.mkdir(mode=0o700)
+    db = DeliveryDatabase(data_dir / DATABASE_FILE)
+    insert = "INSERT INTO idempotency (id, status) VALUES (?, 'COMPLETED')"
+    with db.transaction():
+        with db.write("first") as conn:
+            conn.execute(insert, ["a"])
+        with pytest.raises(StoreError, match="clash"), db.write("clash") as conn:
+            conn.execute(insert, ["b"])
+            conn.execute(insert, ["a"])  # primary key clash: this write is rolled back
+        with db.write("third") as conn:
+            conn.execute(insert, ["c"])
+    with db.read() as conn:
+        assert [r[0] for r in conn.execute("SELECT id FROM idempotency ORDER BY id")] == ["a", "c"]

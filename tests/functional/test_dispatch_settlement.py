@@ -1,0 +1,129 @@
+"""How the delivery loop settles a group: its writes commit together, and a failure
+anywhere leaves the group's jobs on the queue instead of killing the loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from functions_runtime.control.auth import Principal
+from functions_runtime.control.embedded import open_embedded
+from functions_runtime.control.ports import StoreError
+from functions_runtime.control.service import ControlPlane
+from functions_runtime.delivery.dispatch import Dispatcher, Settlement, run_worker
+from functions_runtime.delivery.embedded import open_delivery
+from functions_runtime.delivery.ingest import Ingest
+from functions_runtime.delivery.ports import Job
+from functions_runtime.invoker import WorkerPool
+
+ADMIN = Principal("key_admin", None, True)
+HANDLER = """
+def on_track(event, settings):
+    return event.event
+"""
+
+
+class World:
+    def __init__(self, tmp_path: Path) -> None:
+        self.backend = open_embedded(tmp_path / "data")
+        self.delivery = open_delivery(tmp_path / "data")
+        self.pool = WorkerPool(max_workers=2, spares=0)
+        self.plane = ControlPlane(self.backend, self.pool)
+        _, workspace = self.plane.bootstrap("admin")
+        self.ws = workspace.id
+        self.source, _ = self.plane.create_source(ADMIN, self.ws, "web")
+        function, _ = self.plane.create_function(
+            ADMIN, self.ws, files={"handler.py": HANDLER}, name="echo"
+        )
+        self.instance = self.plane.deploy(ADMIN, self.ws, function.id, source_id=self.source.id)
+        self.ingest = Ingest(self.backend.metadata, self.delivery.queue, self.delivery.deliveries)
+        self.dispatcher = Dispatcher(self.backend, self.delivery, self.pool)
+
+    def send(self, count: int) -> None:
+        events = [{"type": "track", "event": f"e{n}", "userId": "u1"} for n in range(count)]
+        self.ingest.enqueue(self.source, events)
+
+    def records(self) -> list[str]:
+        return sorted(r.outcome for r in self.delivery.deliveries.list(self.ws, self.instance.id))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    yield w
+    w.pool.close()
+
+
+def test_records_and_acks_of_a_group_are_committed_together(world: World) -> None:
+    world.send(5)
+    jobs = world.delivery.queue.receive(10, visibility_timeout=30)
+    seen: list[list[str]] = []
+
+    def settle(done: list[Settlement]) -> None:
+        # Inside the transaction: the records are written, but not yet visible to others.
+        seen.append(world.records())
+        for settlement in done:
+            world.delivery.queue.ack(settlement.job)
+
+    settlements = world.dispatcher.process(jobs, settle=settle)
+    assert [s.action for s in settlements] == ["ack"] * 5
+    assert seen == [[]]  # one part, settled before its commit
+    assert world.records() == ["delivered"] * 5
+    counts = world.delivery.queue.counts()
+    assert (counts.visible, counts.in_flight) == (0, 0)
+
+
+def test_a_failed_settlement_rolls_back_the_records_and_keeps_the_jobs(world: World) -> None:
+    world.send(3)
+    jobs = world.delivery.queue.receive(10, visibility_timeout=30)
+
+    def settle(done: list[Settlement]) -> None:
+        for settlement in done:
+            world.delivery.queue.ack(settlement.job)
+        raise StoreError("disk full")
+
+    with pytest.raises(StoreError, match="disk full"):
+        world.dispatcher.process(jobs, settle=settle)
+    assert world.records() == []  # nothing recorded without its ack...
+    assert world.delivery.queue.counts().in_flight == 3  # ...and no job lost
+
+
+class FailingOnce(Dispatcher):
+    """A dispatcher whose first ``process`` fails the way a locked database would."""
+
+    failures = 0
+
+    def process(
+        self, jobs: list[Job], settle: Callable[[list[Settlement]], None] | None = None
+    ) -> list[Settlement]:
+        if not self.failures:
+            self.failures += 1
+            raise StoreError("database is locked")
+        return super().process(jobs, settle)
+
+
+def test_the_loop_survives_a_failed_group_and_its_jobs_come_back(world: World) -> None:
+    dispatcher = FailingOnce(
+        world.backend,
+        world.delivery,
+        world.pool,
+        policy=type(world.dispatcher.policy)(visibility_timeout=1),
+    )
+    world.send(4)
+    stop = threading.Event()
+    loop = threading.Thread(target=run_worker, args=(dispatcher, stop))
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(world.records()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert dispatcher.failures == 1
+    assert world.records() == ["delivered"] * 4
+    assert world.delivery.queue.counts().in_flight == 0
