@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..control.embedded_db import Database, translate_errors
+from ..control.ports import StoreError
 
 __all__ = ["SCHEMA_VERSION", "DeliveryDatabase"]
 
@@ -62,38 +63,40 @@ class DeliveryDatabase(Database):
         """Make every write this thread does inside the block part of one transaction.
 
         One ``BEGIN IMMEDIATE ... COMMIT`` (one ``fsync``) for the lot: all of it is
-        committed, or none of it if the block raises. Each :meth:`write` inside keeps its
-        own all-or-nothing (a savepoint). Nested blocks join the outer one. Reads through
-        :meth:`read` use other connections and so do not see the uncommitted writes.
+        committed, or none of it. A write that fails inside dooms the transaction: even
+        if the block catches its error, nothing is committed and the block ends with
+        ``StoreError``. Nested blocks join the outer one. Reads through :meth:`read` use
+        other connections and so do not see the uncommitted writes.
         """
         if getattr(self._open, "conn", None) is not None:
             yield
             return
         with super().write("a delivery transaction conflicted") as conn:
-            self._open.conn = conn
+            self._open.conn, self._open.failed = conn, None
             try:
                 yield
             finally:
-                self._open.conn = None
+                self._open.conn, failed = None, self._open.failed
+            if failed is not None:
+                raise StoreError(f"{failed}; nothing in its transaction was saved")
 
     @contextmanager
     def write(self, conflict: str) -> Iterator[sqlite3.Connection]:
-        """A write transaction, or a savepoint inside this thread's open
-        :meth:`transaction`."""
+        """A write transaction of its own, or a part of this thread's open
+        :meth:`transaction` (whose failure then fails that transaction)."""
         conn: sqlite3.Connection | None = getattr(self._open, "conn", None)
         if conn is None:
             with super().write(conflict) as own:
                 yield own
             return
-        with translate_errors(conflict):
-            conn.execute("SAVEPOINT write")
-            try:
+        if self._open.failed is not None:
+            raise StoreError(f"{self._open.failed}; nothing in its transaction was saved")
+        try:
+            with translate_errors(conflict):
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK TO write")
-                conn.execute("RELEASE write")
-                raise
-            conn.execute("RELEASE write")
+        except BaseException as exc:
+            self._open.failed = str(exc) if isinstance(exc, StoreError) else conflict
+            raise
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:

@@ -510,17 +510,22 @@ def test_a_transaction_commits_its_writes_together_or_not_at_all(
     assert [d.id for d in backend.deliveries.list("ws_1", "in_1")] == ["in_1:m2:1"]
 
 
-def test_a_failed_write_inside_a_transaction_undoes_only_itself(data_dir: Path) -> None:
+def test_a_failed_write_dooms_its_transaction_even_if_caught(data_dir: Path) -> None:
     data_dir.mkdir(mode=0o700)
     db = DeliveryDatabase(data_dir / DATABASE_FILE)
     insert = "INSERT INTO idempotency (id, status) VALUES (?, 'COMPLETED')"
-    with db.transaction():
+    doomed = "nothing in its transaction was saved"
+    with pytest.raises(StoreError, match=f"clash; {doomed}"), db.transaction():
         with db.write("first") as conn:
             conn.execute(insert, ["a"])
         with pytest.raises(StoreError, match="clash"), db.write("clash") as conn:
             conn.execute(insert, ["b"])
-            conn.execute(insert, ["a"])  # primary key clash: this write is rolled back
-        with db.write("third") as conn:
+            conn.execute(insert, ["a"])  # primary key clash
+        with pytest.raises(StoreError, match=doomed), db.write("third") as conn:
             conn.execute(insert, ["c"])
     with db.read() as conn:
-        assert [r[0] for r in conn.execute("SELECT id FROM idempotency ORDER BY id")] == ["a", "c"]
+        assert conn.execute("SELECT COUNT(*) FROM idempotency").fetchone()[0] == 0
+    with db.transaction(), db.write("again") as conn:  # the next one starts clean
+        conn.execute(insert, ["a"])
+    with db.read() as conn:
+        assert [r[0] for r in conn.execute("SELECT id FROM idempotency")] == ["a"]
