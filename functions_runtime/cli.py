@@ -161,7 +161,16 @@ def parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="let fetch reach this host/IP/CIDR; repeatable",
     )
-    serve.add_argument("--workers", type=int, default=2, help="delivery loops (default 2)")
+    serve.add_argument(
+        "--delivery-processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="delivery processes beside the API's (default 1)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=2, help="delivery loops per delivery process (default 2)"
+    )
     serve.add_argument(
         "--max-attempts",
         type=int,
@@ -185,8 +194,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .delivery.dispatch import DeliveryPolicy
     from .serve import serve
 
-    if args.max_attempts < 1 or args.retry_base <= 0 or args.workers < 1:
-        raise UsageError("--max-attempts and --workers must be >= 1, --retry-base > 0")
+    if min(args.max_attempts, args.workers, args.delivery_processes) < 1 or args.retry_base <= 0:
+        raise UsageError(
+            "--max-attempts, --workers and --delivery-processes must be >= 1, --retry-base > 0"
+        )
     policy = DeliveryPolicy(max_attempts=args.max_attempts, base_delay=args.retry_base)
     serve(
         args.host,
@@ -195,6 +206,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         allow_list(args.allow),
         workers=args.workers,
         policy=policy,
+        processes=args.delivery_processes,
     )
     return 0
 

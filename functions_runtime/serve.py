@@ -1,4 +1,8 @@
-"""``functions serve``: API, ingest and delivery workers on the embedded stores, one process.
+"""``functions serve``: API, ingest and delivery on the embedded stores.
+
+This process answers the API and ingest; ``processes`` delivery processes
+(:mod:`functions_runtime.deliverer`) each run ``workers`` delivery loops, so ingest and
+delivery do not share one interpreter lock.
 
 The admin key comes from ``FUNCTIONS_API_KEY`` when set; otherwise one is generated
 on first start, printed once and stored hashed. A ``default`` workspace is created
@@ -18,7 +22,8 @@ from .api.app import build_app
 from .api.local import LocalApiServer
 from .control.embedded import open_embedded
 from .control.service import ControlPlane
-from .delivery.dispatch import DeliveryPolicy, Dispatcher, run_worker
+from .deliverer import DeliveryProcesses
+from .delivery.dispatch import DeliveryPolicy, Dispatcher
 from .delivery.embedded import open_delivery
 from .delivery.ingest import Ingest
 from .invoker import WorkerPool
@@ -34,27 +39,24 @@ def serve(
     ready: threading.Event | None = None,
     workers: int = 2,
     policy: DeliveryPolicy | None = None,
+    processes: int = 1,
 ) -> None:
-    """Run the API, ingest and ``workers`` delivery loops until SIGINT / SIGTERM."""
+    """Run the API and ingest, and ``processes`` x ``workers`` delivery loops, until
+    SIGINT / SIGTERM."""
     backend = open_embedded(data_dir)
     delivery = open_delivery(data_dir)
-    stopping = threading.Event()
-    with WorkerPool(max_workers=64) as pool:
+    policy = policy or DeliveryPolicy()
+    # The API's own pool runs test invocations; the delivery processes have theirs.
+    with WorkerPool(max_workers=16) as pool:
         plane = ControlPlane(backend, pool, allow=allow)
         generated, workspace = plane.bootstrap(os.environ.get("FUNCTIONS_API_KEY"))
         ingest = Ingest(backend.metadata, delivery.queue, delivery.deliveries)
         dispatcher = Dispatcher(backend, delivery, pool, allow=allow, policy=policy)
-        loops = [
-            threading.Thread(
-                target=run_worker, args=(dispatcher, stopping), daemon=True, name=f"delivery-{n}"
-            )
-            for n in range(workers)
-        ]
+        deliverers = DeliveryProcesses(processes, data_dir, allow, threads=workers, policy=policy)
         server = LocalApiServer(
             (host, port), lambda: build_app(plane, ingest, delivery, dispatcher)
         )
-        for loop in loops:
-            loop.start()
+        deliverers.start()
         url = f"http://{host}:{server.server_address[1]}"
         print(f"functions serve: listening on {url} (data in {data_dir})", flush=True)
         if generated:
@@ -72,9 +74,7 @@ def serve(
             server.serve_forever(poll_interval=0.2)
         finally:
             server.server_close()
-            stopping.set()
-            for loop in loops:
-                loop.join(timeout=30)
+            deliverers.stop(timeout=30)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     print("functions serve: stopped", file=sys.stderr, flush=True)

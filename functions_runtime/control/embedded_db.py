@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -131,7 +131,12 @@ class Database:
         Writers of this process wait their turn on a lock rather than in SQLite's busy
         handler, which polls with sleeps; other processes are still kept out by SQLite.
         """
-        with translate_errors(conflict), self._writer, self._connection() as conn:
+        with (
+            translate_errors(conflict),
+            self._writer,
+            self._exclusive(),
+            self._connection() as conn,
+        ):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -139,6 +144,11 @@ class Database:
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+
+    def _exclusive(self) -> AbstractContextManager[None]:
+        """Held around each write transaction, inside this process's writer lock: a hook
+        for keeping other processes' writers out (none here)."""
+        return nullcontext()
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:

@@ -4,6 +4,11 @@ It reuses the control plane's connection pool (``control.embedded_db.Database``:
 busy timeout, ``BEGIN IMMEDIATE`` writes, sqlite errors mapped to ``StoreError``) with
 its own schema, so that ingest and delivery writes never wait on control-plane writes.
 
+Several processes write to it (``functions serve``'s API and its delivery processes, a
+CLI replaying dead letters). SQLite alone would make a writer that finds the file locked
+poll with growing sleeps (up to 100 ms); here writers also queue on an ``flock`` of
+``delivery.db.lock``, which the kernel hands over the moment it is released.
+
 Every commit is a ``fsync``: the delivery loop therefore groups the writes that settle
 a group of events (idempotency claims; then delivery records, idempotency results and
 queue acks) into one :meth:`DeliveryDatabase.transaction` instead of one commit each.
@@ -11,8 +16,11 @@ queue acks) into one :meth:`DeliveryDatabase.transaction` instead of one commit 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,6 +65,21 @@ class DeliveryDatabase(Database):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._open = threading.local()  # this thread's open transaction, if any
+        try:
+            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot open the delivery database's lock file: {exc}") from exc
+        self._lock_fd = fd
+        weakref.finalize(self, os.close, fd)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Other processes' writers wait here (in the kernel) rather than poll SQLite."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

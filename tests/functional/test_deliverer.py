@@ -1,0 +1,130 @@
+"""``functions serve``'s delivery processes: they deliver, come back when killed, and
+never outlive the process that started them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from functions_runtime.control.auth import Principal
+from functions_runtime.control.embedded import open_embedded
+from functions_runtime.control.service import ControlPlane
+from functions_runtime.deliverer import DeliveryProcesses, _policy, _policy_json
+from functions_runtime.delivery.dispatch import DeliveryPolicy
+from functions_runtime.delivery.embedded import open_delivery
+from functions_runtime.delivery.ingest import Ingest
+from functions_runtime.invoker import WorkerPool
+
+ADMIN = Principal("key_admin", None, True)
+HANDLER = """
+def on_track(event, settings):
+    return event.event
+"""
+
+
+class World:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        backend = open_embedded(data_dir)
+        self.delivery = open_delivery(data_dir)
+        with WorkerPool(max_workers=1, spares=0) as pool:
+            plane = ControlPlane(backend, pool)
+            _, workspace = plane.bootstrap("admin")
+            self.ws = workspace.id
+            self.source, _ = plane.create_source(ADMIN, self.ws, "web")
+            function, _ = plane.create_function(
+                ADMIN, self.ws, files={"handler.py": HANDLER}, name="echo"
+            )
+            self.instance = plane.deploy(ADMIN, self.ws, function.id, source_id=self.source.id)
+        self.ingest = Ingest(backend.metadata, self.delivery.queue, self.delivery.deliveries)
+
+    def send(self, first: int, count: int) -> None:
+        events = [
+            {"type": "track", "event": f"e{n}", "userId": "u1", "messageId": f"m{n}"}
+            for n in range(first, first + count)
+        ]
+        self.ingest.enqueue(self.source, events)
+
+    def delivered(self) -> int:
+        records = self.delivery.deliveries.list(self.ws, self.instance.id, limit=1000)
+        return len({r.message_id for r in records if r.outcome == "delivered"})
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path / "data")
+
+
+@pytest.fixture
+def processes(world: World) -> Iterator[DeliveryProcesses]:
+    deliverers = DeliveryProcesses(
+        1, world.data_dir, (), threads=2, policy=DeliveryPolicy(visibility_timeout=2)
+    )
+    deliverers.start()
+    yield deliverers
+    deliverers.stop(timeout=30)
+
+
+def test_a_killed_delivery_process_is_replaced_and_nothing_is_lost(
+    world: World, processes: DeliveryProcesses
+) -> None:
+    world.send(0, 20)
+    assert wait_until(lambda: world.delivered() == 20)
+    [first] = processes.pids()
+    os.kill(first, signal.SIGKILL)
+    world.send(20, 20)
+    assert wait_until(lambda: processes.pids() != [first])
+    assert wait_until(lambda: world.delivered() == 40)
+    counts = world.delivery.queue.counts()
+    assert (counts.visible, counts.in_flight, counts.dead) == (0, 0, 0)
+
+
+def test_stop_ends_every_delivery_process(world: World) -> None:
+    deliverers = DeliveryProcesses(2, world.data_dir, (), threads=1, policy=DeliveryPolicy())
+    deliverers.start()
+    pids = deliverers.pids()
+    deliverers.stop(timeout=30)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_delivery_process_exits_when_its_parent_goes(world: World) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "functions_runtime.deliverer", "--data-dir", str(world.data_dir)],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        world.send(0, 3)
+        assert wait_until(lambda: world.delivered() == 3)
+        assert child.stdin is not None
+        child.stdin.close()  # what the kernel does when the parent dies
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_the_policy_reaches_the_child_unchanged() -> None:
+    policy = DeliveryPolicy(
+        max_attempts=3, max_age=timedelta(minutes=90), base_delay=0.5, visibility_timeout=7
+    )
+    assert _policy(_policy_json(policy)) == policy
