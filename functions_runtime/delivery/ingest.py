@@ -128,13 +128,16 @@ class Ingest:
         """Validate, stamp and queue ``messages`` for the source's destination instances."""
         instances = self._instances(source)
         received = self.clock()
+        received_at = received.isoformat()
+        stamp = received_at.replace("+00:00", "Z")
         bodies: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
         for index, message in enumerate(messages):
             reason = _check(message)
             if isinstance(message, dict):
-                message.setdefault("messageId", f"fn-{uuid.uuid4()}")
-                message["receivedAt"] = received.isoformat().replace("+00:00", "Z")
+                if "messageId" not in message:
+                    message["messageId"] = f"fn-{uuid.uuid4()}"
+                message["receivedAt"] = stamp
                 message.setdefault("projectId", source.id)
             message_id = str(message.get("messageId")) if isinstance(message, dict) else None
             if reason is not None:
@@ -150,7 +153,7 @@ class Ingest:
                         "instance_id": instance.id,
                         "message_id": message_id,
                         "event": message,
-                        "received_at": received.isoformat(),
+                        "received_at": received_at,
                     }
                 )
         if bodies:
