@@ -61,7 +61,15 @@ def _worker_command() -> list[str]:
 
 
 def worker_environment() -> dict[str, str]:
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    # PYDANTIC_DISABLE_PLUGINS: pydantic would otherwise scan every installed
+    # distribution's entry points at the first model build and import the plugins it
+    # finds, i.e. run third-party code inside the sandbox worker (and spend a few ms
+    # and some memory at every start).
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
+    }
     env.update({k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ})
     return env
 

@@ -216,8 +216,11 @@ def test_worker_environment_is_allow_listed(sandbox: Sandbox) -> None:
     environs = sandbox.worker_environments()
     assert environs, "no live worker to inspect"
     for environ in environs.values():
-        names = {entry.split(b"=", 1)[0] for entry in environ.split(b"\0") if entry}
-        assert names <= {b"PATH", b"LANG", b"LC_ALL", b"TZ"}, names
+        pairs = (entry.partition(b"=") for entry in environ.split(b"\0") if entry)
+        entries = {name: value for name, _, value in pairs}
+        assert set(entries) <= {b"PATH", b"LANG", b"LC_ALL", b"TZ", b"PYDANTIC_DISABLE_PLUGINS"}
+        # Set by the runtime, never inherited: no third-party pydantic plugin loads.
+        assert entries.get(b"PYDANTIC_DISABLE_PLUGINS") == b"__all__", entries
         for canary in ALL_CANARIES:
             assert canary.encode() not in environ
 

@@ -6,6 +6,7 @@ import os
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -382,3 +383,27 @@ def test_workers_do_not_outlive_a_killed_host(tmp_path):
         time.sleep(0.2)
     os.kill(worker, 9)
     raise AssertionError("the worker outlived its host")
+
+
+def test_worker_loads_no_pydantic_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A pydantic plugin installed next to the runtime is not imported into the worker
+    (PYDANTIC_DISABLE_PLUGINS): no third-party code runs beside the handler."""
+    marker = tmp_path / "plugin-was-imported"
+    site = tmp_path / "site"
+    dist = site / "canary_plugin-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: canary-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[pydantic]\ncanary = canary_plugin:plugin\n")
+    (site / "canary_plugin.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "class Plugin:\n"
+        "    def new_schema_validator(self, *args, **kwargs):\n"
+        "        return None, None, None\n"
+        "plugin = Plugin()\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    assert worker_environment()["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    with WorkerPool(max_workers=1, spares=0) as pool:
+        [result] = run(pool, "def on_track(event, settings):\n    return 1\n")
+    assert result["outcome"] == "delivered", result
+    assert not marker.exists()
