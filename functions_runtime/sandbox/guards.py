@@ -12,6 +12,12 @@ The attribute guard is deny-by-default. An attribute is readable when:
 
 Everything else, and every name with two leading underscores (``super().__init__``
 aside), is refused with an error that says so.
+
+:meth:`Guards.allowed` is the rule itself, uncached. :meth:`Guards.getattr` remembers
+its answers only where the answer is a function of a key drawn from a fixed set of
+host types (see ``_TYPE_KEYED``, ``_EVENT_KEYED``, ``_CLASS_KEYED``); everything that
+depends on the object (the author's classes and instances, facades, unknown event
+fields, anything else) is decided afresh on every read.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
+import functions_sdk.events
 from functions_sdk import BaseEvent, FunctionError, Response, Settings, SourceRequest
 from functions_sdk.log import FunctionLogger
 
@@ -138,6 +145,76 @@ _EXTRA_EXCEPTION_ATTRS: dict[type, frozenset[str]] = {
 _REFUSED_EVERYWHERE = frozenset({"mro", "format_map"}) | INSPECT_ATTRIBUTES
 _STR_FORMAT = "format"
 
+# -- remembered decisions --------------------------------------------------------------
+#
+# ``allowed(obj, name)`` is remembered only where it is a function of a key from a
+# fixed, finite set of host types (and of ``name``), never of the object:
+#
+# * ``_TYPE_KEYED``: an instance whose exact type is a value type or an SDK type with
+#   an allow-list. For such a type ``allowed`` walks: the refused names (name only),
+#   ``super`` (never such a type), special names (refused: the object is not a class),
+#   the author's objects (a host type is never one: ``make_class`` registers only the
+#   classes it creates), private names (name only), then the exact type's rule
+#   (``VALUE_TYPES``, with ``format`` refused on str and bytes, or ``_SDK_ATTRS``).
+# * ``_EVENT_KEYED``: an instance of one of the SDK's event models, for the model's
+#   fields and ``_EVENT_METHODS`` only (those names are decided by the model class;
+#   any other name may be an unknown field of that one event, so it is not
+#   remembered).
+# * ``_CLASS_KEYED``: one of these classes itself (keyed by the class object): the
+#   exposed classes and the event models, decided by identity and name.
+#
+# Types and names are immutable keys (names are exact ``str``; the classes' and their
+# metaclasses' ``__hash__`` / ``__eq__`` are ``type``'s, checked below), nothing the
+# author does changes these types' rules (host classes cannot be written to, the
+# author cannot derive from them), and each table is cleared when it reaches
+# ``MAX_REMEMBERED`` entries; names longer than ``MAX_REMEMBERED_NAME`` are never kept.
+
+MAX_REMEMBERED = 4096
+MAX_REMEMBERED_NAME = 64
+
+_EVENT_KEYED: dict[type, frozenset[str]] = {
+    model: _EVENT_METHODS | frozenset(model.model_fields)
+    for model in (getattr(functions_sdk.events, n) for n in functions_sdk.events.__all__)
+    if isinstance(model, type) and issubclass(model, BaseEvent)
+}
+_TYPE_KEYED: frozenset[type] = VALUE_TYPES | frozenset(_SDK_ATTRS)
+_CLASS_KEYED: frozenset[type] = EXPOSED_CLASSES | frozenset(_EVENT_KEYED)
+_MODEL_METACLASS: type = type(BaseEvent)
+# Instances: exact type -> the names remembered for it (None: every name).
+_REMEMBERED_NAMES: dict[type, frozenset[str] | None] = {
+    **dict.fromkeys(_TYPE_KEYED),
+    **_EVENT_KEYED,
+}
+_NOT_REMEMBERED: Any = object()
+
+
+def _check_remembered_types() -> None:
+    """Refuse to start if a remembered type could break the argument above."""
+    object_dependent = (type, super, Facade, ModuleType, BaseException)
+    for cls in _TYPE_KEYED | _CLASS_KEYED:
+        meta = type(cls)
+        if (
+            issubclass(cls, object_dependent)
+            or (cls in _TYPE_KEYED and (issubclass(cls, BaseEvent) or cls in _EVENT_KEYED))
+            or meta.__hash__ is not type.__hash__
+            or meta.__eq__ is not type.__eq__
+        ):
+            raise RuntimeError(f"{cls!r} cannot have its attribute decisions remembered")
+    if type in VALUE_TYPES or _MODEL_METACLASS in VALUE_TYPES:
+        raise RuntimeError("metaclasses cannot be value types")
+
+
+_check_remembered_types()
+
+
+def _remember(table: dict[tuple[type, str], bool], key: tuple[type, str], decision: bool) -> None:
+    if len(key[1]) > MAX_REMEMBERED_NAME:
+        return
+    if len(table) >= MAX_REMEMBERED:
+        table.clear()
+    table[key] = decision
+
+
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     "+=": operator.iadd,
     "-=": operator.isub,
@@ -192,6 +269,14 @@ class Guards:
     def __init__(self, author_bases: frozenset[type]) -> None:
         self.author_classes: weakref.WeakSet[type] = weakref.WeakSet()
         self.author_bases = author_bases
+        # The same classes by id, for an identity test without a WeakSet's Python-level
+        # ``__contains__``: each entry is a weak reference that must still point at the
+        # very class asked about (an entry goes when its class does).
+        self._author_refs: dict[int, weakref.ref[type]] = {}
+        # Remembered decisions (see "remembered decisions" above): instances by
+        # (exact type, name), classes by (class, name).
+        self._by_type: dict[tuple[type, str], bool] = {}
+        self._by_class: dict[tuple[type, str], bool] = {}
 
     # -- classification ----------------------------------------------------------------
 
@@ -199,7 +284,11 @@ class Guards:
         cls = obj if isinstance(obj, type) else type(obj)
         # Author classes are made by make_class with plain ``type``: a class whose
         # metaclass is anything else (and could lie in __eq__ / __hash__) never is.
-        return type(cls) is type and cls in self.author_classes
+        # For a plain ``type`` equality is identity, so this is ``cls in author_classes``.
+        if type(cls) is not type:
+            return False
+        ref = self._author_refs.get(id(cls))
+        return ref is not None and ref() is cls
 
     def allowed(self, obj: Any, name: str) -> bool:
         if name in _REFUSED_EVERYWHERE:
@@ -211,8 +300,12 @@ class Guards:
             )
         if name.startswith("__"):
             return name == "__init__" and isinstance(obj, type) and obj in self.author_classes
-        if self.is_author_object(obj):
-            return True
+        # The author's own objects: is_author_object(obj), inlined (a hot path).
+        own = obj if isinstance(obj, type) else type(obj)
+        if type(own) is type:
+            ref = self._author_refs.get(id(own))
+            if ref is not None and ref() is own:
+                return True
         if name.startswith("_"):
             return False
         cls = type(obj)
@@ -249,11 +342,36 @@ class Guards:
         """``_getattr_`` and the ``getattr`` builtin."""
         if type(name) is not str:
             raise TypeError("attribute name must be a string")
+        cls = type(obj)
+        decision = self._by_type.get((cls, name))
+        if decision is None:
+            decision = self._decide(obj, cls, name)
+        if not decision:
+            if default:
+                return default[0]
+            raise _refuse(obj, name)
+        value = getattr(obj, name, *default)
+        if isinstance(value, ModuleType) or (
+            isinstance(obj, type) and isinstance(value, FunctionType)
+        ):
+            self._check_value(obj, name, value)
+        return value
+
+    def getattr_uncached(self, obj: Any, name: str, *default: Any) -> Any:
+        """:meth:`getattr` decided by :meth:`allowed` alone, nothing remembered: the
+        reference that the remembered decisions are tested against."""
+        if type(name) is not str:
+            raise TypeError("attribute name must be a string")
         if not self.allowed(obj, name):
             if default:
                 return default[0]
             raise _refuse(obj, name)
         value = getattr(obj, name, *default)
+        self._check_value(obj, name, value)
+        return value
+
+    def _check_value(self, obj: Any, name: str, value: Any) -> None:
+        """Refuse what an allowed name leads to: a module, or a host class's function."""
         if isinstance(value, ModuleType):
             raise _refuse(obj, name)
         if (
@@ -267,7 +385,38 @@ class Guards:
                 f'"{name}" of class {obj.__name__} is not available unbound in functions; '
                 "call it on an instance"
             )
-        return value
+
+    def _decide(self, obj: Any, cls: type, name: str) -> bool:
+        """``allowed(obj, name)`` for an ``obj`` of type ``cls``, remembered where the
+        answer depends on a host type and the name only."""
+        if cls is Facade:
+            # allowed()'s walk for a facade: refused and private names, then its exports.
+            return (
+                name not in _REFUSED_EVERYWHERE
+                and not name.startswith("_")
+                and obj.facade_has(name)
+            )
+        if cls is type or cls is _MODEL_METACLASS:
+            # A class; identity hashing (checked at import), so no author code runs.
+            key = (obj, name)
+            remembered = self._by_class.get(key)
+            if remembered is not None:
+                return remembered
+            decision = self.allowed(obj, name)
+            if obj in _CLASS_KEYED:
+                _remember(self._by_class, key, decision)
+            return decision
+        if type(cls) is type and not isinstance(obj, type) and not isinstance(obj, super):
+            ref = self._author_refs.get(id(cls))
+            if ref is not None and ref() is cls:
+                # An instance of the author's class (never remembered): allowed()'s walk
+                # ends at is_author_object once refused and special names are out.
+                return name not in _REFUSED_EVERYWHERE and not name.startswith("__")
+        decision = self.allowed(obj, name)
+        names = _REMEMBERED_NAMES.get(cls, _NOT_REMEMBERED)
+        if names is not _NOT_REMEMBERED and (names is None or name in names):
+            _remember(self._by_type, (cls, name), decision)
+        return decision
 
     def hasattr(self, obj: Any, name: str) -> bool:
         """The ``hasattr`` builtin, through the guard."""
@@ -337,4 +486,12 @@ class Guards:
                 )
         cls = type(name, bases, namespace)
         self.author_classes.add(cls)
+        key = id(cls)
+        refs = self._author_refs
+
+        def forget(ref: weakref.ref[type]) -> None:
+            if refs.get(key) is ref:
+                del refs[key]
+
+        refs[key] = weakref.ref(cls, forget)
         return cls
