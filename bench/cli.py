@@ -36,6 +36,7 @@ class Options:
     only: str | None = None
     output: Path = DEFAULT_OUTPUT
     max_workers: int = 64
+    serve_args: tuple[str, ...] = ()
 
 
 def warm_params(options: Options) -> WarmParams:
@@ -68,8 +69,9 @@ def ingest_params(options: Options) -> IngestParams:
             warmup_events=5,
             start_delay=0.3,
             budget_seconds=9.0,
+            serve_args=options.serve_args,
         )
-    return IngestParams()
+    return IngestParams(serve_args=options.serve_args)
 
 
 def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
@@ -99,6 +101,7 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
     foreign = (machine_busy_seconds() - busy_start) - (own_cpu_seconds() - own_start)
     params = asdict(options)
     params["output"] = str(options.output)
+    params["serve_args"] = list(options.serve_args)
     results: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "machine": machine_info(),
@@ -158,6 +161,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         default=64,
         help="WorkerPool size for the many-instances scenario (default 64)",
     )
+    parser.add_argument(
+        "--serve-arg",
+        dest="serve_args",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra flag for the ingest scenario's functions serve, e.g. "
+        "--serve-arg=--delivery-processes=2 (repeatable)",
+    )
     args = parser.parse_args(argv)
     return Options(
         quick=args.quick,
@@ -165,6 +177,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         only=args.only,
         output=args.output,
         max_workers=args.max_workers,
+        serve_args=tuple(args.serve_args),
     )
 
 

@@ -25,8 +25,9 @@ Per batch size, on two fresh servers (no backlog carried over):
   still undelivered when the wait ends count as "at least" their age then, and a
   percentile that such an event reaches is marked ``_at_least``.
 
-The server, its sandbox worker, the sink and the clients share this machine's cores;
-CPU is sampled per process over each window so the report can say who used what.
+The server, its delivery process and sandbox workers, the sink and the clients share
+this machine's cores; CPU is sampled per process over each window so the report can
+say who used what.
 Every loop is bounded in count and time. ``BENCH_INGEST_KEEP=1`` keeps the data dirs
 and the servers' logs and prints where they are.
 """
@@ -92,6 +93,8 @@ class IngestParams:
     warmup_events: int = 20
     budget_seconds: float = 85.0
     """Phases that would start after this are skipped (and reported as such)."""
+    serve_args: tuple[str, ...] = ()
+    """Extra ``functions serve`` flags (e.g. ``--delivery-processes 2``)."""
 
 
 def _fail(message: str) -> NoReturn:
@@ -463,7 +466,8 @@ def _free_port() -> int:
 
 
 def _children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (the sandbox workers of a serve process)."""
+    """Every descendant of ``pid``: a serve process's delivery processes and the sandbox
+    workers of both."""
     kids: list[int] = []
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
@@ -471,14 +475,15 @@ def _children(pid: int) -> list[int]:
                 kids += [int(x) for x in fh.read().split()]
     except OSError:
         pass
-    return kids
+    return [grand for kid in kids for grand in (kid, *_children(kid))]
 
 
 class Server:
     """``functions serve`` on a fresh data dir, with signed_webhook deployed."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, serve_args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
+        self.serve_args = serve_args
         self.port = _free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log = data_dir.parent / f"{data_dir.name}.log"
@@ -500,6 +505,7 @@ class Server:
                     str(self.data_dir),
                     "--allow-host",
                     HOST,
+                    *self.serve_args,
                 ],
                 env=env,
                 cwd=ROOT,
@@ -642,7 +648,7 @@ def _phase(
     """Run the clients once: the phase's throughput and CPU figures, and the raw results.
 
     Throughput is over the window, from the clients' common start to the later of its
-    end and the last answer. CPU (the serve process and its sandbox workers, the sink,
+    end and the last answer. CPU (the serve process and its descendants, the sink,
     the whole machine) is sampled at the window's planned start and end; the clients'
     is their processes' whole CPU time."""
     samples: list[tuple[float, float, float, float, float]] = []
@@ -774,7 +780,7 @@ def _measure_batch(
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"batch": batch, "mode": f"batch-{batch}"}
     # Saturation, on its own server: the clients post as fast as they are answered.
-    server = Server(workdir / f"serve-b{batch}-saturate")
+    server = Server(workdir / f"serve-b{batch}-saturate", params.serve_args)
     try:
         started = time.monotonic()
         server.start(sink.url)
@@ -800,7 +806,7 @@ def _measure_batch(
     # then the target rate (capped below what ingest accepted), each drained (bounded).
     light = min(params.target_rate / 10, 0.5 * saturation["events_per_s"])
     target = min(params.target_rate, 0.9 * saturation["events_per_s"])
-    server = Server(workdir / f"serve-b{batch}-paced")
+    server = Server(workdir / f"serve-b{batch}-paced", params.serve_args)
     try:
         server.start(sink.url)
         _warm_up(server, sink, f"w{batch}p-", params.warmup_events)
@@ -859,6 +865,7 @@ def run_ingest(params: IngestParams) -> dict[str, Any]:
         "drain_seconds": params.drain_seconds,
         "target_rate": params.target_rate,
         "function": "user_functions/signed_webhook",
+        "serve_args": list(params.serve_args),
         "rows": rows,
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -322,15 +322,17 @@ def _render_ingest(ingest: dict[str, Any]) -> str:
         "requests/s",
         "request ms p50 / p95",
         "delivered/s meanwhile",
-        "serve + worker cores",
+        "serve + children cores",
         "machine busy",
         "serve CPU ms/event",
         "failed requests",
     ]
+    serve_args = "".join(f" {arg}" for arg in ingest.get("serve_args") or [])
     title = (
-        f"4. Ingest: functions serve on 127.0.0.1, {ingest['clients']} client processes x "
-        f"{ingest['connections_per_client']} keep-alive connections posting /v1/batch to "
-        "signed_webhook; server, sandbox worker, sink and clients share the machine's CPUs\n"
+        f"4. Ingest: functions serve{serve_args} on 127.0.0.1, {ingest['clients']} client "
+        f"processes x {ingest['connections_per_client']} keep-alive connections posting "
+        "/v1/batch to signed_webhook; serve (API and ingest), its children (delivery "
+        "process, sandbox workers), sink and clients share the machine's CPUs\n"
         f"   Saturation ({ingest['saturate_seconds']:g} s window, clients as fast as "
         "answered; one run)"
     )
