@@ -228,21 +228,46 @@ def _wait_until_workers_idle(timeout: float = 10.0) -> None:
         time.sleep(0.2)
 
 
+def _rss_split(pid: int) -> tuple[int, int]:
+    """``(anonymous, file-backed)`` resident bytes of ``pid`` (``RssAnon`` and ``RssFile``
+    in ``/proc/<pid>/status``; file-backed pages are mostly shared libraries' code)."""
+    found = {"RssAnon": 0, "RssFile": 0}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                name, _, value = line.partition(":")
+                if name in found:
+                    found[name] = int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return found["RssAnon"], found["RssFile"]
+
+
 def _new_worker_figures(sink_url: str, run_id: str, repeat: int) -> dict[str, Any]:
     """A new version in a new pool with no spare: compile, start, imports, first event."""
     firsts: list[float] = []
     rss: list[float] = []
     pss: list[float] = []
+    anon: list[float] = []
+    files: list[float] = []
     for i in range(repeat):
         with _pool(spares=0) as pool:
             firsts.append(_first_event(pool, sink_url, f"{run_id}-new-{i}") * 1000)
             pids = pool.worker_pids()
             rss.append(sum(rss_bytes(pid) for pid in pids) / MiB)
             pss.append(sum(pss_bytes(pid) for pid in pids) / MiB)
+            splits = [_rss_split(pid) for pid in pids]
+            anon.append(sum(a for a, _ in splits) / MiB)
+            files.append(sum(f for _, f in splits) / MiB)
     return {
         "first_event_ms": summary(firsts, digits=1),
         "idle_worker_rss_mb": summary(rss, digits=1),
         "idle_worker_pss_mb": summary(pss, digits=1),
+        # The RSS in two parts: anonymous memory (the interpreter's and the libraries'
+        # heaps) and file-backed pages (shared libraries' code and data, shared with
+        # every other process mapping them).
+        "idle_worker_rss_anon_mb": summary(anon, digits=1),
+        "idle_worker_rss_file_mb": summary(files, digits=1),
     }
 
 
