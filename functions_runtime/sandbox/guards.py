@@ -344,6 +344,13 @@ class Guards:
             raise TypeError("attribute name must be a string")
         cls = type(obj)
         decision = self._by_type.get((cls, name))
+        if decision:
+            # Remembered for an instance of a host type (never a class): only the
+            # value's module check applies.
+            value = getattr(obj, name, *default)
+            if isinstance(value, ModuleType):
+                self._check_value(obj, name, value)
+            return value
         if decision is None:
             decision = self._decide(obj, cls, name)
         if not decision:
