@@ -125,11 +125,14 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self, conflict: str) -> Iterator[sqlite3.Connection]:
+    def write(self, conflict: str, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """A connection inside ``BEGIN IMMEDIATE``: committed on success, else rolled back.
 
         Writers of this process wait their turn on a lock rather than in SQLite's busy
         handler, which polls with sleeps; other processes are still kept out by SQLite.
+        ``durable=False`` commits without an ``fsync`` (``synchronous=NORMAL``): safe
+        against a crash of the process, not against power loss until the next durable
+        commit or checkpoint.
         """
         with (
             translate_errors(conflict),
@@ -137,13 +140,17 @@ class Database:
             self._exclusive(),
             self._connection() as conn,
         ):
-            conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                conn.execute("PRAGMA synchronous = NORMAL")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 conn.execute("COMMIT")
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if not durable:
+                    conn.execute("PRAGMA synchronous = FULL")
 
     def _exclusive(self) -> AbstractContextManager[None]:
         """Held around each write transaction, inside this process's writer lock: a hook
@@ -164,6 +171,10 @@ class Database:
                 raise StoreError("the metadata store is closed")
             if self._idle:
                 return self._idle.pop()
+        return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection to the file (a hook for per-database settings)."""
         return _connect(self._path)
 
     def _checkin(self, conn: sqlite3.Connection) -> None:

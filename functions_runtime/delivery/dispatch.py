@@ -39,6 +39,10 @@ __all__ = ["DeliveryPolicy", "Dispatcher", "Settlement", "run_worker"]
 
 logger = logging.getLogger("functions.delivery")
 
+# Claims are read-check-write, so they hold the database's writer lock while Powertools
+# computes each record; a few at a time keeps ingest's commits from waiting long.
+CLAIMS_PER_TRANSACTION = 10
+
 TERMINAL = frozenset({"delivered", "filtered", "rejected"})
 
 
@@ -115,9 +119,10 @@ class Dispatcher:
         Writes are grouped per instance: the idempotency claims in one transaction, then,
         for each part that finishes together (a sandbox invoke's events, the duplicates,
         the insert function's drops), its delivery records and idempotency results in
-        another. ``settle``, when given, is called with that part's settlements inside
-        the same transaction (the embedded loop acks its jobs there: one commit settles
-        the part, or none of it is settled).
+        a deferred block (blind writes, committed together at its end). ``settle``, when
+        given, is called with that part's settlements inside the same block (the
+        embedded loop acks its jobs there: one commit settles the part, or none of it is
+        settled).
         """
         settled: dict[str, Settlement] = {}
         groups: dict[tuple[str, str], list[Job]] = {}
@@ -127,7 +132,7 @@ class Dispatcher:
             groups.setdefault(key, []).append(job)
         for (instance_id, version_override), group in groups.items():
             for part in self._process_group(instance_id, version_override, group):
-                with self.delivery.transaction():
+                with self.delivery.deferred():
                     done = part()
                     if settle is not None and done:
                         settle(done)
@@ -138,14 +143,18 @@ class Dispatcher:
         self, instance_id: str, version_override: str, jobs: list[Job]
     ) -> Iterator[Callable[[], list[Settlement]]]:
         """The group's parts, in order: each a function that records its jobs' outcomes
-        and returns their settlements (called inside a transaction)."""
+        and returns their settlements (called inside a deferred block)."""
         workspace_id = str(jobs[0].body.get("workspace_id"))
         target = self._target(workspace_id, instance_id, version_override or None)
         if target is None:
             yield lambda: [self._unavailable(job) for job in jobs]
             return
-        with self.delivery.transaction():
-            states = [(job, self._claim(job)) for job in jobs]
+        states: list[tuple[Job, str]] = []
+        for start in range(0, len(jobs), CLAIMS_PER_TRANSACTION):
+            with self.delivery.transaction():
+                states += [
+                    (job, self._claim(job)) for job in jobs[start : start + CLAIMS_PER_TRANSACTION]
+                ]
         skipped = [
             Settlement(job, "ack", reason="already delivered (idempotency)")
             if state == "done"

@@ -148,11 +148,14 @@ class DeliveryBackend:
     delivered to an instance is not delivered again within the window.
 
     ``transaction()`` groups the writes made inside it (on this thread, through the
-    three parts) into one all-or-nothing commit where the backend can (SQLite); on AWS
-    each write stays its own request and the block only marks where a group ends.
+    three parts) into one all-or-nothing commit where the backend can (SQLite), and
+    ``deferred()`` does the same for blind writes (no result read back), which the
+    backend may hold until the block ends. On AWS each write stays its own request and
+    the blocks only mark where a group ends.
     """
 
     queue: Queue
     deliveries: DeliveryStore
     idempotency: Any
     transaction: Callable[[], AbstractContextManager[None]] = field(default=nullcontext)
+    deferred: Callable[[], AbstractContextManager[None]] = field(default=nullcontext)

@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.ports import StoreError
+from functions_runtime.delivery.dispatch import wait_for
 from functions_runtime.delivery.embedded import (
     DATABASE_FILE,
     SQLitePersistenceLayer,
@@ -529,3 +530,50 @@ def test_a_failed_write_dooms_its_transaction_even_if_caught(data_dir: Path) -> 
         conn.execute(insert, ["a"])
     with db.read() as conn:
         assert [r[0] for r in conn.execute("SELECT id FROM idempotency")] == ["a"]
+
+
+def test_deferred_writes_run_at_the_end_of_the_block_or_not_at_all(
+    backend: DeliveryBackend,
+) -> None:
+    backend.queue.send([{"n": 1}, {"n": 2}])
+    first, second = backend.queue.receive(2)
+    with backend.deferred():
+        backend.deliveries.record(record(1))
+        backend.queue.ack(first)
+        backend.queue.dead_letter(second, "broken")
+        # Nothing has reached the database yet, not even for this thread's reads.
+        assert backend.deliveries.list("ws_1", "in_1") == []
+        assert backend.queue.counts().in_flight == 2
+    assert [d.id for d in backend.deliveries.list("ws_1", "in_1")] == ["in_1:m1:1"]
+    assert backend.queue.counts() == QueueCounts(visible=0, in_flight=0, dead=1)
+    with pytest.raises(RuntimeError), backend.deferred():
+        backend.deliveries.record(record(2))
+        raise RuntimeError("the part failed")
+    assert [d.id for d in backend.deliveries.list("ws_1", "in_1")] == ["in_1:m1:1"]
+
+
+def test_a_deferred_block_cannot_hold_a_write_that_reads(data_dir: Path) -> None:
+    data_dir.mkdir(mode=0o700)
+    db = DeliveryDatabase(data_dir / DATABASE_FILE)
+    with pytest.raises(AttributeError), db.deferred(), db.write("reads") as conn:
+        conn.execute("SELECT COUNT(*) FROM jobs").fetchone()
+
+
+def test_writes_without_fsync_leave_the_connection_durable(data_dir: Path) -> None:
+    data_dir.mkdir(mode=0o700)
+    db = DeliveryDatabase(data_dir / DATABASE_FILE)
+    with db.write("quick", durable=False) as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with db.write("durable") as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+
+
+def test_the_log_is_checkpointed_in_the_background(data_dir: Path) -> None:
+    backend = open_delivery(data_dir)
+    main = data_dir / DATABASE_FILE
+    before = main.stat().st_size
+    backend.queue.send([{"n": n, "pad": "x" * 2000} for n in range(500)])
+    assert main.stat().st_size == before  # no commit checkpoints (wal_autocheckpoint=0)...
+    # ...the background thread copies the log into the database file.
+    assert wait_for(lambda: main.stat().st_size > before + 1_000_000, timeout=10)
