@@ -164,9 +164,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--delivery-processes",
         type=int,
-        default=1,
+        default=2,
         metavar="N",
-        help="delivery processes beside the API's (default 1)",
+        help="delivery processes beside the API's (default 2)",
     )
     serve.add_argument(
         "--workers", type=int, default=2, help="delivery loops per delivery process (default 2)"

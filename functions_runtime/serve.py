@@ -39,7 +39,7 @@ def serve(
     ready: threading.Event | None = None,
     workers: int = 2,
     policy: DeliveryPolicy | None = None,
-    processes: int = 1,
+    processes: int = 2,
 ) -> None:
     """Run the API and ingest, and ``processes`` x ``workers`` delivery loops, until
     SIGINT / SIGTERM."""
