@@ -230,6 +230,12 @@ class Worker:
                 self.cpu = float(cpu)
                 self.exhausted = frame.get("recycle") is True
                 return
+            if "results" in frame:
+                records = _batch_records(frame, self)
+                if len(results) + len(records) > expected:
+                    raise self._protocol_error("more results than events")
+                results.extend(records)
+                continue
             if len(results) >= expected:
                 raise self._protocol_error("more results than events")
             results.append(_checked_record(frame.get("result"), self))
@@ -546,6 +552,24 @@ def _checked_record(record: Any, worker: Worker) -> dict[str, Any]:
     if not all(isinstance(req, dict) for req in record["requests"]):
         raise worker._protocol_error("request records that are not objects")
     return record
+
+
+def _batch_records(frame: dict[str, Any], worker: Worker) -> list[dict[str, Any]]:
+    """The records of an ``on_batch`` frame: each result without its own logs and
+    requests gets the call's shared ones (checked once; the lists are shared)."""
+    shared, results = frame.get("shared"), frame.get("results")
+    if not isinstance(shared, dict) or not isinstance(results, list):
+        raise worker._protocol_error("a malformed batch frame")
+    common = _checked_record(
+        {"outcome": "delivered", "result": None, "error": None, "duration_ms": 0.0, **shared},
+        worker,
+    )
+    records = []
+    for result in results:
+        if isinstance(result, dict) and "logs" not in result and "requests" not in result:
+            result = {**result, "logs": common["logs"], "requests": common["requests"]}
+        records.append(_checked_record(result, worker))
+    return records
 
 
 def summarise(results: list[dict[str, Any]]) -> str:

@@ -12,7 +12,9 @@ Messages from the host:
   answered by ``{"ok": true, "handlers": [...]}`` or ``{"ok": false, "errors": [...]}``;
 * ``{"op": "invoke", "events": [...], "batch": bool, "settings": {...},
   "secret_names": [...], "allow": [...], "mocks": null | [...]}`` answered by one
-  ``{"index": i, "result": {...}}`` frame per event, then ``{"done": true, "cpu": s}``.
+  ``{"index": i, "result": {...}}`` frame per event (for an ``on_batch`` call, one
+  ``{"results": [...], "shared": {"logs", "requests"}}`` frame for all of them), then
+  ``{"done": true, "cpu": s}``.
 """
 
 from __future__ import annotations
@@ -184,14 +186,16 @@ class Runner:
                     )
             outcomes = self._call_batch(events, message, ctx)
         elapsed = (time.perf_counter() - started) * 1000 / max(len(raws), 1)
+        logs, requests = list(ctx.logs), list(ctx.requests)
         for i, (outcome, result, error) in zip(positions, outcomes, strict=True):
             results[i] = {
                 "outcome": outcome,
                 "result": result,
                 "error": error,
-                "logs": list(ctx.logs),
-                "requests": list(ctx.requests),
+                "logs": logs,
+                "requests": requests,
                 "duration_ms": round(elapsed, 3),
+                "shared": True,  # the logs and requests of the whole call
             }
         return [r for r in results if r is not None]
 
@@ -268,8 +272,7 @@ def _serve(inp: int, out: int) -> None:
         events = message["events"]
         secrets = _settings(message).secret_values()
         if message.get("batch") and "on_batch" in report.handlers:
-            for i, result in enumerate(runner.run_batch(events, message)):
-                write_frame(out, {"index": i, "result": _safe(result, secrets)})
+            write_frame(out, _batch_frame(runner.run_batch(events, message), secrets))
         else:
             for i, raw in enumerate(events):
                 result = _safe(runner.run_one(raw, message), secrets)
@@ -297,6 +300,27 @@ def _safe(result: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
             )
         )
     return _bounded({**result, "result": value})
+
+
+def _batch_frame(results: list[dict[str, Any]], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """One frame for an ``on_batch`` call: the logs and requests the events share are
+    sent (and bounded) once, not once per event; a result without ``logs`` and
+    ``requests`` takes the shared ones."""
+    shared: dict[str, Any] = {"logs": [], "requests": []}
+    for result in results:
+        if result.get("shared"):
+            shared = _bounded({"logs": result["logs"], "requests": result["requests"]})
+            break
+    out = []
+    for result in results:
+        if result.pop("shared", False):
+            result = {**result, "logs": [], "requests": []}
+            safe = _safe(result, secrets)
+            del safe["logs"], safe["requests"]
+        else:
+            safe = _safe(result, secrets)
+        out.append(safe)
+    return {"results": out, "shared": shared}
 
 
 def _mask(value: Any, secrets: tuple[str, ...]) -> Any:

@@ -80,6 +80,16 @@ def main() -> None:
         elif mode == "flood":
             for i in range(200):
                 frame(out, {"index": i, "result": record(result="x" * 1000)})
+        elif mode == "batch_flood":
+            frame(out, {"results": [record() for _ in range(200)], "shared": {}})
+        elif mode == "batch_not_a_list":
+            frame(out, {"results": "all good", "shared": {"logs": [], "requests": []}})
+        elif mode == "batch_shared_forged":
+            shared = {"logs": [{"not": "text"}], "requests": ["not an object"]}
+            frame(out, {"results": [{"outcome": "delivered", "result": None}], "shared": shared})
+        elif mode == "batch_half_shared":
+            half = {"outcome": "delivered", "result": None, "error": None, "duration_ms": 1.0}
+            frame(out, {"results": [{**half, "logs": []}], "shared": {"logs": [], "requests": []}})
         elif mode == "bad_done":
             for i, _ in enumerate(events):
                 frame(out, {"index": i, "result": record()})

@@ -60,6 +60,10 @@ def test_an_honest_stand_in_works(hostile_pool: WorkerPool) -> None:
         "forged_outcome",  # an outcome the contract does not know ("pwned")
         "missing_fields",  # a record without error/logs/requests/duration_ms
         "flood",  # 200 records for one event: unbounded host memory
+        "batch_flood",  # an on_batch frame with 200 results for 1 event
+        "batch_not_a_list",  # "results" that is not a list
+        "batch_shared_forged",  # shared logs / requests of the wrong types
+        "batch_half_shared",  # a result with its own logs but no requests
         "bad_done",  # "cpu": "lots"
         "oversize_header",
         "garbage",
