@@ -28,7 +28,9 @@ typecheck: $(STAMP)
 test: $(STAMP) $(TOOLS_STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
+# Bytecode first, as an installed package has it: workers run with -B and never write it.
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q functions_runtime sdk/src/functions_sdk bench
 	$(BIN)/python -m bench
 
 clean:
