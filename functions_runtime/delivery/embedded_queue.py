@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ..control.ports import StoreError
 from .embedded_sqlite import DeliveryDatabase
 from .ports import DeadLetter, Job, QueueCounts
 
@@ -30,6 +32,7 @@ _VISIBLE = (
     "SELECT id, body, receive_count, sent_at FROM jobs WHERE visible_at <= ?"
     " ORDER BY visible_at, rowid LIMIT ?"
 )
+_CLASH = "a queued job id clashed; send again"
 _HIDE = (
     "UPDATE jobs SET visible_at = ?, receive_count = receive_count + 1, receipt = ? WHERE id = ?"
 )
@@ -41,19 +44,26 @@ class EmbeddedQueue:
     def __init__(self, db: DeliveryDatabase, clock: Callable[[], float]) -> None:
         self._db = db
         self._clock = clock
+        self._group = _GroupCommit(db)
 
     def send(self, bodies: Sequence[dict[str, Any]], delay_seconds: int = 0) -> None:
-        """Queue every body in one durable transaction (all or none).
+        """Queue every body durably (all or none) before returning.
 
         ``ValueError`` or ``TypeError`` when a body is not JSON (nothing is queued).
+        Sends from several threads at once share one transaction and one ``fsync``
+        (group commit); inside this thread's open transaction, a send is part of it.
         """
         rows = [(uuid.uuid4().hex, _dump(body)) for body in bodies]
         if not rows:
             return
         now = self._clock()
         visible_at = now + max(delay_seconds, 0)
-        with self._db.write("a queued job id clashed; send again") as conn:
-            conn.executemany(_SEND, [(id_, body, visible_at, now) for id_, body in rows])
+        params = [(id_, body, visible_at, now) for id_, body in rows]
+        if self._db.in_transaction():
+            with self._db.write(_CLASH) as conn:
+                conn.executemany(_SEND, params)
+        else:
+            self._group.commit(params)
 
     def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[Job]:
         """Up to ``max_messages`` visible jobs, oldest-visible first, hidden for a while."""
@@ -147,3 +157,59 @@ def _dump(body: dict[str, Any]) -> str:
 
 def _instant(epoch_seconds: float) -> datetime:
     return datetime.fromtimestamp(epoch_seconds, UTC)
+
+
+class _Send:
+    __slots__ = ("done", "error", "params")
+
+    def __init__(self, params: list[tuple[Any, ...]]) -> None:
+        self.params = params
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Group commit: a thread whose rows arrive while another thread's commit is under
+    way waits for it, then commits every row that piled up meanwhile in one durable
+    transaction. Each caller returns only once its own rows are committed; if the
+    group's transaction fails, every caller in it gets the error (nothing of the group
+    is queued)."""
+
+    def __init__(self, db: DeliveryDatabase) -> None:
+        self._db = db
+        self._cond = threading.Condition()
+        self._pending: list[_Send] = []
+        self._committing = False
+
+    def commit(self, params: list[tuple[Any, ...]]) -> None:
+        mine = _Send(params)
+        with self._cond:
+            self._pending.append(mine)
+            while self._committing and not mine.done:
+                self._cond.wait()
+            if mine.done:
+                if mine.error is not None:
+                    raise _again(mine.error) from mine.error
+                return
+            group, self._pending, self._committing = self._pending, [], True
+        error: BaseException | None = None
+        try:
+            with self._db.write(_CLASH) as conn:
+                conn.executemany(_SEND, [row for send in group for row in send.params])
+        except BaseException as exc:
+            error = exc
+        with self._cond:
+            for send in group:
+                send.done, send.error = True, error
+            self._committing = False
+            self._cond.notify_all()
+        if error is not None:
+            raise error
+
+
+def _again(error: BaseException) -> StoreError:
+    """The group's error for one more waiting thread (one exception object must not be
+    raised in several threads at once)."""
+    if isinstance(error, StoreError):
+        return type(error)(*error.args)
+    return StoreError(f"queueing failed: {error}")

@@ -159,6 +159,10 @@ class DeliveryDatabase(Database):
                 else:
                     conn.execute(sql, params)
 
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside a :meth:`transaction` or :meth:`deferred` block."""
+        return self._joined()
+
     def _joined(self) -> bool:
         open_ = self._open
         return (

@@ -12,7 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from functions_runtime.control.ports import StoreError
 from functions_runtime.delivery.dispatch import wait_for
 from functions_runtime.delivery.embedded import (
     DATABASE_FILE,
+    EmbeddedQueue,
     SQLitePersistenceLayer,
     open_delivery,
 )
@@ -577,3 +579,66 @@ def test_the_log_is_checkpointed_in_the_background(data_dir: Path) -> None:
     assert main.stat().st_size == before  # no commit checkpoints (wal_autocheckpoint=0)...
     # ...the background thread copies the log into the database file.
     assert wait_for(lambda: main.stat().st_size > before + 1_000_000, timeout=10)
+
+
+class CountingDatabase(DeliveryDatabase):
+    """Counts write transactions; fails the first ``failures`` of them."""
+
+    def __init__(self, path: Path, failures: int = 0) -> None:
+        super().__init__(path)
+        self.writes = 0
+        self.failures = failures
+
+    @contextmanager
+    def write(self, conflict: str, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        self.writes += 1
+        if self.failures:
+            self.failures -= 1
+            time.sleep(0.05)  # let other senders pile up behind this one
+            raise StoreError("disk full")
+        with super().write(conflict, durable=durable) as conn:
+            yield conn
+
+
+def send_concurrently(queue: EmbeddedQueue, threads: int, sends: int) -> list[BaseException]:
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def sender(n: int) -> None:
+        start.wait()
+        for i in range(sends):
+            try:
+                queue.send([{"sender": n, "i": i}, {"sender": n, "i": i, "second": True}])
+            except StoreError as exc:
+                errors.append(exc)
+
+    workers = [threading.Thread(target=sender, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return errors
+
+
+def test_concurrent_sends_share_commits_and_all_arrive(data_dir: Path, clock: Clock) -> None:
+    data_dir.mkdir(mode=0o700)
+    db = CountingDatabase(data_dir / DATABASE_FILE)
+    queue = EmbeddedQueue(db, clock)
+    assert send_concurrently(queue, threads=8, sends=40) == []
+    bodies = [job.body for job in drain(queue)]
+    assert len(bodies) == 8 * 40 * 2
+    assert {(b["sender"], b["i"]) for b in bodies} == {(n, i) for n in range(8) for i in range(40)}
+    assert db.writes < 8 * 40  # some sends rode along in another thread's commit
+
+
+def test_a_failed_group_commit_fails_every_send_in_it(data_dir: Path, clock: Clock) -> None:
+    data_dir.mkdir(mode=0o700)
+    db = CountingDatabase(data_dir / DATABASE_FILE, failures=1)
+    queue = EmbeddedQueue(db, clock)
+    errors = send_concurrently(queue, threads=4, sends=1)
+    assert errors and all(isinstance(e, StoreError) and "disk full" in str(e) for e in errors)
+    assert len({id(e) for e in errors}) == len(errors)  # each thread its own exception
+    delivered = len(drain(queue))
+    assert delivered == 2 * (4 - len(errors))  # whoever failed queued nothing
+    queue.send([{"after": True}])
+    assert [job.body for job in drain(queue)] == [{"after": True}]
