@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 MESSAGE = struct.Struct("=cii")  # the zygote's record (sandbox/zygote.py)
-STARTUP_TIMEOUT = 20.0
+STARTUP_TIMEOUT = 10.0  # the zygote's imports: ~0.2 s on an idle machine
 SPAWN_TIMEOUT = 5.0
 FALLBACK_SECONDS = 60.0
 

@@ -98,9 +98,22 @@ def test_workers_draw_different_random_streams(pool: WorkerPool):
     assert len(set(streams)) == 3, streams
 
 
+def test_zygote_is_not_dumpable(pool: WorkerPool):
+    """A compromised worker (same uid, not root) cannot ptrace or read the zygote."""
+    if os.geteuid() == 0:
+        pytest.skip("as root every /proc file is root's: nothing to tell apart")
+    zygote = pool.launcher.zygote_pid
+    assert zygote is not None
+    assert os.stat(f"/proc/{zygote}/environ").st_uid == 0  # what non-dumpable looks like
+    for pid in pool.worker_pids():  # the workers are dumpable again, as exec'ed ones
+        assert os.stat(f"/proc/{pid}/environ").st_uid == os.geteuid()
+
+
 def test_zygote_holds_no_instance_data_and_no_worker_pipes(pool: WorkerPool):
     zygote = pool.launcher.zygote_pid
     assert zygote is not None
+    if not os.access(f"/proc/{zygote}/environ", os.R_OK) or os.geteuid() != 0:
+        pytest.skip("the zygote is not dumpable: only root reads its descriptors")
     targets = _fd_targets(zygote)
     pipes = {
         st.st_ino for _, st in targets.values() if st is not None and stat.S_ISFIFO(st.st_mode)
