@@ -60,6 +60,8 @@ TICK_MS = 1000
 
 
 def _set_dumpable(on: bool) -> None:
+    """prctl(PR_SET_DUMPABLE): a process that is not dumpable cannot be ptraced, nor its
+    memory read through /proc, by another process of the same user (root excepted)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, int(on), 0, 0, 0)
 
@@ -92,7 +94,7 @@ def _reap(control: socket.socket, live: set[int]) -> None:
         _send(control, b"X", pid, status)
 
 
-def _become_worker(control: socket.socket, fds: list[int], wake: tuple[int, int]) -> NoReturn:
+def _become_worker(control: socket.socket, fds: list[int]) -> NoReturn:
     """In the forked child: drop everything of the zygote's, then serve as a worker."""
     code = 1
     try:
@@ -103,8 +105,7 @@ def _become_worker(control: socket.socket, fds: list[int], wake: tuple[int, int]
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         control.detach()  # the descriptor itself is closed below, with every other one
-        os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 256))
-        del wake
+        os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 256))  # incl. the wake-up pipe
         gc.enable()
         worker.run()
         code = 0
@@ -119,7 +120,7 @@ def _become_worker(control: socket.socket, fds: list[int], wake: tuple[int, int]
         os._exit(code)
 
 
-def _spawn(control: socket.socket, live: set[int], wake: tuple[int, int]) -> bool:
+def _spawn(control: socket.socket, live: set[int]) -> bool:
     """Serve one request; False when the host has gone."""
     try:
         data, fds, _, _ = socket.recv_fds(control, MESSAGE.size, 3)
@@ -149,7 +150,7 @@ def _spawn(control: socket.socket, live: set[int], wake: tuple[int, int]) -> boo
         _send(control, b"F", 0, exc.errno or 0)
         return True
     if child == 0:
-        _become_worker(control, fds, wake)
+        _become_worker(control, fds)
     for fd in fds:
         os.close(fd)
     live.add(child)
@@ -189,7 +190,7 @@ def main() -> None:
                 break
             for fd, _ in ready:
                 if fd == control.fileno():
-                    running = _spawn(control, live, wake)
+                    running = _spawn(control, live)
     except (BrokenPipeError, ConnectionError):
         pass
     finally:
