@@ -155,6 +155,10 @@ def exec_worker() -> Launched:
 class ZygoteError(Exception):
     """The zygote did not start, died, or could not fork a worker."""
 
+    def __init__(self, message: str, *, broken: bool = True) -> None:
+        super().__init__(message)
+        self.broken = broken  # False: the zygote is fine, the fork failed (e.g. EAGAIN)
+
 
 class Zygote:
     """The host's end of one zygote process: spawn requests and exit reports."""
@@ -258,7 +262,8 @@ class Zygote:
                     self._pump(min(remaining, 0.5))
                 kind, pid, value = self._replies.popleft()
                 if kind != b"P":
-                    raise ZygoteError(f"the zygote could not fork: {os.strerror(value)}")
+                    message = f"the zygote could not fork: {os.strerror(value)}"
+                    raise ZygoteError(message, broken=False)
                 self._live.add(pid)
         except BaseException:
             for fd in ours:
@@ -271,8 +276,12 @@ class Zygote:
         if pid in self._exited:
             return self._exited[pid]
         if timeout <= 0:
-            if not self._lock.acquire(blocking=False):
-                return None  # another thread is reading the socket
+            # When another thread is reading the socket (a spawn: a few ms), wait for it
+            # only if the worker has really ended, so alive() stays cheap and right.
+            if not self._lock.acquire(blocking=False) and (
+                not _gone(pid) or not self._lock.acquire(timeout=SPAWN_TIMEOUT)
+            ):
+                return None
         elif not self._lock.acquire(timeout=timeout):
             return None
         try:
@@ -387,7 +396,12 @@ class Launcher:
                 zygote = self._current()
                 try:
                     return zygote.spawn()
-                except (ZygoteError, OSError):
+                except ZygoteError as exc:
+                    if not exc.broken:
+                        self.fallbacks += 1
+                        return exec_worker()  # this fork failed; the zygote is fine
+                    self._discard(zygote)
+                except OSError:
                     self._discard(zygote)
             self._exec_until = time.monotonic() + FALLBACK_SECONDS
             self.fallbacks += 1

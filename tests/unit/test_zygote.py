@@ -222,3 +222,25 @@ def test_neither_zygote_nor_workers_outlive_a_killed_host(tmp_path: Path):
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         raise AssertionError("the zygote or a worker outlived its host")
+
+
+def test_a_dead_worker_is_seen_dead_while_another_thread_holds_the_socket(pool: WorkerPool):
+    pool.invoke(spec(OK), [TRACK])
+    [worker] = pool._workers.values()
+    assert isinstance(worker.proc, ForkedProcess)
+    zygote = worker.proc._zygote
+    held = threading.Event()
+
+    def hold() -> None:  # as a spawn in another thread would, a little longer
+        with zygote._lock:
+            held.set()
+            time.sleep(0.5)
+
+    os.kill(worker.proc.pid, signal.SIGKILL)
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    time.sleep(0.1)
+    assert not worker.alive()
+    assert worker.death_message() == "the worker was stopped by SIGKILL"
+    thread.join()
