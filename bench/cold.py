@@ -1,11 +1,14 @@
 """Scenario 2, cold start: a new version's first event, and cold imports of entry points.
 
 * **new worker**: a new ``InstanceSpec`` (a new version: the source gets a nonce) in a
-  new pool with no pre-started worker; the clock runs from ``invoke`` to its result,
-  so it covers starting ``python -I -B -m functions_runtime.sandbox.worker``, its
-  imports (SDK, pydantic, RestrictedPython), compiling the code in the worker and the
+  new pool with no pre-started worker whose zygote has started (``pool.prestart()``,
+  untimed: a long-lived pool has one); the clock runs from ``invoke`` to its result, so
+  it covers forking a worker from the zygote, compiling the code in the worker and the
   first event (parse, handler, ``fetch`` to the sink). The worker's RSS and PSS are
-  read right after, while it sits idle.
+  read right after, while it sits idle (the worker only, not the zygote).
+* **new pool**: the same with the zygote not started yet, so the clock also covers
+  starting ``python -I -B`` and its imports (SDK, pydantic, RestrictedPython): what the
+  first new version after a process start costs (the only cost before the zygote).
 * **spare ready**: the same in a long-lived pool whose pre-started spare worker has
   finished importing: what a new version costs once the pool is warm.
 * **imports**: each entry point imported in a fresh ``python -c`` (as a Lambda cold
@@ -198,9 +201,10 @@ def _first_event(pool: WorkerPool, sink_url: str, nonce: str) -> float:
 
 
 def _worker_children() -> list[int]:
-    """This process's children that are sandbox workers (bound or spare)."""
-    me = str(os.getpid())
-    pids = []
+    """This process's sandbox workers (bound or spare) and zygotes: exec'ed workers and
+    zygotes are its children, forked workers the zygotes' children."""
+    parents: dict[str, list[str]] = defaultdict(list)
+    cmdlines: dict[str, bytes] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -208,11 +212,18 @@ def _worker_children() -> list[int]:
             with open(f"/proc/{entry}/stat") as fh:
                 ppid = fh.read().rsplit(")", 1)[1].split()[1]
             with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmdline = fh.read()
+                cmdlines[entry] = fh.read()
         except (OSError, IndexError):
             continue
-        if ppid == me and b"functions_runtime.sandbox.worker" in cmdline:
-            pids.append(int(entry))
+        parents[ppid].append(entry)
+    pids = []
+    for child in parents[str(os.getpid())]:
+        cmdline = cmdlines.get(child, b"")
+        if b"functions_runtime.sandbox.worker" in cmdline:
+            pids.append(int(child))
+        elif b"functions_runtime.sandbox.zygote" in cmdline:
+            pids.append(int(child))
+            pids.extend(int(grandchild) for grandchild in parents[child])
     return pids
 
 
@@ -244,14 +255,22 @@ def _rss_split(pid: int) -> tuple[int, int]:
 
 
 def _new_worker_figures(sink_url: str, run_id: str, repeat: int) -> dict[str, Any]:
-    """A new version in a new pool with no spare: compile, start, imports, first event."""
+    """A new version in a new pool with no spare, its zygote started: fork, compile, first
+    event. Then the same in a pool whose zygote has not started (its imports timed too)."""
     firsts: list[float] = []
     rss: list[float] = []
     pss: list[float] = []
     anon: list[float] = []
     files: list[float] = []
+    new_pool: list[float] = []
     for i in range(repeat):
         with _pool(spares=0) as pool:
+            new_pool.append(_first_event(pool, sink_url, f"{run_id}-pool-{i}") * 1000)
+    for i in range(repeat):
+        with _pool(spares=0) as pool:
+            prestart = getattr(pool, "prestart", None)
+            if prestart is not None:
+                prestart()
             firsts.append(_first_event(pool, sink_url, f"{run_id}-new-{i}") * 1000)
             pids = pool.worker_pids()
             rss.append(sum(rss_bytes(pid) for pid in pids) / MiB)
@@ -261,6 +280,7 @@ def _new_worker_figures(sink_url: str, run_id: str, repeat: int) -> dict[str, An
             files.append(sum(f for _, f in splits) / MiB)
     return {
         "first_event_ms": summary(firsts, digits=1),
+        "first_event_new_pool_ms": summary(new_pool, digits=1),
         "idle_worker_rss_mb": summary(rss, digits=1),
         "idle_worker_pss_mb": summary(pss, digits=1),
         # The RSS in two parts: anonymous memory (the interpreter's and the libraries'

@@ -14,7 +14,8 @@ by a Zipf law: the instance of popularity rank r gets a share proportional to
 
 Then the RSS of every live worker is read from ``/proc/<pid>/statm``, and its PSS
 (shared pages divided among the processes sharing them, so the sum is what the
-workers really cost together) from ``/proc/<pid>/smaps_rollup``.
+workers really cost together) from ``/proc/<pid>/smaps_rollup``; the zygote the
+workers are forked from is reported apart (its PSS is the rest of the shared pages).
 """
 
 from __future__ import annotations
@@ -73,9 +74,12 @@ def _run_count(count: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
             for rank in targets:
                 _deliver(pool, specs[rank], next(events))
             round_eps.append(params.events_per_round / (time.perf_counter() - started))
-        pids = pool.worker_pids()
+        pids = pool.worker_pids()  # the workers (forked ones are the zygote's children)
         rss = [rss_bytes(pid) / MiB for pid in pids]
         pss = [pss_bytes(pid) / MiB for pid in pids]
+        launcher = getattr(pool, "launcher", None)
+        zygote = getattr(launcher, "zygote_pid", None)
+        zygote_pss = round(pss_bytes(zygote) / MiB, 1) if zygote else None
         steady_starts = pool.starts - warm_starts
         return {
             "instances": count,
@@ -101,6 +105,9 @@ def _run_count(count: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
             "worker_rss_mb": _rss_summary(rss),
             "total_pss_mb": round(sum(pss), 1),
             "worker_pss_mb": _rss_summary(pss),
+            # The template the workers are forked from: its PSS is the other share of
+            # the pages they have in common (not in total_pss_mb).
+            "zygote_pss_mb": zygote_pss,
         }
 
 

@@ -205,6 +205,13 @@ def _render_cold(cold: dict[str, Any], targets: dict[str, dict[str, Any]]) -> st
             f"{first['goal']}: {_verdict(first['met'])}",
         ],
         [
+            "the same in a new pool, zygote start included (ms)",
+            _spread(cold["first_event_new_pool_ms"], 1)
+            if "first_event_new_pool_ms" in cold
+            else "-",
+            "the first new version after a process start: python -I -B and its imports",
+        ],
+        [
             "idle worker RSS after it (MB)",
             _spread(cold["idle_worker_rss_mb"], 1),
             f"{idle['goal']}: {_verdict(idle['met'])}",
@@ -264,6 +271,7 @@ def _render_many(many: dict[str, Any]) -> str:
                 _num(row["total_rss_mb"]),
                 _num(row["worker_rss_mb"]["median"]),
                 _num(row["total_pss_mb"]),
+                _num(row.get("zygote_pss_mb")),
                 _spread(row["steady"]["events_per_s"], 1),
                 _num(row["steady"]["miss_rate"], 3),
             ]
@@ -277,6 +285,7 @@ def _render_many(many: dict[str, Any]) -> str:
         "total RSS MB",
         "worker RSS MB",
         "total PSS MB",
+        "zygote PSS MB",
         "steady events/s",
         "miss rate",
     ]

@@ -1,9 +1,11 @@
 """The host side of the sandbox: worker processes per instance, deadlines, outcomes.
 
 A :class:`WorkerPool` keeps at most one warm worker per instance (and at most
-``max_workers`` in all, least recently used evicted). Each worker is a fresh
-``python -I -B -m functions_runtime.sandbox.worker`` started with an allow-listed
-environment: no AWS credentials, no runtime secrets, no other instance's data.
+``max_workers`` in all, least recently used evicted). Each worker is forked from the
+pool's zygote, a ``python -I -B`` process started with an allow-listed environment that
+has imported the worker's code and holds no instance's code or data
+(``zygote_client.py``; a fresh ``python -I -B -m functions_runtime.sandbox.worker`` when
+the zygote fails): no AWS credentials, no runtime secrets, no other instance's data.
 The host enforces the wall-clock timeout and the memory limit from outside, by
 killing the worker's process group; a killed worker is replaced before the next
 event.
@@ -20,13 +22,13 @@ import selectors
 import signal
 import struct
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .sandbox.protocol import MAX_FRAME, encode
+from .zygote_client import Launcher, exec_worker, worker_environment
 
 __all__ = [
     "InstanceSpec",
@@ -42,36 +44,7 @@ WORKER_CPU_BUDGET = 600
 STDERR_TAIL = 4096
 COMPILE_CACHE = 256
 OUTCOME_SEVERITY = ("delivered", "filtered", "rejected", "retry", "invalid")
-
-# The only variables a worker inherits. Everything else (AWS_*, FUNCTIONS_*, tokens)
-# stays in the host.
-_ENV_PASSTHROUGH = ("LANG", "LC_ALL", "TZ")
-
-
-def _worker_command() -> list[str]:
-    """Isolated mode (-I: no PYTHON* variables, no user site) with the host's import
-    path passed explicitly: on Lambda the code lives in /var/task, which -I would drop."""
-    path = [p for p in sys.path if p]
-    boot = (
-        "import runpy, sys; sys.path[:0] = " + repr(path) + "; "
-        "runpy.run_module('functions_runtime.sandbox.worker', run_name='__main__', "
-        "alter_sys=True)"
-    )
-    return [sys.executable, "-I", "-B", "-c", boot]
-
-
-def worker_environment() -> dict[str, str]:
-    # PYDANTIC_DISABLE_PLUGINS: pydantic would otherwise scan every installed
-    # distribution's entry points at the first model build and import the plugins it
-    # finds, i.e. run third-party code inside the sandbox worker (and spend a few ms
-    # and some memory at every start).
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "PYDANTIC_DISABLE_PLUGINS": "__all__",
-    }
-    env.update({k: os.environ[k] for k in _ENV_PASSTHROUGH if k in os.environ})
-    return env
+KILL_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -107,22 +80,15 @@ class _WorkerLost(Exception):
 class Worker:
     """One worker process and the frames to and from it."""
 
-    def __init__(self) -> None:
+    def __init__(self, launcher: Launcher | None = None) -> None:
         self._spec: InstanceSpec | None = None
-        self.proc = subprocess.Popen(
-            _worker_command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=worker_environment(),
-            cwd="/",
-            close_fds=True,
-            start_new_session=True,
-        )
-        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
-        self._in = self.proc.stdin.fileno()
-        self._out = self.proc.stdout.fileno()
-        self._err = self.proc.stderr.fileno()
+        self._launched = launcher.launch() if launcher is not None else exec_worker()
+        self.proc = self._launched.proc
+        self._in = self._launched.stdin
+        self._out = self._launched.stdout
+        self._err = self._launched.stderr
+        self._open = True
+        self._closing = threading.Lock()
         self._buffer = bytearray()
         self._stderr = bytearray()
         self.cpu = 0.0
@@ -168,12 +134,14 @@ class Worker:
 
     def kill(self) -> None:
         if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+            self._launched.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=KILL_WAIT)
+        with self._closing:
+            if self._open:
+                self._open = False
+                for fd in (self._in, self._out, self._err):
+                    os.close(fd)
 
     def _over(self, limit: int, now: float) -> bool:
         """Memory over the limit (read at most once per poll interval)."""
@@ -334,9 +302,12 @@ class Worker:
 class WorkerPool:
     """Warm workers, one per instance, least recently used evicted past ``max_workers``."""
 
-    def __init__(self, max_workers: int = 64, spares: int = 1) -> None:
+    def __init__(
+        self, max_workers: int = 64, spares: int = 1, *, launcher: Launcher | None = None
+    ) -> None:
         self.max_workers = max_workers
         self.spares = spares
+        self.launcher = launcher if launcher is not None else Launcher()
         self._spare: list[Worker] = []
         self._compiled: collections.OrderedDict[str, list[str]] = (
             collections.OrderedDict()
@@ -359,6 +330,11 @@ class WorkerPool:
                 worker.kill()
             self._workers.clear()
             self._spare.clear()
+        self.launcher.close()
+
+    def prestart(self) -> None:
+        """Start the zygote now (it is otherwise started by the first worker start)."""
+        self.launcher.prestart()
 
     def invoke(
         self,
@@ -417,7 +393,7 @@ class WorkerPool:
                 del self._workers[spec.key]
             self._evict_idle(len(self._workers) + 1 - self.max_workers)
             spare = self._spare.pop() if self._spare else None
-        worker = spare if spare is not None and spare.alive() else Worker()
+        worker = spare if spare is not None and spare.alive() else Worker(self.launcher)
         if spare is not None and worker is not spare:
             spare.kill()
         self.spare_hits += worker is spare
@@ -481,7 +457,7 @@ class WorkerPool:
             with self._lock:
                 if len(self._spare) >= self.spares:
                     return
-            worker = Worker()
+            worker = Worker(self.launcher)
             with self._lock:
                 self._spare.append(worker)
 

@@ -1,7 +1,8 @@
 """The worker process: runs one instance's handler code, nothing else.
 
-Started by exec (``python -I -m functions_runtime.sandbox.worker``) with an
-allow-listed environment, so it holds no AWS credentials and no runtime secrets.
+Started by exec (``python -I -m functions_runtime.sandbox.worker``), or forked from the
+zygote (``zygote.py``, itself started that way), with an allow-listed environment, so it
+holds no AWS credentials and no runtime secrets.
 It talks to the host over stdin / a duplicate of stdout with length-prefixed JSON
 frames. The host kills it from outside on timeout or memory; inside, it sets
 rlimits before it loads any handler code.
@@ -42,7 +43,7 @@ from .namespace import AUTHOR_BASES, build_globals
 from .protocol import FrameError, read_frame, write_frame
 from .results import ResultError, classify, error_info, to_json
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 MiB = 1024 * 1024
 MAX_RESULT_BYTES = 1 * MiB
@@ -376,7 +377,9 @@ def _exit_when_orphaned(parent: int) -> None:
             os._exit(1)
 
 
-def main() -> None:
+def run() -> None:
+    """Serve the host on fds 0-2 until it closes the pipe. Shared by both ways a worker
+    starts: exec'ed (:func:`main`) and forked from the zygote (``zygote.py``)."""
     # Frames go out on a private copy of stdout; fd 1 itself points at /dev/null so
     # nothing else can write into the protocol stream.
     out = os.dup(1)
@@ -389,6 +392,10 @@ def main() -> None:
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     with contextlib.suppress(FrameError):  # the host closed the pipe: exit quietly
         _serve(0, out)
+
+
+def main() -> None:
+    run()
     sys.exit(0)
 
 

@@ -20,6 +20,7 @@ import pytest
 from sandbox_harness import DEFAULT_EVENT
 
 from functions_runtime.invoker import InstanceSpec, WorkerPool, summarise
+from functions_runtime.zygote_client import Launcher
 
 HOSTILE_WORKER = Path(__file__).parent / "hostile_worker.py"
 OUTCOMES = {"delivered", "filtered", "rejected", "retry", "invalid"}
@@ -32,7 +33,9 @@ def hostile_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
     launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HOSTILE_WORKER}"\n')
     launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setattr(sys, "executable", str(launcher))
-    with WorkerPool(max_workers=2, spares=0) as pool:
+    # Exec'ed, not forked from a zygote: the stand-in replaces the worker process; the
+    # host reads a forked worker's frames with the same code.
+    with WorkerPool(max_workers=2, spares=0, launcher=Launcher(fork=False)) as pool:
         yield pool
 
 
