@@ -153,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         signal.signal(sig, on_signal)
     threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
     with WorkerPool(max_workers=64) as pool:
+        pool.prestart()  # the worker template, before the first event needs it
         dispatcher = Dispatcher(
             backend, delivery, pool, allow=tuple(args.allow), policy=_policy(args.policy)
         )

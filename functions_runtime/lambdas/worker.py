@@ -32,6 +32,10 @@ tracer = Tracer()
 metrics = Metrics()
 
 runtime = build_runtime()
+# The worker template imports the SDK and the sandbox during init (full CPU, outside the
+# first invocation's timeout): a new instance's first event then costs a fork, not a
+# Python start.
+runtime.pool.prestart()
 # Retries are reported item by item even when every record of a batch is one.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
