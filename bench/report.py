@@ -341,7 +341,8 @@ def _render_ingest(ingest: dict[str, Any]) -> str:
         f"4. Ingest: functions serve{serve_args} on 127.0.0.1, {ingest['clients']} client "
         f"processes x {ingest['connections_per_client']} keep-alive connections posting "
         "/v1/batch to signed_webhook; serve (API and ingest), its children (delivery "
-        "process, sandbox workers), sink and clients share the machine's CPUs\n"
+        "processes, worker templates, sandbox workers), sink and clients share the "
+        "machine's CPUs\n"
         f"   Saturation ({ingest['saturate_seconds']:g} s window, clients as fast as "
         "answered; one run)"
     )
