@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -630,3 +631,14 @@ def test_mock_mode_default_status_and_empty_body(no_network: None) -> None:
         response = fetch("http://127.0.0.1/anything")
     assert response.status == 200
     assert response.content == b""
+
+
+def test_each_invocation_masks_its_own_secrets(base: str) -> None:
+    # The secrets' encoded forms are computed once per set of secrets: a second set
+    # (another context) must still be masked, and the first one no longer applies.
+    for secret, other in (("first secret/1", "second secret/2"), ("second secret/2", "x")):
+        with activate(InvocationContext(allow=LOOPBACK, secrets=(secret,))) as ctx:
+            fetch(f"{base}/echo?q={quote(secret)}&r={quote(other)}", method="POST", body=secret)
+        record = ctx.requests[0]
+        assert secret not in record["request_body"] and quote(secret) not in record["url"]
+        assert quote(other) in record["url"]

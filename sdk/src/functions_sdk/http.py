@@ -25,6 +25,7 @@ What to expect:
 from __future__ import annotations
 
 import base64
+import functools
 import json as _json
 import math
 import re
@@ -171,13 +172,18 @@ def _looks_secret(name: str) -> bool:
     return any(part in lowered for part in _SECRET_NAME_PARTS)
 
 
-def _secret_forms(ctx: InvocationContext) -> list[str]:
+def _secret_forms(ctx: InvocationContext) -> tuple[str, ...]:
     """Every secret, plus its percent-encoded forms, longest first."""
+    return _forms_of(ctx.secrets)
+
+
+@functools.lru_cache(maxsize=4)  # a worker serves one instance: one set of secrets
+def _forms_of(secrets: tuple[str, ...]) -> tuple[str, ...]:
     forms: set[str] = set()
-    for secret in ctx.secrets:
+    for secret in secrets:
         if secret:
             forms.update({secret, quote(secret, safe=""), quote_plus(secret, safe="")})
-    return sorted(forms, key=len, reverse=True)
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def _redact(ctx: InvocationContext | None, text: str) -> str:
