@@ -347,44 +347,6 @@ def test_new_instances_take_a_prestarted_spare():
         assert (pool.starts, pool.spare_hits) == (1, 0)
 
 
-def test_workers_do_not_outlive_a_killed_host(tmp_path):
-    import signal
-    import subprocess
-    import sys
-
-    host = tmp_path / "host.py"
-    host.write_text(
-        textwrap.dedent("""
-        import threading, time
-        from functions_runtime.invoker import InstanceSpec, WorkerPool
-        pool = WorkerPool(spares=0)
-        src = "import time\\ndef on_track(e, s):\\n    time.sleep(600)\\n"
-        spec = InstanceSpec(key="k", source=src, filename="h.py", timeout=300)
-        event = {"type": "track", "event": "x", "userId": "u"}
-        threading.Thread(target=pool.invoke, args=(spec, [event]), daemon=True).start()
-        while not pool.worker_pids():
-            time.sleep(0.05)
-        print(pool.worker_pids()[0], flush=True)
-        time.sleep(600)
-    """)
-    )
-    proc = subprocess.Popen([sys.executable, str(host)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    worker = int(proc.stdout.readline())
-    proc.send_signal(signal.SIGKILL)  # the host dies while the handler sleeps
-    proc.wait()
-    proc.stdout.close()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(worker, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    os.kill(worker, 9)
-    raise AssertionError("the worker outlived its host")
-
-
 def test_worker_loads_no_pydantic_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A pydantic plugin installed next to the runtime is not imported into the worker
     (PYDANTIC_DISABLE_PLUGINS): no third-party code runs beside the handler."""
