@@ -119,7 +119,7 @@ class DeliveryDatabase(Database):
         :meth:`read` use other connections and so do not see the uncommitted writes.
         ``durable=False``: no ``fsync`` of its own (see ``Database.write``).
         """
-        if self._joined():
+        if self.in_transaction():
             yield
             return
         with super().write("a delivery transaction conflicted", durable=durable) as conn:
@@ -141,7 +141,7 @@ class DeliveryDatabase(Database):
         writes. If the block raises, nothing is written; if the writes fail, the block
         ends with ``StoreError`` and none of them is saved.
         """
-        if self._joined():
+        if self.in_transaction():
             yield
             return
         statements = _Statements()
@@ -161,9 +161,6 @@ class DeliveryDatabase(Database):
 
     def in_transaction(self) -> bool:
         """Whether this thread is inside a :meth:`transaction` or :meth:`deferred` block."""
-        return self._joined()
-
-    def _joined(self) -> bool:
         open_ = self._open
         return (
             getattr(open_, "conn", None) is not None or getattr(open_, "deferred", None) is not None
