@@ -116,10 +116,10 @@ class Dispatcher:
     ) -> list[Settlement]:
         """Run and record ``jobs``; one settlement per job, in order.
 
-        Writes are grouped per instance: the idempotency claims in one transaction, then,
-        for each part that finishes together (a sandbox invoke's events, the duplicates,
-        the insert function's drops), its delivery records and idempotency results in
-        a deferred block (blind writes, committed together at its end). ``settle``, when
+        Writes are grouped per instance: the idempotency claims, a few per transaction;
+        then, for each part that finishes together (a sandbox invoke's events, the
+        duplicates, the insert function's drops), its delivery records and idempotency
+        results in a deferred block (blind writes, committed together at its end). ``settle``, when
         given, is called with that part's settlements inside the same block (the
         embedded loop acks its jobs there: one commit settles the part, or none of it is
         settled).
@@ -404,34 +404,46 @@ def run_worker(
     since: dict[tuple[str, str], float] = {}
     while True:
         stopping = stop.is_set()
-        room = max_messages - sum(len(group) for group in held.values())
-        jobs = (
-            queue.receive(room, visibility_timeout=visibility) if room > 0 and not stopping else []
-        )
-        now = time.monotonic()
-        for job in jobs:
-            key = (str(job.body.get("instance_id")), str(job.body.get("version_id") or ""))
-            held.setdefault(key, []).append(job)
-            since.setdefault(key, now)
-        ready: list[Job] = []
-        for key, group in list(held.items()):
-            count, wait = dispatcher.batching(group[0])
-            if stopping or len(group) >= count or now - since[key] >= wait:
-                ready.extend(group)
-                del held[key], since[key]
-        if ready:
-            try:
-                dispatcher.process(ready, settle=lambda done: _apply(queue, done))
-            except Exception:
-                # Unsettled jobs reappear after the visibility timeout; keep delivering.
-                logger.exception(
-                    "delivering %d jobs failed; they will be received again", len(ready)
-                )
-                stop.wait(idle_sleep)
-        elif stopping:
+        try:
+            busy = _step(dispatcher, queue, visibility, held, since, max_messages, stopping)
+        except Exception:
+            # A receive, lookup or group that failed: its jobs reappear after the
+            # visibility timeout; keep delivering.
+            logger.exception("a delivery step failed; its jobs will be received again")
+            busy = False
+        if stopping:  # that step ran everything held (or failed: it comes back later)
             return
-        elif not jobs:
+        if not busy:
             stop.wait(idle_sleep)
+
+
+def _step(
+    dispatcher: Dispatcher,
+    queue: Queue,
+    visibility: int,
+    held: dict[tuple[str, str], list[Job]],
+    since: dict[tuple[str, str], float],
+    max_messages: int,
+    stopping: bool,
+) -> bool:
+    """One turn of :func:`run_worker`: receive into ``held``, run what is ready. True
+    when it received or ran anything (the loop goes on without a pause)."""
+    room = max_messages - sum(len(group) for group in held.values())
+    jobs = queue.receive(room, visibility_timeout=visibility) if room > 0 and not stopping else []
+    now = time.monotonic()
+    for job in jobs:
+        key = (str(job.body.get("instance_id")), str(job.body.get("version_id") or ""))
+        held.setdefault(key, []).append(job)
+        since.setdefault(key, now)
+    ready: list[Job] = []
+    for key, group in list(held.items()):
+        count, wait = dispatcher.batching(group[0])
+        if stopping or len(group) >= count or now - since[key] >= wait:
+            ready.extend(group)
+            del held[key], since[key]
+    if ready:
+        dispatcher.process(ready, settle=lambda done: _apply(queue, done))
+    return bool(jobs or ready)
 
 
 def _apply(queue: Queue, settlements: list[Settlement]) -> None:

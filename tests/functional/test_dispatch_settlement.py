@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,3 +129,39 @@ def test_the_loop_survives_a_failed_group_and_its_jobs_come_back(world: World) -
     assert dispatcher.failures == 1
     assert world.records() == ["delivered"] * 4
     assert world.delivery.queue.counts().in_flight == 0
+
+
+class FlakyQueue:
+    """The world's queue, whose first receive fails as a locked database would."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+        self.failures = 0
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[Job]:
+        if not self.failures:
+            self.failures += 1
+            raise StoreError("database is locked")
+        return list(self._queue.receive(max_messages, visibility_timeout))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+
+def test_the_loop_survives_a_failed_receive(world: World) -> None:
+    queue = FlakyQueue(world.delivery.queue)
+    dispatcher = Dispatcher(world.backend, replace(world.delivery, queue=queue), world.pool)
+    world.send(3)
+    stop = threading.Event()
+    loop = threading.Thread(target=run_worker, args=(dispatcher, stop))
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(world.records()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert queue.failures == 1
+    assert world.records() == ["delivered"] * 3
+    assert not loop.is_alive()
