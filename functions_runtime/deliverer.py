@@ -163,10 +163,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         ]
         for loop in loops:
             loop.start()
-        while any(loop.is_alive() for loop in loops):
-            stop.wait(0.5)  # the main thread stays free to take signals
-            for loop in loops:
-                loop.join(timeout=0.01)
+        # The main thread waits where signals reach it; it also ends when every loop has.
+        while any(loop.is_alive() for loop in loops) and not stop.wait(0.5):
+            pass
+        for loop in loops:
+            loop.join()
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ SQLite would checkpoint the write-ahead log inside whichever commit crosses 1,00
 holding every writer up for that long (10 to 15 ms here); instead a background thread
 checkpoints (``PASSIVE``, beside the writers) every ``CHECKPOINT_SECONDS``.
 
-Every commit is a ``fsync``: the delivery loop therefore groups the writes that settle
-a group of events (idempotency claims; then delivery records, idempotency results and
-queue acks) into one :meth:`DeliveryDatabase.transaction` instead of one commit each.
+The delivery loop groups its writes instead of committing each: idempotency claims a
+few per :meth:`DeliveryDatabase.transaction`, then a part's delivery records,
+idempotency results and queue acks in one :meth:`DeliveryDatabase.deferred` block.
+Those commits skip their own ``fsync`` (``durable=False``); sends stay durable.
 """
 
 from __future__ import annotations
