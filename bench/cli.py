@@ -26,7 +26,7 @@ __all__ = ["SCENARIOS", "Options", "main", "parse_args", "run"]
 SCENARIOS = ("warm", "cold", "many", "ingest")
 DEFAULT_OUTPUT = Path(__file__).resolve().with_name("results.json")
 SCHEMA_VERSION = 1
-QUICK_ENTRY_POINTS = ("functions_runtime.sandbox.worker",)
+QUICK_ENTRY_POINTS = ("functions_runtime.sandbox.guest.worker",)
 
 
 @dataclass(frozen=True)

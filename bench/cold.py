@@ -33,8 +33,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from functions_runtime.invoker import WorkerPool
 from functions_runtime.sandbox.compiler import compile_function
+from functions_runtime.sandbox.host.pool import WorkerPool
 
 from . import workload
 from .paths import BenchError
@@ -53,8 +53,8 @@ __all__ = [
 
 ENTRY_POINTS: tuple[str, ...] = (
     "functions_sdk",
-    "functions_runtime.sandbox.worker",
-    "functions_runtime.invoker",
+    "functions_runtime.sandbox.guest.worker",
+    "functions_runtime.sandbox.host.pool",
     "functions_runtime.cli",
     "functions_runtime.api.app",
     "functions_runtime.delivery.dispatch",
@@ -219,9 +219,9 @@ def _worker_children() -> list[int]:
     pids = []
     for child in parents[str(os.getpid())]:
         cmdline = cmdlines.get(child, b"")
-        if b"functions_runtime.sandbox.worker" in cmdline:
+        if b"functions_runtime.sandbox.guest.worker" in cmdline:
             pids.append(int(child))
-        elif b"functions_runtime.sandbox.zygote" in cmdline:
+        elif b"functions_runtime.sandbox.guest.zygote" in cmdline:
             pids.append(int(child))
             pids.extend(int(grandchild) for grandchild in parents[child])
     return pids

@@ -533,7 +533,7 @@ class Server:
             return "(no log)"
 
     def _deploy(self, sink_url: str) -> None:
-        from functions_runtime.client import ApiClient, ApiError, read_function_files
+        from functions_runtime.cli.client import ApiClient, ApiError, read_function_files
 
         api = ApiClient(self.url, ADMIN_KEY, timeout=30)
         try:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from functions_runtime.invoker import InstanceSpec, WorkerPool
+from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
 
 from . import workload
 from .paths import BenchError

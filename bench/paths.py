@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from functions_runtime.invoker import InstanceSpec, WorkerPool
+from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
 from functions_sdk import Settings
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk.events import parse_event

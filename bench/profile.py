@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from functions_runtime.invoker import WorkerPool
 from functions_runtime.sandbox.compiler import compile_function
-from functions_runtime.sandbox.protocol import encode
-from functions_runtime.sandbox.worker import Runner
+from functions_runtime.sandbox.guest.protocol import encode
+from functions_runtime.sandbox.guest.worker import Runner
+from functions_runtime.sandbox.host.pool import WorkerPool
 
 from . import workload
 from .paths import BenchError, SandboxPath

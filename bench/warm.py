@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from functions_runtime.invoker import WorkerPool
+from functions_runtime.sandbox.host.pool import WorkerPool
 
 from . import workload
 from .paths import BenchError, Path, PlainPath, PowertoolsPath, SandboxPath, powertools_available

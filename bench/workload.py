@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from functions_runtime.invoker import InstanceSpec
+from functions_runtime.sandbox.host.pool import InstanceSpec
 
 __all__ = [
     "ALLOW",

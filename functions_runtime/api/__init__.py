@@ -1,0 +1,6 @@
+"""The HTTP API, written once with Powertools' event handler (API Gateway and ``serve``).
+
+It may import ``control`` and ``delivery`` (their service layers and ports, never a
+backend package) and Powertools. Only ``server``, ``lambdas`` and ``cli`` import it; it
+never imports them.
+"""

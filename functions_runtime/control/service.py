@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..invoker import InstanceSpec, WorkerPool, summarise
 from ..manifest import HANDLER_NAME, Manifest, ManifestError, check_settings
+from ..sandbox.host.pool import InstanceSpec, WorkerPool, summarise
 from .auth import WRITE_KEY_PREFIX, Principal, hash_key, issue_key, new_secret
 from .backend import Backend
 from .errors import ServiceError, bad_request, conflict, invalid, not_found

@@ -31,8 +31,8 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from ..control.backend import Backend
 from ..control.models import Instance, Version
 from ..control.service import decrypt_settings, spec_for
-from ..invoker import InstanceSpec, WorkerPool
 from ..manifest import Manifest
+from ..sandbox.host.pool import InstanceSpec, WorkerPool
 from .ports import Delivery, DeliveryBackend, Job, Queue
 
 __all__ = ["DeliveryPolicy", "Dispatcher", "Settlement", "run_worker"]

@@ -16,7 +16,7 @@ from ..delivery.aws import aws_delivery, delivery_names_from_env
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
-from ..invoker import WorkerPool
+from ..sandbox.host.pool import WorkerPool
 
 __all__ = ["LambdaRuntime", "build_runtime"]
 

@@ -26,7 +26,7 @@ from RestrictedPython.transformer import (
     copy_locations,
 )
 
-from .modules import EXPORTS
+from .guest.modules import EXPORTS
 
 __all__ = ["ALLOWED_DUNDER_METHODS", "FunctionsPolicy"]
 

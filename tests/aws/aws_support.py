@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.lambda_invoke import find_function, load_template, resolve_environment
+from functions_runtime.lambdas.local_invoke import find_function, load_template, resolve_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -150,7 +150,7 @@ def seed(session: Any, names: Names, **client_kw: Any) -> str:
     from functions_runtime.control.aws import AwsNames, aws_backend
     from functions_runtime.control.models import Source, new_id, utcnow
     from functions_runtime.control.service import ControlPlane
-    from functions_runtime.invoker import WorkerPool
+    from functions_runtime.sandbox.host.pool import WorkerPool
 
     dynamodb, s3, kms = (session.client(n, **client_kw) for n in ("dynamodb", "s3", "kms"))
     backend = aws_backend(dynamodb, s3, kms, AwsNames(names.table, names.bucket, names.key_id))
@@ -438,7 +438,7 @@ def permissions_for(
 # -- who calls what ------------------------------------------------------------------------
 # (action, resource) pairs, a resource being a logical id with an optional path:
 # "FunctionsTable/index/GSI1", "CodeBucket/code/*". From the docstrings of
-# functions_runtime/control/aws.py and delivery/aws.py ("Who calls what"); the e2e test
+# functions_runtime/control/aws/__init__.py and delivery/aws/__init__.py ("Who calls what"); the e2e test
 # checks every call the handlers make is one of these, test_template that the scanned
 # code calls nothing else and that each role grants exactly these plus INFRA.
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.lambda_invoke import find_function
+from functions_runtime.lambdas.local_invoke import find_function
 from tests.aws import aws_support as aws
 from tests.aws.conftest import MotoStack
 

@@ -425,7 +425,7 @@ def _scanned_actions() -> set[str]:
                 continue
             operation = mappings[service].get(method)
             assert operation is not None, f"{path.name}: {service}.{method} is not an API call"
-            if operation == "TransactWriteItems":  # Puts and Updates (control/aws.py)
+            if operation == "TransactWriteItems":  # Puts and Updates (control/aws/__init__.py)
                 actions |= {"dynamodb:PutItem", "dynamodb:UpdateItem"}
                 continue
             action = f"{service}:{operation}"

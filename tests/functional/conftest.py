@@ -31,7 +31,7 @@ from functions_runtime.control.service import ControlPlane
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import Ingest
 from functions_runtime.delivery.ports import DeliveryBackend
-from functions_runtime.invoker import WorkerPool
+from functions_runtime.sandbox.host.pool import WorkerPool
 from tests.backends import BACKENDS, make_backend
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,11 +17,11 @@ import pytest
 from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.service import ControlPlane
-from functions_runtime.deliverer import DeliveryProcesses, _policy, _policy_json
 from functions_runtime.delivery.dispatch import DeliveryPolicy
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import Ingest
-from functions_runtime.invoker import WorkerPool
+from functions_runtime.sandbox.host.pool import WorkerPool
+from functions_runtime.server.deliverer import DeliveryProcesses, _policy, _policy_json
 
 ADMIN = Principal("key_admin", None, True)
 HANDLER = """
@@ -108,7 +108,13 @@ def test_stop_ends_every_delivery_process(world: World) -> None:
 
 def test_a_delivery_process_exits_when_its_parent_goes(world: World) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-m", "functions_runtime.deliverer", "--data-dir", str(world.data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "functions_runtime.server.deliverer",
+            "--data-dir",
+            str(world.data_dir),
+        ],
         stdin=subprocess.PIPE,
     )
     try:

@@ -20,7 +20,7 @@ from functions_runtime.delivery.dispatch import Dispatcher, Settlement, run_work
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import Ingest
 from functions_runtime.delivery.ports import Job
-from functions_runtime.invoker import WorkerPool
+from functions_runtime.sandbox.host.pool import WorkerPool
 
 ADMIN = Principal("key_admin", None, True)
 HANDLER = """

@@ -21,7 +21,7 @@ from functions_runtime.control.service import ControlPlane
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, Ingest
 from functions_runtime.delivery.ports import DeliveryBackend
-from functions_runtime.invoker import WorkerPool
+from functions_runtime.sandbox.host.pool import WorkerPool
 
 HANDLER = "def on_track(event, settings):\n    return event.event\n"
 

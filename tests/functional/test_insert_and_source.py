@@ -20,7 +20,7 @@ from functions_runtime.control.service import ControlPlane
 from functions_runtime.delivery.dispatch import DeliveryPolicy, Dispatcher
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import Ingest
-from functions_runtime.invoker import WorkerPool
+from functions_runtime.sandbox.host.pool import WorkerPool
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = Principal("key_admin", None, True)

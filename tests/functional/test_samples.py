@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.cli import build_spec
-from functions_runtime.invoker import summarise
+from functions_runtime.sandbox.host.local import build_spec
+from functions_runtime.sandbox.host.pool import summarise
 from functions_sdk.testing import run_batch, run_function
 
 ROOT = Path(__file__).resolve().parents[2]

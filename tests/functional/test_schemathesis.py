@@ -36,7 +36,7 @@ from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.service import ControlPlane
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import Ingest
-from functions_runtime.invoker import WorkerPool
+from functions_runtime.sandbox.host.pool import WorkerPool
 from tests.functional.conftest import ADMIN_KEY
 
 HANDLER = "def on_track(event, settings):\n    return {'seen': event.type}\n"

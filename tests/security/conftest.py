@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sandbox_harness import ENV_CANARIES, LoopbackListener, Sandbox, leaks_in
 
-from functions_runtime.invoker import WorkerPool, worker_environment
+from functions_runtime.sandbox.host.pool import WorkerPool, worker_environment
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions_runtime.invoker import InstanceSpec, WorkerPool
+from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
 
 SUFFIX = secrets.token_hex(8)
 

@@ -44,8 +44,8 @@ from sandbox_harness import (
     leaks_in,
 )
 
-from functions_runtime.invoker import InstanceSpec
 from functions_runtime.sandbox.compiler import compile_function
+from functions_runtime.sandbox.host.pool import InstanceSpec
 
 CASES_DIR = Path(__file__).parent / "cases"
 CASE_FILES = sorted(CASES_DIR.glob("[0-9][0-9][0-9]_*.py"))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sandbox_harness import DEFAULT_EVENT, MEMORY_MB, TIMEOUT, Sandbox
 
-from functions_runtime.invoker import InstanceSpec
+from functions_runtime.sandbox.host.pool import InstanceSpec
 from functions_sdk.testing import MockResponse
 
 EVENT: dict[str, Any] = {

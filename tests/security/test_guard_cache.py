@@ -36,9 +36,9 @@ import pytest
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 import functions_sdk
-from functions_runtime.sandbox import guards as guards_module
 from functions_runtime.sandbox.compiler import compile_function
-from functions_runtime.sandbox.guards import (
+from functions_runtime.sandbox.guest import guards as guards_module
+from functions_runtime.sandbox.guest.guards import (
     EXPOSED_CLASSES,
     MAX_REMEMBERED,
     MAX_REMEMBERED_NAME,
@@ -46,8 +46,8 @@ from functions_runtime.sandbox.guards import (
     Guards,
     SandboxAccessError,
 )
-from functions_runtime.sandbox.modules import EXPORTS, Facade, build_module
-from functions_runtime.sandbox.namespace import AUTHOR_BASES, build_globals
+from functions_runtime.sandbox.guest.modules import EXPORTS, Facade, build_module
+from functions_runtime.sandbox.guest.namespace import AUTHOR_BASES, build_globals
 from functions_sdk import Response, Settings, SourceRequest
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk.events import BaseEvent, parse_event

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sandbox_harness import DEFAULT_EVENT
 
-from functions_runtime.invoker import InstanceSpec, WorkerPool, summarise
-from functions_runtime.zygote_client import Launcher
+from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool, summarise
+from functions_runtime.sandbox.host.zygote_client import Launcher
 
 HOSTILE_WORKER = Path(__file__).parent / "hostile_worker.py"
 OUTCOMES = {"delivered", "filtered", "rejected", "retry", "invalid"}

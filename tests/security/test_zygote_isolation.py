@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sandbox_harness import ENV_CANARIES
 
-from functions_runtime.invoker import InstanceSpec, Worker, WorkerPool, worker_environment
-from functions_runtime.zygote_client import ForkedProcess, Launcher
+from functions_runtime.sandbox.host.pool import InstanceSpec, Worker, WorkerPool, worker_environment
+from functions_runtime.sandbox.host.zygote_client import ForkedProcess, Launcher
 
 TRACK = {"type": "track", "event": "Signed Up", "userId": "u1"}
 RANDOM = """

@@ -28,7 +28,7 @@ from functions_runtime.delivery.aws import (
     delivery_names_from_env,
     provision_delivery,
 )
-from functions_runtime.delivery.aws_records import TRUNCATED, TTL, nearest_rank, sort_key
+from functions_runtime.delivery.aws.records import TRUNCATED, TTL, nearest_rank, sort_key
 from functions_runtime.delivery.ports import Delivery, DeliveryBackend, QueueCounts
 
 ENV = {

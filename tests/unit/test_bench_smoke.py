@@ -69,7 +69,7 @@ def test_cold_reports_first_event_memory_and_imports(results: tuple[dict[str, An
     assert _is_summary(cold["bare_python"]["wall_ms"])
     assert cold["idle_worker_rss_mb"]["median"] > 0
     modules = [entry["module"] for entry in cold["imports"]]
-    assert "functions_runtime.sandbox.worker" in modules
+    assert "functions_runtime.sandbox.guest.worker" in modules
     for entry in cold["imports"]:
         assert "error" not in entry, entry
         assert _is_summary(entry["wall_ms"]) and _is_summary(entry["wall_with_bytecode_ms"])

@@ -37,8 +37,8 @@ from functions_runtime.delivery.embedded import (
     SQLitePersistenceLayer,
     open_delivery,
 )
-from functions_runtime.delivery.embedded_deliveries import nearest_rank
-from functions_runtime.delivery.embedded_sqlite import DeliveryDatabase
+from functions_runtime.delivery.embedded.database import DeliveryDatabase
+from functions_runtime.delivery.embedded.deliveries import nearest_rank
 from functions_runtime.delivery.ports import Delivery, DeliveryBackend, Job, Queue, QueueCounts
 
 ROOT = Path(__file__).resolve().parents[2]

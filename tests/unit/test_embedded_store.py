@@ -20,7 +20,7 @@ from functions_runtime.control.embedded import (
     LocalSecretBox,
     open_embedded,
 )
-from functions_runtime.control.embedded_secrets import load_or_create_key
+from functions_runtime.control.embedded.secrets import load_or_create_key
 from functions_runtime.control.models import (
     AuditEntry,
     Function,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from functions_runtime.sandbox.compiler import compile_function
-from functions_runtime.sandbox.guards import Guards, SandboxAccessError
-from functions_runtime.sandbox.namespace import AUTHOR_BASES, build_globals
+from functions_runtime.sandbox.guest.guards import Guards, SandboxAccessError
+from functions_runtime.sandbox.guest.namespace import AUTHOR_BASES, build_globals
 from functions_sdk import Settings
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk.events import parse_event

@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.invoker import InstanceSpec, WorkerPool, summarise, worker_environment
+from functions_runtime.sandbox.host.pool import (
+    InstanceSpec,
+    WorkerPool,
+    summarise,
+    worker_environment,
+)
 
 TRACK = {"type": "track", "event": "Signed Up", "userId": "u1", "properties": {"n": 1}}
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.invoker import InstanceSpec, WorkerPool
-from functions_runtime.zygote_client import ForkedProcess, Launcher
+from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
+from functions_runtime.sandbox.host.zygote_client import ForkedProcess, Launcher
 
 TRACK = {"type": "track", "event": "Signed Up", "userId": "u1"}
 OK = "def on_track(event, settings):\n    return 'ok'\n"
@@ -82,7 +82,7 @@ def test_workers_are_forked_by_the_zygote(pool: WorkerPool):
     pool.invoke(spec(OK, key="b"), [TRACK])
     zygote = pool.launcher.zygote_pid
     assert zygote is not None
-    assert b"functions_runtime.sandbox.zygote" in _cmdline(zygote)
+    assert b"functions_runtime.sandbox.guest.zygote" in _cmdline(zygote)
     pids = pool.worker_pids()
     assert len(pids) == 2
     assert all(_ppid(pid) == zygote for pid in pids)
@@ -168,7 +168,7 @@ def test_a_broken_zygote_falls_back_to_exec_workers():
         assert broken.fallbacks == 1
         [pid] = pool.worker_pids()
         assert _ppid(pid) == os.getpid()
-        assert b"functions_runtime.sandbox.worker" in _cmdline(pid)
+        assert b"functions_runtime.sandbox.guest.worker" in _cmdline(pid)
         [late] = pool.invoke(spec(SLEEPY, key="late", timeout=0.5), [TRACK])
         assert late["error"]["type"] == "TimeoutError"
 
@@ -197,7 +197,7 @@ def test_neither_zygote_nor_workers_outlive_a_killed_host(tmp_path: Path):
     host.write_text(
         textwrap.dedent("""
         import threading, time
-        from functions_runtime.invoker import InstanceSpec, WorkerPool
+        from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
         pool = WorkerPool(spares=1)
         src = "import time\\ndef on_track(e, s):\\n    time.sleep(600)\\n"
         spec = InstanceSpec(key="k", source=src, filename="h.py", timeout=300)

@@ -82,7 +82,7 @@ def _pool() -> Any:
     global _POOL
     if _POOL is None:
         try:
-            from functions_runtime.invoker import WorkerPool
+            from functions_runtime.sandbox.host.local import WorkerPool
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError(
                 "functions_sdk.testing needs the runtime: pip install 'functions-sdk[testing]'"
@@ -101,7 +101,7 @@ def _run(
     timeout: float | None,
     allow: tuple[str, ...],
 ) -> list[InvocationResult]:
-    from functions_runtime.cli import build_spec
+    from functions_runtime.sandbox.host.local import build_spec
 
     spec = build_spec(str(path), dict(settings or {}), timeout=timeout, allow=allow)
     mocks = None if responses is None else [r.to_dict() for r in responses]

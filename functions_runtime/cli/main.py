@@ -1,0 +1,214 @@
+"""The ``functions`` command line.
+
+``functions validate PATH`` and ``functions invoke PATH --event FILE`` are a
+contract other tools rely on: add to them, do not change them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ..lambdas.local_invoke import add_lambda_invoke
+from ..manifest import ManifestError, load_function
+from ..sandbox.compiler import compile_function
+from ..sandbox.host.local import build_spec
+from ..sandbox.host.pool import WorkerPool, summarise
+from .client import ApiError
+from .remote import add_commands
+
+__all__ = ["main"]
+
+HTTP_ALLOW_ENV = "FUNCTIONS_HTTP_ALLOW"
+
+
+class UsageError(Exception):
+    """A problem with how the command was called (exit status 2)."""
+
+
+def _read_json(path: str, what: str) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{what} file not found: {path}")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{what} file {path} is not JSON: {exc}") from None
+
+
+def allow_list(flags: Sequence[str] | None) -> tuple[str, ...]:
+    """Hosts / CIDRs the operator allows: ``FUNCTIONS_HTTP_ALLOW`` plus ``--allow-host``."""
+    entries = [e.strip() for e in os.environ.get(HTTP_ALLOW_ENV, "").split(",")]
+    for flag in flags or ():
+        entries.extend(e.strip() for e in flag.split(","))
+    return tuple(e for e in entries if e)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        fn = load_function(args.path)
+    except ManifestError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.path}: {exc.strerror}") from None
+    report = compile_function(fn.source, fn.filename, fn.manifest.kind)
+    for error in report.errors:
+        print(error, file=sys.stderr)
+    if not report.ok:
+        return 1
+    handlers = ", ".join(report.handlers)
+    print(f"{fn.filename}: ok ({fn.manifest.kind} function; handlers: {handlers})")
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    payload = _read_json(args.event, "event")
+    settings: Any = _read_json(args.settings, "settings") if args.settings else {}
+    if not isinstance(settings, dict):
+        raise UsageError(f"settings file {args.settings} must hold a JSON object")
+    if args.timeout is not None and not 0 < args.timeout <= 300:
+        raise UsageError("--timeout must be between 0 and 300 seconds")
+    if not Path(args.path).exists():
+        raise UsageError(f"function not found: {args.path}")
+    try:
+        spec = build_spec(args.path, settings, timeout=args.timeout, allow=allow_list(args.allow))
+    except ManifestError as exc:
+        raise UsageError("; ".join(exc.problems)) from None
+    with WorkerPool(max_workers=1, spares=0) as pool:
+        if isinstance(payload, list):
+            results = pool.invoke(spec, payload, batch=True)
+            output: dict[str, Any] = {
+                "outcome": summarise(results),
+                "results": results,
+                "duration_ms": round(sum(r["duration_ms"] for r in results), 3),
+            }
+        else:
+            output = pool.invoke(spec, [payload])[0]
+    json.dump(output, sys.stdout, indent=2 if args.pretty else None)
+    sys.stdout.write("\n")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="functions",
+        description="Write, check and run sandboxed Python destination functions.",
+    )
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check a function folder; exit 1 with problems")
+    validate.add_argument("path", help="function folder, its handler.py, or a .py file")
+    validate.set_defaults(run=cmd_validate)
+
+    invoke = sub.add_parser("invoke", help="run a function on an event or a batch, print JSON")
+    invoke.add_argument("path", help="function folder, its handler.py, or a .py file")
+    invoke.add_argument(
+        "--event",
+        required=True,
+        metavar="FILE",
+        help="JSON file: one event (object) or a batch (array)",
+    )
+    invoke.add_argument("--settings", metavar="FILE", help="JSON file with settings values")
+    invoke.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wall-clock limit per event (default: the manifest's, or 5)",
+    )
+    invoke.add_argument(
+        "--allow-host",
+        dest="allow",
+        action="append",
+        metavar="HOST",
+        help="let fetch reach this host/IP/CIDR (e.g. 127.0.0.1); repeatable",
+    )
+    invoke.add_argument("--pretty", action="store_true", help="indent the JSON output")
+    invoke.set_defaults(run=cmd_invoke)
+
+    serve = sub.add_parser("serve", help="run the API, ingest and delivery workers (embedded)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--data-dir", default=".functions", help="default: ./.functions")
+    serve.add_argument(
+        "--allow-host",
+        dest="allow",
+        action="append",
+        metavar="HOST",
+        help="let fetch reach this host/IP/CIDR; repeatable",
+    )
+    serve.add_argument(
+        "--delivery-processes",
+        type=int,
+        default=2,
+        metavar="N",
+        help="delivery processes beside the API's (default 2)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=2, help="delivery loops per delivery process (default 2)"
+    )
+    serve.add_argument(
+        "--max-attempts",
+        type=int,
+        default=8,
+        help="attempts before an event is dead-lettered (default 8)",
+    )
+    serve.add_argument(
+        "--retry-base",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="first backoff ceiling; doubles per attempt, full jitter",
+    )
+    serve.set_defaults(run=cmd_serve)
+    add_commands(sub)
+    add_lambda_invoke(sub)
+    return root
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..delivery.dispatch import DeliveryPolicy
+    from ..server.serve import serve
+
+    if min(args.max_attempts, args.workers, args.delivery_processes) < 1 or args.retry_base <= 0:
+        raise UsageError(
+            "--max-attempts, --workers and --delivery-processes must be >= 1, --retry-base > 0"
+        )
+    policy = DeliveryPolicy(max_attempts=args.max_attempts, base_delay=args.retry_base)
+    serve(
+        args.host,
+        args.port,
+        Path(args.data_dir),
+        allow_list(args.allow),
+        workers=args.workers,
+        policy=policy,
+        processes=args.delivery_processes,
+    )
+    return 0
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"functions: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except UsageError as exc:
+        _fail(str(exc))
+    except ApiError as exc:
+        print(f"functions: error: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,227 @@
+"""The delivery database: one SQLite file (WAL, ``synchronous=FULL``) beside functions.db.
+
+It reuses the control plane's connection pool (``control.embedded_db.Database``: WAL,
+busy timeout, ``BEGIN IMMEDIATE`` writes, sqlite errors mapped to ``StoreError``) with
+its own schema, so that ingest and delivery writes never wait on control-plane writes.
+
+Several processes write to it (``functions serve``'s API and its delivery processes, a
+CLI replaying dead letters). SQLite alone would make a writer that finds the file locked
+poll with growing sleeps (up to 100 ms); here writers also queue on an ``flock`` of
+``delivery.db.lock``, which the kernel hands over the moment it is released.
+
+SQLite would checkpoint the write-ahead log inside whichever commit crosses 1,000 pages,
+holding every writer up for that long (10 to 15 ms here); instead a background thread
+checkpoints (``PASSIVE``, beside the writers) every ``CHECKPOINT_SECONDS``.
+
+The delivery loop groups its writes instead of committing each: idempotency claims a
+few per :meth:`DeliveryDatabase.transaction`, then a part's delivery records,
+idempotency results and queue acks in one :meth:`DeliveryDatabase.deferred` block.
+Those commits skip their own ``fsync`` (``durable=False``); sends stay durable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+from ...control.embedded.db import Database, translate_errors
+from ...control.ports import StoreError
+
+__all__ = ["SCHEMA_VERSION", "DeliveryDatabase"]
+
+SCHEMA_VERSION = 1
+CHECKPOINT_SECONDS = 0.5
+
+_SCHEMA = (
+    # rowid breaks ties between jobs that became visible at the same instant: FIFO.
+    """CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, body TEXT NOT NULL, visible_at REAL NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0, sent_at REAL NOT NULL, receipt TEXT)""",
+    "CREATE INDEX jobs_by_visible_at ON jobs (visible_at)",
+    """CREATE TABLE dead_letters (
+        id TEXT PRIMARY KEY, body TEXT NOT NULL, reason TEXT NOT NULL,
+        dead_at REAL NOT NULL, receive_count INTEGER NOT NULL)""",
+    "CREATE INDEX dead_letters_by_dead_at ON dead_letters (dead_at)",
+    """CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, instance_id TEXT NOT NULL,
+        outcome TEXT NOT NULL, at INTEGER NOT NULL, duration_ms REAL NOT NULL,
+        data TEXT NOT NULL)""",
+    "CREATE INDEX deliveries_by_instance ON deliveries (workspace_id, instance_id, at)",
+    # Column meanings follow Powertools' DynamoDB layer: expiration in epoch seconds
+    # (NULL: never, as for a DataRecord without one), in_progress_expiry in milliseconds.
+    """CREATE TABLE idempotency (
+        id TEXT PRIMARY KEY, expiration INTEGER, in_progress_expiry INTEGER,
+        status TEXT NOT NULL, data TEXT, validation TEXT)""",
+)
+
+
+class DeliveryDatabase(Database):
+    """The control plane's pool and transactions over the delivery schema."""
+
+    schema = _SCHEMA
+    schema_version = SCHEMA_VERSION
+    schema_label = "delivery schema"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._open = threading.local()  # this thread's open transaction, if any
+        try:
+            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot open the delivery database's lock file: {exc}") from exc
+        self._lock_fd = fd
+        weakref.finalize(self, os.close, fd)
+        stop = threading.Event()
+        weakref.finalize(self, stop.set)
+        threading.Thread(
+            target=_checkpoints, args=(weakref.ref(self), stop), daemon=True, name="checkpoint"
+        ).start()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = super()._connect()
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoints
+        return conn
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def checkpoint(self) -> None:
+        """Copy what the write-ahead log holds into the database, without waiting for or
+        holding up readers and writers (``PRAGMA wal_checkpoint(PASSIVE)``)."""
+        with self.read() as conn:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Other processes' writers wait here (in the kernel) rather than poll SQLite."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """Make every write this thread does inside the block part of one transaction.
+
+        One ``BEGIN IMMEDIATE ... COMMIT`` for the lot: all of it is committed, or none
+        of it. A write that fails inside dooms the transaction: even if the block
+        catches its error, nothing is committed and the block ends with ``StoreError``.
+        Nested blocks (and :meth:`deferred` ones) join the outer one. Reads through
+        :meth:`read` use other connections and so do not see the uncommitted writes.
+        ``durable=False``: no ``fsync`` of its own (see ``Database.write``).
+        """
+        if self.in_transaction():
+            yield
+            return
+        with super().write("a delivery transaction conflicted", durable=durable) as conn:
+            self._open.conn, self._open.failed = conn, None
+            try:
+                yield
+            finally:
+                self._open.conn, failed = None, self._open.failed
+            if failed is not None:
+                raise StoreError(f"{failed}; nothing in its transaction was saved")
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Collect the writes this thread makes inside the block; run them at its end, in
+        order, in one short transaction without an ``fsync`` of its own.
+
+        For blind writes only (inserts, updates and deletes whose results nobody reads):
+        the writer lock is held for the SQL alone, not for the Python work between the
+        writes. If the block raises, nothing is written; if the writes fail, the block
+        ends with ``StoreError`` and none of them is saved.
+        """
+        if self.in_transaction():
+            yield
+            return
+        statements = _Statements()
+        self._open.deferred = statements
+        try:
+            yield
+        finally:
+            self._open.deferred = None
+        if not statements.pending:
+            return
+        with super().write("delivery writes conflicted", durable=False) as conn:
+            for sql, params, many in statements.pending:
+                if many:
+                    conn.executemany(sql, params)
+                else:
+                    conn.execute(sql, params)
+
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside a :meth:`transaction` or :meth:`deferred` block."""
+        open_ = self._open
+        return (
+            getattr(open_, "conn", None) is not None or getattr(open_, "deferred", None) is not None
+        )
+
+    @contextmanager
+    def write(self, conflict: str, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction of its own, or a part of this thread's open
+        :meth:`transaction` (whose failure then fails that transaction) or
+        :meth:`deferred` block (whose statements are run at its end)."""
+        statements: _Statements | None = getattr(self._open, "deferred", None)
+        if statements is not None:
+            yield cast(sqlite3.Connection, statements)
+            return
+        conn: sqlite3.Connection | None = getattr(self._open, "conn", None)
+        if conn is None:
+            with super().write(conflict, durable=durable) as own:
+                yield own
+            return
+        if self._open.failed is not None:
+            raise StoreError(f"{self._open.failed}; nothing in its transaction was saved")
+        try:
+            with translate_errors(conflict):
+                yield conn
+        except BaseException as exc:
+            self._open.failed = str(exc) if isinstance(exc, StoreError) else conflict
+            raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside a read transaction: every statement sees the same data."""
+        with self.read() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+
+class _Statements:
+    """Stands in for the connection inside :meth:`DeliveryDatabase.deferred`: it takes
+    ``execute`` / ``executemany`` and keeps them for later; it returns no cursor, so
+    code that reads a result cannot run in a deferred block by mistake."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, Any, bool]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.pending.append((sql, tuple(params), False))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.pending.append((sql, [tuple(row) for row in rows], True))
+
+
+def _checkpoints(ref: weakref.ReferenceType[DeliveryDatabase], stop: threading.Event) -> None:
+    while not stop.wait(CHECKPOINT_SECONDS):
+        db = ref()
+        if db is None or db.closed:
+            return
+        with contextlib.suppress(StoreError):
+            db.checkpoint()
+        del db

@@ -1,0 +1,403 @@
+"""The worker process: runs one instance's handler code, nothing else.
+
+Started by exec (``python -I -m functions_runtime.sandbox.guest.worker``), or forked from the
+zygote (``zygote.py``, itself started that way), with an allow-listed environment, so it
+holds no AWS credentials and no runtime secrets.
+It talks to the host over stdin / a duplicate of stdout with length-prefixed JSON
+frames. The host kills it from outside on timeout or memory; inside, it sets
+rlimits before it loads any handler code.
+
+Messages from the host:
+
+* ``{"op": "load", "source", "filename", "kind", "memory_mb", "cpu_seconds"}``
+  answered by ``{"ok": true, "handlers": [...]}`` or ``{"ok": false, "errors": [...]}``;
+* ``{"op": "invoke", "events": [...], "batch": bool, "settings": {...},
+  "secret_names": [...], "allow": [...], "mocks": null | [...]}`` answered by one
+  ``{"index": i, "result": {...}}`` frame per event (for an ``on_batch`` call, one
+  ``{"results": [...], "shared": {"logs", "requests"}}`` frame for all of them), then
+  ``{"done": true, "cpu": s}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+from types import CodeType
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from functions_sdk import BaseEvent, FunctionError, Settings, SourceRequest
+from functions_sdk._context import InvocationContext, activate
+from functions_sdk.events import EventParseError, parse_event
+
+from ..compiler import compile_function
+from .guards import Guards
+from .namespace import AUTHOR_BASES, build_globals
+from .protocol import FrameError, read_frame, write_frame
+from .results import ResultError, classify, error_info, to_json
+
+__all__ = ["main", "run"]
+
+MiB = 1024 * 1024
+MAX_RESULT_BYTES = 1 * MiB
+MAX_RECORD_BYTES = 256 * 1024
+
+
+def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
+    """rlimits for the rest of this process's life (set before handler code loads)."""
+    vm_now = _vm_size()
+    resource.setrlimit(resource.RLIMIT_AS, (vm_now + memory_mb * MiB,) * 2)
+    used = int(_cpu_used()) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (used + cpu_seconds, used + cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+
+def _vm_size() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Runner:
+    """Holds the compiled code of the one instance this worker serves."""
+
+    def __init__(self, code: CodeType, filename: str, kind: str) -> None:
+        self.code = code
+        self.filename = filename
+        self.kind = kind
+        self.guards = Guards(AUTHOR_BASES)
+        self.exhausted = False
+
+    def fresh_module(self) -> dict[str, Any]:
+        namespace = build_globals(self.guards)
+        exec(self.code, namespace)
+        return namespace
+
+    def run_one(self, raw: Any, message: dict[str, Any]) -> dict[str, Any]:
+        ctx = _context(message)
+        started = time.perf_counter()
+        with activate(ctx):
+            outcome, result, error = self._call_single(raw, message, ctx)
+        return _record(outcome, result, error, ctx, started)
+
+    def _call_single(
+        self, raw: Any, message: dict[str, Any], ctx: InvocationContext
+    ) -> tuple[str, Any, dict[str, Any] | None]:
+        if self.kind == "source":
+            return self._call_source(raw, message, ctx)
+        try:
+            event = parse_event(raw)
+        except EventParseError as exc:
+            return (
+                "rejected",
+                None,
+                {"type": "InvalidEventPayload", "message": ctx.redact(str(exc)), "line": None},
+            )
+        try:
+            namespace = self.fresh_module()
+            handler = namespace.get(f"on_{event.type}")
+            if handler is None or not callable(handler):
+                return (
+                    "filtered",
+                    None,
+                    {
+                        "type": "EventNotSupported",
+                        "message": f"no on_{event.type} handler",
+                        "line": None,
+                    },
+                )
+            value = handler(event, _settings(message))
+            return self._delivered(value, event)
+        except Exception as exc:
+            self.exhausted = self.exhausted or isinstance(exc, MemoryError)
+            return classify(exc), None, error_info(exc, self.filename, ctx.redact)
+
+    def _call_source(
+        self, raw: Any, message: dict[str, Any], ctx: InvocationContext
+    ) -> tuple[str, Any, dict[str, Any] | None]:
+        """``on_request(request, settings)``: the events it emits are in the record."""
+        try:
+            request = SourceRequest.model_validate(raw)
+        except PydanticValidationError as exc:
+            error = {
+                "type": "InvalidEventPayload",
+                "line": None,
+                "message": f"not a webhook request: {exc.error_count()} problems",
+            }
+            return "rejected", None, error
+        try:
+            value = self.fresh_module()["on_request"](request, _settings(message))
+            return "delivered", to_json(value), None
+        except Exception as exc:
+            ctx.emitted.clear()  # a failed request emits nothing (it may be retried)
+            self.exhausted = self.exhausted or isinstance(exc, MemoryError)
+            return classify(exc), None, error_info(exc, self.filename, ctx.redact)
+
+    def _delivered(self, value: Any, event: BaseEvent) -> tuple[str, Any, dict[str, Any] | None]:
+        if self.kind == "insert" and value is None:
+            return (
+                "rejected",
+                None,
+                {
+                    "type": "ValidationError",
+                    "line": None,
+                    "message": "insert functions return the event to forward, or raise DropEvent",
+                },
+            )
+        return "delivered", to_json(value), None
+
+    def run_batch(self, raws: list[Any], message: dict[str, Any]) -> list[dict[str, Any]]:
+        """``on_batch``: one call for the valid events, one result per event in order."""
+        ctx = _context(message)
+        started = time.perf_counter()
+        results: list[dict[str, Any] | None] = [None] * len(raws)
+        events: list[BaseEvent] = []
+        positions: list[int] = []
+        with activate(ctx):
+            for i, raw in enumerate(raws):
+                try:
+                    events.append(parse_event(raw))
+                    positions.append(i)
+                except EventParseError as exc:
+                    results[i] = _record(
+                        "rejected",
+                        None,
+                        {
+                            "type": "InvalidEventPayload",
+                            "message": ctx.redact(str(exc)),
+                            "line": None,
+                        },
+                        InvocationContext(),
+                        started,
+                    )
+            outcomes = self._call_batch(events, message, ctx)
+        elapsed = (time.perf_counter() - started) * 1000 / max(len(raws), 1)
+        logs, requests = list(ctx.logs), list(ctx.requests)
+        for i, (outcome, result, error) in zip(positions, outcomes, strict=True):
+            results[i] = {
+                "outcome": outcome,
+                "result": result,
+                "error": error,
+                "logs": logs,
+                "requests": requests,
+                "duration_ms": round(elapsed, 3),
+                "shared": True,  # the logs and requests of the whole call
+            }
+        return [r for r in results if r is not None]
+
+    def _call_batch(
+        self, events: list[BaseEvent], message: dict[str, Any], ctx: InvocationContext
+    ) -> list[tuple[str, Any, dict[str, Any] | None]]:
+        if not events:
+            return []
+        try:
+            namespace = self.fresh_module()
+            # A copy: the handler may change its list without touching ours.
+            values = namespace["on_batch"](list(events), _settings(message))
+            if type(values) is not list or len(values) != len(events):
+                got = len(values) if type(values) is list else type(values).__name__
+                raise ResultError(
+                    f"on_batch must return a list of {len(events)} results "
+                    f"(one per event, in order); got {got}"
+                )
+        except Exception as exc:
+            self.exhausted = self.exhausted or isinstance(exc, MemoryError)
+            info = error_info(exc, self.filename, ctx.redact)
+            return [(classify(exc), None, info)] * len(events)
+        out: list[tuple[str, Any, dict[str, Any] | None]] = []
+        for value, event in zip(values, events, strict=True):
+            if isinstance(value, FunctionError):
+                out.append((classify(value), None, error_info(value, self.filename, ctx.redact)))
+                continue
+            try:
+                out.append(self._delivered(value, event))
+            except ResultError as exc:
+                out.append(("rejected", None, error_info(exc, self.filename, ctx.redact)))
+        return out
+
+
+def _context(message: dict[str, Any]) -> InvocationContext:
+    settings = _settings(message)
+    return InvocationContext(
+        secrets=settings.secret_values(),
+        allow=tuple(message.get("allow") or ()),
+        mocks=message.get("mocks"),
+    )
+
+
+def _settings(message: dict[str, Any]) -> Settings:
+    # A fresh copy per call: handler code can never reach the host's settings.
+    return Settings(message.get("settings") or {}, secret_names=message.get("secret_names") or ())
+
+
+def _record(
+    outcome: str, result: Any, error: dict[str, Any] | None, ctx: InvocationContext, started: float
+) -> dict[str, Any]:
+    return {
+        "outcome": outcome,
+        "result": result,
+        "error": error,
+        "logs": list(ctx.logs),
+        "requests": list(ctx.requests),
+        "emitted": list(ctx.emitted),
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+
+
+def _serve(inp: int, out: int) -> None:
+    load = read_frame(inp)
+    report = compile_function(load["source"], load["filename"], load.get("kind", "destination"))
+    if not report.ok or report.code is None:
+        write_frame(out, {"ok": False, "errors": [str(p) for p in report.errors]})
+        return
+    _set_limits(int(load.get("memory_mb", 256)), int(load.get("cpu_seconds", 600)))
+    runner = Runner(report.code, load["filename"], load.get("kind", "destination"))
+    write_frame(out, {"ok": True, "handlers": list(report.handlers)})
+    while True:
+        message = read_frame(inp)
+        events = message["events"]
+        secrets = _settings(message).secret_values()
+        if message.get("batch") and "on_batch" in report.handlers:
+            write_frame(out, _batch_frame(runner.run_batch(events, message), secrets))
+        else:
+            for i, raw in enumerate(events):
+                result = _safe(runner.run_one(raw, message), secrets)
+                write_frame(out, {"index": i, "result": result})
+        # After a MemoryError the interpreter may be in a poor state: ask for a new worker.
+        write_frame(out, {"done": True, "cpu": _cpu_used(), "recycle": runner.exhausted})
+
+
+def _safe(result: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """Mask secrets in the result, bound its size and the record's; refuse what cannot
+    be sent (the record always leaves as a small, valid frame)."""
+    try:
+        value = _mask(result["result"], secrets)
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        return _bounded(_refused(result, "ResultError", str(exc)[:500]))
+    except MemoryError:
+        return _bounded(_refused(result, "ResultTooLarge", "the result is too large to send"))
+    if size > MAX_RESULT_BYTES:
+        return _bounded(
+            _refused(
+                result,
+                "ResultTooLarge",
+                f"the result is {size} bytes of JSON; the limit is {MAX_RESULT_BYTES}",
+            )
+        )
+    return _bounded({**result, "result": value})
+
+
+def _batch_frame(results: list[dict[str, Any]], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """One frame for an ``on_batch`` call: the logs and requests the events share are
+    sent (and bounded) once, not once per event; a result without ``logs`` and
+    ``requests`` takes the shared ones."""
+    shared: dict[str, Any] = {"logs": [], "requests": []}
+    for result in results:
+        if result.get("shared"):
+            shared = _bounded({"logs": result["logs"], "requests": result["requests"]})
+            break
+    out = []
+    for result in results:
+        if result.pop("shared", False):
+            result = {**result, "logs": [], "requests": []}
+            safe = _safe(result, secrets)
+            del safe["logs"], safe["requests"]
+        else:
+            safe = _safe(result, secrets)
+        out.append(safe)
+    return {"results": out, "shared": shared}
+
+
+def _mask(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` (plain JSON) with every secret inside its strings replaced by ``***``."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {_mask(k, secrets): _mask(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, secrets) for v in value]
+    return value
+
+
+def _bounded(result: dict[str, Any]) -> dict[str, Any]:
+    """Keep logs and recorded requests within ``MAX_RECORD_BYTES`` together."""
+    budget = MAX_RECORD_BYTES
+    kept: dict[str, list[Any]] = {"logs": [], "requests": []}
+    for key in ("requests", "logs"):
+        for item in result.get(key) or []:
+            size = len(json.dumps(item))
+            if size > budget:
+                note = f"[{key} truncated: the record is limited to {MAX_RECORD_BYTES} bytes]"
+                dropped: dict[str, Any] = {
+                    "method": None,
+                    "url": None,
+                    "status": None,
+                    "duration_ms": 0.0,
+                    "request_headers": {},
+                    "request_body": None,
+                    "error": note,
+                }
+                kept[key].append(note if key == "logs" else dropped)
+                break
+            budget -= size
+            kept[key].append(item)
+    return {**result, **kept}
+
+
+def _refused(result: dict[str, Any], kind: str, message: str) -> dict[str, Any]:
+    error = {"type": kind, "message": message, "line": None}
+    return {**result, "outcome": "rejected", "result": None, "error": error}
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """If the host dies (even by SIGKILL) while a handler runs, do not outlive it."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def run() -> None:
+    """Serve the host on fds 0-2 until it closes the pipe. Shared by both ways a worker
+    starts: exec'ed (:func:`main`) and forked from the zygote (``zygote.py``)."""
+    # Frames go out on a private copy of stdout; fd 1 itself points at /dev/null so
+    # nothing else can write into the protocol stream.
+    out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    # Started before the rlimits (RLIMIT_NPROC also bounds threads) and before any
+    # handler code exists in this process.
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    with contextlib.suppress(FrameError):  # the host closed the pipe: exit quietly
+        _serve(0, out)
+
+
+def main() -> None:
+    run()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""``functions serve``'s delivery processes: the delivery loops in interpreters of their own.
+
+The serve process answers the API and ingest; delivering (idempotency claims, the
+sandbox invoke, delivery records, acks) runs in child processes, so that the two halves
+do not share one interpreter lock. Each child opens the same data directory (SQLite
+serialises the processes' writes), runs ``threads`` delivery loops over its own worker
+pool, and stops, after settling what it holds, on SIGTERM or SIGINT or when its standard
+input closes: the serve process stopped, or died (no orphan keeps delivering). The serve
+process restarts a child that exits unexpectedly; jobs a dead child had received come
+back after the visibility timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ..delivery.dispatch import DeliveryPolicy, Dispatcher, run_worker
+
+__all__ = ["DeliveryProcesses", "main"]
+
+_RESTART_DELAY = 1.0
+
+
+def _policy_json(policy: DeliveryPolicy) -> str:
+    fields: dict[str, Any] = asdict(policy)
+    fields["max_age"] = policy.max_age.total_seconds()
+    return json.dumps(fields)
+
+
+def _policy(text: str) -> DeliveryPolicy:
+    fields: dict[str, Any] = json.loads(text)
+    fields["max_age"] = timedelta(seconds=float(fields["max_age"]))
+    return DeliveryPolicy(**fields)
+
+
+class DeliveryProcesses:
+    """Starts ``count`` delivery processes, restarts any that dies, and stops them."""
+
+    def __init__(
+        self,
+        count: int,
+        data_dir: Path,
+        allow: tuple[str, ...],
+        *,
+        threads: int,
+        policy: DeliveryPolicy,
+    ) -> None:
+        self._command = [
+            sys.executable,
+            "-m",
+            "functions_runtime.server.deliverer",
+            "--data-dir",
+            str(data_dir),
+            "--threads",
+            str(threads),
+            "--policy",
+            _policy_json(policy),
+            *(f"--allow-host={host}" for host in allow),
+        ]
+        self._children: list[subprocess.Popen[bytes] | None] = [None] * count
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, daemon=True, name="deliverers")
+
+    def start(self) -> None:
+        for slot in range(len(self._children)):
+            self._children[slot] = self._spawn()
+        self._watcher.start()
+
+    def pids(self) -> list[int]:
+        return [child.pid for child in self._children if child is not None]
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        # stdin is the lifeline: the child stops when it closes. Output is the parent's.
+        return subprocess.Popen(self._command, stdin=subprocess.PIPE)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            for slot, child in enumerate(self._children):
+                if child is None or child.poll() is None:
+                    continue
+                print(
+                    f"functions serve: delivery process {child.pid} exited with status "
+                    f"{child.returncode}; starting another",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if child.stdin is not None:
+                    child.stdin.close()
+                if self._stopping.wait(_RESTART_DELAY):
+                    return
+                self._children[slot] = self._spawn()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask every child to finish what it holds and exit; kill any still running after
+        ``timeout`` seconds (its jobs come back after the visibility timeout)."""
+        self._stopping.set()
+        if self._watcher.is_alive():
+            self._watcher.join()
+        children = [child for child in self._children if child is not None]
+        for child in children:
+            if child.stdin is not None:
+                child.stdin.close()
+        deadline = time.monotonic() + timeout
+        for child in children:
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _watch_stdin(stop: threading.Event) -> None:
+    try:
+        while sys.stdin.buffer.read(65536):
+            pass
+    finally:
+        stop.set()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m functions_runtime.server.deliverer")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--policy", default=_policy_json(DeliveryPolicy()))
+    parser.add_argument("--allow-host", dest="allow", action="append", default=[])
+    args = parser.parse_args(argv)
+
+    from ..control.embedded import open_embedded
+    from ..delivery.embedded import open_delivery
+    from ..sandbox.host.pool import WorkerPool
+
+    data_dir = Path(args.data_dir)
+    backend = open_embedded(data_dir)
+    delivery = open_delivery(data_dir)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+    with WorkerPool(max_workers=64) as pool:
+        pool.prestart()  # the worker template, before the first event needs it
+        dispatcher = Dispatcher(
+            backend, delivery, pool, allow=tuple(args.allow), policy=_policy(args.policy)
+        )
+        loops = [
+            threading.Thread(target=run_worker, args=(dispatcher, stop), name=f"delivery-{n}")
+            for n in range(max(args.threads, 1))
+        ]
+        for loop in loops:
+            loop.start()
+        # The main thread waits where signals reach it; it also ends when every loop has.
+        while any(loop.is_alive() for loop in loops) and not stop.wait(0.5):
+            pass
+        for loop in loops:
+            loop.join()
+
+
+if __name__ == "__main__":
+    main()

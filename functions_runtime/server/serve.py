@@ -1,0 +1,80 @@
+"""``functions serve``: API, ingest and delivery on the embedded stores.
+
+This process answers the API and ingest; ``processes`` delivery processes
+(:mod:`functions_runtime.server.deliverer`) each run ``workers`` delivery loops, so ingest and
+delivery do not share one interpreter lock.
+
+The admin key comes from ``FUNCTIONS_API_KEY`` when set; otherwise one is generated
+on first start, printed once and stored hashed. A ``default`` workspace is created
+so that the admin key can deploy straight away.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from ..api.app import build_app
+from ..api.local import LocalApiServer
+from ..control.embedded import open_embedded
+from ..control.service import ControlPlane
+from ..delivery.dispatch import DeliveryPolicy, Dispatcher
+from ..delivery.embedded import open_delivery
+from ..delivery.ingest import Ingest
+from ..sandbox.host.pool import WorkerPool
+from .deliverer import DeliveryProcesses
+
+__all__ = ["serve"]
+
+
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    allow: tuple[str, ...],
+    ready: threading.Event | None = None,
+    workers: int = 2,
+    policy: DeliveryPolicy | None = None,
+    processes: int = 2,
+) -> None:
+    """Run the API and ingest, and ``processes`` x ``workers`` delivery loops, until
+    SIGINT / SIGTERM."""
+    backend = open_embedded(data_dir)
+    delivery = open_delivery(data_dir)
+    policy = policy or DeliveryPolicy()
+    # The API's own pool runs test invocations; the delivery processes have theirs.
+    with WorkerPool(max_workers=16) as pool:
+        plane = ControlPlane(backend, pool, allow=allow)
+        generated, workspace = plane.bootstrap(os.environ.get("FUNCTIONS_API_KEY"))
+        ingest = Ingest(backend.metadata, delivery.queue, delivery.deliveries)
+        dispatcher = Dispatcher(backend, delivery, pool, allow=allow, policy=policy)
+        deliverers = DeliveryProcesses(processes, data_dir, allow, threads=workers, policy=policy)
+        server = LocalApiServer(
+            (host, port), lambda: build_app(plane, ingest, delivery, dispatcher)
+        )
+        deliverers.start()
+        url = f"http://{host}:{server.server_address[1]}"
+        print(f"functions serve: listening on {url} (data in {data_dir})", flush=True)
+        if generated:
+            print("Admin API key (printed once; it is stored hashed):", flush=True)
+            print(f"  export FUNCTIONS_API_KEY={generated}", flush=True)
+        print(f"Default workspace: {workspace.id}", flush=True)
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if ready is not None:
+            ready.set()
+        try:
+            server.serve_forever(poll_interval=0.2)
+        finally:
+            server.server_close()
+            deliverers.stop(timeout=30)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    print("functions serve: stopped", file=sys.stderr, flush=True)
