@@ -37,8 +37,8 @@ from functions_sdk._context import InvocationContext, activate
 from functions_sdk.events import EventParseError, parse_event
 
 from .compiler import compile_function
-from .guest import confine
 from .guards import Guards
+from .guest import confine
 from .namespace import AUTHOR_BASES, build_globals
 from .protocol import FrameError, read_frame, write_frame
 from .results import ResultError, classify, error_info, to_json

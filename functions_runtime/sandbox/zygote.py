@@ -151,9 +151,7 @@ def _become_worker(control: socket.socket, fds: list[int], body: Callable[[], No
         os._exit(code)
 
 
-def _spawn(
-    control: socket.socket, live: set[int], body: Callable[[], None], pid_ns: bool
-) -> bool:
+def _spawn(control: socket.socket, live: set[int], body: Callable[[], None], pid_ns: bool) -> bool:
     """Serve one request; False when the host has gone."""
     try:
         data, fds, _, _ = socket.recv_fds(control, MESSAGE.size, 3)

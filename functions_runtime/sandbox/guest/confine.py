@@ -191,7 +191,7 @@ def _drop_capabilities() -> None:
 def _drop_identity() -> str:
     """Root becomes nobody; root of a user namespace loses its capabilities."""
     if os.geteuid() != 0:
-        return "not root: runs as uid %d" % os.geteuid()
+        return f"not root: runs as uid {os.geteuid()}"
     try:
         os.setgroups([])
         os.setresgid(NOBODY, NOBODY, NOBODY)
