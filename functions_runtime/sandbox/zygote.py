@@ -108,6 +108,8 @@ def _preload() -> None:
     "é".encode("idna")
     import unicodedata  # noqa: F401  (str methods and the idna codec)
 
+    import functions_sdk._transport  # noqa: F401  (fetch's first real request: http, ssl)
+
 
 def _send(control: socket.socket, kind: bytes, pid: int, value: int) -> None:
     control.send(MESSAGE.pack(kind, pid, value))
