@@ -403,8 +403,18 @@ def _gone(pid: int) -> bool:
 class Launcher:
     """Starts a pool's workers: forks from a zygote when it can, execs when it cannot."""
 
-    def __init__(self, *, fork: bool = True, zygote_command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        fork: bool = True,
+        zygote_command: list[str] | None = None,
+        exec_fallback: bool = True,
+    ) -> None:
+        """``exec_fallback=False`` (strict isolation where namespaces are required): when
+        the zygote cannot fork, :meth:`launch` raises :class:`ZygoteError` rather than
+        exec a worker outside the zygote's namespaces."""
         self.fork = fork
+        self.exec_fallback = exec_fallback
         self._command = zygote_command
         self._zygote: Zygote | None = None
         self._lock = threading.Lock()
@@ -430,11 +440,15 @@ class Launcher:
                     return zygote.spawn()
                 except ZygoteError as exc:
                     if not exc.broken:
+                        if not self.exec_fallback:
+                            raise
                         self.fallbacks += 1
                         return exec_worker()  # this fork failed; the zygote is fine
                     self._discard(zygote)
                 except OSError:
                     self._discard(zygote)
+            if not self.exec_fallback:
+                raise ZygoteError("the zygote cannot start workers (no exec fallback)")
             self._exec_until = time.monotonic() + FALLBACK_SECONDS
             self.fallbacks += 1
         return exec_worker()
