@@ -18,7 +18,7 @@ from ..lambdas.local_invoke import add_lambda_invoke
 from ..manifest import ManifestError, load_function
 from ..sandbox.compiler import compile_function
 from ..sandbox.host.local import build_spec
-from ..sandbox.host.pool import WorkerPool, summarise
+from ..sandbox.host.pool import summarise
 from .client import ApiError
 from .remote import add_commands
 
@@ -81,7 +81,13 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         spec = build_spec(args.path, settings, timeout=args.timeout, allow=allow_list(args.allow))
     except ManifestError as exc:
         raise UsageError("; ".join(exc.problems)) from None
-    with WorkerPool(max_workers=1, spares=0) as pool:
+    from ..sandbox.host import isolation
+
+    try:
+        pool = isolation.pool(isolation.mode_from(), _quiet, max_workers=1, spares=0)
+    except (isolation.IsolationError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    with pool:
         if isinstance(payload, list):
             results = pool.invoke(spec, payload, batch=True)
             output: dict[str, Any] = {
@@ -93,6 +99,36 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             output = pool.invoke(spec, [payload])[0]
     json.dump(output, sys.stdout, indent=2 if args.pretty else None)
     sys.stdout.write("\n")
+    return 0
+
+
+def _quiet(line: str) -> None:
+    """``invoke`` prints only its JSON; the isolation line goes nowhere."""
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Each isolation layer, active or missing with the reason; exit 1 when the chosen
+    mode would refuse to run customer code."""
+    from ..sandbox.host import isolation
+
+    try:
+        mode = isolation.mode_from(args.isolation)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    isolation.set_non_dumpable()
+    layers = isolation.probe()
+    width = max(len(layer.name) for layer in layers)
+    for layer in layers:
+        state = "active " if layer.active else "MISSING"
+        print(f"{layer.name:<{width}}  {state}  {layer.reason}")
+    print(isolation.describe(layers) + f" (mode {mode})")
+    try:
+        problems = isolation.check(layers, mode)
+    except isolation.IsolationError as exc:
+        print(f"functions doctor: {exc}", file=sys.stderr)
+        return 1
+    if problems:
+        print("best-effort: customer code would run without: " + "; ".join(problems))
     return 0
 
 
@@ -166,7 +202,16 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="first backoff ceiling; doubles per attempt, full jitter",
     )
+    serve.add_argument(
+        "--isolation",
+        choices=("strict", "best-effort"),
+        help="strict (default, or FUNCTIONS_ISOLATION): refuse to run code when an OS "
+        "isolation layer this machine could have is missing; best-effort: warn",
+    )
     serve.set_defaults(run=cmd_serve)
+    doctor = sub.add_parser("doctor", help="show which sandbox isolation layers are active")
+    doctor.add_argument("--isolation", choices=("strict", "best-effort"))
+    doctor.set_defaults(run=cmd_doctor)
     add_commands(sub)
     add_lambda_invoke(sub)
     return root
@@ -181,6 +226,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "--max-attempts, --workers and --delivery-processes must be >= 1, --retry-base > 0"
         )
     policy = DeliveryPolicy(max_attempts=args.max_attempts, base_delay=args.retry_base)
+    from ..sandbox.host import isolation
+
+    try:
+        # The delivery processes read it from their environment.
+        os.environ[isolation.ENV] = isolation.mode_from(args.isolation)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     serve(
         args.host,
         args.port,
@@ -199,6 +251,9 @@ def _fail(message: str) -> NoReturn:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ..sandbox.host.isolation import set_non_dumpable
+
+    set_non_dumpable()  # the CLI holds API keys and settings: not readable via /proc
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)

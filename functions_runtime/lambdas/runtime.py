@@ -16,6 +16,7 @@ from ..delivery.aws import aws_delivery, delivery_names_from_env
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
+from ..sandbox.host import isolation
 from ..sandbox.host.pool import WorkerPool
 
 __all__ = ["LambdaRuntime", "build_runtime"]
@@ -35,6 +36,10 @@ def _allow(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(e.strip() for e in env.get("FUNCTIONS_HTTP_ALLOW", "").split(",") if e.strip())
 
 
+def emit(line: str) -> None:
+    print(line, flush=True)  # CloudWatch, at every cold start
+
+
 def build_runtime(env: Mapping[str, str] | None = None, session: Any = None) -> LambdaRuntime:
     """Clients, stores and services from the environment the template sets."""
     env = os.environ if env is None else env
@@ -42,7 +47,14 @@ def build_runtime(env: Mapping[str, str] | None = None, session: Any = None) -> 
     dynamodb, s3, kms, sqs = (session.client(n) for n in ("dynamodb", "s3", "kms", "sqs"))
     backend = aws_backend(dynamodb, s3, kms, names_from_env(env), serialize=False)
     delivery = aws_delivery(sqs, dynamodb, delivery_names_from_env(env))
-    pool = WorkerPool(max_workers=int(env.get("FUNCTIONS_MAX_WORKERS", "8")), spares=0)
+    # Non-dumpable host, isolation probed and logged, strict by default (no namespaces
+    # on Lambda: seccomp, no_new_privs and Landlock where the kernel has it).
+    pool = isolation.pool(
+        isolation.mode_from(env=env),
+        emit,
+        max_workers=int(env.get("FUNCTIONS_MAX_WORKERS", "8")),
+        spares=0,
+    )
     allow = _allow(env)
     policy = DeliveryPolicy(max_attempts=int(env.get("FUNCTIONS_MAX_ATTEMPTS", "8")))
     return LambdaRuntime(

@@ -139,7 +139,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from ..control.embedded import open_embedded
     from ..delivery.embedded import open_delivery
-    from ..sandbox.host.pool import WorkerPool
 
     data_dir = Path(args.data_dir)
     backend = open_embedded(data_dir)
@@ -152,8 +151,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
-    with WorkerPool(max_workers=64) as pool:
-        pool.prestart()  # the worker template, before the first event needs it
+    from ..sandbox.host import isolation
+
+    def emit(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    # The probe starts the zygote: the worker template is ready before the first event.
+    with isolation.pool(isolation.mode_from(), emit, max_workers=64) as pool:
         dispatcher = Dispatcher(
             backend, delivery, pool, allow=tuple(args.allow), policy=_policy(args.policy)
         )

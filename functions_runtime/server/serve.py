@@ -25,7 +25,7 @@ from ..control.service import ControlPlane
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher
 from ..delivery.embedded import open_delivery
 from ..delivery.ingest import Ingest
-from ..sandbox.host.pool import WorkerPool
+from ..sandbox.host import isolation
 from .deliverer import DeliveryProcesses
 
 __all__ = ["serve"]
@@ -47,7 +47,8 @@ def serve(
     delivery = open_delivery(data_dir)
     policy = policy or DeliveryPolicy()
     # The API's own pool runs test invocations; the delivery processes have theirs.
-    with WorkerPool(max_workers=16) as pool:
+    mode = isolation.mode_from()
+    with isolation.pool(mode, lambda line: print(line, flush=True), max_workers=16) as pool:
         plane = ControlPlane(backend, pool, allow=allow)
         generated, workspace = plane.bootstrap(os.environ.get("FUNCTIONS_API_KEY"))
         ingest = Ingest(backend.metadata, delivery.queue, delivery.deliveries)

@@ -438,9 +438,10 @@ def permissions_for(
 # -- who calls what ------------------------------------------------------------------------
 # (action, resource) pairs, a resource being a logical id with an optional path:
 # "FunctionsTable/index/GSI1", "CodeBucket/code/*". From the docstrings of
-# functions_runtime/control/aws/__init__.py and delivery/aws/__init__.py ("Who calls what"); the e2e test
-# checks every call the handlers make is one of these, test_template that the scanned
-# code calls nothing else and that each role grants exactly these plus INFRA.
+# functions_runtime/control/aws/__init__.py and delivery/aws/__init__.py ("Who calls
+# what"); the e2e test checks every call the handlers make is one of these,
+# test_template that the scanned code calls nothing else and that each role grants
+# exactly these plus INFRA.
 
 EXPECTED_CALLS: dict[str, set[tuple[str, str]]] = {
     "ApiFunction": {

@@ -24,7 +24,9 @@ _HINTS = {
     "NotFoundException": "does the key in FUNCTIONS_KMS_KEY_ID exist?",
     "DisabledException": "the KMS key in FUNCTIONS_KMS_KEY_ID is disabled",
     "KMSInvalidStateException": "the KMS key in FUNCTIONS_KMS_KEY_ID is not usable",
-    "AccessDenied": "the role lacks an IAM permission listed in functions_runtime/control/aws/__init__.py",
+    "AccessDenied": (
+        "the role lacks an IAM permission listed in functions_runtime/control/aws/__init__.py"
+    ),
     "AccessDeniedException": (
         "the role lacks an IAM permission listed in functions_runtime/control/aws/__init__.py"
     ),

@@ -26,7 +26,6 @@ import os
 import resource
 import signal
 import sys
-import threading
 import time
 from types import CodeType
 from typing import Any
@@ -38,6 +37,7 @@ from functions_sdk._context import InvocationContext, activate
 from functions_sdk.events import EventParseError, parse_event
 
 from ..compiler import compile_function
+from . import confine
 from .guards import Guards
 from .namespace import AUTHOR_BASES, build_globals
 from .protocol import FrameError, read_frame, write_frame
@@ -50,10 +50,11 @@ MAX_RESULT_BYTES = 1 * MiB
 MAX_RECORD_BYTES = 256 * 1024
 
 
-def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
-    """rlimits for the rest of this process's life (set before handler code loads)."""
-    vm_now = _vm_size()
-    resource.setrlimit(resource.RLIMIT_AS, (vm_now + memory_mb * MiB,) * 2)
+def _set_limits(memory_mb: int, cpu_seconds: int, vm_now: int) -> None:
+    """rlimits for the rest of this process's life (set before handler code loads).
+    ``vm_now``: the address space's size, read before confinement took /proc away."""
+    if vm_now >= 0:  # -1: /proc was not there to read (the host's memory kill remains)
+        resource.setrlimit(resource.RLIMIT_AS, (vm_now + memory_mb * MiB,) * 2)
     used = int(_cpu_used()) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (used + cpu_seconds, used + cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -64,8 +65,11 @@ def _set_limits(memory_mb: int, cpu_seconds: int) -> None:
 
 
 def _vm_size() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return -1
 
 
 def _cpu_used() -> float:
@@ -259,15 +263,18 @@ def _record(
     }
 
 
-def _serve(inp: int, out: int) -> None:
+def _serve(inp: int, out: int, vm_now: int, confinement: dict[str, str]) -> None:
     load = read_frame(inp)
     report = compile_function(load["source"], load["filename"], load.get("kind", "destination"))
     if not report.ok or report.code is None:
         write_frame(out, {"ok": False, "errors": [str(p) for p in report.errors]})
         return
-    _set_limits(int(load.get("memory_mb", 256)), int(load.get("cpu_seconds", 600)))
+    _set_limits(int(load.get("memory_mb", 256)), int(load.get("cpu_seconds", 600)), vm_now)
     runner = Runner(report.code, load["filename"], load.get("kind", "destination"))
-    write_frame(out, {"ok": True, "handlers": list(report.handlers)})
+    # What confinement is active is reported before any handler code has run (compiling
+    # runs none): the host's isolation policy decides whether this worker may serve.
+    reply = {"ok": True, "handlers": list(report.handlers), "confinement": confinement}
+    write_frame(out, reply)
     while True:
         message = read_frame(inp)
         events = message["events"]
@@ -369,29 +376,35 @@ def _refused(result: dict[str, Any], kind: str, message: str) -> dict[str, Any]:
     return {**result, "outcome": "rejected", "result": None, "error": error}
 
 
-def _exit_when_orphaned(parent: int) -> None:
-    """If the host dies (even by SIGKILL) while a handler runs, do not outlive it."""
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def run() -> None:
-    """Serve the host on fds 0-2 until it closes the pipe. Shared by both ways a worker
-    starts: exec'ed (:func:`main`) and forked from the zygote (``zygote.py``)."""
-    # Frames go out on a private copy of stdout; fd 1 itself points at /dev/null so
-    # nothing else can write into the protocol stream.
+def prepare() -> int:
+    """Set up the worker's descriptors (while the filesystem is still there): frames go
+    out on a private copy of stdout (returned); fd 1 itself points at /dev/null so
+    nothing else can write into the protocol stream."""
     out = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-    # Started before the rlimits (RLIMIT_NPROC also bounds threads) and before any
-    # handler code exists in this process.
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    return out
+
+
+def serve(out: int, vm_now: int, confinement: dict[str, str]) -> None:
+    """Serve the host on fd 0 / ``out`` until it closes the pipe."""
     with contextlib.suppress(FrameError):  # the host closed the pipe: exit quietly
-        _serve(0, out)
+        _serve(0, out, vm_now, confinement)
+
+
+def run(layers: confine.Layers | None = None) -> None:
+    """Shared by both ways a worker starts, exec'ed (:func:`main`) and forked from the
+    zygote (``zygote.py``): descriptors, then confinement (``guest/confine.py``), then
+    the host's frames. Nothing of an instance exists in the process before confinement:
+    its code and settings are in the first frame."""
+    out = prepare()
+    # Dies with its parent (no watchdog thread: the seccomp filter allows no threads).
+    confine.set_parent_death_kill()
+    vm_now = _vm_size()
+    applied = confine.confine(layers)
+    serve(out, vm_now, applied.layers)
 
 
 def main() -> None:

@@ -10,14 +10,22 @@ to the host; every message is one :data:`MESSAGE` record ``(kind, pid, value)``:
 * host to zygote: ``S`` (spawn) with the worker's stdin, stdout and stderr pipe ends
   attached (``SCM_RIGHTS``), ``K`` (kill the process group ``pid`` if it is still a
   live, unreaped child: no risk of hitting a recycled pid);
-* zygote to host: ``R`` (ready, once), ``P`` (spawned ``pid``), ``F`` (the fork failed,
-  ``value`` = errno), ``X`` (child ``pid`` ended; ``value`` = the raw wait status).
+* zygote to host: ``R`` (ready, once; ``value`` = the namespaces it entered, as
+  ``CLONE_NEW*`` bits), ``P`` (spawned ``pid``; inside a pid namespace the message
+  carries the child's pid as ``SCM_CREDENTIALS``, which the kernel translates into the
+  host's view), ``F`` (the fork failed, ``value`` = errno), ``X`` (child ``pid`` ended;
+  ``value`` = the raw wait status). ``pid`` in messages is always the zygote's view.
+
+Once warm, the zygote enters new namespaces where the host may create them
+(``guest/namespaces.py``: net, pid, ipc, uts, mount, and user when not root); with a
+pid namespace it forks once and the child, pid 1 there, is the zygote from then on.
 
 The forked child starts its own session (the host kills it with ``killpg``), puts the
 three pipes on fds 0-2, closes every other descriptor (the control socket, the wake-up
 pipe, the received originals) and runs :func:`worker.run`, the code path of an exec'ed
-worker: rlimits (including ``RLIMIT_NPROC`` = 0) before any handler code loads, fd 1 on
-``/dev/null``, the orphan watchdog. The zygote is single-threaded (forking a
+worker: fd 1 on ``/dev/null``, death with its parent, OS confinement
+(``guest/confine.py``) before the first frame, rlimits (including ``RLIMIT_NPROC`` = 0)
+before any handler code loads. The zygote is single-threaded (forking a
 multi-threaded process is unsafe), keeps ``RLIMIT_NPROC`` (it must fork) but sets
 ``RLIMIT_CORE`` = 0, and is not dumpable: a compromised worker (same uid) cannot ptrace
 it or read its memory to poison the workers it forks later. It exits when the host goes
@@ -48,9 +56,10 @@ import socket  # noqa: E402
 import struct  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from typing import NoReturn  # noqa: E402
 
-from . import worker  # noqa: E402  (everything a worker imports, once)
+from . import namespaces, worker  # noqa: E402
 
 __all__ = ["MESSAGE", "main"]
 
@@ -76,6 +85,29 @@ def _warm() -> None:
     report = compile_function("def on_track(event, settings):\n    return None\n", "warm.py")
     if report.code is not None:
         exec(report.code, build_globals(Guards(AUTHOR_BASES)))
+    _preload()
+
+
+def _preload() -> None:
+    """Import now what Python would import lazily later: a confined worker cannot open
+    a file, so a lazy import there would fail (``datetime.strptime`` imports
+    ``_strptime``; a codec's first use imports its ``encodings`` module)."""
+    import datetime
+    import encodings
+    import time
+
+    for codec in (
+        "ascii", "latin_1", "utf_8", "utf_8_sig", "utf_16", "utf_16_le", "utf_16_be",
+        "utf_32", "cp1252", "idna", "punycode", "unicode_escape", "raw_unicode_escape",
+        "hex_codec", "base64_codec",
+    ):  # fmt: skip
+        encodings.search_function(codec)
+    datetime.datetime.strptime("2024-01-02T03:04:05", "%Y-%m-%dT%H:%M:%S")
+    time.strptime("2024", "%Y")
+    "é".encode("idna")
+    import unicodedata  # noqa: F401  (str methods and the idna codec)
+
+    import functions_sdk._transport  # noqa: F401  (fetch's first real request: http, ssl)
 
 
 def _send(control: socket.socket, kind: bytes, pid: int, value: int) -> None:
@@ -94,7 +126,7 @@ def _reap(control: socket.socket, live: set[int]) -> None:
         _send(control, b"X", pid, status)
 
 
-def _become_worker(control: socket.socket, fds: list[int]) -> NoReturn:
+def _become_worker(control: socket.socket, fds: list[int], body: Callable[[], None]) -> NoReturn:
     """In the forked child: drop everything of the zygote's, then serve as a worker."""
     code = 1
     try:
@@ -107,7 +139,7 @@ def _become_worker(control: socket.socket, fds: list[int]) -> NoReturn:
         control.detach()  # the descriptor itself is closed below, with every other one
         os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 256))  # incl. the wake-up pipe
         gc.enable()
-        worker.run()
+        body()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -120,7 +152,7 @@ def _become_worker(control: socket.socket, fds: list[int]) -> NoReturn:
         os._exit(code)
 
 
-def _spawn(control: socket.socket, live: set[int]) -> bool:
+def _spawn(control: socket.socket, live: set[int], body: Callable[[], None], pid_ns: bool) -> bool:
     """Serve one request; False when the host has gone."""
     try:
         data, fds, _, _ = socket.recv_fds(control, MESSAGE.size, 3)
@@ -150,15 +182,49 @@ def _spawn(control: socket.socket, live: set[int]) -> bool:
         _send(control, b"F", 0, exc.errno or 0)
         return True
     if child == 0:
-        _become_worker(control, fds)
+        _become_worker(control, fds, body)
     for fd in fds:
         os.close(fd)
     live.add(child)
-    _send(control, b"P", child, 0)
+    if pid_ns:  # the kernel tells the host this pid in its own view
+        creds = struct.pack("=iII", child, os.getuid(), os.getgid())
+        control.sendmsg(
+            [MESSAGE.pack(b"P", child, 0)], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)]
+        )
+    else:
+        _send(control, b"P", child, 0)
     return True
 
 
-def main() -> None:
+def _enter_namespaces(control: socket.socket) -> int:
+    """Enter new namespaces; with a pid namespace, fork: the child (pid 1 there) returns
+    and serves, this process waits for it and exits with it. Returns the namespaces."""
+    flags = namespaces.enter()
+    if not flags & namespaces.CLONE_NEWPID:
+        return flags
+    child = os.fork()
+    if child:
+        control.close()  # only the serving zygote holds the host's socket
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except ChildProcessError:
+                status = 0
+                break
+            except InterruptedError:
+                continue
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the waiting parent
+    os.setsid()
+    namespaces.mount_proc()
+    return flags
+
+
+def main(body: Callable[[], None] = worker.run) -> None:
+    """Serve spawn requests; each forked child runs ``body`` (:func:`worker.run`: the
+    only body outside the test tree's proof harness)."""
     control = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -166,6 +232,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _set_dumpable(False)
     _warm()
+    entered = _enter_namespaces(control)
     wake = os.pipe()
     for fd in wake:
         os.set_blocking(fd, False)
@@ -177,7 +244,7 @@ def main() -> None:
     parent = os.getppid()
     live: set[int] = set()
     gc.freeze()  # the workers' collections leave the shared objects' pages alone
-    _send(control, b"R", os.getpid(), 0)
+    _send(control, b"R", os.getpid(), entered)
     running = True
     try:
         while running:
@@ -190,7 +257,7 @@ def main() -> None:
                 break
             for fd, _ in ready:
                 if fd == control.fileno():
-                    running = _spawn(control, live)
+                    running = _spawn(control, live, body, bool(entered & namespaces.CLONE_NEWPID))
     except (BrokenPipeError, ConnectionError):
         pass
     finally:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..guest.protocol import MAX_FRAME, encode
-from .zygote_client import Launcher, exec_worker, worker_environment
+from .zygote_client import Launcher, ZygoteError, exec_worker, worker_environment
 
 __all__ = [
     "InstanceSpec",
@@ -97,6 +97,10 @@ class Worker:
         self._rss_checked = 0.0
         self.handlers: tuple[str, ...] = ()
         self.baseline_rss = 0
+        # What OS confinement the worker reported (before any handler code ran in it)
+        # and which namespaces it lives in (sandbox/guest/confine.py, namespaces.py).
+        self.confinement: dict[str, str] = {}
+        self.namespaces = self._launched.namespaces
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -126,6 +130,9 @@ class Worker:
         if not reply.get("ok"):
             return [str(p) for p in reply.get("errors", ["the worker refused the code"])]
         self.handlers = tuple(reply.get("handlers", ()))
+        reported = reply.get("confinement")
+        if isinstance(reported, dict):
+            self.confinement = {str(k): str(v) for k, v in reported.items()}
         self.baseline_rss = self.rss()
         return []
 
@@ -303,9 +310,19 @@ class WorkerPool:
     """Warm workers, one per instance, least recently used evicted past ``max_workers``."""
 
     def __init__(
-        self, max_workers: int = 64, spares: int = 1, *, launcher: Launcher | None = None
+        self,
+        max_workers: int = 64,
+        spares: int = 1,
+        *,
+        launcher: Launcher | None = None,
+        require: tuple[str, ...] = (),
     ) -> None:
+        """``require``: OS layers (``no_new_privs``, ``seccomp``, ``landlock``, ``uid``,
+        ``namespaces``) every worker must report active before it gets an instance's
+        code (strict isolation, ``sandbox/host/isolation.py``); a worker without one is
+        killed and the events are retried."""
         self.max_workers = max_workers
+        self.require = require
         self.spares = spares
         self.launcher = launcher if launcher is not None else Launcher()
         self._spare: list[Worker] = []
@@ -356,6 +373,8 @@ class WorkerPool:
             started = time.perf_counter()
             try:
                 worker = self._worker_for(spec)
+            except _WorkerLost as lost:  # not confined as required: nothing ran
+                return [_failure(lost, 0.0) for _ in events]
             except _Invalid as exc:
                 if exc.refused:
                     self._remember_refusal(spec, exc.problems)
@@ -393,9 +412,13 @@ class WorkerPool:
                 del self._workers[spec.key]
             self._evict_idle(len(self._workers) + 1 - self.max_workers)
             spare = self._spare.pop() if self._spare else None
-        worker = spare if spare is not None and spare.alive() else Worker(self.launcher)
+        try:
+            worker = spare if spare is not None and spare.alive() else Worker(self.launcher)
+        except ZygoteError as exc:  # strict isolation: no exec'ed worker instead
+            raise _WorkerLost("retry", "IsolationError", str(exc)) from None
         if spare is not None and worker is not spare:
             spare.kill()
+
         self.spare_hits += worker is spare
         self.starts += 1
         self._refill_spares()
@@ -410,6 +433,15 @@ class WorkerPool:
         if problems:
             worker.kill()
             raise _Invalid(problems)
+        # The load reply says what confinement is active; compiling ran no code.
+        if self.require and not _confined(worker, self.require):
+            worker.kill()
+            missing = [n for n in self.require if not _confined(worker, (n,))]
+            raise _WorkerLost(
+                "retry",
+                "IsolationError",
+                f"strict isolation: the worker lacks {', '.join(missing)}; no code was run",
+            )
         with self._lock:
             racing = self._workers.get(spec.key)
             if racing is not None and racing.alive():
@@ -457,7 +489,10 @@ class WorkerPool:
             with self._lock:
                 if len(self._spare) >= self.spares:
                     return
-            worker = Worker(self.launcher)
+            try:
+                worker = Worker(self.launcher)
+            except ZygoteError:
+                return  # the next start reports it
             with self._lock:
                 self._spare.append(worker)
 
@@ -477,6 +512,17 @@ class _Invalid(Exception):
         super().__init__("; ".join(problems))
         self.problems = problems
         self.refused = refused  # the worker refused the code (not a failed start)
+
+
+def _confined(worker: Worker, layers: tuple[str, ...]) -> bool:
+    """Every layer in ``layers`` reported active by the worker (namespaces: by its zygote)."""
+    for name in layers:
+        if name == "namespaces":
+            if not worker.namespaces:
+                return False
+        elif not worker.confinement.get(name, "").startswith("active"):
+            return False
+    return True
 
 
 def _code_key(spec: InstanceSpec) -> str:

@@ -14,6 +14,13 @@ If the zygote dies or a spawn fails, the launcher starts a new zygote and retrie
 if that fails too it execs the worker directly (:func:`exec_worker`) and keeps doing so
 for :data:`FALLBACK_SECONDS` before trying a zygote again, so the pool never stops.
 
+When the zygote runs in a pid namespace (``sandbox/guest/namespaces.py``), the pids it
+names are its own view; the host's view of each worker's pid comes with the ``P``
+message as ``SCM_CREDENTIALS`` (``SO_PASSCRED`` on the host's end: the kernel translates
+the pid, and only a process with ``CAP_SYS_ADMIN`` over that namespace, the zygote, may
+name another process there). The host keeps both and uses its own view everywhere else
+(``/proc/<pid>``, ``killpg``); ``K`` requests carry the zygote's view.
+
 Every worker of one zygote shares its hash seed and address-space layout (see the
 zygote's docstring): the price of starting in a few ms instead of ~200.
 """
@@ -109,6 +116,7 @@ class Launched:
     stdin: int
     stdout: int
     stderr: int
+    namespaces: int = 0  # the CLONE_NEW* bits of the namespaces the worker lives in
 
     def kill(self) -> None:
         """SIGKILL the worker's process group (its own session)."""
@@ -165,6 +173,7 @@ class Zygote:
 
     def __init__(self, command: list[str] | None = None) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         try:
             self.proc = _start(
                 command or boot_command("functions_runtime.sandbox.guest.zygote"),
@@ -184,12 +193,16 @@ class Zygote:
         self._ready = False
         self.dead = False
         self._replies: collections.deque[tuple[bytes, int, int]] = collections.deque()
-        self._live: set[int] = set()
-        self._exited: dict[int, int] = {}
+        self._live: set[int] = set()  # host pids
+        self._exited: dict[int, int] = {}  # host pid -> exit code
+        self._host_pid: dict[int, int] = {}  # the zygote's view -> the host's
+        self._zygote_pid: int | None = None
+        self.namespaces = 0
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        """The serving zygote's pid (in a pid namespace: the child of the one started)."""
+        return self._zygote_pid or self.proc.pid
 
     # -- messages (the caller holds the lock) ---------------------------------------------
 
@@ -199,23 +212,31 @@ class Zygote:
             return
         if timeout > 0 and not self._poller.poll(int(timeout * 1000) + 1):
             return
+        space = socket.CMSG_SPACE(_CREDS.size)
         while True:
             try:
-                data = self._sock.recv(MESSAGE.size, socket.MSG_DONTWAIT)
+                data, ancillary, _, _ = self._sock.recvmsg(MESSAGE.size, space, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
             except OSError:
-                data = b""
+                data, ancillary = b"", []
             if len(data) != MESSAGE.size:
                 self._lost()
                 return
             kind, pid, value = MESSAGE.unpack(data)
+            sender = _sender_pid(ancillary)
             if kind == b"X":
-                self._live.discard(pid)
-                self._exited[pid] = os.waitstatus_to_exitcode(value)
+                host = self._host_pid.pop(pid, pid)
+                self._live.discard(host)
+                self._exited[host] = os.waitstatus_to_exitcode(value)
             elif kind == b"R":
                 self._ready = True
+                self._zygote_pid = sender
+                self.namespaces = value
             else:
+                if kind == b"P":
+                    self._host_pid[pid] = sender if self.namespaces and sender else pid
+                    pid = self._host_pid[pid]
                 self._replies.append((kind, pid, value))
 
     def _lost(self) -> None:
@@ -269,7 +290,7 @@ class Zygote:
             for fd in ours:
                 os.close(fd)
             raise
-        return Launched(ForkedProcess(self, pid), in_w, out_r, err_r)
+        return Launched(ForkedProcess(self, pid), in_w, out_r, err_r, self.namespaces)
 
     def returncode(self, pid: int, timeout: float = 0.0) -> int | None:
         """``pid``'s exit code once the zygote reported it (``-N``: killed by signal N)."""
@@ -301,8 +322,9 @@ class Zygote:
             if pid not in self._live:
                 return
             if not self.dead:
+                local = next((k for k, v in self._host_pid.items() if v == pid), pid)
                 try:
-                    self._sock.send(MESSAGE.pack(b"K", pid, 0))
+                    self._sock.send(MESSAGE.pack(b"K", local, 0))
                     return
                 except OSError:
                     self._lost()
@@ -359,6 +381,16 @@ class ForkedProcess:
             self._zygote.kill(self.pid)
 
 
+_CREDS = struct.Struct("=iII")  # struct ucred
+
+
+def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            return int(_CREDS.unpack(data[: _CREDS.size])[0])
+    return None
+
+
 def _gone(pid: int) -> bool:
     """No such process, or a zombie (ended, not yet reaped)."""
     try:
@@ -371,8 +403,18 @@ def _gone(pid: int) -> bool:
 class Launcher:
     """Starts a pool's workers: forks from a zygote when it can, execs when it cannot."""
 
-    def __init__(self, *, fork: bool = True, zygote_command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        fork: bool = True,
+        zygote_command: list[str] | None = None,
+        exec_fallback: bool = True,
+    ) -> None:
+        """``exec_fallback=False`` (strict isolation where namespaces are required): when
+        the zygote cannot fork, :meth:`launch` raises :class:`ZygoteError` rather than
+        exec a worker outside the zygote's namespaces."""
         self.fork = fork
+        self.exec_fallback = exec_fallback
         self._command = zygote_command
         self._zygote: Zygote | None = None
         self._lock = threading.Lock()
@@ -398,11 +440,15 @@ class Launcher:
                     return zygote.spawn()
                 except ZygoteError as exc:
                     if not exc.broken:
+                        if not self.exec_fallback:
+                            raise
                         self.fallbacks += 1
                         return exec_worker()  # this fork failed; the zygote is fine
                     self._discard(zygote)
                 except OSError:
                     self._discard(zygote)
+            if not self.exec_fallback:
+                raise ZygoteError("the zygote cannot start workers (no exec fallback)")
             self._exec_until = time.monotonic() + FALLBACK_SECONDS
             self.fallbacks += 1
         return exec_worker()
