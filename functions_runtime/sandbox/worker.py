@@ -33,6 +33,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
+from functions_runtime.sandbox.guest.isolation import end_event
 from functions_sdk import BaseEvent, FunctionError, Settings, SourceRequest
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk.events import EventParseError, parse_event
@@ -93,7 +94,16 @@ class Runner:
         started = time.perf_counter()
         with activate(ctx):
             outcome, result, error = self._call_single(raw, message, ctx)
+            self._end_event()
         return _record(outcome, result, error, ctx, started)
+
+    def _end_event(self) -> None:
+        """Clear what the event left behind (see ``guest/isolation.py``), still under
+        its own context; a failure here asks for a fresh worker."""
+        try:
+            end_event()
+        except Exception:
+            self.exhausted = True
 
     def _call_single(
         self, raw: Any, message: dict[str, Any], ctx: InvocationContext
@@ -186,6 +196,7 @@ class Runner:
                         started,
                     )
             outcomes = self._call_batch(events, message, ctx)
+            self._end_event()
         elapsed = (time.perf_counter() - started) * 1000 / max(len(raws), 1)
         logs, requests = list(ctx.logs), list(ctx.requests)
         for i, (outcome, result, error) in zip(positions, outcomes, strict=True):
