@@ -388,19 +388,19 @@ class ControlPlane:
         source_id: str | None = None,
     ) -> Instance:
         manifest = _manifest(version)
-        previous = self.settings_of(instance)
+        previous, was_secret = decrypt_settings_and_names(self.backend.box, instance)
+        # A setting once secret stays secret, whatever this version's manifest says.
+        secret_names = set(manifest.secret_names()) | was_secret
         values = dict(previous)
         if settings is not None:
-            values = {
-                k: v
-                for k, v in settings.items()
-                if not (v == MASK and k in manifest.secret_names())
-            }
-            for name in manifest.secret_names():  # secrets omitted or masked: keep them
+            values = {k: v for k, v in settings.items() if not (v == MASK and k in secret_names)}
+            for name in secret_names:  # secrets omitted or masked: keep them
                 if name not in values and name in previous:
                     values[name] = previous[name]
         checked = _check(version, values)
-        plain, sealed = self._seal(instance.workspace_id, instance.id, manifest, checked)
+        plain, sealed = self._seal(
+            instance.workspace_id, instance.id, manifest, checked, also_secret=was_secret
+        )
         updated = instance.model_copy(
             update={
                 "version_id": version.id,
@@ -432,9 +432,18 @@ class ControlPlane:
         return updated
 
     def _seal(
-        self, ws: str, instance_id: str, manifest: Manifest, values: dict[str, Any]
+        self,
+        ws: str,
+        instance_id: str,
+        manifest: Manifest,
+        values: dict[str, Any],
+        also_secret: frozenset[str] = frozenset(),
     ) -> tuple[dict[str, Any], str | None]:
-        secret_names = set(manifest.secret_names())
+        """Split ``values`` into plain settings and the encrypted blob of secret ones:
+        the manifest's secret names and ``also_secret`` (names that were secret in the
+        instance before: a later manifest that drops ``secret = true`` does not make a
+        stored secret plain)."""
+        secret_names = set(manifest.secret_names()) | also_secret
         plain = {k: v for k, v in values.items() if k not in secret_names}
         secret = {k: v for k, v in values.items() if k in secret_names}
         if not secret:
@@ -451,8 +460,10 @@ class ControlPlane:
     def masked_settings(self, instance: Instance) -> dict[str, Any]:
         version = self.store.get_version(instance.workspace_id, instance.version_id)
         names = set(_manifest(version).secret_names()) if version else set()
-        present = set(self.settings_of(instance)) if instance.secrets else set()
-        return {**instance.settings, **{n: MASK for n in sorted(names & present)}}
+        values, sealed = decrypt_settings_and_names(self.backend.box, instance)
+        secret = (names & set(values)) | sealed
+        shown = {k: v for k, v in instance.settings.items() if k not in secret}
+        return {**shown, **{n: MASK for n in sorted(secret)}}
 
     # -- sources -------------------------------------------------------------------------------
 
@@ -496,16 +507,16 @@ class ControlPlane:
             instance = self._instance(ws, instance_id)
             if instance.function_id != version.function_id:
                 raise bad_request(f"instance {instance_id} belongs to another function")
-            values = self.settings_of(instance)
+            values, was_secret = decrypt_settings_and_names(self.backend.box, instance)
         else:
-            values = settings or {}
+            values, was_secret = settings or {}, frozenset()
         checked = _check(version, values)
         batch = isinstance(payload, list)
         events = payload if isinstance(payload, list) else [payload]
         if not events or len(events) > MAX_TEST_EVENTS:
             raise bad_request(f"send one event or a batch of 1 to {MAX_TEST_EVENTS} events")
         key = "test:" + InstanceSpec.key_for(code, checked, version.id, self.allow)
-        spec = spec_for(key, code, manifest, checked, self.allow)
+        spec = spec_for(key, code, manifest, checked, self.allow, also_secret=was_secret)
         results = self.pool.invoke(spec, events, batch=batch)
         if not batch:
             return results[0]
@@ -589,17 +600,36 @@ def _check(version: Version, values: dict[str, Any]) -> dict[str, Any]:
 
 def decrypt_settings(box: SecretBox, instance: Instance) -> dict[str, Any]:
     """An instance's settings with its secrets decrypted (for the sandbox only)."""
+    return decrypt_settings_and_names(box, instance)[0]
+
+
+def decrypt_settings_and_names(
+    box: SecretBox, instance: Instance
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """:func:`decrypt_settings`, and the names of the settings stored encrypted: secret
+    once, secret for good (they stay encrypted and masked even when a later version's
+    manifest no longer marks them ``secret``; there is no operation that un-secrets a
+    setting: set a new, non-secret setting instead)."""
     values = dict(instance.settings)
+    sealed: dict[str, Any] = {}
     if instance.secrets:
         context = {"workspace": instance.workspace_id, "instance": instance.id}
-        values.update(json.loads(box.decrypt(instance.secrets, context)))
-    return values
+        sealed = json.loads(box.decrypt(instance.secrets, context))
+        values.update(sealed)
+    return values, frozenset(sealed)
 
 
 def spec_for(
-    key: str, code: str, manifest: Manifest, settings: dict[str, Any], allow: tuple[str, ...]
+    key: str,
+    code: str,
+    manifest: Manifest,
+    settings: dict[str, Any],
+    allow: tuple[str, ...],
+    *,
+    also_secret: frozenset[str] = frozenset(),
 ) -> InstanceSpec:
-    """What the worker pool needs to run a version's code with these settings."""
+    """What the worker pool needs to run a version's code with these settings
+    (``also_secret``: names stored encrypted, masked whatever the manifest says)."""
     return InstanceSpec(
         key=key,
         source=code,
@@ -608,6 +638,6 @@ def spec_for(
         timeout=manifest.timeout_seconds,
         memory_mb=manifest.memory_mb,
         settings=settings,
-        secret_names=manifest.secret_names(),
+        secret_names=tuple(dict.fromkeys((*manifest.secret_names(), *sorted(also_secret)))),
         allow=allow,
     )

@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from ..control.backend import Backend
 from ..control.models import Instance, Version
-from ..control.service import decrypt_settings, spec_for
+from ..control.service import decrypt_settings_and_names, spec_for
 from ..manifest import Manifest
 from ..sandbox.host.pool import InstanceSpec, WorkerPool
 from .ports import Delivery, DeliveryBackend, Job, Queue
@@ -379,9 +379,10 @@ class Dispatcher:
             {k: v for k, v in version.manifest.items() if k != "source"}
         )
         code = self.control.blobs.get(version.code_key).decode("utf-8")
-        settings = decrypt_settings(self.control.box, instance)  # only into the sandbox
+        # Only into the sandbox; names once secret are masked whatever the manifest says.
+        settings, sealed = decrypt_settings_and_names(self.control.box, instance)
         key = f"{instance.id}:{version.id}:{instance.revision}"
-        spec = spec_for(key, code, manifest, settings, self.allow)
+        spec = spec_for(key, code, manifest, settings, self.allow, also_secret=sealed)
         return _Target(instance, version.id, spec, batched="on_batch" in version.handlers)
 
 

@@ -693,3 +693,47 @@ def test_documented_typed_imports(sandbox: Sandbox, imports: str) -> None:
         + "    return {'event': event.event}\n"
     )
     assert delivered(run(sandbox, source)) == {"event": "Order Completed"}
+
+
+def test_model_validate_and_model_copy_stand_ins(sandbox: Sandbox) -> None:
+    """The guard's own model_validate / model_copy keep their ordinary uses working
+    (validated); only from_attributes and unvalidated updates are refused."""
+    source = """
+    from functions_sdk import IdentifyEvent, ValidationError
+
+
+    def on_track(event, settings):
+        made = IdentifyEvent.model_validate({"type": "identify", "userId": "u-9"})
+        strict = IdentifyEvent.model_validate({"userId": "u-8"}, strict=True)
+        renamed = event.model_copy(update={"event": "Renamed", "plan": "gold"})
+        deep = event.model_copy(deep=True)
+        deep.properties["total"] = 0
+        refused = []
+        for attempt in (
+            lambda: event.model_copy(update={"userId": ["x"]}),
+            lambda: event.model_copy(update={"_private": 1}),
+            lambda: IdentifyEvent.model_validate(made, from_attributes=True),
+        ):
+            try:
+                attempt()
+            except Exception as exc:
+                refused.append(str(exc)[:40])
+        return {
+            "made": made.userId,
+            "strict": strict.userId,
+            "renamed": renamed.event,
+            "extra": renamed.plan,
+            "original": event.event,
+            "total": event.properties["total"],
+            "refused": len(refused),
+        }
+    """
+    assert delivered(run(sandbox, source)) == {
+        "made": "u-9",
+        "strict": "u-8",
+        "renamed": "Renamed",
+        "extra": "gold",
+        "original": "Order Completed",
+        "total": 59.5,
+        "refused": 3,
+    }

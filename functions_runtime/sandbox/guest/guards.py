@@ -34,7 +34,7 @@ import urllib.parse
 import uuid
 import weakref
 from collections.abc import Callable
-from types import FunctionType, ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
@@ -117,6 +117,13 @@ WRITABLE_CONTAINERS: frozenset[type] = frozenset(
 )
 
 _EVENT_METHODS = frozenset({"model_dump", "model_dump_json", "model_copy"})
+# pydantic entry points handed out as the guard's own versions (never remembered):
+# ``model_validate`` without ``from_attributes`` (pydantic would read attributes with a
+# plain getattr, past this guard) and ``model_copy`` whose ``update`` is validated
+# field by field (pydantic writes it into the copy unchecked).
+_WRAPPED_EVENT_METHODS = frozenset({"model_copy"})
+_WRAPPED_CLASS_METHODS = frozenset({"model_validate"})
+_WRAPPED_NAMES = _WRAPPED_EVENT_METHODS | _WRAPPED_CLASS_METHODS
 _SDK_ATTRS: dict[type, frozenset[str]] = {
     Settings: frozenset(
         {
@@ -173,7 +180,7 @@ MAX_REMEMBERED = 4096
 MAX_REMEMBERED_NAME = 64
 
 _EVENT_KEYED: dict[type, frozenset[str]] = {
-    model: _EVENT_METHODS | frozenset(model.model_fields)
+    model: (_EVENT_METHODS - _WRAPPED_EVENT_METHODS) | frozenset(model.model_fields)
     for model in (getattr(functions_sdk.events, n) for n in functions_sdk.events.__all__)
     if isinstance(model, type) and issubclass(model, BaseEvent)
 }
@@ -261,6 +268,43 @@ class _EventWriter:
 
     def __delattr__(self, name: str) -> None:
         raise SandboxAccessError("event fields cannot be deleted; set them to None")
+
+
+def _model_validate(
+    cls: type[BaseEvent], obj: Any, *, strict: bool | None = None, **refused: Any
+) -> Any:
+    """``Model.model_validate(data)`` for a dict of event data."""
+    if refused:
+        names = ", ".join(sorted(refused))
+        raise SandboxAccessError(
+            f"model_validate({names}=...) is not available in functions; "
+            "pass the event data as a dict"
+        )
+    return cls.model_validate(obj, strict=strict)
+
+
+def _model_copy(event: BaseEvent, *, update: Any = None, deep: bool = False) -> Any:
+    """A copy of the event; ``update`` sets fields as assignment does (validated)."""
+    if update is not None and type(update) is not dict:
+        raise SandboxAccessError("model_copy(update=...) takes a dict of field values")
+    copy = event.model_copy(deep=bool(deep))
+    if update:
+        writer = _EventWriter(copy)
+        for name, value in dict.items(update):
+            if type(name) is not str:
+                raise SandboxAccessError("model_copy(update=...) keys must be field names")
+            setattr(writer, name, value)
+    return copy
+
+
+def _wrapped(obj: Any, name: str) -> Any:
+    """The guard's own version of a pydantic entry point (bound to ``obj``), or ``None``."""
+    if isinstance(obj, type):
+        if name in _WRAPPED_CLASS_METHODS and issubclass(obj, BaseEvent):
+            return MethodType(_model_validate, obj)
+    elif name in _WRAPPED_EVENT_METHODS and isinstance(obj, BaseEvent):
+        return MethodType(_model_copy, obj)
+    return None
 
 
 class Guards:
@@ -357,6 +401,10 @@ class Guards:
             if default:
                 return default[0]
             raise _refuse(obj, name)
+        if name in _WRAPPED_NAMES:
+            wrapped = _wrapped(obj, name)
+            if wrapped is not None:
+                return wrapped
         value = getattr(obj, name, *default)
         if isinstance(value, ModuleType) or (
             isinstance(obj, type) and isinstance(value, FunctionType)
@@ -373,6 +421,9 @@ class Guards:
             if default:
                 return default[0]
             raise _refuse(obj, name)
+        wrapped = _wrapped(obj, name)
+        if wrapped is not None:
+            return wrapped
         value = getattr(obj, name, *default)
         self._check_value(obj, name, value)
         return value

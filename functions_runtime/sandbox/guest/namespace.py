@@ -75,7 +75,7 @@ class PrintCollector:
         text = text[:MAX_PRINT_LINE]
         if self._size < MAX_PRINTED:  # what `printed` returns is capped like the log
             self._lines.append(text)
-            self._size += len(text)
+            self._size += len(text) + 1  # with its newline: empty lines are not free
         current().log(text)
 
     def __call__(self) -> str:

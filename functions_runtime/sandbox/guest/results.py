@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import math
-import traceback
 import uuid
 from typing import Any
 
@@ -88,21 +87,55 @@ def classify(exc: BaseException) -> str:
     return "rejected"
 
 
+# The C-level descriptors of every exception's ``args`` and ``__traceback__``: read
+# through them, a class attribute of the same name on an author's subclass (a
+# property) is never consulted.
+_ARGS: Any = BaseException.__dict__["args"]
+_TRACEBACK: Any = BaseException.__dict__["__traceback__"]
+_PLAIN_ARGS = frozenset({str, int, float, bool, type(None)})
+
+
 def error_info(exc: BaseException, filename: str, redact: Any) -> dict[str, Any]:
-    """``{"type", "message", "line"}`` for the delivery record, masked and bounded."""
+    """``{"type", "message", "line"}`` for the delivery record, masked and bounded.
+
+    Runs no author code: the message comes from the exception's ``args`` (read through
+    ``BaseException``'s own descriptor), an SDK error's from the text it was given at
+    construction, never from a ``message`` attribute (which a subclass can make a
+    property); the line from the traceback's own fields.
+    """
     try:
-        message = str(exc) if not isinstance(exc, FunctionError) else exc.message
+        message = _message_of(exc)
     except Exception:
         message = "<the exception's message could not be read>"
-    if not isinstance(message, str):
-        message = "<non-text message>"
     line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == filename:
-            line = frame.lineno
+    try:
+        tb = _TRACEBACK.__get__(exc, BaseException)
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+    except Exception:
+        line = None
     name = type(exc).__name__
     if isinstance(exc, RecursionError):
         message = "maximum recursion depth exceeded (resource limit)"
     elif isinstance(exc, MemoryError):
         message = "memory limit exceeded (resource limit)"
     return {"type": name, "message": redact(message[:MAX_MESSAGE]), "line": line}
+
+
+def _message_of(exc: BaseException) -> str:
+    args = _ARGS.__get__(exc, BaseException)
+    if type(args) is not tuple:  # pragma: no cover - the C slot is always a tuple
+        return "<non-text message>"
+    if issubclass(type(exc), FunctionError):
+        # An SDK error: the text it was constructed with, if it is exactly a str.
+        if not args:
+            return ""
+        return args[0] if type(args[0]) is str else "<non-text message>"
+    if all(type(arg) in _PLAIN_ARGS for arg in args):
+        # Plain arguments only: ``str()`` is the exception type's own (host) code,
+        # which authors cannot override (special names are refused at compile).
+        message = str(exc)
+        return message if type(message) is str else "<non-text message>"
+    return ", ".join(arg if type(arg) is str else f"<{type(arg).__name__}>" for arg in args)

@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
+from functions_runtime.sandbox.guest.isolation import end_event
 from functions_sdk import BaseEvent, FunctionError, Settings, SourceRequest
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk.events import EventParseError, parse_event
@@ -97,7 +98,16 @@ class Runner:
         started = time.perf_counter()
         with activate(ctx):
             outcome, result, error = self._call_single(raw, message, ctx)
+            self._end_event()
         return _record(outcome, result, error, ctx, started)
+
+    def _end_event(self) -> None:
+        """Clear what the event left behind (see ``guest/isolation.py``), still under
+        its own context; a failure here asks for a fresh worker."""
+        try:
+            end_event()
+        except Exception:
+            self.exhausted = True
 
     def _call_single(
         self, raw: Any, message: dict[str, Any], ctx: InvocationContext
@@ -190,6 +200,7 @@ class Runner:
                         started,
                     )
             outcomes = self._call_batch(events, message, ctx)
+            self._end_event()
         elapsed = (time.perf_counter() - started) * 1000 / max(len(raws), 1)
         logs, requests = list(ctx.logs), list(ctx.requests)
         for i, (outcome, result, error) in zip(positions, outcomes, strict=True):
@@ -212,9 +223,12 @@ class Runner:
         try:
             namespace = self.fresh_module()
             # A copy: the handler may change its list without touching ours.
-            values = namespace["on_batch"](list(events), _settings(message))
-            if type(values) is not list or len(values) != len(events):
-                got = len(values) if type(values) is list else type(values).__name__
+            returned = namespace["on_batch"](list(events), _settings(message))
+            # And ours of what it returned, taken before anything is checked: nothing
+            # the author still holds (a property, a finaliser) can change it under us.
+            values = list.copy(returned) if type(returned) is list else None
+            if values is None or len(values) != len(events):
+                got = len(values) if values is not None else type(returned).__name__
                 raise ResultError(
                     f"on_batch must return a list of {len(events)} results "
                     f"(one per event, in order); got {got}"
@@ -223,16 +237,23 @@ class Runner:
             self.exhausted = self.exhausted or isinstance(exc, MemoryError)
             info = error_info(exc, self.filename, ctx.redact)
             return [(classify(exc), None, info)] * len(events)
-        out: list[tuple[str, Any, dict[str, Any] | None]] = []
-        for value, event in zip(values, events, strict=True):
-            if isinstance(value, FunctionError):
-                out.append((classify(value), None, error_info(value, self.filename, ctx.redact)))
-                continue
-            try:
-                out.append(self._delivered(value, event))
-            except ResultError as exc:
-                out.append(("rejected", None, error_info(exc, self.filename, ctx.redact)))
-        return out
+        return [self._settle(values[i], events[i], ctx) for i in range(len(events))]
+
+    def _settle(
+        self, value: Any, event: BaseEvent, ctx: InvocationContext
+    ) -> tuple[str, Any, dict[str, Any] | None]:
+        """One ``on_batch`` result: an SDK error returned (not raised) is that error's
+        outcome; anything else is a result. Whatever goes wrong while settling it (the
+        author's objects cannot be turned into JSON, a limit is hit) is this event's
+        outcome, never the worker's end."""
+        try:
+            if issubclass(type(value), FunctionError):
+                return classify(value), None, error_info(value, self.filename, ctx.redact)
+            return self._delivered(value, event)
+        except Exception as exc:
+            self.exhausted = self.exhausted or isinstance(exc, MemoryError)
+            outcome = "retry" if isinstance(exc, MemoryError | RecursionError) else "rejected"
+            return outcome, None, error_info(exc, self.filename, ctx.redact)
 
 
 def _context(message: dict[str, Any]) -> InvocationContext:

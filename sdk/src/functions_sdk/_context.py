@@ -35,8 +35,11 @@ class InvocationContext:
     # Canned HTTP answers for tests: when a list, ``fetch`` opens no socket and
     # answers from it (see ``functions_sdk.testing``).
     mocks: list[dict[str, Any]] | None = None
-    # Events a source function emitted (``functions_sdk.emit``), already validated.
+    # Events a source function emitted (``functions_sdk.emit``), already validated,
+    # and the size of their JSON together.
     emitted: list[dict[str, Any]] = field(default_factory=list)
+    emitted_bytes: int = 0
+    requests_truncated: bool = False
 
     def redact(self, text: str) -> str:
         """Replace every secret value in ``text`` with ``***``."""
@@ -50,7 +53,8 @@ class InvocationContext:
         if self.logs_truncated:
             return
         line = self.redact(line)
-        size = len(line.encode("utf-8", "replace"))
+        # Every line counts its newline: empty lines are not free.
+        size = len(line.encode("utf-8", "replace")) + 1
         if self.log_bytes + size > self.log_limit_bytes:
             self.logs_truncated = True
             self.logs.append(f"[logs truncated at {self.log_limit_bytes} bytes]")
@@ -59,9 +63,26 @@ class InvocationContext:
         self.logs.append(line)
 
     def record_request(self, record: dict[str, Any]) -> None:
-        """Record one outgoing request (already redacted by the caller)."""
+        """Record one outgoing request (already redacted by the caller); past the
+        limit, one marker record says that the rest were not recorded."""
         if len(self.requests) < self.request_limit:
             self.requests.append(record)
+        elif not self.requests_truncated:
+            self.requests_truncated = True
+            self.requests.append(
+                {
+                    "method": None,
+                    "url": None,
+                    "status": None,
+                    "duration_ms": 0.0,
+                    "request_headers": {},
+                    "request_body": None,
+                    "error": (
+                        f"[requests truncated: only the first {self.request_limit} "
+                        "requests of an invocation are recorded]"
+                    ),
+                }
+            )
 
 
 _CURRENT: contextvars.ContextVar[InvocationContext | None] = contextvars.ContextVar(

@@ -43,7 +43,10 @@ class FunctionError(Exception):
         self.message = message
 
     def __str__(self) -> str:
-        return self.message
+        # The message as given at construction (``args``), never ``self.message``: a
+        # subclass may make ``message`` a property, and ``str()`` of an error must not
+        # run its code (the runtime reads errors after the handler returned).
+        return Exception.__str__(self)
 
 
 class DropEvent(FunctionError):

@@ -3,6 +3,10 @@
 Handlers receive a :class:`Settings` mapping. Secret values are real inside the
 handler (it needs them to authenticate) but are masked as ``***`` wherever the
 runtime records text: logs, recorded requests, errors and ``repr(settings)``.
+
+A :class:`Settings` holds its own deep copy of the values it was given, and hands out
+copies of nested lists and maps: nothing a handler does to what it reads changes the
+settings (of this event or of any other).
 """
 
 from __future__ import annotations
@@ -31,12 +35,12 @@ class Settings(Mapping[str, Any]):
     def __init__(
         self, values: Mapping[str, Any] | None = None, *, secret_names: Iterable[str] = ()
     ) -> None:
-        self._values: dict[str, Any] = dict(values or {})
+        self._values: dict[str, Any] = {k: _copy(v) for k, v in dict(values or {}).items()}
         self._secret_names: frozenset[str] = frozenset(secret_names)
 
     def __getitem__(self, name: str) -> Any:
         try:
-            return self._values[name]
+            return _copy(self._values[name])
         except KeyError:
             known = ", ".join(sorted(self._values)) or "none"
             raise ValidationError(
@@ -44,8 +48,10 @@ class Settings(Mapping[str, Any]):
             ) from None
 
     def get(self, name: str, default: Any = None) -> Any:
-        """The value of ``name``, or ``default`` when it is not set."""
-        return self._values.get(name, default)
+        """The value of ``name`` (a copy of a list or map), or ``default`` when it is not set."""
+        if name in self._values:
+            return _copy(self._values[name])
+        return default
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._values))
@@ -96,12 +102,12 @@ class Settings(Mapping[str, Any]):
     def get_list(self, name: str, default: list[Any] = _MISSING) -> list[Any]:
         """The array setting ``name`` (a copy)."""
         result: list[Any] = self._typed(name, default, (list,), "an array")
-        return list(result)
+        return list(_copy(result))
 
     def get_map(self, name: str, default: dict[str, Any] = _MISSING) -> dict[str, Any]:
         """The map setting ``name`` (a copy)."""
         result: dict[str, Any] = self._typed(name, default, (dict,), "a map")
-        return dict(result)
+        return dict(_copy(result))
 
     def secret_values(self) -> tuple[str, ...]:
         """The string values of secret settings, for masking (used by the runtime)."""
@@ -115,3 +121,12 @@ class Settings(Mapping[str, Any]):
             elif isinstance(value, dict):
                 out.extend(v for v in value.values() if isinstance(v, str) and v)
         return tuple(out)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of the lists and maps in a JSON value (other values are immutable)."""
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value

@@ -24,9 +24,13 @@ from ._context import current
 from .errors import InvalidEventPayload, ValidationError
 from .events import EventParseError, event_to_dict, parse_event
 
-__all__ = ["MAX_EMITTED", "SourceRequest", "emit"]
+__all__ = ["MAX_EMITTED", "MAX_EMITTED_BYTES", "MAX_EMITTED_EVENT_BYTES", "SourceRequest", "emit"]
 
 MAX_EMITTED = 500
+# JSON bytes: one emitted event at most what ingest accepts for one message, all of one
+# request's together at most this.
+MAX_EMITTED_EVENT_BYTES = 32 * 1024
+MAX_EMITTED_BYTES = 1024 * 1024
 
 
 class SourceRequest(BaseModel):
@@ -58,7 +62,9 @@ class SourceRequest(BaseModel):
 def emit(event: Any) -> None:
     """Send one Spec event (a dict or an event model) on from a source function.
 
-    It is validated now: an event that fails the Spec raises ``ValidationError``.
+    It is validated now: an event that fails the Spec raises ``ValidationError``, and
+    so does one over ``MAX_EMITTED_EVENT_BYTES`` of JSON or one that would take the
+    request's emitted events past ``MAX_EMITTED`` events or ``MAX_EMITTED_BYTES``.
     """
     ctx = current()
     emitted: list[dict[str, Any]] = ctx.emitted
@@ -68,4 +74,17 @@ def emit(event: Any) -> None:
         model = parse_event(event if isinstance(event, dict) else event_to_dict(event))
     except (EventParseError, TypeError, AttributeError) as exc:
         raise ValidationError(f"emitted event is not valid: {exc}") from None
-    emitted.append(event_to_dict(model))
+    data = event_to_dict(model)
+    size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_EMITTED_EVENT_BYTES:
+        raise ValidationError(
+            f"an emitted event may be at most {MAX_EMITTED_EVENT_BYTES} bytes of JSON; "
+            f"this one is {size}"
+        )
+    if ctx.emitted_bytes + size > MAX_EMITTED_BYTES:
+        raise ValidationError(
+            f"the events a source function emits may be at most {MAX_EMITTED_BYTES} "
+            "bytes of JSON together"
+        )
+    ctx.emitted_bytes += size
+    emitted.append(data)
