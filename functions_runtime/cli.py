@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -182,7 +183,15 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         metavar="SECONDS",
-        help="first backoff ceiling; doubles per attempt, full jitter",
+        help="the first wait between attempts (default 1); the waits grow to fill the window",
+    )
+    serve.add_argument(
+        "--retry-window",
+        type=float,
+        default=4 * 3600.0,
+        metavar="SECONDS",
+        help="the attempts of an event spread over this long (default 14400: 4 hours; "
+        "at most 43200); a function's [retry] table in function.toml sets its own",
     )
     serve.set_defaults(run=cmd_serve)
     add_commands(sub)
@@ -198,7 +207,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(
             "--max-attempts, --workers and --delivery-processes must be >= 1, --retry-base > 0"
         )
-    policy = DeliveryPolicy(max_attempts=args.max_attempts, base_delay=args.retry_base)
+    policy = DeliveryPolicy(
+        max_attempts=args.max_attempts,
+        max_age=timedelta(seconds=args.retry_window),
+        base_delay=args.retry_base,
+    )
+    try:
+        policy.schedule()
+    except ValueError as exc:
+        raise UsageError(f"--max-attempts / --retry-window: {exc}") from None
     serve(
         args.host,
         args.port,
