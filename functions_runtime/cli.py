@@ -200,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .control.ports import StoreError
     from .delivery.dispatch import DeliveryPolicy
     from .serve import serve
 
@@ -216,15 +217,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         policy.schedule()
     except ValueError as exc:
         raise UsageError(f"--max-attempts / --retry-window: {exc}") from None
-    serve(
-        args.host,
-        args.port,
-        Path(args.data_dir),
-        allow_list(args.allow),
-        workers=args.workers,
-        policy=policy,
-        processes=args.delivery_processes,
-    )
+    try:
+        serve(
+            args.host,
+            args.port,
+            Path(args.data_dir),
+            allow_list(args.allow),
+            workers=args.workers,
+            policy=policy,
+            processes=args.delivery_processes,
+        )
+    except StoreError as exc:  # a database that cannot be used: refuse to start
+        raise UsageError(str(exc)) from None
     return 0
 
 

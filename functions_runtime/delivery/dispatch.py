@@ -434,30 +434,57 @@ def run_worker(
     *,
     max_messages: int = 100,
     idle_sleep: float = 0.05,
+    max_pause: float = 30.0,
+    wait: Callable[[float], object] | None = None,
 ) -> None:
     """The embedded delivery loop: receive, hold, process, settle, until ``stop`` is set.
 
     Jobs of an instance whose function has ``on_batch`` are held until the instance's
     ``batch_max_count`` is reached or its oldest has waited ``batch_wait_seconds``
     (always less than the visibility timeout); other jobs run at once.
+
+    A step that fails (the store is locked, full or damaged) is logged as one line and
+    the loop pauses, twice as long after each failure in a row (from ``2 * idle_sleep``
+    up to ``max_pause`` seconds), until a step succeeds. ``wait(seconds)`` does the
+    pausing (by default ``stop.wait``: a stop ends the pause).
     """
+    pause = wait if wait is not None else stop.wait
     queue = dispatcher.delivery.queue
     visibility = dispatcher.policy.visibility_timeout
     held: dict[tuple[str, str], list[Job]] = {}
     since: dict[tuple[str, str], float] = {}
+    failures = 0
     while True:
         stopping = stop.is_set()
         try:
             busy = _step(dispatcher, queue, visibility, held, since, max_messages, stopping)
-        except Exception:
+            failures = 0
+        except Exception as exc:
             # A receive, lookup or group that failed: its jobs reappear after the
-            # visibility timeout; keep delivering.
-            logger.exception("a delivery step failed; its jobs will be received again")
+            # visibility timeout; keep delivering, more slowly while it lasts.
+            failures += 1
             busy = False
+            backoff = min(max_pause, idle_sleep * 2**failures)
+            _log_failure(exc, failures, backoff)
         if stopping:  # that step ran everything held (or failed: it comes back later)
             return
-        if not busy:
-            stop.wait(idle_sleep)
+        if failures:
+            pause(backoff)
+        elif not busy:
+            pause(idle_sleep)
+
+
+def _log_failure(exc: Exception, failures: int, backoff: float) -> None:
+    """One line per failed step; the traceback too for the first failure in a row of
+    an error that is not the store's (a bug, not a full disk), at most once a streak."""
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    logger.error(
+        "delivery step failed (%s); %d in a row, next try in %.2f s",
+        what,
+        failures,
+        backoff,
+        exc_info=exc if failures == 1 and not isinstance(exc, StoreError) else None,
+    )
 
 
 def _step(
