@@ -39,6 +39,8 @@ def _read_json(path: str, what: str) -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"{what} file {path} is not JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{what} file {path} nests objects and arrays too deeply") from None
 
 
 def allow_list(flags: Sequence[str] | None) -> tuple[str, ...]:
