@@ -16,6 +16,12 @@ A function is a folder with ``handler.py`` and, optionally, ``function.toml``::
     type = "string"
     secret = true
 
+    [retry]                       # optional; the deployment's defaults otherwise
+    attempts = 8                  # 1 to 9 attempts per event before it is dead-lettered
+    window_seconds = 14400        # spread over this long after the first (at most 12 h)
+
+Values (setting defaults included) may nest at most ``json_limits.MAX_DEPTH`` levels.
+
 Without a manifest the folder (or a lone ``.py`` file) is a destination function
 with default limits and no declared settings.
 """
@@ -29,12 +35,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .json_limits import MAX_DEPTH, too_deep
+
+# The bounds of [retry] (kept here so that the manifest imports nothing of the delivery
+# side; ``delivery.retries`` checks that they match).
+MAX_ATTEMPTS = 9  # the AWS queue's redrive dead-letters after 10 receives
+MAX_WINDOW_SECONDS = 12 * 3600  # SQS holds a message back at most 12 hours at a time
+
 __all__ = [
     "MAX_MANIFEST_BYTES",
     "MAX_SOURCE_BYTES",
     "FunctionSource",
     "Manifest",
     "ManifestError",
+    "RetrySpec",
     "SettingSpec",
     "check_settings",
     "load_function",
@@ -68,6 +82,16 @@ class SettingSpec(BaseModel):
     secret: bool = False
 
 
+class RetrySpec(BaseModel):
+    """``[retry]``: how many attempts an event gets, spread over how long (see
+    ``delivery.retries``). Unset fields take the deployment's defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
+    window_seconds: float | None = Field(default=None, ge=1, le=MAX_WINDOW_SECONDS)
+
+
 class Manifest(BaseModel):
     """What ``function.toml`` declares."""
 
@@ -80,6 +104,7 @@ class Manifest(BaseModel):
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     memory_mb: int = Field(default=256, ge=64, le=4096)
     settings: dict[str, SettingSpec] = Field(default_factory=dict)
+    retry: RetrySpec | None = None
 
     def secret_names(self) -> tuple[str, ...]:
         return tuple(name for name, spec in self.settings.items() if spec.secret)
@@ -107,10 +132,17 @@ def _read_text(path: Path, limit: int) -> str:
 
 def parse_manifest(text: str, filename: str) -> Manifest:
     """Parse and validate manifest text; every problem is reported with its location."""
+    too_nested = ManifestError(
+        [f"{filename}:1: tables or arrays nested more than {MAX_DEPTH} levels deep"]
+    )
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError([f"{filename}:{getattr(exc, 'lineno', 1)}: {exc}"]) from None
+    except RecursionError:  # the parser is recursive: it gives up near 1,000 levels
+        raise too_nested from None
+    if too_deep(raw, MAX_DEPTH):
+        raise too_nested
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:

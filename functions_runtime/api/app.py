@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..control.auth import Principal, authenticate
 from ..control.errors import ServiceError
@@ -28,12 +28,14 @@ from ..control.service import ControlPlane
 from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
+from ..json_limits import MAX_DEPTH, problem, too_deep
 from .delivery_routes import add_delivery_routes
 
 __all__ = ["build_app"]
 
 logger = logging.getLogger("functions.api")
 WORKSPACE_HEADER = "x-functions-workspace"
+ROUTED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 _ERROR = {
     "description": "error",
@@ -69,6 +71,18 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _json_value(value: dict[str, Any]) -> dict[str, Any]:
+    """Settings are stored and handed to the sandbox: no NaN (JSON has none; it would be
+    stored as null), no nesting past ``json_limits.MAX_DEPTH``."""
+    trouble = problem(value)
+    if trouble is not None:
+        raise ValueError(trouble)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_value)]
+
+
 class WorkspaceIn(_Body):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
 
@@ -90,12 +104,12 @@ class DeployIn(_Body):
     version: str | None = None
     source: str | None = None
     instance: str | None = None
-    settings: dict[str, Any] | None = None
+    settings: JsonObject | None = None
     insert: str | None = None
 
 
 class InstancePatch(_Body):
-    settings: dict[str, Any] | None = None
+    settings: JsonObject | None = None
     enabled: bool | None = None
     batch_max_count: int | None = Field(default=None, ge=1, le=400)
     batch_wait_seconds: float | None = Field(default=None, ge=0, le=30)
@@ -114,7 +128,7 @@ class TestIn(_Body):
 
     event: dict[str, Any] | None = None
     events: list[Any] | None = Field(default=None, max_length=100)
-    settings: dict[str, Any] | None = None
+    settings: JsonObject | None = None
     instance: str | None = None
 
 
@@ -169,6 +183,9 @@ def build_app(
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def request_invalid(exc: RequestValidationError) -> Response[str]:
+        unacceptable = _body_refusal(app)  # nesting and media type before the fields
+        if unacceptable is not None:
+            return refused(unacceptable)
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
@@ -193,12 +210,26 @@ def build_app(
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def internal_error(exc: Exception) -> Response[str]:
+        # Parsing a body we do not take can fail anywhere (Powertools parses forms and
+        # multipart before any route runs): the request's fault, not ours.
+        unacceptable = _body_refusal(app)
+        if unacceptable is not None:
+            return refused(unacceptable)
         logger.exception("unhandled error in %s", app.current_event.raw_path)
         error = ServiceError(500, "internal", "internal error; the server log has the details")
         return Response(500, "application/json", json.dumps(error.body()))
 
     @app.not_found
     def route_not_found(exc: Exception) -> Response[str]:
+        method = app.current_event.request_context.http.method.upper()
+        if method not in ROUTED_METHODS:  # TRACE, CONNECT and made-up methods
+            error = ServiceError(405, "method_not_allowed", f"method {method} is not allowed")
+            return Response(
+                405,
+                "application/json",
+                json.dumps(error.body()),
+                headers={"Allow": ", ".join(sorted(ROUTED_METHODS))},
+            )
         error = ServiceError(404, "not_found", "no such route")
         return Response(404, "application/json", json.dumps(error.body()))
 
@@ -368,8 +399,40 @@ def build_app(
     return app
 
 
+def _body_refusal(app: APIGatewayHttpResolver) -> ServiceError | None:
+    """Why the request's body is not one the control plane takes, or None: a body
+    that is not JSON by its content type (415), or nested past ``MAX_DEPTH`` levels
+    (400; the parser itself gives up near 1,000)."""
+    event = app.current_event
+    if not event.body:
+        return None
+    media = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media not in {"", "application/json"}:
+        return ServiceError(
+            415, "unsupported_media_type", "send JSON (Content-Type: application/json)"
+        )
+    if event.is_base64_encoded:
+        return None  # not UTF-8: reported as such
+    try:
+        deep = too_deep(json.loads(event.body), MAX_DEPTH + 2)  # + body and field levels
+    except RecursionError:
+        deep = True
+    except ValueError:
+        return None  # the validation step reports it
+    if deep:
+        return ServiceError(
+            400,
+            "invalid_request",
+            f"the body nests objects and arrays more than {MAX_DEPTH} levels deep",
+        )
+    return None
+
+
 def _require_object_body(app: APIGatewayHttpResolver) -> None:
     """JSON bodies must be objects (Powertools would take the first item of an array)."""
+    unacceptable = _body_refusal(app)
+    if unacceptable is not None:
+        raise unacceptable
     event = app.current_event
     if not event.body or event.is_base64_encoded:
         return

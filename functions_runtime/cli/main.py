@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -39,6 +40,8 @@ def _read_json(path: str, what: str) -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"{what} file {path} is not JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{what} file {path} nests objects and arrays too deeply") from None
 
 
 def allow_list(flags: Sequence[str] | None) -> tuple[str, ...]:
@@ -200,7 +203,15 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         metavar="SECONDS",
-        help="first backoff ceiling; doubles per attempt, full jitter",
+        help="the first wait between attempts (default 1); the waits grow to fill the window",
+    )
+    serve.add_argument(
+        "--retry-window",
+        type=float,
+        default=4 * 3600.0,
+        metavar="SECONDS",
+        help="the attempts of an event spread over this long (default 14400: 4 hours; "
+        "at most 43200); a function's [retry] table in function.toml sets its own",
     )
     serve.add_argument(
         "--isolation",
@@ -218,6 +229,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from ..control.ports import StoreError
     from ..delivery.dispatch import DeliveryPolicy
     from ..server.serve import serve
 
@@ -225,7 +237,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(
             "--max-attempts, --workers and --delivery-processes must be >= 1, --retry-base > 0"
         )
-    policy = DeliveryPolicy(max_attempts=args.max_attempts, base_delay=args.retry_base)
     from ..sandbox.host import isolation
 
     try:
@@ -233,15 +244,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ[isolation.ENV] = isolation.mode_from(args.isolation)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    serve(
-        args.host,
-        args.port,
-        Path(args.data_dir),
-        allow_list(args.allow),
-        workers=args.workers,
-        policy=policy,
-        processes=args.delivery_processes,
+    policy = DeliveryPolicy(
+        max_attempts=args.max_attempts,
+        max_age=timedelta(seconds=args.retry_window),
+        base_delay=args.retry_base,
     )
+    try:
+        policy.schedule()
+    except ValueError as exc:
+        raise UsageError(f"--max-attempts / --retry-window: {exc}") from None
+    try:
+        serve(
+            args.host,
+            args.port,
+            Path(args.data_dir),
+            allow_list(args.allow),
+            workers=args.workers,
+            policy=policy,
+            processes=args.delivery_processes,
+        )
+    except StoreError as exc:  # a database that cannot be used: refuse to start
+        raise UsageError(str(exc)) from None
     return 0
 
 

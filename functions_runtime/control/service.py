@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ..json_limits import problem
 from ..manifest import HANDLER_NAME, Manifest, ManifestError, check_settings
 from ..sandbox.host.pool import InstanceSpec, WorkerPool, summarise
 from .auth import WRITE_KEY_PREFIX, Principal, hash_key, issue_key, new_secret
@@ -517,7 +518,11 @@ class ControlPlane:
             raise bad_request(f"send one event or a batch of 1 to {MAX_TEST_EVENTS} events")
         key = "test:" + InstanceSpec.key_for(code, checked, version.id, self.allow)
         spec = spec_for(key, code, manifest, checked, self.allow, also_secret=was_secret)
-        results = self.pool.invoke(spec, events, batch=batch)
+        # An event JSON cannot carry (NaN, too deep) is rejected alone, as at ingest.
+        refused = [_unfit(event) for event in events]
+        runnable = [event for event, no in zip(events, refused, strict=True) if no is None]
+        ran = iter(self.pool.invoke(spec, runnable, batch=batch) if runnable else [])
+        results = [next(ran) if no is None else no for no in refused]
         if not batch:
             return results[0]
         return {
@@ -641,3 +646,18 @@ def spec_for(
         secret_names=tuple(dict.fromkeys((*manifest.secret_names(), *sorted(also_secret)))),
         allow=allow,
     )
+
+
+def _unfit(event: Any) -> dict[str, Any] | None:
+    """The ``rejected`` result of an event the sandbox cannot be handed, or None."""
+    trouble = problem(event)
+    if trouble is None:
+        return None
+    return {
+        "outcome": "rejected",
+        "result": None,
+        "logs": [],
+        "requests": [],
+        "duration_ms": 0.0,
+        "error": {"type": "InvalidEventPayload", "line": None, "message": f"the event {trouble}"},
+    }

@@ -3,9 +3,10 @@
 ``Dispatcher.process(jobs)`` is the unit of logic and of testing: it groups jobs by
 instance, skips messages already delivered (Powertools idempotency), runs the rest
 (``on_batch`` batches when the function has it), records a delivery for every event
-and returns how each job is to be settled: ``ack``, ``retry`` after a backoff with
-full jitter, or ``dead`` (retries exhausted, or the code cannot run). The embedded
-loop (:func:`run_worker`) and the SQS Lambda handler apply those settlements.
+and returns how each job is to be settled: ``ack``, ``retry`` after a wait from the
+function's retry schedule (:mod:`.retries`), or ``dead`` (retries exhausted, or the
+code cannot run). The embedded loop (:func:`run_worker`) and the SQS Lambda handler
+apply those settlements.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from ..control.backend import Backend
 from ..control.models import Instance, Version
+from ..control.ports import StoreError
 from ..control.service import decrypt_settings_and_names, spec_for
-from ..manifest import Manifest
+from ..manifest import Manifest, RetrySpec
 from ..sandbox.host.pool import InstanceSpec, WorkerPool
 from .ports import Delivery, DeliveryBackend, Job, Queue
+from .retries import RetrySchedule
 
 __all__ = ["DeliveryPolicy", "Dispatcher", "Settlement", "run_worker"]
 
@@ -48,19 +51,34 @@ TERMINAL = frozenset({"delivered", "filtered", "rejected"})
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """Retry and idempotency settings."""
+    """Retry and idempotency settings of a deployment.
+
+    ``max_attempts`` attempts within ``max_age`` of the first (the retry window), waits
+    starting near ``base_delay`` seconds (see :mod:`.retries`); a function's
+    ``[retry]`` table in ``function.toml`` sets its own attempts and window.
+    """
 
     max_attempts: int = 8
     max_age: timedelta = timedelta(hours=4)
     base_delay: float = 1.0
-    max_delay: float = 600.0
+    jitter: float = 0.25
     idempotency_window: int = 24 * 3600
     visibility_timeout: int = 60
 
+    def schedule(self, retry: RetrySpec | None = None) -> RetrySchedule:
+        """The retry schedule of a function whose manifest has ``retry`` (or none)."""
+        attempts = retry.attempts if retry is not None and retry.attempts else None
+        window = retry.window_seconds if retry is not None and retry.window_seconds else None
+        return RetrySchedule(
+            attempts=attempts or self.max_attempts,
+            window_seconds=window or self.max_age.total_seconds(),
+            first_wait=self.base_delay,
+            jitter=self.jitter,
+        )
+
     def backoff(self, attempt: int, rng: random.Random) -> int:
-        """Full jitter: uniform in [1, min(max_delay, base * 2**(attempt-1))] seconds."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** max(attempt - 1, 0))
-        return max(1, round(rng.uniform(0, ceiling)))
+        """Seconds to wait after failed ``attempt`` under the deployment's schedule."""
+        return self.schedule().wait(attempt, rng)
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,7 @@ class _Target:
     version_id: str
     spec: InstanceSpec
     batched: bool
+    retry: RetrySchedule
 
 
 class Dispatcher:
@@ -181,8 +200,24 @@ class Dispatcher:
         self, target: _Target, jobs: list[Job], results: list[dict[str, Any]]
     ) -> list[Settlement]:
         return [
-            self._settle(job, target, result) for job, result in zip(jobs, results, strict=True)
+            self._settle_alone(job, target, result)
+            for job, result in zip(jobs, results, strict=True)
         ]
+
+    def _settle_alone(self, job: Job, target: _Target, result: dict[str, Any]) -> Settlement:
+        """``_settle``, except that a job whose outcome cannot be recorded is settled on
+        its own (dead-lettered with the reason) instead of failing its whole part. A
+        store that fails (``StoreError``) still fails the part: its jobs come back."""
+        try:
+            return self._settle(job, target, result)
+        except StoreError:
+            raise
+        except Exception as exc:
+            logger.exception("the delivery of job %s could not be recorded", job.id)
+            reason = f"its delivery could not be recorded: {type(exc).__name__}: {exc}"[:500]
+            error = {"type": "RecordFailed", "line": None, "message": reason}
+            self._record(job, target, "failed", error, {"duration_ms": result.get("duration_ms")})
+            return Settlement(job, "dead", reason=reason, outcome="failed")
 
     def _unavailable(self, job: Job) -> Settlement:
         self._record(
@@ -256,7 +291,9 @@ class Dispatcher:
         if outcome == "invalid":
             self._record(job, target, "failed", error, result)
             return Settlement(job, "dead", reason=reason, outcome="failed")
-        if job.receive_count >= self.policy.max_attempts or age >= self.policy.max_age:
+        schedule = target.retry
+        exhausted = job.receive_count >= schedule.attempts
+        if exhausted or age.total_seconds() >= schedule.deadline_seconds:
             self._record(job, target, "failed", error, result)
             return Settlement(
                 job,
@@ -265,7 +302,7 @@ class Dispatcher:
                 outcome="failed",
             )
         self._record(job, target, "retry", error, result)
-        delay = self.policy.backoff(job.receive_count, self.rng)
+        delay = schedule.wait(job.receive_count, self.rng)
         return Settlement(job, "retry", delay=delay, outcome="retry")
 
     # -- idempotency (Powertools persistence layer) --------------------------------------
@@ -383,7 +420,13 @@ class Dispatcher:
         settings, sealed = decrypt_settings_and_names(self.control.box, instance)
         key = f"{instance.id}:{version.id}:{instance.revision}"
         spec = spec_for(key, code, manifest, settings, self.allow, also_secret=sealed)
-        return _Target(instance, version.id, spec, batched="on_batch" in version.handlers)
+        return _Target(
+            instance,
+            version.id,
+            spec,
+            batched="on_batch" in version.handlers,
+            retry=self.policy.schedule(manifest.retry),
+        )
 
 
 def run_worker(
@@ -392,30 +435,57 @@ def run_worker(
     *,
     max_messages: int = 100,
     idle_sleep: float = 0.05,
+    max_pause: float = 30.0,
+    wait: Callable[[float], object] | None = None,
 ) -> None:
     """The embedded delivery loop: receive, hold, process, settle, until ``stop`` is set.
 
     Jobs of an instance whose function has ``on_batch`` are held until the instance's
     ``batch_max_count`` is reached or its oldest has waited ``batch_wait_seconds``
     (always less than the visibility timeout); other jobs run at once.
+
+    A step that fails (the store is locked, full or damaged) is logged as one line and
+    the loop pauses, twice as long after each failure in a row (from ``2 * idle_sleep``
+    up to ``max_pause`` seconds), until a step succeeds. ``wait(seconds)`` does the
+    pausing (by default ``stop.wait``: a stop ends the pause).
     """
+    pause = wait if wait is not None else stop.wait
     queue = dispatcher.delivery.queue
     visibility = dispatcher.policy.visibility_timeout
     held: dict[tuple[str, str], list[Job]] = {}
     since: dict[tuple[str, str], float] = {}
+    failures = 0
     while True:
         stopping = stop.is_set()
         try:
             busy = _step(dispatcher, queue, visibility, held, since, max_messages, stopping)
-        except Exception:
+            failures = 0
+        except Exception as exc:
             # A receive, lookup or group that failed: its jobs reappear after the
-            # visibility timeout; keep delivering.
-            logger.exception("a delivery step failed; its jobs will be received again")
+            # visibility timeout; keep delivering, more slowly while it lasts.
+            failures += 1
             busy = False
+            backoff = min(max_pause, idle_sleep * 2**failures)
+            _log_failure(exc, failures, backoff)
         if stopping:  # that step ran everything held (or failed: it comes back later)
             return
-        if not busy:
-            stop.wait(idle_sleep)
+        if failures:
+            pause(backoff)
+        elif not busy:
+            pause(idle_sleep)
+
+
+def _log_failure(exc: Exception, failures: int, backoff: float) -> None:
+    """One line per failed step; the traceback too for the first failure in a row of
+    an error that is not the store's (a bug, not a full disk), at most once a streak."""
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    logger.error(
+        "delivery step failed (%s); %d in a row, next try in %.2f s",
+        what,
+        failures,
+        backoff,
+        exc_info=exc if failures == 1 and not isinstance(exc, StoreError) else None,
+    )
 
 
 def _step(

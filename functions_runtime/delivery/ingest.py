@@ -6,6 +6,12 @@ comes as HTTP Basic (the key as user) or as ``writeKey`` in the body. Bodies may
 gzip. A request is answered 200 only once its events are durably queued; a request
 that is malformed as a whole queues nothing; inside a well-formed batch, a message
 that fails the Spec is recorded as ``rejected`` while the good ones are queued.
+
+A message is also rejected (alone) when it holds a number JSON cannot carry (``NaN``,
+``Infinity``, ``1e400``) or nests objects and arrays more than
+``json_limits.MAX_DEPTH`` (64) levels deep. As with size, a single-message request
+nested that deep is refused whole (400), and so is any body nested past what the
+parser takes (about 1,000 levels).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from ..control.auth import hash_key
 from ..control.errors import ServiceError
 from ..control.models import Instance, Source
 from ..control.ports import MetadataStore
+from ..json_limits import MAX_DEPTH, problem, too_deep
 from .ports import Delivery, DeliveryStore, Queue
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_MESSAGE_BYTES", "Accepted", "Ingest"]
@@ -99,8 +106,20 @@ class Ingest:
             payload = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ServiceError(400, "bad_request", f"the body is not JSON: {exc}") from None
+        except RecursionError:
+            raise ServiceError(
+                400,
+                "bad_request",
+                f"the body nests objects and arrays too deeply (the limit is {MAX_DEPTH} levels)",
+            ) from None
         if not isinstance(payload, dict):
             raise ServiceError(400, "bad_request", "the body must be a JSON object")
+        if kind in SINGLE_TYPES and too_deep(payload):  # as an oversize one: 413 whole
+            raise ServiceError(
+                400,
+                "bad_request",
+                f"the message nests objects and arrays more than {MAX_DEPTH} levels deep",
+            )
         source = self._source(authorization, payload.get("writeKey"))
         messages = self._messages(kind, payload)
         return self.enqueue(source, messages)
@@ -120,7 +139,9 @@ class Ingest:
         out: list[Any] = []
         for message in batch:
             if isinstance(message, dict) and isinstance(shared, dict):
-                message = {**message, "context": {**shared, **(message.get("context") or {})}}
+                own = message.get("context")
+                if own is None or isinstance(own, dict):  # otherwise _check rejects it
+                    message = {**message, "context": {**shared, **(own or {})}}
             out.append(message)
         return out
 
@@ -227,6 +248,12 @@ def _check(message: Any) -> str | None:
     """Why a message cannot be queued, or None."""
     if not isinstance(message, dict):
         return f"a message must be a JSON object, got {type(message).__name__}"
+    context = message.get("context")
+    if context is not None and not isinstance(context, dict):
+        return f"context must be a JSON object, got {type(context).__name__}"
+    trouble = problem(message)
+    if trouble is not None:
+        return f"the message {trouble}"
     size = len(json.dumps(message, separators=(",", ":")).encode())
     if size > MAX_MESSAGE_BYTES:
         return f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}"

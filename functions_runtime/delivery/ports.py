@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..json_limits import make_safe
 
 __all__ = [
     "DeadLetter",
@@ -109,6 +111,14 @@ class Delivery(BaseModel):
     duration_ms: float = 0.0
     at: datetime
     event: Any = None  # the event as received (for replay of filtered / rejected ones)
+
+    @field_validator("error", "logs", "requests", "event", mode="before")
+    @classmethod
+    def _writable(cls, value: Any) -> Any:
+        """Whatever a handler logged or an event held, a record can always be written:
+        lone surrogates escaped, non-finite numbers named, nesting past
+        ``json_limits.MAX_DEPTH`` levels cut (see ``json_limits.make_safe``)."""
+        return make_safe(value)
 
 
 @dataclass(frozen=True)

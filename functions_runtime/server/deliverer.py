@@ -138,11 +138,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from ..control.embedded import open_embedded
+    from ..control.ports import StoreError
     from ..delivery.embedded import open_delivery
 
     data_dir = Path(args.data_dir)
-    backend = open_embedded(data_dir)
-    delivery = open_delivery(data_dir)
+    try:
+        backend = open_embedded(data_dir)
+        delivery = open_delivery(data_dir)
+    except StoreError as exc:
+        print(f"functions deliverer: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -8,6 +8,7 @@ instances, sources, audit log) before and after.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -622,3 +623,110 @@ def test_a_body_that_is_not_json_content_is_415(api: Api, ids: dict[str, str]):
 
     assert reply.status == 415, reply
     assert api.acme.snapshot() == before
+
+
+# -- JSON the platform cannot carry, bodies it does not take (issue 12) -----------------------
+
+BODY_ROUTES = [
+    ("POST", "/v1/functions"),
+    ("POST", "/v1/functions/{function}/versions"),
+    ("POST", "/v1/functions/{function}/deploy"),
+    ("PATCH", "/v1/instances/{instance}"),
+    ("POST", "/v1/instances/{instance}/rollback"),
+    ("POST", "/v1/instances/{instance}/replay"),
+    ("POST", "/v1/versions/{version}/test"),
+    ("POST", "/v1/sources"),
+]
+
+
+def nested_raw(levels: int) -> bytes:
+    return b'{"settings": {"x": ' + b"[" * levels + b"]" * levels + b"}}"
+
+
+@pytest.mark.parametrize("levels", [100, 5000])
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+def test_a_body_nested_too_deeply_is_400(
+    api: Api, ids: dict[str, str], method: str, path: str, levels: int
+):
+    case = Bad(method, path, raw=nested_raw(levels), code="invalid_request", says=("64 levels",))
+    check_refused(api, case, ids)
+
+
+NAN_SETTINGS = b'{"greeting": NaN, "token": "t0k"}'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "raw"),
+    [
+        ("POST", "/v1/functions/{function}/deploy", b'{"settings": ' + NAN_SETTINGS + b"}"),
+        ("PATCH", "/v1/instances/{instance}", b'{"settings": ' + NAN_SETTINGS + b"}"),
+        (
+            "POST",
+            "/v1/versions/{version}/test",
+            b'{"event": {"type": "track", "event": "e", "userId": "u"}, "settings": {"greeting":'
+            b' "hi", "token": "t", "n": 1e400}}',
+        ),
+    ],
+)
+def test_settings_json_cannot_carry_are_refused_not_stored_as_null(
+    api: Api, ids: dict[str, str], method: str, path: str, raw: bytes
+):
+    case = Bad(method, path, raw=raw, status=422, code="invalid_request", says=("JSON cannot",))
+    check_refused(api, case, ids)
+
+
+def test_a_test_event_json_cannot_carry_is_rejected_alone(api: Api, ids: dict[str, str]):
+    good = json.dumps(TRACK).encode()
+    settings = json.dumps(SETTINGS).encode()
+    raw = (
+        b'{"settings": '
+        + settings
+        + b', "events": ['
+        + good
+        + b', {"type": "track", "event": "e", "userId": "u", "properties": {"v": NaN}}, '
+        + b'{"type": "track", "event": "e", "userId": "u", "properties": {"v": -1e400}}, '
+        + good
+        + b"]}"
+    )
+    path = f"/v1/versions/{ids['version']}/test"
+
+    reply = api.acme.request("POST", path, raw=raw)
+
+    assert reply.status == 200, reply
+    outcomes = [r["outcome"] for r in reply.body["results"]]
+    assert outcomes == ["delivered", "rejected", "rejected", "delivered"]
+    assert "JSON cannot carry" in reply.body["results"][1]["error"]["message"]
+    single = b'{"settings": ' + settings + b', "event": {"type": "track", "event": "e",'
+    single += b' "userId": "u", "properties": {"v": Infinity}}}'
+    alone = api.acme.request("POST", path, raw=single)
+    assert (alone.status, alone.body["outcome"]) == (200, "rejected"), alone
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("multipart/form-data", b'{"enabled": false}'),
+        ("multipart/form-data; boundary=xyz", b'{"enabled": false}'),
+        ("application/x-www-form-urlencoded", b"enabled=false"),
+    ],
+)
+def test_a_body_that_is_not_json_by_its_type_is_415_and_changes_nothing(
+    api: Api, ids: dict[str, str], content_type: str, raw: bytes
+):
+    before = api.acme.snapshot()
+
+    reply = api.acme.request(
+        "PATCH", f"/v1/instances/{ids['instance']}", raw=raw, headers={"Content-Type": content_type}
+    )
+
+    assert reply.status == 415, reply
+    assert reply.body["error"]["code"] == "unsupported_media_type"
+    assert api.acme.snapshot() == before
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "BREW"])
+def test_a_method_no_route_takes_is_a_json_405(api: Api, method: str):
+    reply = api.acme.request(method, "/v1/functions")
+
+    assert reply.status == 405, reply
+    assert reply.body["error"]["code"] == "method_not_allowed"

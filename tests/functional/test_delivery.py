@@ -238,7 +238,9 @@ def track(n: int) -> dict[str, Any]:
 
 def test_a_flaky_sink_gets_everything_after_retries(tmp_path: Path, sink: Sink):
     sink.fail_first = 3
-    server = Server(tmp_path / "data", "--retry-base", "1", "--max-attempts", "6")
+    server = Server(
+        tmp_path / "data", "--retry-base", "1", "--max-attempts", "6", "--retry-window", "20"
+    )
     try:
         write_key, instance = deploy(server, tmp_path, ROOT / "user_functions/signed_webhook", sink)
         assert post_batch(server.url, write_key, [track(n) for n in range(30)]) == 200
@@ -276,7 +278,9 @@ def test_dead_letters_then_replay_through_a_fixed_version(tmp_path: Path, sink: 
         (folder / "handler.py").write_text(code)
         (folder / "function.toml").write_text(MANIFEST)
     sink.always_fail = True
-    server = Server(tmp_path / "data", "--retry-base", "0.5", "--max-attempts", "2")
+    server = Server(
+        tmp_path / "data", "--retry-base", "0.5", "--max-attempts", "2", "--retry-window", "1"
+    )
     try:
         write_key, instance = deploy(server, tmp_path, broken, sink)
         assert post_batch(server.url, write_key, [track(n) for n in range(8)]) == 200

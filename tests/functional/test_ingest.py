@@ -164,3 +164,60 @@ def test_a_batch_mixing_good_and_bad_messages(harness: Harness):
     assert len(records) == 4  # visible in logs and stats, never silently dropped
     stats = harness.delivery.deliveries.stats(harness.workspace, harness.instance.id)
     assert stats.counts == {"rejected": 4}
+
+
+def nested(levels: int) -> Any:
+    value: Any = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def test_messages_json_cannot_carry_or_nested_too_deep_are_rejected_alone(harness: Harness):
+    raw = (
+        b'{"batch": ['
+        + json.dumps(track(1)).encode()
+        + b', {"type": "track", "event": "nan", "userId": "u2", "properties": {"v": NaN}}'
+        + b', {"type": "track", "event": "inf", "userId": "u3", "properties": {"v": -Infinity}}'
+        + b', {"type": "track", "event": "big", "userId": "u4", "properties": {"v": 1e400}}'
+        + b", "
+        + json.dumps(track(5, properties=nested(300))).encode()
+        + b", "
+        + json.dumps(track(6, context="not an object")).encode()
+        + b", "
+        + json.dumps(track(7)).encode()
+        + b'], "context": {"library": {"name": "analytics.js"}}}'
+    )
+    status, answer = harness.post("/v1/batch", raw)
+
+    assert status == 200, answer
+    assert answer["queued"] == 2
+    rejected = {r["index"]: r["reason"] for r in answer["rejected"]}
+    assert set(rejected) == {1, 2, 3, 4, 5}
+    assert all("JSON cannot carry" in rejected[i] for i in (1, 2, 3))
+    assert "more than 64 levels" in rejected[4]
+    assert "context must be a JSON object" in rejected[5]
+    records = harness.delivery.deliveries.list(
+        harness.workspace, harness.instance.id, outcome="rejected"
+    )
+    assert len(records) == 5  # each recorded, however odd its content
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
+def test_a_body_nested_past_the_parser_is_refused_with_400(harness: Harness, path: str):
+    levels = 5000
+    raw = b'{"batch": [' + b"[" * levels + b"]" * levels + b"]}"
+
+    status, answer = harness.post(path, raw)
+
+    assert status == 400, answer
+    assert "too deeply" in answer["error"]["message"]
+    assert harness.queued() == 0
+
+
+def test_a_single_message_nested_too_deep_is_refused_with_the_reason(harness: Harness):
+    status, answer = harness.post("/v1/track", track(properties=nested(100)))
+
+    assert status == 400, answer
+    assert "more than 64 levels" in answer["error"]["message"]
+    assert harness.queued() == 0

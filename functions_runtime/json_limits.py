@@ -1,0 +1,91 @@
+"""Limits on the JSON the platform accepts and records: nesting depth, numbers, text.
+
+Events, settings and request bodies are JSON values. Three things in them break the
+platform further down the line if they are let in: nesting deeper than the serialisers
+go (Python's parser stops near 1,000 levels, pydantic's writer at 255), numbers JSON
+cannot carry (``NaN``, ``Infinity``, ``1e400``), and strings holding a lone surrogate
+(``"\\ud800"`` is valid JSON but not valid UTF-8). ``problem`` says why a value is
+refused (at ingest and in the API); ``make_safe`` turns anything into a value that
+every store can write (for delivery records, which must always be written).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["MAX_DEPTH", "TOO_DEEP", "make_safe", "problem", "too_deep"]
+
+MAX_DEPTH = 64  # levels of objects and arrays, the outermost one counted as 1
+TOO_DEEP = f"[nested more than {MAX_DEPTH} levels deep: dropped]"
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` has objects or arrays nested more than ``limit`` levels deep."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend(
+            (child, depth + 1) for child in children if isinstance(child, dict | list | tuple)
+        )
+    return False
+
+
+def problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """Why ``value`` is not a JSON value the platform takes, or None.
+
+    Refused: nesting deeper than ``limit`` levels, and numbers that are not finite
+    (``NaN``, ``Infinity`` and literals too large for a double, such as ``1e400``).
+    """
+    if too_deep(value, limit):
+        return f"nested more than {limit} levels deep (objects and arrays)"
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return "holds a number JSON cannot carry (NaN, Infinity or out of range)"
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
+def make_safe(value: Any, limit: int = MAX_DEPTH) -> Any:
+    """A copy of ``value`` that any JSON writer takes: strings with lone surrogates
+    escaped (``\\ud800`` as the six characters), keys made strings, numbers that are not
+    finite as their names (``"NaN"``), containers deeper than ``limit`` replaced by a
+    note saying so, and anything that is not JSON by its ``repr``."""
+    return _safe(value, limit, 1)
+
+
+def _safe(value: Any, limit: int, depth: int) -> Any:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict | list | tuple):
+        if depth > limit:
+            return TOO_DEEP
+        if isinstance(value, dict):
+            return {_text(str(k)): _safe(v, limit, depth + 1) for k, v in value.items()}
+        return [_safe(v, limit, depth + 1) for v in value]
+    return _text(repr(value))
+
+
+def _text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
