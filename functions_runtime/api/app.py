@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -30,7 +32,7 @@ from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
 from .delivery_routes import add_delivery_routes
 
-__all__ = ["build_app"]
+__all__ = ["OpenApiDocument", "build_app"]
 
 logger = logging.getLogger("functions.api")
 WORKSPACE_HEADER = "x-functions-workspace"
@@ -118,6 +120,37 @@ class TestIn(_Body):
     instance: str | None = None
 
 
+def openapi_json(app: APIGatewayHttpResolver) -> str:
+    """The OpenAPI document of ``app``'s routes (slow: it walks every model)."""
+    text: str = app.get_openapi_json_schema(
+        title="Functions control plane",
+        version="0.1.0",
+        security_schemes={"bearer": HTTPBearer(description="an API key")},
+        security=[{"bearer": []}],
+    )
+    return text
+
+
+class OpenApiDocument:
+    """The OpenAPI document, built once (by the first request that asks) and shared.
+
+    Every resolver built with the same routes serves the same document, so one
+    instance is shared by all of a process's resolvers; concurrent first requests wait
+    for the one build.
+    """
+
+    def __init__(self, build: Callable[[APIGatewayHttpResolver], str] = openapi_json) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._text: str | None = None
+
+    def get(self, app: APIGatewayHttpResolver) -> str:
+        with self._lock:
+            if self._text is None:
+                self._text = self._build(app)
+            return self._text
+
+
 def _version_json(version: Version) -> dict[str, Any]:
     data = version.model_dump(mode="json")
     data["manifest"] = {k: v for k, v in data["manifest"].items() if k != "source"}
@@ -129,12 +162,15 @@ def build_app(
     ingest: Ingest | None = None,
     delivery: DeliveryBackend | None = None,
     dispatcher: Dispatcher | None = None,
+    openapi: OpenApiDocument | None = None,
 ) -> APIGatewayHttpResolver:
     """A resolver with every route; one per thread (it keeps request state).
 
     With ``ingest`` and ``delivery`` it also serves the tracking API and the
-    deliveries, stats and replay routes.
+    deliveries, stats and replay routes. ``openapi`` caches the OpenAPI document;
+    resolvers built alike should share one (by default each builds its own, once).
     """
+    document = openapi or OpenApiDocument()
     app = APIGatewayHttpResolver(enable_validation=True)
     # Powertools logs request bodies (secret settings included) at DEBUG: never here.
     logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)
@@ -203,17 +239,8 @@ def build_app(
         return Response(404, "application/json", json.dumps(error.body()))
 
     @app.get("/openapi.json", include_in_schema=False)
-    def openapi() -> Response[str]:
-        return Response(
-            200,
-            "application/json",
-            app.get_openapi_json_schema(
-                title="Functions control plane",
-                version="0.1.0",
-                security_schemes={"bearer": HTTPBearer(description="an API key")},
-                security=[{"bearer": []}],
-            ),
-        )
+    def openapi_document() -> Response[str]:
+        return Response(200, "application/json", document.get(app))
 
     # -- workspaces (admin) ------------------------------------------------------------
 
