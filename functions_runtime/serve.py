@@ -68,6 +68,7 @@ def serve(
         print(f"Default workspace: {workspace.id}", flush=True)
 
         def stop(signum: int, frame: FrameType | None) -> None:
+            deliverers.stopping()
             server.request_shutdown()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
