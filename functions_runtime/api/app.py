@@ -27,6 +27,7 @@ from ..control.auth import Principal, authenticate
 from ..control.errors import ServiceError
 from ..control.models import Instance, Version
 from ..control.service import ControlPlane
+from ..control.webhooks import rotate_webhook_token
 from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
@@ -374,7 +375,7 @@ def build_app(
     def create_source(body: SourceIn) -> Response[str]:
         p = who()
         source, write_key = plane.create_source(p, ws(p), body.name)
-        data = source.model_dump(mode="json", exclude={"write_key_hash"})
+        data = source.model_dump(mode="json", exclude={"write_key_hash", "webhook_token_hash"})
         return _created({"source": data, "write_key": write_key})
 
     @app.get("/v1/sources", responses=ERRORS)
@@ -382,10 +383,20 @@ def build_app(
         p = who()
         return {
             "sources": [
-                s.model_dump(mode="json", exclude={"write_key_hash"})
+                s.model_dump(mode="json", exclude={"write_key_hash", "webhook_token_hash"})
                 for s in plane.list_sources(ws(p))
             ]
         }
+
+    @app.post("/v1/sources/<source_id>/webhook-token", responses=ERRORS)
+    def rotate_webhook(source_id: str) -> Response[str]:
+        """A new webhook token for the source's source functions; the old one stops
+        working. The token is shown once."""
+        p = who()
+        source, token = rotate_webhook_token(plane, p, ws(p), source_id)
+        return _created(
+            {"source": source.id, "webhook_token": token, "webhook_path": f"/v1/webhooks/{token}"}
+        )
 
     @app.get("/v1/audit", responses=ERRORS)
     def audit(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
