@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -25,13 +27,14 @@ from ..control.auth import Principal, authenticate
 from ..control.errors import ServiceError
 from ..control.models import Instance, Version
 from ..control.service import ControlPlane
+from ..control.webhooks import rotate_webhook_token
 from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
 from ..json_limits import MAX_DEPTH, problem, too_deep
 from .delivery_routes import add_delivery_routes
 
-__all__ = ["build_app"]
+__all__ = ["OpenApiDocument", "build_app"]
 
 logger = logging.getLogger("functions.api")
 WORKSPACE_HEADER = "x-functions-workspace"
@@ -132,6 +135,37 @@ class TestIn(_Body):
     instance: str | None = None
 
 
+def openapi_json(app: APIGatewayHttpResolver) -> str:
+    """The OpenAPI document of ``app``'s routes (slow: it walks every model)."""
+    text: str = app.get_openapi_json_schema(
+        title="Functions control plane",
+        version="0.1.0",
+        security_schemes={"bearer": HTTPBearer(description="an API key")},
+        security=[{"bearer": []}],
+    )
+    return text
+
+
+class OpenApiDocument:
+    """The OpenAPI document, built once (by the first request that asks) and shared.
+
+    Every resolver built with the same routes serves the same document, so one
+    instance is shared by all of a process's resolvers; concurrent first requests wait
+    for the one build.
+    """
+
+    def __init__(self, build: Callable[[APIGatewayHttpResolver], str] = openapi_json) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._text: str | None = None
+
+    def get(self, app: APIGatewayHttpResolver) -> str:
+        with self._lock:
+            if self._text is None:
+                self._text = self._build(app)
+            return self._text
+
+
 def _version_json(version: Version) -> dict[str, Any]:
     data = version.model_dump(mode="json")
     data["manifest"] = {k: v for k, v in data["manifest"].items() if k != "source"}
@@ -143,12 +177,15 @@ def build_app(
     ingest: Ingest | None = None,
     delivery: DeliveryBackend | None = None,
     dispatcher: Dispatcher | None = None,
+    openapi: OpenApiDocument | None = None,
 ) -> APIGatewayHttpResolver:
     """A resolver with every route; one per thread (it keeps request state).
 
     With ``ingest`` and ``delivery`` it also serves the tracking API and the
-    deliveries, stats and replay routes.
+    deliveries, stats and replay routes. ``openapi`` caches the OpenAPI document;
+    resolvers built alike should share one (by default each builds its own, once).
     """
+    document = openapi or OpenApiDocument()
     app = APIGatewayHttpResolver(enable_validation=True)
     # Powertools logs request bodies (secret settings included) at DEBUG: never here.
     logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)
@@ -234,17 +271,8 @@ def build_app(
         return Response(404, "application/json", json.dumps(error.body()))
 
     @app.get("/openapi.json", include_in_schema=False)
-    def openapi() -> Response[str]:
-        return Response(
-            200,
-            "application/json",
-            app.get_openapi_json_schema(
-                title="Functions control plane",
-                version="0.1.0",
-                security_schemes={"bearer": HTTPBearer(description="an API key")},
-                security=[{"bearer": []}],
-            ),
-        )
+    def openapi_document() -> Response[str]:
+        return Response(200, "application/json", document.get(app))
 
     # -- workspaces (admin) ------------------------------------------------------------
 
@@ -378,7 +406,7 @@ def build_app(
     def create_source(body: SourceIn) -> Response[str]:
         p = who()
         source, write_key = plane.create_source(p, ws(p), body.name)
-        data = source.model_dump(mode="json", exclude={"write_key_hash"})
+        data = source.model_dump(mode="json", exclude={"write_key_hash", "webhook_token_hash"})
         return _created({"source": data, "write_key": write_key})
 
     @app.get("/v1/sources", responses=ERRORS)
@@ -386,10 +414,20 @@ def build_app(
         p = who()
         return {
             "sources": [
-                s.model_dump(mode="json", exclude={"write_key_hash"})
+                s.model_dump(mode="json", exclude={"write_key_hash", "webhook_token_hash"})
                 for s in plane.list_sources(ws(p))
             ]
         }
+
+    @app.post("/v1/sources/<source_id>/webhook-token", responses=ERRORS)
+    def rotate_webhook(source_id: str) -> Response[str]:
+        """A new webhook token for the source's source functions; the old one stops
+        working. The token is shown once."""
+        p = who()
+        source, token = rotate_webhook_token(plane, p, ws(p), source_id)
+        return _created(
+            {"source": source.id, "webhook_token": token, "webhook_path": f"/v1/webhooks/{token}"}
+        )
 
     @app.get("/v1/audit", responses=ERRORS)
     def audit(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:

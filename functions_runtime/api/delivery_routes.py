@@ -76,8 +76,8 @@ def add_delivery_routes(
 
     if dispatcher is not None:
 
-        @app.post("/v1/sources/<source_id>/webhook", include_in_schema=False)
-        def webhook(source_id: str) -> Response[str]:
+        @app.post("/v1/webhooks/<token>", include_in_schema=False)
+        def webhook(token: str) -> Response[str]:
             event = app.current_event
             raw = event.body or ""
             body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
@@ -87,7 +87,7 @@ def add_delivery_routes(
                 "query": dict(event.query_string_parameters or {}),
                 "body": body.decode("utf-8", "replace"),
             }
-            result = handle_webhook(plane.store, ingest, dispatcher, source_id, request)
+            result = handle_webhook(plane.store, ingest, dispatcher, token, request)
             return Response(result.status, "application/json", json.dumps(result.body))
 
     @app.get("/v1/instances/<instance_id>/deliveries", responses=errors)

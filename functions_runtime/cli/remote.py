@@ -138,6 +138,12 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sources_rotate_webhook(args: argparse.Namespace) -> int:
+    rotated = ApiClient().call("POST", f"/v1/sources/{quote(args.source)}/webhook-token")
+    _print(rotated)
+    return 0
+
+
 def cmd_sources_create(args: argparse.Namespace) -> int:
     created = ApiClient().call("POST", "/v1/sources", {"name": args.name})
     _print(
@@ -274,6 +280,13 @@ def add_commands(sub: Any) -> None:
     create = sources_sub.add_parser("create", help="create a source; prints its write key")
     create.add_argument("name")
     create.set_defaults(run=cmd_sources_create)
+    rotate = sources_sub.add_parser(
+        "rotate-webhook",
+        help="issue a new webhook URL for the source's source functions (the old one stops "
+        "working); prints it once",
+    )
+    rotate.add_argument("source", help="source name or id")
+    rotate.set_defaults(run=cmd_sources_rotate_webhook)
 
     logs = sub.add_parser("logs", help="show an instance's deliveries with logs and requests")
     logs.add_argument("instance")

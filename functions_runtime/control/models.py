@@ -121,6 +121,8 @@ class Source(_Record):
     name: str
     write_key_hash: str
     created_at: datetime
+    # SHA-256 of the webhook token (``/v1/webhooks/{token}``), None until one is issued.
+    webhook_token_hash: str | None = None
 
 
 class AuditEntry(_Record):

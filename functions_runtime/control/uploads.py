@@ -1,4 +1,12 @@
-"""Function uploads: the folder's files as JSON or a zip, validated before storing."""
+"""Function uploads: the folder's files as JSON or a zip, validated before storing.
+
+A zip is checked from its central directory before anything is inflated: at most
+``MAX_ZIP_ENTRIES`` entries, at most ``MAX_INFLATED_BYTES`` declared in all, no two
+entries with the same name (nor two that flatten to the same file: ``a/handler.py`` and
+``b/handler.py``), and no two entries whose data overlap (the trick of zip bombs that
+make one compressed stream count many times). Only handler.py and function.toml are
+inflated, each bounded by its declared size.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,8 @@ import base64
 import binascii
 import hashlib
 import io
+import itertools
+import struct
 import zipfile
 from dataclasses import dataclass
 
@@ -24,6 +34,9 @@ from .errors import ServiceError, bad_request, invalid
 __all__ = ["MAX_ZIP_BYTES", "Upload", "read_upload"]
 
 MAX_ZIP_BYTES = 1024 * 1024
+MAX_ZIP_ENTRIES = 32  # a function is two files; room for folders and an OS's extras
+MAX_INFLATED_BYTES = 4 * MAX_ZIP_BYTES  # every entry's declared size, added up
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature ... name length, extra length
 ALLOWED_FILES = frozenset({HANDLER_NAME, MANIFEST_NAME})
 
 
@@ -53,6 +66,7 @@ def _files_from_zip(data: str) -> dict[str, str]:
         raise ServiceError(413, "payload_too_large", f"zip is over {MAX_ZIP_BYTES} bytes")
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
+        _check_entries(raw, archive.infolist())
         files: dict[str, str] = {}
         for info in archive.infolist():
             name = info.filename.rsplit("/", 1)[-1]
@@ -67,6 +81,46 @@ def _files_from_zip(data: str) -> dict[str, str]:
         raise
     except Exception as exc:  # BadZipFile, zlib.error, EOFError, NotImplementedError...
         raise bad_request(f"zip could not be read: {type(exc).__name__}: {exc}") from None
+
+
+def _check_entries(raw: bytes, entries: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip whose entries are too many, too big, repeated or overlapping."""
+    if len(entries) > MAX_ZIP_ENTRIES:
+        raise ServiceError(
+            413,
+            "payload_too_large",
+            f"zip has {len(entries)} entries; at most {MAX_ZIP_ENTRIES} are accepted",
+        )
+    declared = sum(info.file_size for info in entries)
+    if declared > MAX_INFLATED_BYTES:
+        raise ServiceError(
+            413,
+            "payload_too_large",
+            f"zip inflates to {declared} bytes; at most {MAX_INFLATED_BYTES} are accepted",
+        )
+    seen: set[str] = set()
+    for info in entries:
+        flat = info.filename.rsplit("/", 1)[-1] if not info.is_dir() else info.filename
+        key = flat if flat in ALLOWED_FILES else info.filename
+        if key in seen:
+            raise bad_request(f"zip has more than one entry for {key!r}")
+        seen.add(key)
+    spans = sorted((info.header_offset, _data_end(raw, info), info.filename) for info in entries)
+    for (_, end, name), (start, _, other) in itertools.pairwise(spans):
+        if start < end:
+            raise bad_request(f"zip entries {name!r} and {other!r} overlap")
+
+
+def _data_end(raw: bytes, info: zipfile.ZipInfo) -> int:
+    """Where the entry's compressed data ends (its local header read from ``raw``)."""
+    header = raw[info.header_offset : info.header_offset + _LOCAL_HEADER.size]
+    if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        raise bad_request(f"zip entry {info.filename!r} has no local header")
+    name_length: int
+    extra_length: int
+    _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    end = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    return end + info.compress_size
 
 
 def read_upload(files: dict[str, str] | None, zip_data: str | None) -> Upload:

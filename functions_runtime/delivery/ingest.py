@@ -159,7 +159,7 @@ class Ingest:
                 if "messageId" not in message:
                     message["messageId"] = f"fn-{uuid.uuid4()}"
                 message["receivedAt"] = stamp
-                message.setdefault("projectId", source.id)
+                message["projectId"] = source.id  # the authenticated source, never the client's
             message_id = str(message.get("messageId")) if isinstance(message, dict) else None
             if reason is not None:
                 rejected.append({"index": index, "messageId": message_id, "reason": reason})

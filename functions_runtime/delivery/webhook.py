@@ -1,4 +1,7 @@
-"""Source functions' webhooks: ``POST /v1/sources/{id}/webhook``.
+"""Source functions' webhooks: ``POST /v1/webhooks/{token}``.
+
+The token (:mod:`functions_runtime.control.webhooks`) names the source; the source id
+alone does not open it.
 
 The source's enabled source-function instances run ``on_request(request, settings)``
 in the sandbox; the events they emit enter ingest like any other event. The answer
@@ -13,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..control.errors import ServiceError
-from ..control.models import Source
 from ..control.ports import MetadataStore
+from ..control.webhooks import source_for_webhook
 from .dispatch import Dispatcher
 from .ingest import MAX_BATCH_BYTES, Ingest
 from .ports import Delivery
@@ -30,27 +33,19 @@ class WebhookResult:
     body: dict[str, Any]
 
 
-def _find_source(store: MetadataStore, source_id: str) -> Source | None:
-    for workspace in store.list_workspaces():
-        source = store.get_source(workspace.id, source_id)
-        if source is not None:
-            return source
-    return None
-
-
 def handle_webhook(
     store: MetadataStore,
     ingest: Ingest,
     dispatcher: Dispatcher,
-    source_id: str,
+    token: str,
     request: dict[str, Any],
 ) -> WebhookResult:
     """Run the source's source functions on one webhook request."""
     if len(str(request.get("body") or "")) > MAX_BATCH_BYTES:
         raise ServiceError(413, "payload_too_large", f"webhook body over {MAX_BATCH_BYTES} bytes")
-    source = _find_source(store, source_id)
+    source = source_for_webhook(store, token)
     if source is None:
-        raise ServiceError(404, "not_found", f"no source {source_id!r}")
+        raise ServiceError(404, "not_found", "no webhook at this address")
     instances = [
         i
         for i in store.list_instances(source.workspace_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -83,13 +84,18 @@ class DeliveryProcesses:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         # stdin is the lifeline: the child stops when it closes. Output is the parent's.
-        return subprocess.Popen(self._command, stdin=subprocess.PIPE)
+        # Its own process group: Ctrl-C in a terminal (SIGINT to the foreground group)
+        # reaches serve only, which stops the children in order (a child still
+        # importing would die of KeyboardInterrupt with a traceback).
+        return subprocess.Popen(self._command, stdin=subprocess.PIPE, process_group=0)
 
     def _watch(self) -> None:
         while not self._stopping.wait(0.5):
             for slot, child in enumerate(self._children):
                 if child is None or child.poll() is None:
                     continue
+                if self._stopping.is_set():
+                    return
                 print(
                     f"functions serve: delivery process {child.pid} exited with status "
                     f"{child.returncode}; starting another",
@@ -101,6 +107,11 @@ class DeliveryProcesses:
                 if self._stopping.wait(_RESTART_DELAY):
                     return
                 self._children[slot] = self._spawn()
+
+    def stopping(self) -> None:
+        """From now on, a child that exits is not replaced (a signal to the whole
+        process group stops the children while serve is still stopping)."""
+        self._stopping.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask every child to finish what it holds and exit; kill any still running after
@@ -122,9 +133,17 @@ class DeliveryProcesses:
 
 
 def _watch_stdin(stop: threading.Event) -> None:
+    """Set ``stop`` when standard input closes.
+
+    It reads the file descriptor, not ``sys.stdin.buffer``: this daemon thread is still
+    blocked in the read when a signal ends the process, and a buffered reader's lock
+    held at interpreter shutdown aborts it ("Fatal Python error: _enter_buffered_busy").
+    """
     try:
-        while sys.stdin.buffer.read(65536):
+        while os.read(sys.stdin.fileno(), 65536):
             pass
+    except OSError:
+        pass
     finally:
         stop.set()
 

@@ -11,6 +11,7 @@ so that the admin key can deploy straight away.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -18,7 +19,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from ..api.app import build_app
+from ..api.app import OpenApiDocument, build_app
 from ..api.local import LocalApiServer
 from ..control.embedded import open_embedded
 from ..control.service import ControlPlane
@@ -54,9 +55,11 @@ def serve(
         ingest = Ingest(backend.metadata, delivery.queue, delivery.deliveries)
         dispatcher = Dispatcher(backend, delivery, pool, allow=allow, policy=policy)
         deliverers = DeliveryProcesses(processes, data_dir, allow, threads=workers, policy=policy)
+        openapi = OpenApiDocument()  # built once, for every thread's resolver
         server = LocalApiServer(
-            (host, port), lambda: build_app(plane, ingest, delivery, dispatcher)
+            (host, port), lambda: build_app(plane, ingest, delivery, dispatcher, openapi)
         )
+        _log_server_lines()
         deliverers.start()
         url = f"http://{host}:{server.server_address[1]}"
         print(f"functions serve: listening on {url} (data in {data_dir})", flush=True)
@@ -66,7 +69,8 @@ def serve(
         print(f"Default workspace: {workspace.id}", flush=True)
 
         def stop(signum: int, frame: FrameType | None) -> None:
-            threading.Thread(target=server.shutdown, daemon=True).start()
+            deliverers.stopping()
+            server.request_shutdown()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         if ready is not None:
@@ -79,3 +83,13 @@ def serve(
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     print("functions serve: stopped", file=sys.stderr, flush=True)
+
+
+def _log_server_lines() -> None:
+    """The HTTP server's notes (a client that hung up, a deep queue): one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("functions serve: %(message)s"))
+    server_logger = logging.getLogger("waitress")
+    server_logger.addHandler(handler)
+    server_logger.setLevel(logging.INFO)
+    server_logger.propagate = False

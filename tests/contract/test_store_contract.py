@@ -248,6 +248,24 @@ def test_sources_by_name_and_write_key(backend: Backend):
     assert backend.metadata.list_sources(ws.id) == [src]
 
 
+def test_a_source_is_updated_in_its_own_workspace_only(backend: Backend):
+    ws, other = workspace(backend), workspace(backend)
+    src = Source(
+        id=new_id("src"), workspace_id=ws.id, name="web", write_key_hash="d" * 64, created_at=NOW
+    )
+    backend.metadata.create_source(src)
+    assert backend.metadata.get_source(ws.id, src.id).webhook_token_hash is None  # type: ignore[union-attr]
+    rotated = src.model_copy(update={"webhook_token_hash": "c" * 64})
+    backend.metadata.update_source(rotated)
+    assert backend.metadata.get_source(ws.id, src.id) == rotated
+    assert backend.metadata.find_source_by_write_key("d" * 64) == rotated
+    with pytest.raises(NotFoundError):
+        backend.metadata.update_source(rotated.model_copy(update={"workspace_id": other.id}))
+    with pytest.raises(NotFoundError):
+        backend.metadata.update_source(rotated.model_copy(update={"id": new_id("src")}))
+    assert backend.metadata.get_source(other.id, src.id) is None
+
+
 def test_audit_log_is_newest_first_and_bounded(backend: Backend):
     ws = workspace(backend)
     for i in range(5):

@@ -86,6 +86,15 @@ def test_single_track_is_queued_with_id_and_received_at(harness: Harness):
     assert job.body["instance_id"] == harness.instance.id
 
 
+def test_the_project_id_is_the_authenticated_source_not_the_clients(harness: Harness):
+    other = "src_someoneelses00000"
+    status, _ = harness.post("/v1/batch", {"batch": [track(1, projectId=other), track(2)]})
+    assert status == 200
+    jobs = harness.delivery.queue.receive(10, visibility_timeout=30)
+    source_id = harness.instance.source_id
+    assert [job.body["event"]["projectId"] for job in jobs] == [source_id, source_id]
+
+
 def test_write_key_in_the_body_and_gzip_bodies(harness: Harness):
     body = gzip.compress(
         json.dumps({"writeKey": harness.write_key, "batch": [track(1), track(2)]}).encode()

@@ -17,6 +17,7 @@ from functions_runtime.api.local import LocalContext, to_apigw_event
 from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.service import ControlPlane
+from functions_runtime.control.webhooks import rotate_webhook_token
 from functions_runtime.delivery.dispatch import DeliveryPolicy, Dispatcher
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import Ingest
@@ -24,6 +25,7 @@ from functions_runtime.sandbox.host.pool import WorkerPool
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = Principal("key_admin", None, True)
+ADMIN_KEY = "admin"  # World bootstraps the plane with it
 
 DESTINATION = """
 def on_track(event, settings):
@@ -161,7 +163,8 @@ def test_source_function_webhook_emits_events_into_ingest(world: World):
         {"type": "invoice.paid", "data": {"customer": "cus_9", "amount": 1250, "currency": "eur"}}
     )
     headers = {"content-type": "application/json", "x-signature": signed(body, "whsec")}
-    path = f"/v1/sources/{world.source.id}/webhook"
+    _, token = rotate_webhook_token(world.plane, ADMIN, world.ws, world.source.id)
+    path = f"/v1/webhooks/{token}"
     result = world.app.resolve(
         to_apigw_event("POST", path, headers, body.encode(), "1.2.3.4"), LocalContext()
     )
@@ -183,10 +186,54 @@ def test_source_function_webhook_emits_events_into_ingest(world: World):
     assert json.loads(result["body"])["queued"] == 0
 
     missing = world.app.resolve(
-        to_apigw_event("POST", "/v1/sources/src_nope/webhook", headers, b"{}", "1.2.3.4"),
+        to_apigw_event("POST", "/v1/webhooks/whk.src_nope.x", headers, b"{}", "1.2.3.4"),
         LocalContext(),
     )
     assert missing["statusCode"] == 404
+
+
+def webhook_status(world: World, path: str) -> int:
+    body = json.dumps({"type": "invoice.paid", "data": {"customer": "c", "amount": 1}})
+    headers = {"content-type": "application/json", "x-signature": signed(body, "whsec")}
+    event = to_apigw_event("POST", path, headers, body.encode(), "1.2.3.4")
+    return int(world.app.resolve(event, LocalContext())["statusCode"])
+
+
+def test_a_webhook_needs_its_token_not_the_source_id_and_rotation_voids_the_old_one(
+    world: World,
+):
+    files = {
+        name: (ROOT / "user_functions/stripe_source" / name).read_text()
+        for name in ("handler.py", "function.toml")
+    }
+    source_fn = world.function("stripe", files)
+    world.plane.deploy(
+        ADMIN, world.ws, source_fn, source_id=world.source.id, settings={"signing_secret": "whsec"}
+    )
+    # The source id travels with every event (projectId): it opens nothing.
+    assert webhook_status(world, f"/v1/sources/{world.source.id}/webhook") == 404
+    assert webhook_status(world, f"/v1/webhooks/whk.{world.source.id}.guess") == 404
+
+    key = {"authorization": f"Bearer {ADMIN_KEY}"}
+    rotate = f"/v1/sources/{world.source.name}/webhook-token"
+    answer = world.app.resolve(to_apigw_event("POST", rotate, key, b"", "1.2.3.4"), LocalContext())
+    assert answer["statusCode"] == 201, answer
+    first = json.loads(answer["body"])
+    assert first["webhook_path"] == f"/v1/webhooks/{first['webhook_token']}"
+    assert webhook_status(world, first["webhook_path"]) == 200
+
+    answer = world.app.resolve(to_apigw_event("POST", rotate, key, b"", "1.2.3.4"), LocalContext())
+    second = json.loads(answer["body"])
+    assert webhook_status(world, first["webhook_path"]) == 404
+    assert webhook_status(world, second["webhook_path"]) == 200
+
+    listed = world.app.resolve(
+        to_apigw_event("GET", "/v1/sources", key, b"", "1.2.3.4"), LocalContext()
+    )
+    assert second["webhook_token"].rsplit(".", 1)[-1] not in listed["body"]
+    assert "webhook_token_hash" not in listed["body"]
+    [entry, *_] = world.plane.audit(world.ws, 10)
+    assert (entry.action, entry.target) == ("source.webhook_rotate", world.source.id)
 
 
 BATCHED = """

@@ -205,6 +205,15 @@ class DynamoMetadataStore:
         return self.get_source(claim["workspace_id"]["S"], claim["source_id"]["S"])
 
     @_operation
+    def update_source(self, source: Source) -> None:
+        self._table.put(
+            items.source_item(source),
+            f"source {source.id} cannot be updated",
+            condition="attribute_exists(pk)",
+            missing=f"no source {source.id} in workspace {source.workspace_id}",
+        )
+
+    @_operation
     def list_sources(self, workspace_id: str) -> list[Source]:
         found = [items.read(Source, item) for item in self._table.children(workspace_id, items.SRC)]
         return sorted(found, key=lambda s: (items.sortable_time(s.created_at), s.id))

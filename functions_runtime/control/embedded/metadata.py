@@ -216,6 +216,15 @@ class EmbeddedMetadataStore:
         sql = "SELECT body FROM sources WHERE write_key_hash = ?"
         return self._one(Source, sql, [write_key_hash])
 
+    def update_source(self, source: Source) -> None:
+        """Replace the source's record; ``NotFoundError`` if it is not in its workspace."""
+        sql = "UPDATE sources SET body = ? WHERE id = ? AND workspace_id = ?"
+        params = [source.model_dump_json(), source.id, source.workspace_id]
+        with self._db.write(f"source {source.id} cannot be updated") as conn:
+            if conn.execute(sql, params).rowcount == 1:
+                return
+        raise NotFoundError(f"no source {source.id} in workspace {source.workspace_id}")
+
     def list_sources(self, workspace_id: str) -> list[Source]:
         """The workspace's sources, by name."""
         sql = "SELECT body FROM sources WHERE workspace_id = ? ORDER BY name, id"

@@ -1,0 +1,253 @@
+"""``functions serve``'s HTTP layer: what hostile or careless clients do to it.
+
+Each test runs the real server (:class:`LocalApiServer`) on 127.0.0.1, port 0, with a
+small Powertools resolver (or the real API for the OpenAPI document), and talks to it
+over sockets.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+from functions_runtime.api.app import OpenApiDocument, build_app, openapi_json
+from functions_runtime.api.local import LocalApiServer, ServerLimits
+from functions_runtime.control.embedded import open_embedded
+from functions_runtime.control.service import ControlPlane
+from functions_runtime.sandbox.host.pool import WorkerPool
+
+DEADLINE = 30.0  # a bound on every wait, so that a broken server fails instead of hanging
+
+
+class Routes:
+    """A resolver factory with an echo route and a route that waits to be released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.paths: list[str] = []
+
+    def __call__(self) -> APIGatewayHttpResolver:
+        app = APIGatewayHttpResolver()
+
+        @app.post("/echo")
+        def echo() -> Response[str]:
+            self.paths.append("/echo")
+            body = app.current_event.body or ""
+            return Response(200, "application/json", json.dumps({"body": body}))
+
+        @app.get("/ping")
+        def ping() -> dict[str, bool]:
+            self.paths.append("/ping")
+            return {"ok": True}
+
+        @app.get("/slow")
+        def slow() -> dict[str, bool]:
+            self.entered.set()
+            assert self.release.wait(DEADLINE)
+            return {"ok": True}
+
+        @app.not_found
+        def not_found(exc: Exception) -> Response[str]:
+            self.paths.append(app.current_event.raw_path)
+            return Response(404, "application/json", "{}")
+
+        return app
+
+
+@contextmanager
+def running(
+    factory: Callable[[], APIGatewayHttpResolver], limits: ServerLimits | None = None
+) -> Iterator[LocalApiServer]:
+    server = LocalApiServer(("127.0.0.1", 0), factory, limits)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(DEADLINE)
+
+
+def connect(server: LocalApiServer) -> socket.socket:
+    return socket.create_connection(server.server_address, timeout=DEADLINE)
+
+
+def get(server: LocalApiServer, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(*server.server_address, timeout=DEADLINE)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def read_until_closed(conn: socket.socket) -> bytes:
+    """What the server sent before it closed the connection (a reset counts as closed)."""
+    data = b""
+    try:
+        while chunk := conn.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+# -- slow clients ----------------------------------------------------------------------
+
+
+def test_a_slow_loris_connection_times_out_and_does_not_block_others():
+    limits = ServerLimits(read_timeout=1.0, idle_timeout=60.0, cleanup_interval=0.1, threads=2)
+    with running(Routes(), limits) as server:
+        closed = []
+        stop = threading.Event()
+
+        def trickle(conn: socket.socket) -> None:
+            """One header byte at a time, forever: never idle, never complete."""
+            try:
+                conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+                while not stop.wait(0.05):
+                    conn.sendall(b"X")
+            except OSError:
+                closed.append(conn)
+
+        slow = [connect(server) for _ in range(40)]  # more than the pool has threads
+        trickles = [threading.Thread(target=trickle, args=(c,)) for c in slow]
+        for thread in trickles:
+            thread.start()
+        try:
+            # Others are served while the slow ones are open...
+            for _ in range(5):
+                assert get(server, "/ping") == (200, b'{"ok":true}')
+            # ... and every slow one is closed by the server, not answered.
+            for conn in slow:
+                assert read_until_closed(conn) == b""
+        finally:
+            stop.set()
+            for thread in trickles:
+                thread.join(DEADLINE)
+            for conn in slow:
+                conn.close()
+        assert get(server, "/ping")[0] == 200
+
+
+def test_an_idle_half_sent_request_is_closed():
+    limits = ServerLimits(read_timeout=1.0, idle_timeout=60.0, cleanup_interval=0.1)
+    with running(Routes(), limits) as server, connect(server) as conn:
+        conn.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        assert read_until_closed(conn) == b""
+
+
+# -- framing -----------------------------------------------------------------------------
+
+
+def chunked(*parts: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_is_the_body_not_a_second_request():
+    routes = Routes()
+    # What a proxy that honours Transfer-Encoding forwards as one request's body.
+    hidden = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    with running(routes) as server, connect(server) as conn:
+        conn.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + chunked(b'{"a": ', b"1}", hidden)
+        )
+        conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers = read_until_closed(conn)
+    first, _, rest = answers.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200 ")
+    body = json.loads(rest[: rest.index(b"HTTP/1.1 ")])
+    assert body == {"body": '{"a": 1}' + hidden.decode()}
+    assert answers.count(b"HTTP/1.1 ") == 2
+    assert routes.paths == ["/echo", "/ping"]
+
+
+def test_an_oversize_body_gets_a_readable_413():
+    with running(Routes()) as server:  # 6 MB, as API Gateway
+        conn = http.client.HTTPConnection(*server.server_address, timeout=DEADLINE)
+        body = b"x" * (7 * 1024 * 1024)
+        conn.request("POST", "/echo", body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["error"]["code"] == "payload_too_large"
+        # The body was read: the connection still serves the next request.
+        conn.request("GET", "/ping")
+        assert conn.getresponse().read() == b'{"ok":true}'
+        conn.close()
+
+
+# -- a client that hangs up ----------------------------------------------------------------
+
+
+def test_a_client_disconnect_logs_one_line_and_no_traceback(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+):
+    routes = Routes()
+    caplog.set_level(logging.INFO)
+    with running(routes) as server:
+        conn = connect(server)
+        conn.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert routes.entered.wait(DEADLINE)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # a reset, as a client killed mid-request sends
+        wait_for(lambda: server.open_connections() == 0)
+        routes.release.set()
+        wait_for(lambda: bool(caplog.records))
+        assert get(server, "/ping")[0] == 200
+    lines = [r for r in caplog.records if r.name.startswith("waitress")]
+    assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+    assert "disconnected" in lines[0].getMessage()
+    assert lines[0].exc_info is None
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# -- the OpenAPI document ----------------------------------------------------------------------
+
+
+def test_concurrent_openapi_requests_build_the_document_once(tmp_path: Path):
+    builds = []
+
+    def counting(app: APIGatewayHttpResolver) -> str:
+        builds.append(app)
+        return openapi_json(app)
+
+    document = OpenApiDocument(counting)
+    with WorkerPool(max_workers=1) as pool:
+        plane = ControlPlane(open_embedded(tmp_path), pool)
+        limits = ServerLimits(threads=8)
+        with running(lambda: build_app(plane, openapi=document), limits) as server:
+            answers: list[tuple[int, bytes]] = []
+            clients = [
+                threading.Thread(target=lambda: answers.append(get(server, "/openapi.json")))
+                for _ in range(24)
+            ]
+            for client in clients:
+                client.start()
+            for client in clients:
+                client.join(DEADLINE)
+    assert len(answers) == 24
+    assert {status for status, _ in answers} == {200}
+    assert len({body for _, body in answers}) == 1
+    assert json.loads(answers[0][1])["info"]["title"] == "Functions control plane"
+    assert len(builds) == 1
