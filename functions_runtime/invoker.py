@@ -9,12 +9,19 @@ the zygote fails): no AWS credentials, no runtime secrets, no other instance's d
 The host enforces the wall-clock timeout and the memory limit from outside, by
 killing the worker's process group; a killed worker is replaced before the next
 event.
+
+The host is also the worker's network (``sandbox/host/broker.py``): a ``fetch`` frame
+from the worker is performed by the pool's :class:`Broker` in the thread that runs the
+invocation, and answered on the worker's pipe. No pool-wide lock is held meanwhile, so
+a slow endpoint holds up only the invocation that called it, never another
+instance's. The request records in each result are the broker's, not the worker's.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -27,6 +34,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions_sdk import Settings
+
+from .sandbox.host.broker import Broker, Session
 from .sandbox.protocol import MAX_FRAME, encode
 from .zygote_client import Launcher, exec_worker, worker_environment
 
@@ -162,10 +172,11 @@ class Worker:
         events: list[Any],
         *,
         batch: bool,
-        mocks: list[dict[str, Any]] | None,
+        session: Session,
         results: list[dict[str, Any]],
     ) -> None:
         """Run ``events``; append one result per event to ``results`` as they arrive.
+        ``fetch`` frames are performed by ``session`` meanwhile.
 
         Raises ``_WorkerLost`` after a timeout, a memory kill or a crash; ``results``
         then holds what finished before it.
@@ -178,10 +189,9 @@ class Worker:
                 "batch": batch,
                 "settings": spec.settings,
                 "secret_names": list(spec.secret_names),
-                "allow": list(spec.allow),
-                "mocks": mocks,
             }
         )
+        session.take_records()  # none of an earlier, lost attempt
         whole_batch = batch and "on_batch" in self.handlers
         budget = spec.timeout
         deadline = time.monotonic() + budget
@@ -198,7 +208,15 @@ class Worker:
                 self.cpu = float(cpu)
                 self.exhausted = frame.get("recycle") is True
                 return
+            if frame.get("op") == "fetch":
+                answer = session.fetch(frame, deadline)
+                del answer["record"]  # the record stays here: the worker's is not used
+                self._send({"op": "answer", **answer})
+                continue
             if "results" in frame:
+                shared = frame.get("shared")
+                if isinstance(shared, dict):
+                    shared["requests"] = session.take_records()
                 records = _batch_records(frame, self)
                 if len(results) + len(records) > expected:
                     raise self._protocol_error("more results than events")
@@ -206,7 +224,9 @@ class Worker:
                 continue
             if len(results) >= expected:
                 raise self._protocol_error("more results than events")
-            results.append(_checked_record(frame.get("result"), self))
+            record = _checked_record(frame.get("result"), self)
+            record["requests"] = session.take_records()
+            results.append(record)
             if not whole_batch:
                 deadline = time.monotonic() + budget
 
@@ -303,11 +323,17 @@ class WorkerPool:
     """Warm workers, one per instance, least recently used evicted past ``max_workers``."""
 
     def __init__(
-        self, max_workers: int = 64, spares: int = 1, *, launcher: Launcher | None = None
+        self,
+        max_workers: int = 64,
+        spares: int = 1,
+        *,
+        launcher: Launcher | None = None,
+        broker: Broker | None = None,
     ) -> None:
         self.max_workers = max_workers
         self.spares = spares
         self.launcher = launcher if launcher is not None else Launcher()
+        self.broker = broker if broker is not None else Broker()
         self._spare: list[Worker] = []
         self._compiled: collections.OrderedDict[str, list[str]] = (
             collections.OrderedDict()
@@ -331,6 +357,7 @@ class WorkerPool:
             self._workers.clear()
             self._spare.clear()
         self.launcher.close()
+        self.broker.close()
 
     def prestart(self) -> None:
         """Start the zygote now (it is otherwise started by the first worker start)."""
@@ -351,6 +378,12 @@ class WorkerPool:
         if problems is not None:
             return [_invalid(problems) for _ in events]
         results: list[dict[str, Any]] = []
+        session = self.broker.session(
+            spec.key,
+            allow=spec.allow,
+            secrets=Settings(spec.settings, secret_names=spec.secret_names).secret_values(),
+            mocks=copy.deepcopy(mocks) if mocks is not None else None,
+        )
         while len(results) < len(events):
             pending = events[len(results) :]
             started = time.perf_counter()
@@ -365,13 +398,14 @@ class WorkerPool:
                 with worker.lock:  # one invocation at a time per worker (one pipe pair)
                     if not worker.alive():
                         continue  # evicted or died while idle: take a fresh one
-                    worker.invoke(pending, batch=batch, mocks=mocks, results=results)
+                    worker.invoke(pending, batch=batch, session=session, results=results)
             except _WorkerLost as lost:
                 self._discard(spec.key)
                 if len(results) == len(events):
                     continue  # every event has its record; only the worker misbehaved after
                 elapsed = round((time.perf_counter() - started) * 1000, 3)
                 failed = _failure(lost, elapsed)
+                failed["requests"] = session.take_records()  # what it sent before it was lost
                 if batch and "on_batch" in worker.handlers:
                     del results[done_before:]
                     results.extend(dict(failed) for _ in pending)
@@ -445,6 +479,7 @@ class WorkerPool:
             try:
                 del self._workers[key]
                 worker.kill()
+                self.broker.forget(key)
             finally:
                 worker.lock.release()
             self.evictions += 1
@@ -466,6 +501,7 @@ class WorkerPool:
             worker = self._workers.pop(key, None)
         if worker is not None:
             worker.kill()
+        self.broker.forget(key)
 
     def worker_pids(self) -> list[int]:
         with self._lock:
