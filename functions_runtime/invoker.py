@@ -99,6 +99,11 @@ class Worker:
         self._err = self._launched.stderr
         self._open = True
         self._closing = threading.Lock()
+        # One selector for the worker's life: a fetch adds two frames per event, and an
+        # epoll set per frame would cost a few syscalls each time.
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._out, selectors.EVENT_READ)
+        self._selector.register(self._err, selectors.EVENT_READ)
         self._buffer = bytearray()
         self._stderr = bytearray()
         self.cpu = 0.0
@@ -150,6 +155,7 @@ class Worker:
         with self._closing:
             if self._open:
                 self._open = False
+                self._selector.close()
                 for fd in (self._in, self._out, self._err):
                     os.close(fd)
 
@@ -243,46 +249,46 @@ class Worker:
 
     def _receive(self, deadline: float, *, check_memory: bool = True) -> Any:
         limit = self.baseline_rss + self.spec.memory_mb * MiB
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._out, selectors.EVENT_READ)
-            selector.register(self._err, selectors.EVENT_READ)
-            while True:
-                frame = self._pop_frame()
-                if frame is not None:
-                    return frame
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.kill()
-                    raise _WorkerLost(
-                        "retry",
-                        "TimeoutError",
-                        f"the handler did not finish within {self.spec.timeout:g} s",
-                    )
-                now = time.monotonic()
-                if (
-                    check_memory
-                    and self.baseline_rss
-                    and now - self._rss_checked >= POLL_INTERVAL
-                    and self._over(limit, now)
-                ):
-                    self.kill()
-                    raise _WorkerLost(
-                        "retry",
-                        "MemoryLimitExceeded",
-                        f"the handler used more than {self.spec.memory_mb} MB of memory",
-                    )
-                for key, _ in selector.select(min(remaining, POLL_INTERVAL)):
-                    chunk = os.read(key.fd, 1 << 20)
-                    if key.fd == self._err:
-                        self._stderr += chunk
-                        del self._stderr[:-STDERR_TAIL]
-                        if not chunk:
-                            selector.unregister(self._err)
-                        continue
+        if not self._open:
+            raise _WorkerLost("retry", "WorkerCrashed", self.death_message())
+        selector = self._selector
+        while True:
+            frame = self._pop_frame()
+            if frame is not None:
+                return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise _WorkerLost(
+                    "retry",
+                    "TimeoutError",
+                    f"the handler did not finish within {self.spec.timeout:g} s",
+                )
+            now = time.monotonic()
+            if (
+                check_memory
+                and self.baseline_rss
+                and now - self._rss_checked >= POLL_INTERVAL
+                and self._over(limit, now)
+            ):
+                self.kill()
+                raise _WorkerLost(
+                    "retry",
+                    "MemoryLimitExceeded",
+                    f"the handler used more than {self.spec.memory_mb} MB of memory",
+                )
+            for key, _ in selector.select(min(remaining, POLL_INTERVAL)):
+                chunk = os.read(key.fd, 1 << 20)
+                if key.fd == self._err:
+                    self._stderr += chunk
+                    del self._stderr[:-STDERR_TAIL]
                     if not chunk:
-                        self.kill()
-                        raise _WorkerLost("retry", "WorkerCrashed", self.death_message())
-                    self._buffer += chunk
+                        selector.unregister(self._err)
+                    continue
+                if not chunk:
+                    self.kill()
+                    raise _WorkerLost("retry", "WorkerCrashed", self.death_message())
+                self._buffer += chunk
 
     def _pop_frame(self) -> Any:
         if len(self._buffer) < 4:

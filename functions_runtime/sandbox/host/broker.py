@@ -49,7 +49,7 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-from functions_sdk._masking import Masker
+from functions_sdk._masking import Masker, masker_for
 from functions_sdk.errors import FetchError, FunctionError, RetryError
 from functions_sdk.http import MAX_RESPONSE_BYTES
 
@@ -116,7 +116,7 @@ class Broker:
         mocks: list[dict[str, Any]] | None = None,
     ) -> Session:
         """The broker as one invocation of ``instance`` sees it."""
-        return Session(self, instance, tuple(allow), Masker(secrets), mocks)
+        return Session(self, instance, tuple(allow), masker_for(tuple(secrets)), mocks)
 
     # -- pools ---------------------------------------------------------------------------
 
