@@ -717,3 +717,16 @@ def test_each_invocation_masks_its_own_secrets(base: str) -> None:
         record = ctx.requests[0]
         assert secret not in record["request_body"] and quote(secret) not in record["url"]
         assert quote(other) in record["url"]
+
+
+def test_long_urls_and_headers_cost_the_host_little(no_network: Broker) -> None:
+    # A worker may send megabytes: the host refuses long URLs before parsing them and
+    # masks only the part of a header value it keeps.
+    with broker_context(allow=LOOPBACK, broker=no_network) as ctx:
+        with pytest.raises(FetchError, match="URL longer than 32768 characters"):
+            fetch("http://127.0.0.1/" + "q" * 40_000)
+        with pytest.raises(RetryError, match="connection refused"):
+            fetch(f"http://127.0.0.1:{_free_port()}/", headers={"X-Big": "v" * 1_000_000})
+    first, second = ctx.requests
+    assert len(first["url"]) < 2100 and first["url"].endswith("…[truncated]")
+    assert second["request_headers"]["X-Big"] == "v" * 256 + "…[truncated]"

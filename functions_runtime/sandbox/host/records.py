@@ -52,6 +52,7 @@ RECORDED_URL_CHARS = 2048
 RECORDED_HEADER_CHARS = 256
 RECORDED_HEADERS = 50
 MAX_HEADERS = 100
+MAX_URL_CHARS = 32 * 1024
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 TRUNCATED = "…[truncated]"
 
@@ -104,6 +105,8 @@ def check_request(message: Mapping[str, Any]) -> CheckedRequest:
     url, method = message.get("url"), message.get("method")
     if not isinstance(url, str) or not isinstance(method, str):
         raise _fail("malformed request: url and method must be text")
+    if len(url) > MAX_URL_CHARS:  # refused before any parsing: the host's CPU is not free
+        raise _fail(f"URL longer than {MAX_URL_CHARS} characters")
     if "\r" in method or "\n" in method:
         raise _fail("method contains CR/LF")
     upper = method.strip().upper()
@@ -208,10 +211,18 @@ def masked_url(url: str, masker: Masker) -> str:
 
 
 def masked_headers(headers: Mapping[str, str], masker: Masker) -> dict[str, str]:
+    """Header values masked (the part that will be kept: :func:`clip` cuts the rest)."""
+    window = RECORDED_HEADER_CHARS + masker.longest()
     return {
-        name: MASK if _looks_secret(name) else masker.mask_value(value)
-        for name, value in headers.items()
+        name[:window]: MASK
+        if _looks_secret(name)
+        else _cut(masker.mask_value(value[:window]), value, window)
+        for name, value in list(headers.items())[:RECORDED_HEADERS]
     }
+
+
+def _cut(masked: str, original: str, window: int) -> str:
+    return masked if len(original) <= window else masked + TRUNCATED
 
 
 def masked_text(data: bytes, limit: int, masker: Masker) -> str:
@@ -228,9 +239,14 @@ def masked_text(data: bytes, limit: int, masker: Masker) -> str:
 def new_record(message: Mapping[str, Any], masker: Masker) -> dict[str, Any]:
     """The record of a request as far as the (unchecked) message tells."""
     method, url = message.get("method"), message.get("url")
+    window = RECORDED_URL_CHARS + masker.longest()
+    if isinstance(url, str):
+        url = _cut(masked_url(url[:window], masker), url, window)
+    if isinstance(method, str):
+        method = masker.mask(method[:RECORDED_HEADER_CHARS].strip().upper())
     return {
-        "method": masker.mask(method.strip().upper()) if isinstance(method, str) else None,
-        "url": masked_url(url, masker) if isinstance(url, str) else None,
+        "method": method if isinstance(method, str) else None,
+        "url": url if isinstance(url, str) else None,
         "status": None,
         "duration_ms": 0.0,
         "request_headers": {},
