@@ -41,18 +41,13 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
-    HTTPError,
-    LocationParseError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
 )
 
 from functions_sdk._masking import Masker, masker_for
 from functions_sdk.errors import FetchError, FunctionError, RetryError
 from functions_sdk.http import MAX_RESPONSE_BYTES
 
+from .failures import failure_for
 from .mocks import mock_answer
 from .records import (
     CheckedRequest,
@@ -214,9 +209,9 @@ class Broker:
                 last = exc
                 continue
             except BaseException as exc:
-                raise _failure(exc, target, timeout) from None
+                raise failure_for(exc, target, timeout) from None
             return self._read(response, request, deadline, timeout)
-        raise _failure(last or TimeoutError(), target, timeout)
+        raise failure_for(last or TimeoutError(), target, timeout)
 
     def _read(
         self,
@@ -247,7 +242,7 @@ class Broker:
         except Failure:
             raise
         except BaseException as exc:
-            raise _failure(exc, target, timeout) from None
+            raise failure_for(exc, target, timeout) from None
         finally:
             if not ok:
                 response.close()  # a half-read connection is not reused
@@ -273,55 +268,6 @@ def _set_timeout(response: urllib3.BaseHTTPResponse, deadline: float, timeout: f
     sock = getattr(response.connection, "sock", None)
     if sock is not None and sock.fileno() != -1:
         sock.settimeout(remaining)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 8:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-        if current is None and isinstance(seen[-1], HTTPError) and seen[-1].args:
-            nested = [a for a in seen[-1].args if isinstance(a, BaseException)]
-            current = nested[0] if nested else None
-    return seen
-
-
-def _failure(exc: BaseException, target: Target, timeout: float) -> Failure:
-    """A client error as the cause the handler sees (connection problems: retry)."""
-    chain = _chain(exc)
-    where = f"{target.host}:{target.port}"
-    for item in chain:
-        if isinstance(item, Failure):
-            return item
-        if isinstance(item, TimeoutError | ReadTimeoutError | socket.timeout) or (
-            isinstance(item, ConnectTimeoutError) and not isinstance(item, NewConnectionError)
-        ):
-            return Failure(RetryError, f"timed out after {timeout:g} s")
-        if isinstance(item, ssl.SSLCertVerificationError):
-            return Failure(RetryError, f"TLS certificate check failed: {item.verify_message}")
-        if isinstance(item, ConnectionRefusedError):
-            return Failure(RetryError, f"connection refused by {where}")
-        if isinstance(item, ConnectionResetError):
-            return Failure(RetryError, f"connection reset by {target.host}")
-    for item in chain:
-        name = type(item).__name__
-        if name == "RemoteDisconnected":
-            return Failure(RetryError, f"{target.host} closed the connection without answering")
-        if name == "IncompleteRead":
-            return Failure(RetryError, f"incomplete response from {target.host}")
-        if isinstance(item, ssl.SSLError | SSLError):
-            reason = getattr(item, "reason", None) or item
-            return Failure(RetryError, f"TLS error: {reason}")
-        if isinstance(item, LocationParseError):
-            return Failure(FetchError, f"invalid URL: {item}")
-    if isinstance(exc, ProtocolError | HTTPError):
-        return Failure(
-            RetryError, f"invalid HTTP response from {target.host}: {type(exc).__name__}"
-        )
-    if isinstance(exc, OSError):
-        return Failure(RetryError, exc.strerror or str(exc) or type(exc).__name__)
-    return Failure(RetryError, f"request to {target.host} failed: {type(exc).__name__}")
 
 
 class Session:
