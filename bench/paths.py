@@ -2,7 +2,9 @@
 
 * ``sandbox``: the production path, ``WorkerPool.invoke`` into a worker process.
 * ``plain``: ``bench.handler`` imported as plain Python and called in-process (no
-  sandbox, no worker), with an SDK invocation context so ``fetch`` works.
+  sandbox, no worker), its ``fetch`` sent on a kept-alive urllib3 pool in the same
+  process (:func:`pooled_transport`): the fair baseline for the sandbox, whose
+  ``fetch`` goes over the worker's pipe to the host's broker (also urllib3 pools).
 * ``powertools``: a plain Lambda-style handler over SQS-shaped records, with
   Powertools' ``BatchProcessor`` and ``process_partial_response`` (skipped when
   ``aws_lambda_powertools`` is not installed).
@@ -21,13 +23,15 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
+import urllib3
+
 from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
 from functions_sdk import Settings
-from functions_sdk._context import InvocationContext, activate
+from functions_sdk._context import InvocationContext, Transport, activate
 from functions_sdk.events import parse_event
 
 from . import handler
-from .workload import ALLOW, SECRET_NAMES
+from .workload import SECRET_NAMES
 
 __all__ = [
     "BenchError",
@@ -35,6 +39,7 @@ __all__ = [
     "PlainPath",
     "PowertoolsPath",
     "SandboxPath",
+    "pooled_transport",
     "powertools_available",
     "sqs_event",
 ]
@@ -88,11 +93,37 @@ class SandboxPath:
         return delivered
 
 
-def _dispatch(raw: dict[str, Any], settings: Settings) -> Any:
+def pooled_transport() -> Transport:
+    """``fetch`` performed in-process on one urllib3 pool manager (connections kept
+    alive): what a plain Python handler with a pooled HTTP client does. No address
+    policy and no records: only the bench's own loopback sink is reached."""
+    manager = urllib3.PoolManager(maxsize=2, retries=False)
+
+    def send(request: dict[str, Any]) -> dict[str, Any]:
+        body = request["body"]
+        response = manager.request(
+            request["method"],
+            request["url"],
+            body=None if body is None else str(body).encode("utf-8"),
+            headers=dict(request["headers"]),
+            redirect=False,
+            timeout=request["timeout"] or 5.0,
+        )
+        return {
+            "status": response.status,
+            "headers": list(response.headers.items()),
+            "body": response.data.decode("utf-8", "replace"),
+            "url": request["url"],
+        }
+
+    return send
+
+
+def _dispatch(raw: dict[str, Any], settings: Settings, transport: Transport) -> Any:
     """What the runtime does for one event, minus the sandbox: parse, context, call."""
     event = parse_event(raw)
     handle: Callable[[Any, Settings], Any] = getattr(handler, f"on_{event.type}")
-    with activate(InvocationContext(secrets=settings.secret_values(), allow=ALLOW)):
+    with activate(InvocationContext(secrets=settings.secret_values(), transport=transport)):
         return handle(event, settings)
 
 
@@ -103,6 +134,7 @@ class PlainPath:
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = Settings(settings, secret_names=SECRET_NAMES)
+        self.transport = pooled_transport()
 
     def prepare(
         self, events: Sequence[dict[str, Any]], batch: int | None
@@ -113,7 +145,7 @@ class PlainPath:
         delivered = 0
         for chunk in calls:
             for raw in chunk:
-                _dispatch(raw, self.settings)
+                _dispatch(raw, self.settings, self.transport)
                 delivered += 1
         return delivered
 
@@ -163,9 +195,10 @@ class PowertoolsPath:
         processor = batch_mod.BatchProcessor(event_type=batch_mod.EventType.SQS)
         process_partial_response = batch_mod.process_partial_response
         values = Settings(settings, secret_names=SECRET_NAMES)  # built once per cold start
+        transport = pooled_transport()
 
         def record_handler(record: Any) -> Any:
-            return _dispatch(json.loads(record.body), values)
+            return _dispatch(json.loads(record.body), values, transport)
 
         def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             response: dict[str, Any] = process_partial_response(

@@ -27,7 +27,9 @@ from typing import Any
 from functions_runtime.sandbox.compiler import compile_function
 from functions_runtime.sandbox.guest.protocol import encode
 from functions_runtime.sandbox.guest.worker import Runner
+from functions_runtime.sandbox.host.broker import Broker
 from functions_runtime.sandbox.host.pool import WorkerPool
+from functions_sdk import Settings
 
 from . import workload
 from .paths import BenchError, SandboxPath
@@ -91,13 +93,21 @@ def profile_host(
 def profile_worker(
     url: str, events: Sequence[dict[str, Any]], *, mocked: bool = False
 ) -> tuple[cProfile.Profile, float]:
-    """``mocked``: ``fetch`` answers from a canned response (no socket), which leaves
-    the sandbox's and the SDK's own CPU cost."""
+    """The worker's code in this process; its ``fetch`` performed by an in-process host
+    broker (no pipe). ``mocked``: the broker answers from a canned response (no
+    socket), which leaves the sandbox's and the SDK's own CPU cost."""
     spec = workload.instance_spec(url)
     report = compile_function(spec.source, spec.filename, spec.kind)
     if report.code is None:
         raise BenchError(f"the bench handler does not compile: {report.errors}")
-    runner = Runner(report.code, spec.filename, spec.kind)
+    mocks = [{"method": "POST", "url": url, "status": 200, "json": {"ok": True}}]
+    session = Broker().session(
+        spec.key,
+        allow=spec.allow,
+        secrets=Settings(spec.settings, secret_names=spec.secret_names).secret_values(),
+        mocks=mocks if mocked else None,
+    )
+    runner = Runner(report.code, spec.filename, spec.kind, session.fetch)
     frame = encode(
         {
             "op": "invoke",
@@ -105,10 +115,6 @@ def profile_worker(
             "batch": True,
             "settings": spec.settings,
             "secret_names": list(spec.secret_names),
-            "allow": list(spec.allow),
-            "mocks": [{"method": "POST", "url": url, "status": 200, "json": {"ok": True}}]
-            if mocked
-            else None,
         }
     )
 

@@ -65,10 +65,13 @@ OPERATIONS = [
     "POST /v1/instances/{instance_id}/replay",
     "POST /v1/sources",
     "GET /v1/sources",
+    "POST /v1/sources/{source_id}/webhook-token",
     "GET /v1/audit",
 ]
 WITH_BODY = [
-    label for label in OPERATIONS if label.split()[0] != "GET" and not label.endswith("/keys")
+    label
+    for label in OPERATIONS
+    if label.split()[0] != "GET" and not label.endswith(("/keys", "/webhook-token"))
 ]
 NON_UTF8_BODY = b"\xff\xfe{}"
 
@@ -114,6 +117,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                     "other_id": v2.id,
                     "instance_id": instance.id,
                     "workspace_id": ws,
+                    "source_id": source.id,
                 },
             )
         finally:

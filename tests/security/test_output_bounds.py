@@ -101,4 +101,4 @@ def test_requests_past_the_limit_leave_a_marker(sandbox: Sandbox) -> None:
     assert len(requests) == DEFAULT_REQUEST_LIMIT + 1
     assert all(r["status"] == 200 for r in requests[:-1])
     assert requests[-1]["status"] is None
-    assert "requests truncated" in requests[-1]["error"]
+    assert "more requests not recorded" in requests[-1]["error"]

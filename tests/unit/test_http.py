@@ -1,7 +1,10 @@
-"""Tests for functions_sdk.http (fetch, Response) and functions_sdk._network (NetworkPolicy).
+"""Tests for ``fetch`` end to end in one process: functions_sdk.http (the worker's half:
+argument checks, Response) over a transport that is the host's broker
+(functions_runtime/sandbox/host: request checks, NetworkPolicy, urllib3 pools, records).
 
 Every test that opens a socket talks to a server started here on 127.0.0.1; the
-address-policy tests use IP literals (or a patched resolver) and never connect.
+address-policy tests use IP literals (or a resolver passed to the broker) and never
+connect. The same path through a real worker's pipe is tested in test_broker.py.
 """
 
 from __future__ import annotations
@@ -19,13 +22,29 @@ from urllib.parse import quote
 
 import pytest
 
-import functions_sdk.http as http_mod
+from functions_runtime.sandbox.host import records
+from functions_runtime.sandbox.host.broker import Broker
+from functions_runtime.sandbox.host.ssrf import NetworkPolicy
 from functions_sdk._context import InvocationContext, activate
-from functions_sdk._network import NetworkPolicy
 from functions_sdk.errors import FetchError, RequestBlocked, RetryError
 from functions_sdk.http import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, Response, fetch
 
 LOOPBACK = ("127.0.0.1",)
+
+
+def _refuse_dns(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError(f"unexpected name lookup: {args!r}")
+
+
+def broker_context(
+    allow: tuple[str, ...] = (),
+    secrets: tuple[str, ...] = (),
+    mocks: list[dict[str, Any]] | None = None,
+    broker: Broker | None = None,
+) -> Any:
+    """An invocation whose fetch is performed by a host broker in this process."""
+    session = (broker or Broker()).session("test", allow=allow, secrets=secrets, mocks=mocks)
+    return activate(InvocationContext(secrets=secrets, transport=session.fetch))
 
 
 # --------------------------------------------------------------------------- test server
@@ -125,19 +144,15 @@ def base(server: _Server) -> str:
 
 @pytest.fixture
 def ctx() -> Iterator[InvocationContext]:
-    with activate(InvocationContext(allow=LOOPBACK, secrets=("s3cr3t-value",))) as active:
+    with broker_context(allow=LOOPBACK, secrets=("s3cr3t-value",)) as active:
         yield active
 
 
 @pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail the test if anything tries to resolve a name or open a connection."""
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError(f"unexpected network access: {args!r}")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def no_network() -> Broker:
+    """A broker that fails the test if it resolves a name (IP literals need no lookup;
+    the refused ones are refused before any connection)."""
+    return Broker(resolver=_refuse_dns)
 
 
 def _free_port() -> int:
@@ -226,7 +241,7 @@ def test_body_str_and_bytes_and_explicit_content_type(base: str, ctx: Invocation
 def test_recorded_body_is_truncated_after_masking(base: str) -> None:
     secret = "0123456789abcdef"
     body = "a" * 2040 + secret + "b" * 5000
-    with activate(InvocationContext(allow=LOOPBACK, secrets=(secret,))) as ctx:
+    with broker_context(allow=LOOPBACK, secrets=(secret,)) as ctx:
         fetch(f"{base}/echo", method="POST", body=body)
     recorded = ctx.requests[0]["request_body"]
     assert recorded == "a" * 2040 + "***" + "b" * 5 + "…[truncated]"
@@ -253,7 +268,7 @@ def test_head_and_options(base: str, ctx: InvocationContext) -> None:
 
 
 def test_loopback_refused_without_allow(server: _Server, base: str) -> None:
-    with activate(InvocationContext()) as ctx, pytest.raises(RequestBlocked) as caught:
+    with broker_context() as ctx, pytest.raises(RequestBlocked) as caught:
         fetch(f"{base}/echo")
     message = str(caught.value)
     assert "127.0.0.1" in message
@@ -290,8 +305,8 @@ def test_loopback_refused_without_allow(server: _Server, base: str) -> None:
         ("http://[fc00::1]/", "private address"),
     ],
 )
-def test_non_public_addresses_refused(url: str, reason: str, no_network: None) -> None:
-    with activate(InvocationContext()) as ctx, pytest.raises(RequestBlocked) as caught:
+def test_non_public_addresses_refused(url: str, reason: str, no_network: Broker) -> None:
+    with broker_context(broker=no_network) as ctx, pytest.raises(RequestBlocked) as caught:
         fetch(url)
     assert reason in str(caught.value)
     assert "FUNCTIONS_HTTP_ALLOW" in str(caught.value)
@@ -299,58 +314,54 @@ def test_non_public_addresses_refused(url: str, reason: str, no_network: None) -
 
 
 def test_allow_by_cidr(base: str) -> None:
-    with activate(InvocationContext(allow=("127.0.0.0/8",))):
+    with broker_context(allow=("127.0.0.0/8",)):
         assert fetch(f"{base}/echo").status == 200
 
 
 def test_allow_by_host_name(server: _Server) -> None:
     # localhost may resolve to ::1 first; nothing listens there, so fetch falls back.
     url = f"http://LOCALHOST:{server.server_address[1]}/echo"
-    with activate(InvocationContext(allow=("localhost",))):
+    with broker_context(allow=("localhost",)):
         seen = fetch(url).json()
     assert seen["headers"]["Host"] == f"localhost:{server.server_address[1]}"
-    with activate(InvocationContext(allow=("other.example",))), pytest.raises(RequestBlocked):
+    with broker_context(allow=("other.example",)), pytest.raises(RequestBlocked):
         fetch(url)
 
 
-def test_metadata_needs_exact_allow_entry(no_network: None) -> None:
+def test_metadata_needs_exact_allow_entry() -> None:
     wide = NetworkPolicy(("169.254.0.0/16", "0.0.0.0/0"))
     with pytest.raises(RequestBlocked, match="link-local/metadata"):
-        wide.resolve("169.254.169.254", 80)
-    assert wide.resolve("169.254.1.1", 80) == ["169.254.1.1"]
-    assert NetworkPolicy(("169.254.169.254",)).resolve("169.254.169.254", 80) == ["169.254.169.254"]
+        wide.resolve("169.254.169.254", 80, _refuse_dns)
+    assert wide.resolve("169.254.1.1", 80, _refuse_dns) == ["169.254.1.1"]
+    exact = NetworkPolicy(("169.254.169.254",))
+    assert exact.resolve("169.254.169.254", 80, _refuse_dns) == ["169.254.169.254"]
 
 
-def test_public_address_allowed(no_network: None) -> None:
-    assert NetworkPolicy().resolve("93.184.216.34", 443) == ["93.184.216.34"]
-    assert NetworkPolicy().resolve("[2606:4700::1]", 443) == ["2606:4700::1"]
+def test_public_address_allowed() -> None:
+    assert NetworkPolicy().resolve("93.184.216.34", 443, _refuse_dns) == ["93.184.216.34"]
+    assert NetworkPolicy().resolve("[2606:4700::1]", 443, _refuse_dns) == ["2606:4700::1"]
 
 
-def test_mapped_address_covered_by_ipv4_entry(no_network: None) -> None:
+def test_mapped_address_covered_by_ipv4_entry() -> None:
     policy = NetworkPolicy(("127.0.0.1",))
-    [address] = policy.resolve("::ffff:127.0.0.1", 80)
+    [address] = policy.resolve("::ffff:127.0.0.1", 80, _refuse_dns)
     assert ipaddress.ip_address(address) == ipaddress.ip_address("::ffff:127.0.0.1")
 
 
-def test_dns_answer_is_checked_and_pinned(
-    server: _Server, base: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = socket.getaddrinfo
+def test_dns_answer_is_checked_and_pinned(server: _Server, base: str) -> None:
     lookups: list[str] = []
     answers = {"api.example.test": "127.0.0.1", "evil.example.test": "10.0.0.7"}
 
-    def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+    def resolver(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
         if host in answers:
-            lookups.append(host)
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
-        if host == "nxdomain.example.test":
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        assert host in ("127.0.0.1", "::1"), host  # create_connection on a pinned IP
-        return real(host, port, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(socket, "getaddrinfo", fake)
     port = server.server_address[1]
-    with activate(InvocationContext(allow=LOOPBACK)):
+    with broker_context(allow=LOOPBACK, broker=Broker(resolver=resolver)):
+        # api.example.test exists in no real DNS: the request can only have gone to
+        # the checked address, with the URL's name as Host.
         seen = fetch(f"http://api.example.test:{port}/echo").json()
         assert seen["headers"]["Host"] == f"api.example.test:{port}"
         assert lookups == ["api.example.test"]  # resolved once, then connected by IP
@@ -361,7 +372,7 @@ def test_dns_answer_is_checked_and_pinned(
             fetch("http://nxdomain.example.test/")
 
 
-def test_https_uses_host_name_for_tls(server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_https_uses_host_name_for_tls(server: _Server) -> None:
     names: list[str | None] = []
 
     class Recording(ssl.SSLContext):
@@ -370,11 +381,10 @@ def test_https_uses_host_name_for_tls(server: _Server, monkeypatch: pytest.Monke
             return super().wrap_socket(sock, *args, **kwargs)
 
     context = Recording(ssl.PROTOCOL_TLS_CLIENT)
-    from functions_sdk import _transport
-
-    monkeypatch.setattr(_transport, "_tls_context", lambda: context)
+    context.load_default_certs()
     url = f"https://localhost:{server.server_address[1]}/echo"
-    with activate(InvocationContext(allow=("localhost",))), pytest.raises(RetryError) as caught:
+    broker = Broker(tls_context=context)
+    with broker_context(allow=("localhost",), broker=broker), pytest.raises(RetryError) as caught:
         fetch(url, timeout=2)  # the test server speaks plain HTTP: the handshake fails
     assert "TLS" in str(caught.value)
     assert names and set(names) == {"localhost"}
@@ -405,8 +415,11 @@ def test_policy_from_string() -> None:
         "http:///x",
     ],
 )
-def test_bad_urls_refused(url: str, no_network: None) -> None:
-    with activate(InvocationContext(allow=LOOPBACK)) as ctx, pytest.raises(FetchError) as caught:
+def test_bad_urls_refused(url: str, no_network: Broker) -> None:
+    with (
+        broker_context(allow=LOOPBACK, broker=no_network) as ctx,
+        pytest.raises(FetchError) as caught,
+    ):
         fetch(url)
     assert not isinstance(caught.value, RequestBlocked)
     assert "scheme" in str(caught.value) or "no host" in str(caught.value)
@@ -420,33 +433,95 @@ def test_bad_urls_refused(url: str, no_network: None) -> None:
         {"headers": {"X-A\r\nX-Injected": "1"}},
         {"headers": {"X-A": "v\nX-Injected: 1"}},
         {"headers": {"X A": "1"}},
-        {"headers": {"X-A": 1}},
         {"headers": {"Host": "other"}},
         {"headers": {"Content-Length": "5"}},
         {"method": "GET\r\nX-Injected: 1"},
         {"method": "TRACE"},
         {"method": "CONNECT"},
+        {"timeout": 0},
+        {"timeout": -1},
+    ],
+)
+def test_bad_arguments_refused_by_the_host(kwargs: dict[str, Any], no_network: Broker) -> None:
+    with (
+        broker_context(allow=LOOPBACK, broker=no_network) as ctx,
+        pytest.raises(FetchError) as caught,
+    ):
+        fetch("http://127.0.0.1:1/x", **kwargs)
+    [record] = ctx.requests  # checked and recorded by the host
+    assert record["error"] and record["error"] in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"headers": {"X-A": 1}},
         {"json": {"a": 1}, "body": "x"},
         {"json": {"a": float("nan")}},
         {"json": {"a": object()}},
         {"body": 12},
-        {"timeout": 0},
-        {"timeout": -1},
         {"timeout": "5"},
     ],
 )
-def test_bad_arguments_refused(kwargs: dict[str, Any], no_network: None) -> None:
-    with activate(InvocationContext(allow=LOOPBACK)) as ctx, pytest.raises(FetchError):
+def test_unsendable_arguments_refused_in_the_worker(kwargs: dict[str, Any]) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def transport(request: dict[str, Any]) -> dict[str, Any]:
+        sent.append(request)
+        return {}
+
+    with activate(InvocationContext(transport=transport)), pytest.raises(FetchError):
         fetch("http://127.0.0.1:1/x", **kwargs)
-    assert len(ctx.requests) == 1
-    assert ctx.requests[0]["error"]
+    assert sent == []  # nothing that cannot be a frame leaves the worker
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"op": "fetch", "url": 1, "method": "GET", "headers": []},
+        {"op": "fetch", "url": "http://127.0.0.1/", "method": "GET", "headers": {"a": "b"}},
+        {"op": "fetch", "url": "http://127.0.0.1/", "method": "GET", "headers": [["a"]]},
+        {"op": "fetch", "url": "http://127.0.0.1/", "method": "GET", "headers": [[1, "b"]]},
+        {"op": "fetch", "url": "http://127.0.0.1/", "method": "GET", "headers": [], "body": 5},
+        {
+            "op": "fetch",
+            "url": "http://127.0.0.1/",
+            "method": "POST",
+            "headers": [],
+            "body": "%%%",
+            "body_b64": True,
+        },
+        {
+            "op": "fetch",
+            "url": "http://127.0.0.1/",
+            "method": "GET",
+            "headers": [],
+            "timeout": True,
+        },
+    ],
+)
+def test_host_refuses_malformed_requests_from_a_worker(
+    message: dict[str, Any], no_network: Broker
+) -> None:
+    # A worker runs customer code: the host checks the frame itself, not the SDK's checks.
+    answer = no_network.session("i", allow=LOOPBACK, secrets=()).fetch(message)
+    assert answer["error"]["type"] == "FetchError"
+    assert answer["record"]["error"]
+
+
+def test_fetch_without_a_transport_has_no_network() -> None:
+    with activate(InvocationContext()), pytest.raises(FetchError, match="no network"):
+        fetch("http://127.0.0.1:1/x")
 
 
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1/a\r\nX: y", "http://127.0.0.1/\n", "http://1\t27.0.0.1/"]
 )
-def test_control_characters_in_url_refused(url: str, no_network: None) -> None:
-    with activate(InvocationContext(allow=LOOPBACK)), pytest.raises(FetchError, match="control"):
+def test_control_characters_in_url_refused(url: str, no_network: Broker) -> None:
+    with (
+        broker_context(allow=LOOPBACK, broker=no_network),
+        pytest.raises(FetchError, match="control"),
+    ):
         fetch(url)
 
 
@@ -464,12 +539,14 @@ def test_response_over_limit(base: str, ctx: InvocationContext) -> None:
     assert "exceeded" in ctx.requests[0]["error"]
 
 
-def test_limit_boundary(base: str, ctx: InvocationContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_mod, "MAX_RESPONSE_BYTES", 100)
-    assert fetch(f"{base}/bytes/100").text == "x" * 100
-    assert fetch(f"{base}/stream/100").text == "y" * 100
-    with pytest.raises(FetchError, match="exceeded 100 bytes"):
-        fetch(f"{base}/stream/101")
+def test_limit_boundary(base: str) -> None:
+    with broker_context(allow=LOOPBACK, broker=Broker(max_response_bytes=100)):
+        assert fetch(f"{base}/bytes/100").text == "x" * 100
+        assert fetch(f"{base}/stream/100").text == "y" * 100
+        with pytest.raises(FetchError, match="exceeded 100 bytes"):
+            fetch(f"{base}/stream/101")
+        with pytest.raises(FetchError, match="exceeded 100 bytes"):
+            fetch(f"{base}/bytes/101")
 
 
 def test_timeout_is_retry(base: str, ctx: InvocationContext) -> None:
@@ -484,9 +561,9 @@ def test_timeout_is_retry(base: str, ctx: InvocationContext) -> None:
 
 def test_default_and_capped_timeout() -> None:
     assert DEFAULT_TIMEOUT == 5.0
-    assert http_mod._check_timeout(None) == 5.0
-    assert http_mod._check_timeout(120) == 30.0
-    assert http_mod._check_timeout(0.5) == 0.5
+    assert records._check_timeout(None) == 5.0
+    assert records._check_timeout(120) == 30.0
+    assert records._check_timeout(0.5) == 0.5
 
 
 def test_connection_refused_is_retry(ctx: InvocationContext) -> None:
@@ -573,14 +650,14 @@ def test_response_is_read_only() -> None:
 # --------------------------------------------------------------------------- mock mode
 
 
-def test_mock_mode_matching(no_network: None) -> None:
+def test_mock_mode_matching(no_network: Broker) -> None:
     mocks: list[dict[str, Any]] = [
         {"method": "post", "url": "https://api.test/v1/events", "status": 202, "json": {"id": 1}},
         {"method": None, "url": "https://api.test/v1/users/*", "body": "user", "times": 1},
         {"url": "https://api.test/v1/users/*", "status": 404, "headers": {"X-Why": "gone"}},
         {"method": "GET", "url": None, "body": "anything"},
     ]
-    with activate(InvocationContext(mocks=mocks, secrets=("tok",))) as ctx:
+    with broker_context(mocks=mocks, secrets=("tok",), broker=no_network) as ctx:
         first = fetch("https://api.test/v1/events", method="POST", json={"a": "tok"})
         assert first.status == 202
         assert first.json() == {"id": 1}
@@ -606,15 +683,13 @@ def test_mock_mode_matching(no_network: None) -> None:
     assert ctx.requests[-1]["error"] == "no mock response"
 
 
-def test_mock_mode_applies_retry_and_limit(
-    no_network: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_mock_mode_applies_retry_and_limit() -> None:
     mocks: list[dict[str, Any]] = [
         {"url": "https://api.test/busy", "status": 503},
         {"url": "https://api.test/big", "body": "z" * 11},
     ]
-    monkeypatch.setattr(http_mod, "MAX_RESPONSE_BYTES", 10)
-    with activate(InvocationContext(mocks=mocks)) as ctx:
+    broker = Broker(max_response_bytes=10, resolver=_refuse_dns)
+    with broker_context(mocks=mocks, broker=broker) as ctx:
         with pytest.raises(RetryError) as caught:
             fetch("https://api.test/busy", retry_on_status=True)
         assert caught.value.status == 503
@@ -626,8 +701,8 @@ def test_mock_mode_applies_retry_and_limit(
     assert [r["status"] for r in ctx.requests] == [503, 503, None, None]
 
 
-def test_mock_mode_default_status_and_empty_body(no_network: None) -> None:
-    with activate(InvocationContext(mocks=[{"method": None, "url": None}])):
+def test_mock_mode_default_status_and_empty_body(no_network: Broker) -> None:
+    with broker_context(mocks=[{"method": None, "url": None}], broker=no_network):
         response = fetch("http://127.0.0.1/anything")
     assert response.status == 200
     assert response.content == b""
@@ -637,8 +712,21 @@ def test_each_invocation_masks_its_own_secrets(base: str) -> None:
     # The secrets' encoded forms are computed once per set of secrets: a second set
     # (another context) must still be masked, and the first one no longer applies.
     for secret, other in (("first secret/1", "second secret/2"), ("second secret/2", "x")):
-        with activate(InvocationContext(allow=LOOPBACK, secrets=(secret,))) as ctx:
+        with broker_context(allow=LOOPBACK, secrets=(secret,)) as ctx:
             fetch(f"{base}/echo?q={quote(secret)}&r={quote(other)}", method="POST", body=secret)
         record = ctx.requests[0]
         assert secret not in record["request_body"] and quote(secret) not in record["url"]
         assert quote(other) in record["url"]
+
+
+def test_long_urls_and_headers_cost_the_host_little(no_network: Broker) -> None:
+    # A worker may send megabytes: the host refuses long URLs before parsing them and
+    # masks only the part of a header value it keeps.
+    with broker_context(allow=LOOPBACK, broker=no_network) as ctx:
+        with pytest.raises(FetchError, match="URL longer than 32768 characters"):
+            fetch("http://127.0.0.1/" + "q" * 40_000)
+        with pytest.raises(RetryError, match="connection refused"):
+            fetch(f"http://127.0.0.1:{_free_port()}/", headers={"X-Big": "v" * 1_000_000})
+    first, second = ctx.requests
+    assert len(first["url"]) < 2100 and first["url"].endswith("…[truncated]")
+    assert second["request_headers"]["X-Big"] == "v" * 256 + "…[truncated]"

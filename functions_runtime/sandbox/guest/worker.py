@@ -12,10 +12,19 @@ Messages from the host:
 * ``{"op": "load", "source", "filename", "kind", "memory_mb", "cpu_seconds"}``
   answered by ``{"ok": true, "handlers": [...]}`` or ``{"ok": false, "errors": [...]}``;
 * ``{"op": "invoke", "events": [...], "batch": bool, "settings": {...},
-  "secret_names": [...], "allow": [...], "mocks": null | [...]}`` answered by one
-  ``{"index": i, "result": {...}}`` frame per event (for an ``on_batch`` call, one
-  ``{"results": [...], "shared": {"logs", "requests"}}`` frame for all of them), then
-  ``{"done": true, "cpu": s}``.
+  "secret_names": [...]}`` answered by one ``{"index": i, "result": {...}}`` frame per
+  event (for an ``on_batch`` call, one ``{"results": [...], "shared": {"logs",
+  "requests"}}`` frame for all of them), then ``{"done": true, "cpu": s}``.
+
+While a handler runs, each ``fetch`` it makes is one ``{"op": "fetch", ...}`` frame to
+the host (``functions_sdk.http``), answered by one ``{"op": "answer", ...}`` frame: the
+worker opens no socket and resolves no name; the host checks, performs and records the
+request (``sandbox/host/broker.py``). The request records in a result come from the
+host, not from here.
+
+Results are data and leave unmasked (an insert function's event, a source's emitted
+events, ``on_batch`` results are forwarded as they are); logs and error messages are
+records, masked here with the instance's secrets (``functions_sdk._masking``).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from functions_runtime.sandbox.guest.isolation import end_event
 from functions_sdk import BaseEvent, FunctionError, Settings, SourceRequest
-from functions_sdk._context import InvocationContext, activate
+from functions_sdk._context import InvocationContext, Transport, activate
 from functions_sdk.events import EventParseError, parse_event
 
 from ..compiler import compile_function
@@ -81,10 +90,13 @@ def _cpu_used() -> float:
 class Runner:
     """Holds the compiled code of the one instance this worker serves."""
 
-    def __init__(self, code: CodeType, filename: str, kind: str) -> None:
+    def __init__(
+        self, code: CodeType, filename: str, kind: str, transport: Transport | None = None
+    ) -> None:
         self.code = code
         self.filename = filename
         self.kind = kind
+        self.transport = transport
         self.guards = Guards(AUTHOR_BASES)
         self.exhausted = False
 
@@ -94,7 +106,7 @@ class Runner:
         return namespace
 
     def run_one(self, raw: Any, message: dict[str, Any]) -> dict[str, Any]:
-        ctx = _context(message)
+        ctx = _context(message, self.transport)
         started = time.perf_counter()
         with activate(ctx):
             outcome, result, error = self._call_single(raw, message, ctx)
@@ -177,7 +189,7 @@ class Runner:
 
     def run_batch(self, raws: list[Any], message: dict[str, Any]) -> list[dict[str, Any]]:
         """``on_batch``: one call for the valid events, one result per event in order."""
-        ctx = _context(message)
+        ctx = _context(message, self.transport)
         started = time.perf_counter()
         results: list[dict[str, Any] | None] = [None] * len(raws)
         events: list[BaseEvent] = []
@@ -256,13 +268,22 @@ class Runner:
             return outcome, None, error_info(exc, self.filename, ctx.redact)
 
 
-def _context(message: dict[str, Any]) -> InvocationContext:
+def _context(message: dict[str, Any], transport: Transport | None) -> InvocationContext:
     settings = _settings(message)
-    return InvocationContext(
-        secrets=settings.secret_values(),
-        allow=tuple(message.get("allow") or ()),
-        mocks=message.get("mocks"),
-    )
+    return InvocationContext(secrets=settings.secret_values(), transport=transport)
+
+
+def pipe_transport(inp: int, out: int) -> Transport:
+    """``fetch`` over the worker's pipes: one request frame out, one answer frame in."""
+
+    def send(request: dict[str, Any]) -> dict[str, Any]:
+        write_frame(out, request)
+        answer = read_frame(inp)
+        if not isinstance(answer, dict) or answer.get("op") != "answer":
+            raise FrameError("the host sent something other than a fetch answer")
+        return answer
+
+    return send
 
 
 def _settings(message: dict[str, Any]) -> Settings:
@@ -291,7 +312,9 @@ def _serve(inp: int, out: int, vm_now: int, confinement: dict[str, str]) -> None
         write_frame(out, {"ok": False, "errors": [str(p) for p in report.errors]})
         return
     _set_limits(int(load.get("memory_mb", 256)), int(load.get("cpu_seconds", 600)), vm_now)
-    runner = Runner(report.code, load["filename"], load.get("kind", "destination"))
+    runner = Runner(
+        report.code, load["filename"], load.get("kind", "destination"), pipe_transport(inp, out)
+    )
     # What confinement is active is reported before any handler code has run (compiling
     # runs none): the host's isolation policy decides whether this worker may serve.
     reply = {"ok": True, "handlers": list(report.handlers), "confinement": confinement}
@@ -299,22 +322,21 @@ def _serve(inp: int, out: int, vm_now: int, confinement: dict[str, str]) -> None
     while True:
         message = read_frame(inp)
         events = message["events"]
-        secrets = _settings(message).secret_values()
         if message.get("batch") and "on_batch" in report.handlers:
-            write_frame(out, _batch_frame(runner.run_batch(events, message), secrets))
+            write_frame(out, _batch_frame(runner.run_batch(events, message)))
         else:
             for i, raw in enumerate(events):
-                result = _safe(runner.run_one(raw, message), secrets)
+                result = _safe(runner.run_one(raw, message))
                 write_frame(out, {"index": i, "result": result})
         # After a MemoryError the interpreter may be in a poor state: ask for a new worker.
         write_frame(out, {"done": True, "cpu": _cpu_used(), "recycle": runner.exhausted})
 
 
-def _safe(result: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
-    """Mask secrets in the result, bound its size and the record's; refuse what cannot
-    be sent (the record always leaves as a small, valid frame)."""
+def _safe(result: dict[str, Any]) -> dict[str, Any]:
+    """Bound the result's size and the record's; refuse what cannot be sent (the record
+    always leaves as a small, valid frame). The result is data: never masked."""
     try:
-        value = _mask(result["result"], secrets)
+        value = result["result"]
         size = len(json.dumps(value, separators=(",", ":"), allow_nan=False))
     except (TypeError, ValueError, RecursionError) as exc:
         return _bounded(_refused(result, "ResultError", str(exc)[:500]))
@@ -331,7 +353,7 @@ def _safe(result: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
     return _bounded({**result, "result": value})
 
 
-def _batch_frame(results: list[dict[str, Any]], secrets: tuple[str, ...]) -> dict[str, Any]:
+def _batch_frame(results: list[dict[str, Any]]) -> dict[str, Any]:
     """One frame for an ``on_batch`` call: the logs and requests the events share are
     sent (and bounded) once, not once per event; a result without ``logs`` and
     ``requests`` takes the shared ones."""
@@ -344,27 +366,12 @@ def _batch_frame(results: list[dict[str, Any]], secrets: tuple[str, ...]) -> dic
     for result in results:
         if result.pop("shared", False):
             result = {**result, "logs": [], "requests": []}
-            safe = _safe(result, secrets)
+            safe = _safe(result)
             del safe["logs"], safe["requests"]
         else:
-            safe = _safe(result, secrets)
+            safe = _safe(result)
         out.append(safe)
     return {"results": out, "shared": shared}
-
-
-def _mask(value: Any, secrets: tuple[str, ...]) -> Any:
-    """``value`` (plain JSON) with every secret inside its strings replaced by ``***``."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "***")
-        return value
-    if isinstance(value, dict):
-        return {_mask(k, secrets): _mask(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, secrets) for v in value]
-    return value
 
 
 def _bounded(result: dict[str, Any]) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def _preload() -> None:
     "é".encode("idna")
     import unicodedata  # noqa: F401  (str methods and the idna codec)
 
-    import functions_sdk._transport  # noqa: F401  (fetch's first real request: http, ssl)
+    import functions_sdk._masking  # noqa: F401  (the masker behind logs and errors)
 
 
 def _send(control: socket.socket, kind: bytes, pid: int, value: int) -> None:

@@ -9,12 +9,19 @@ the zygote fails): no AWS credentials, no runtime secrets, no other instance's d
 The host enforces the wall-clock timeout and the memory limit from outside, by
 killing the worker's process group; a killed worker is replaced before the next
 event.
+
+The host is also the worker's network (``sandbox/host/broker.py``): a ``fetch`` frame
+from the worker is performed by the pool's :class:`Broker` in the thread that runs the
+invocation, and answered on the worker's pipe. No pool-wide lock is held meanwhile, so
+a slow endpoint holds up only the invocation that called it, never another
+instance's. The request records in each result are the broker's, not the worker's.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -27,7 +34,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions_sdk import Settings
+
 from ..guest.protocol import MAX_FRAME, encode
+from .broker import Broker, Session
 from .zygote_client import Launcher, ZygoteError, exec_worker, worker_environment
 
 __all__ = [
@@ -89,6 +99,11 @@ class Worker:
         self._err = self._launched.stderr
         self._open = True
         self._closing = threading.Lock()
+        # One selector for the worker's life: a fetch adds two frames per event, and an
+        # epoll set per frame would cost a few syscalls each time.
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._out, selectors.EVENT_READ)
+        self._selector.register(self._err, selectors.EVENT_READ)
         self._buffer = bytearray()
         self._stderr = bytearray()
         self.cpu = 0.0
@@ -147,6 +162,7 @@ class Worker:
         with self._closing:
             if self._open:
                 self._open = False
+                self._selector.close()
                 for fd in (self._in, self._out, self._err):
                     os.close(fd)
 
@@ -169,10 +185,11 @@ class Worker:
         events: list[Any],
         *,
         batch: bool,
-        mocks: list[dict[str, Any]] | None,
+        session: Session,
         results: list[dict[str, Any]],
     ) -> None:
         """Run ``events``; append one result per event to ``results`` as they arrive.
+        ``fetch`` frames are performed by ``session`` meanwhile.
 
         Raises ``_WorkerLost`` after a timeout, a memory kill or a crash; ``results``
         then holds what finished before it.
@@ -185,10 +202,9 @@ class Worker:
                 "batch": batch,
                 "settings": spec.settings,
                 "secret_names": list(spec.secret_names),
-                "allow": list(spec.allow),
-                "mocks": mocks,
             }
         )
+        session.take_records()  # none of an earlier, lost attempt
         whole_batch = batch and "on_batch" in self.handlers
         budget = spec.timeout
         deadline = time.monotonic() + budget
@@ -205,7 +221,15 @@ class Worker:
                 self.cpu = float(cpu)
                 self.exhausted = frame.get("recycle") is True
                 return
+            if frame.get("op") == "fetch":
+                answer = session.fetch(frame, deadline)
+                del answer["record"]  # the record stays here: the worker's is not used
+                self._send({"op": "answer", **answer})
+                continue
             if "results" in frame:
+                shared = frame.get("shared")
+                if isinstance(shared, dict):
+                    shared["requests"] = session.take_records()
                 records = _batch_records(frame, self)
                 if len(results) + len(records) > expected:
                     raise self._protocol_error("more results than events")
@@ -213,7 +237,9 @@ class Worker:
                 continue
             if len(results) >= expected:
                 raise self._protocol_error("more results than events")
-            results.append(_checked_record(frame.get("result"), self))
+            record = _checked_record(frame.get("result"), self)
+            record["requests"] = session.take_records()
+            results.append(record)
             if not whole_batch:
                 deadline = time.monotonic() + budget
 
@@ -230,46 +256,46 @@ class Worker:
 
     def _receive(self, deadline: float, *, check_memory: bool = True) -> Any:
         limit = self.baseline_rss + self.spec.memory_mb * MiB
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._out, selectors.EVENT_READ)
-            selector.register(self._err, selectors.EVENT_READ)
-            while True:
-                frame = self._pop_frame()
-                if frame is not None:
-                    return frame
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.kill()
-                    raise _WorkerLost(
-                        "retry",
-                        "TimeoutError",
-                        f"the handler did not finish within {self.spec.timeout:g} s",
-                    )
-                now = time.monotonic()
-                if (
-                    check_memory
-                    and self.baseline_rss
-                    and now - self._rss_checked >= POLL_INTERVAL
-                    and self._over(limit, now)
-                ):
-                    self.kill()
-                    raise _WorkerLost(
-                        "retry",
-                        "MemoryLimitExceeded",
-                        f"the handler used more than {self.spec.memory_mb} MB of memory",
-                    )
-                for key, _ in selector.select(min(remaining, POLL_INTERVAL)):
-                    chunk = os.read(key.fd, 1 << 20)
-                    if key.fd == self._err:
-                        self._stderr += chunk
-                        del self._stderr[:-STDERR_TAIL]
-                        if not chunk:
-                            selector.unregister(self._err)
-                        continue
+        if not self._open:
+            raise _WorkerLost("retry", "WorkerCrashed", self.death_message())
+        selector = self._selector
+        while True:
+            frame = self._pop_frame()
+            if frame is not None:
+                return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise _WorkerLost(
+                    "retry",
+                    "TimeoutError",
+                    f"the handler did not finish within {self.spec.timeout:g} s",
+                )
+            now = time.monotonic()
+            if (
+                check_memory
+                and self.baseline_rss
+                and now - self._rss_checked >= POLL_INTERVAL
+                and self._over(limit, now)
+            ):
+                self.kill()
+                raise _WorkerLost(
+                    "retry",
+                    "MemoryLimitExceeded",
+                    f"the handler used more than {self.spec.memory_mb} MB of memory",
+                )
+            for key, _ in selector.select(min(remaining, POLL_INTERVAL)):
+                chunk = os.read(key.fd, 1 << 20)
+                if key.fd == self._err:
+                    self._stderr += chunk
+                    del self._stderr[:-STDERR_TAIL]
                     if not chunk:
-                        self.kill()
-                        raise _WorkerLost("retry", "WorkerCrashed", self.death_message())
-                    self._buffer += chunk
+                        selector.unregister(self._err)
+                    continue
+                if not chunk:
+                    self.kill()
+                    raise _WorkerLost("retry", "WorkerCrashed", self.death_message())
+                self._buffer += chunk
 
     def _pop_frame(self) -> Any:
         if len(self._buffer) < 4:
@@ -316,6 +342,7 @@ class WorkerPool:
         *,
         launcher: Launcher | None = None,
         require: tuple[str, ...] = (),
+        broker: Broker | None = None,
     ) -> None:
         """``require``: OS layers (``no_new_privs``, ``seccomp``, ``landlock``, ``uid``,
         ``namespaces``) every worker must report active before it gets an instance's
@@ -325,6 +352,7 @@ class WorkerPool:
         self.require = require
         self.spares = spares
         self.launcher = launcher if launcher is not None else Launcher()
+        self.broker = broker if broker is not None else Broker()
         self._spare: list[Worker] = []
         self._compiled: collections.OrderedDict[str, list[str]] = (
             collections.OrderedDict()
@@ -348,6 +376,7 @@ class WorkerPool:
             self._workers.clear()
             self._spare.clear()
         self.launcher.close()
+        self.broker.close()
 
     def prestart(self) -> None:
         """Start the zygote now (it is otherwise started by the first worker start)."""
@@ -368,6 +397,12 @@ class WorkerPool:
         if problems is not None:
             return [_invalid(problems) for _ in events]
         results: list[dict[str, Any]] = []
+        session = self.broker.session(
+            spec.key,
+            allow=spec.allow,
+            secrets=Settings(spec.settings, secret_names=spec.secret_names).secret_values(),
+            mocks=copy.deepcopy(mocks) if mocks is not None else None,
+        )
         while len(results) < len(events):
             pending = events[len(results) :]
             started = time.perf_counter()
@@ -384,13 +419,14 @@ class WorkerPool:
                 with worker.lock:  # one invocation at a time per worker (one pipe pair)
                     if not worker.alive():
                         continue  # evicted or died while idle: take a fresh one
-                    worker.invoke(pending, batch=batch, mocks=mocks, results=results)
+                    worker.invoke(pending, batch=batch, session=session, results=results)
             except _WorkerLost as lost:
                 self._discard(spec.key)
                 if len(results) == len(events):
                     continue  # every event has its record; only the worker misbehaved after
                 elapsed = round((time.perf_counter() - started) * 1000, 3)
                 failed = _failure(lost, elapsed)
+                failed["requests"] = session.take_records()  # what it sent before it was lost
                 if batch and "on_batch" in worker.handlers:
                     del results[done_before:]
                     results.extend(dict(failed) for _ in pending)
@@ -477,6 +513,7 @@ class WorkerPool:
             try:
                 del self._workers[key]
                 worker.kill()
+                self.broker.forget(key)
             finally:
                 worker.lock.release()
             self.evictions += 1
@@ -501,6 +538,7 @@ class WorkerPool:
             worker = self._workers.pop(key, None)
         if worker is not None:
             worker.kill()
+        self.broker.forget(key)
 
     def worker_pids(self) -> list[int]:
         with self._lock:

@@ -2,22 +2,29 @@
 
 The runtime activates a fresh :class:`InvocationContext` around every handler call.
 Outside the runtime (plain unit tests in an integration repo) a default context is
-used, which still records, so tests can look at what a handler logged or sent.
+used, which still records logs, so tests can look at what a handler logged; it has no
+network (``fetch`` needs a transport: the runtime's, or ``functions_sdk.testing``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["InvocationContext", "activate", "current"]
+from ._masking import MASK, masker_for
 
-MASK = "***"
+__all__ = ["MASK", "InvocationContext", "Transport", "activate", "current"]
+
 DEFAULT_LOG_LIMIT_BYTES = 64 * 1024
 DEFAULT_REQUEST_LIMIT = 100
+
+Transport = Callable[[dict[str, Any]], dict[str, Any]]
+"""Carries one ``fetch`` request (a plain dict) to whoever performs it and returns the
+answer (a plain dict). In a worker it is the pipe to the host: the worker itself has no
+network."""
 
 
 @dataclass
@@ -25,16 +32,13 @@ class InvocationContext:
     """What one invocation produced besides its result."""
 
     secrets: tuple[str, ...] = ()
-    allow: tuple[str, ...] = ()
+    transport: Transport | None = None
     log_limit_bytes: int = DEFAULT_LOG_LIMIT_BYTES
     request_limit: int = DEFAULT_REQUEST_LIMIT
     logs: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     log_bytes: int = 0
     logs_truncated: bool = False
-    # Canned HTTP answers for tests: when a list, ``fetch`` opens no socket and
-    # answers from it (see ``functions_sdk.testing``).
-    mocks: list[dict[str, Any]] | None = None
     # Events a source function emitted (``functions_sdk.emit``), already validated,
     # and the size of their JSON together.
     emitted: list[dict[str, Any]] = field(default_factory=list)
@@ -42,11 +46,8 @@ class InvocationContext:
     requests_truncated: bool = False
 
     def redact(self, text: str) -> str:
-        """Replace every secret value in ``text`` with ``***``."""
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, MASK)
-        return text
+        """``text`` with the secrets masked (see ``functions_sdk._masking``)."""
+        return masker_for(self.secrets).mask(text)
 
     def log(self, line: str) -> None:
         """Append one log line, masked, unless the size cap is reached."""

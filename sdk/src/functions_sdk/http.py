@@ -18,25 +18,27 @@ What to expect:
 * Loopback, private, link-local and cloud metadata addresses are refused with
   :class:`~functions_sdk.errors.RequestBlocked` unless the operator allowed them.
 * Responses larger than 1 MiB raise :class:`~functions_sdk.errors.FetchError`.
-* Every request is recorded (secrets masked) so tests and the runtime can show
-  what a handler sent.
+* Every request and its answer are recorded (secrets masked) so tests and the runtime
+  can show what a handler sent and what the endpoint answered.
+
+How: the handler's process has no network. ``fetch`` checks that its arguments can
+be sent, hands the request to the invocation's transport (in a sandbox worker: a frame
+on the worker's pipe) and waits for the answer. The host performs the request: URL and
+header checks, the address policy, the timeout, the size limit, connection reuse and
+the record all live there (``functions_runtime/sandbox/host/``), out of the handler's
+reach.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import json as _json
-import math
-import re
-import time
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn
-from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit
 
 from ._context import MASK, InvocationContext, current
-from ._network import Target, parse_url
-from .errors import FetchError, FunctionError, RetryError
+from .errors import FetchError, RequestBlocked, RetryError
 
 __all__ = ["Response", "fetch"]
 
@@ -46,18 +48,18 @@ MAX_TIMEOUT = 30.0
 """Longer timeouts are cut down to this."""
 MAX_RESPONSE_BYTES = 1024 * 1024
 """Largest response body ``fetch`` accepts (1 MiB)."""
-RECORDED_BODY_CHARS = 2048
-"""Request bodies are recorded up to this many characters."""
-ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-USER_AGENT = "functions-sdk"
 
-_READ_CHUNK = 64 * 1024
-_TRUNCATED = "…[truncated]"
 _SECRET_NAME_PARTS = ("key", "token", "secret", "password", "signature", "auth")
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
-_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
-_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _NOT_RETRYABLE_5XX = frozenset({501, 505})
+_ERRORS: dict[str, type[FetchError] | type[RetryError]] = {
+    "FetchError": FetchError,
+    "RequestBlocked": RequestBlocked,
+    "RetryError": RetryError,
+}
+NO_NETWORK = (
+    "fetch has no network here: handlers reach the network through the runtime; in a "
+    "test, run the handler with functions_sdk.testing.run_function(..., responses=[...])"
+)
 
 
 def _is_retryable(status: int) -> bool:
@@ -164,7 +166,7 @@ class Response:
         return f"<Response [{self._status}] {_mask_url(self._url)}>"
 
 
-# --------------------------------------------------------------------------- redaction
+# --------------------------------------------------------------------------- URL masking
 
 
 def _looks_secret(name: str) -> bool:
@@ -172,110 +174,52 @@ def _looks_secret(name: str) -> bool:
     return any(part in lowered for part in _SECRET_NAME_PARTS)
 
 
-def _secret_forms(ctx: InvocationContext) -> tuple[str, ...]:
-    """Every secret, plus its percent-encoded forms, longest first."""
-    return _forms_of(ctx.secrets)
-
-
-@functools.lru_cache(maxsize=4)  # a worker serves one instance: one set of secrets
-def _forms_of(secrets: tuple[str, ...]) -> tuple[str, ...]:
-    forms: set[str] = set()
-    for secret in secrets:
-        if secret:
-            forms.update({secret, quote(secret, safe=""), quote_plus(secret, safe="")})
-    return tuple(sorted(forms, key=len, reverse=True))
-
-
-def _redact(ctx: InvocationContext | None, text: str) -> str:
-    if ctx is None:
-        return text
-    for form in _secret_forms(ctx):
-        text = text.replace(form, MASK)
-    return ctx.redact(text)
-
-
-def _mask_params(text: str, secrets: set[str]) -> str:
+def _mask_params(text: str, is_secret: Any = None) -> str:
     """Mask ``name=value`` pairs whose name looks secret or whose value is a secret."""
     if not text:
         return text
     fields = []
     for field in text.split("&"):
         name, eq, value = field.partition("=")
-        if eq and value and (_looks_secret(unquote_plus(name)) or unquote_plus(value) in secrets):
+        if (
+            eq
+            and value
+            and (
+                _looks_secret(unquote_plus(name)) or (is_secret and is_secret(unquote_plus(value)))
+            )
+        ):
             fields.append(f"{name}={MASK}")
         else:
             fields.append(field)
     return "&".join(fields)
 
 
-def _mask_url(url: str, ctx: InvocationContext | None = None) -> str:
-    """``url`` with its password, secret-looking query values and secrets masked."""
-    secrets = {s for s in ctx.secrets if s} if ctx is not None else set()
+def mask_url(url: str, redact: Any = None, is_secret: Any = None) -> str:
+    """``url`` with its password and secret-looking (or secret) query values masked,
+    then ``redact`` applied to the whole (when given)."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        return _redact(ctx, url)
+        return redact(url) if redact else url
     netloc = parts.netloc
     userinfo, at, hostport = netloc.rpartition("@")
     if at and ":" in userinfo:
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{MASK}@{hostport}"
-    query = _mask_params(parts.query, secrets)
-    fragment = _mask_params(parts.fragment, secrets)
+    query = _mask_params(parts.query, is_secret)
+    fragment = _mask_params(parts.fragment, is_secret)
     masked = parts._replace(netloc=netloc, query=query, fragment=fragment).geturl()
     if not parts.query and url.endswith("?"):
         masked += "?"
-    return _redact(ctx, masked)
+    return redact(masked) if redact else masked
 
 
-def _mask_headers(ctx: InvocationContext, headers: Mapping[str, str]) -> dict[str, str]:
-    masked: dict[str, str] = {}
-    for name, value in headers.items():
-        lowered = name.lower()
-        if lowered in _SECRET_HEADERS or _looks_secret(lowered):
-            masked[name] = MASK
-        else:
-            masked[name] = _redact(ctx, value)
-    return masked
-
-
-def _record_body(ctx: InvocationContext, body: bytes | None) -> str | None:
-    """The request body as recorded: UTF-8 text, secrets masked, cut at 2048 characters.
-
-    Secrets are masked before cutting, so a secret straddling the cut cannot
-    leave its first half in the record.
-    """
-    if body is None:
-        return None
-    longest = max((len(s) for s in _secret_forms(ctx)), default=0)
-    window = RECORDED_BODY_CHARS + longest
-    # A UTF-8 character is at most 4 bytes, so this prefix holds ``window`` whole characters.
-    raw = body[: window * 4 + 4]
-    decoded = raw.decode("utf-8", errors="replace")
-    if len(raw) == len(body) and len(decoded) <= RECORDED_BODY_CHARS:
-        return _redact(ctx, decoded)
-    return _redact(ctx, decoded[:window])[:RECORDED_BODY_CHARS] + _TRUNCATED
+def _mask_url(url: str) -> str:
+    ctx = current()
+    return mask_url(url, ctx.redact)
 
 
 # --------------------------------------------------------------------------- fetch
-
-
-class _Failure(Exception):
-    """Internal: a failure with its short cause; ``fetch`` turns it into a public error."""
-
-    def __init__(
-        self,
-        kind: type[FunctionError],
-        cause: str,
-        *,
-        status: int | None = None,
-        message: str | None = None,
-    ) -> None:
-        super().__init__(cause)
-        self.kind = kind
-        self.cause = cause
-        self.status = status
-        self.message = message
 
 
 def fetch(
@@ -299,7 +243,8 @@ def fetch(
         unless you set it). ``None`` means no JSON body.
     :param body: a raw body (``str`` is sent as UTF-8). Use ``json`` or ``body``, not both.
     :param timeout: seconds allowed for connecting, sending and receiving the whole
-        response (default 5, at most 30; the DNS lookup is not counted).
+        response (default 5, at most 30, and never past the handler's own timeout;
+        the DNS lookup is not counted).
     :param retry_on_status: raise :class:`RetryError` (with ``.status``) for 429
         and 5xx answers except 501 and 505, so the event is retried.
 
@@ -312,232 +257,94 @@ def fetch(
     :raises FetchError: a bad URL, method, header or body, or a response over 1 MiB.
     """
     ctx = current()
-    started = time.perf_counter()
-    shown_method = method.strip().upper() if isinstance(method, str) else repr(method)
-    shown_url = _mask_url(url, ctx) if isinstance(url, str) else repr(url)
-    record: dict[str, Any] = {
-        "method": _redact(ctx, shown_method),
-        "url": shown_url,
-        "status": None,
-        "duration_ms": 0.0,
-        "request_headers": {},
-        "request_body": None,
-        "error": None,
-    }
-    try:
-        response = _fetch(ctx, record, url, method, headers, json, body, timeout)
-        record["status"] = response.status
-        if retry_on_status and _is_retryable(response.status):
-            raise _Failure(
-                RetryError,
-                f"answered {response.status}",
-                status=response.status,
-                message=f"{shown_method} {shown_url} answered {response.status}",
-            )
-        return response
-    except _Failure as failure:
-        record["error"] = _redact(ctx, failure.cause)
-        if failure.status is not None:
-            record["status"] = failure.status
-        message = failure.message or f"{shown_method} {shown_url} failed: {failure.cause}"
-        error = (
-            RetryError(message, status=failure.status)
-            if failure.kind is RetryError
-            else failure.kind(message)
-        )
-        raise error from failure.__cause__
-    except BaseException as exc:
-        record["error"] = _redact(ctx, str(exc) or type(exc).__name__)
-        raise
-    finally:
-        record["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        ctx.record_request(_clip(record))
+    request = _request(url, method, headers, json, body, timeout, retry_on_status)
+    if ctx.transport is None:
+        raise FetchError(NO_NETWORK)
+    return _answer(ctx, ctx.transport(request))
 
 
-RECORDED_URL_CHARS = 2048
-RECORDED_HEADER_CHARS = 256
-RECORDED_HEADERS = 50
-
-
-def _clip(record: dict[str, Any]) -> dict[str, Any]:
-    """Bound a request record: long URLs, header names / values and errors are cut."""
-
-    def cut(text: Any, limit: int) -> Any:
-        return text[:limit] + _TRUNCATED if isinstance(text, str) and len(text) > limit else text
-
-    headers = record.get("request_headers") or {}
-    record["url"] = cut(record.get("url"), RECORDED_URL_CHARS)
-    record["request_headers"] = {
-        cut(k, RECORDED_HEADER_CHARS): cut(v, RECORDED_HEADER_CHARS)
-        for k, v in list(headers.items())[:RECORDED_HEADERS]
-    }
-    record["error"] = cut(record.get("error"), RECORDED_HEADER_CHARS * 2)
-    return record
-
-
-def _fail(kind: type[FunctionError], cause: str, exc: BaseException | None = None) -> NoReturn:
-    raise _Failure(kind, cause) from exc
-
-
-def _fetch(
-    ctx: InvocationContext,
-    record: dict[str, Any],
-    url: str,
-    method: str,
-    headers: Mapping[str, str] | None,
+def _request(
+    url: object,
+    method: object,
+    headers: object,
     json_value: object,
-    body: str | bytes | None,
-    timeout: float | None,
-) -> Response:
-    method = _check_method(method)
-    try:
-        target = parse_url(url)
-    except FetchError as exc:
-        _fail(FetchError, exc.message)
-    seconds = _check_timeout(timeout)
-    send_headers = _check_headers(headers)
-    payload = _encode_body(json_value, body, send_headers)
-    if target.username is not None and "authorization" not in _lower_names(send_headers):
-        send_headers["Authorization"] = _basic_auth(target)
-    if "user-agent" not in _lower_names(send_headers):
-        send_headers["User-Agent"] = USER_AGENT
-    record["request_headers"] = _mask_headers(ctx, send_headers)
-    record["request_body"] = _record_body(ctx, payload)
-
-    mocks = getattr(ctx, "mocks", None)
-    if isinstance(mocks, list):
-        return _mock_response(mocks, method, url, _mask_url(url, ctx), target)
-    from ._transport import send  # the socket / TLS stack loads on the first real request
-
-    return send(ctx, target, method, url, send_headers, payload, seconds)
-
-
-def _check_method(method: object) -> str:
+    body: object,
+    timeout: object,
+    retry_on_status: object,
+) -> dict[str, Any]:
+    """The request as a plain message; only what cannot be sent is refused here (the
+    host checks everything else, and records it)."""
+    if not isinstance(url, str):
+        raise FetchError(f"URL must be a str, not {type(url).__name__}")
     if not isinstance(method, str):
-        _fail(FetchError, f"method must be a str, not {type(method).__name__}")
-    if "\r" in method or "\n" in method:
-        _fail(FetchError, "method contains CR/LF")
-    upper = method.strip().upper()
-    if upper not in ALLOWED_METHODS:
-        allowed = ", ".join(sorted(ALLOWED_METHODS))
-        _fail(FetchError, f"unsupported method {method!r}; use one of {allowed}")
-    return upper
-
-
-def _check_timeout(timeout: object) -> float:
-    if timeout is None:
-        return DEFAULT_TIMEOUT
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        _fail(FetchError, f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    value = float(timeout)
-    if math.isnan(value) or value <= 0:
-        _fail(FetchError, f"timeout must be a positive number of seconds, not {timeout!r}")
-    return min(value, MAX_TIMEOUT)
-
-
-def _lower_names(headers: Mapping[str, str]) -> set[str]:
-    return {name.lower() for name in headers}
-
-
-def _check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    checked: dict[str, str] = {}
-    if headers is None:
-        return checked
-    if not isinstance(headers, Mapping):
-        _fail(FetchError, f"headers must be a dict of str to str, not {type(headers).__name__}")
-    seen: set[str] = set()
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            _fail(
-                FetchError,
-                f"header names and values must be str, got {type(name).__name__}: "
-                f"{type(value).__name__} for {name!r}",
-            )
-        if any(c in name for c in "\r\n\0") or any(c in value for c in "\r\n\0"):
-            _fail(FetchError, f"header {name!r} contains CR, LF or NUL")
-        if not _TOKEN_RE.match(name):
-            _fail(FetchError, f"invalid header name {name!r}")
-        lowered = name.lower()
-        if lowered in _RESERVED_HEADERS:
-            _fail(FetchError, f"header {name!r} is set by fetch and cannot be given")
-        if lowered in seen:
-            _fail(FetchError, f"header {name!r} is given more than once")
-        seen.add(lowered)
-        checked[name] = value
-    return checked
-
-
-def _encode_body(
-    json_value: object, body: str | bytes | None, headers: dict[str, str]
-) -> bytes | None:
+        raise FetchError(f"method must be a str, not {type(method).__name__}")
+    pairs: list[list[str]] = []
+    if headers is not None:
+        if not isinstance(headers, Mapping):
+            raise FetchError(f"headers must be a dict of str to str, not {type(headers).__name__}")
+        for name, value in headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise FetchError(
+                    f"header names and values must be str, got {type(name).__name__}: "
+                    f"{type(value).__name__} for {name!r}"
+                )
+            pairs.append([name, value])
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)):
+        raise FetchError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
     if json_value is not None and body is not None:
-        _fail(FetchError, "pass either json= or body=, not both")
+        raise FetchError("pass either json= or body=, not both")
+    text: str | None = None
+    binary = False
     if json_value is not None:
         try:
             text = _json.dumps(json_value, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError, RecursionError) as exc:
-            _fail(FetchError, f"json= value cannot be sent as JSON: {exc}")
-        if "content-type" not in _lower_names(headers):
-            headers["Content-Type"] = "application/json"
-        return text.encode("utf-8")
-    if body is None:
-        return None
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    if isinstance(body, bytes | bytearray | memoryview):
-        return bytes(body)
-    _fail(FetchError, f"body must be str or bytes, not {type(body).__name__}")
+            raise FetchError(f"json= value cannot be sent as JSON: {exc}") from None
+        if not any(name.lower() == "content-type" for name, _ in pairs):
+            pairs.append(["Content-Type", "application/json"])
+    elif isinstance(body, str):
+        text = body
+    elif isinstance(body, bytes | bytearray | memoryview):
+        raw = bytes(body)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text, binary = base64.b64encode(raw).decode("ascii"), True
+    elif body is not None:
+        raise FetchError(f"body must be str or bytes, not {type(body).__name__}")
+    if isinstance(text, str) and not binary:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FetchError("body is not valid text (lone surrogates); pass bytes") from None
+    return {
+        "op": "fetch",
+        "url": url,
+        "method": method,
+        "headers": pairs,
+        "body": text,
+        "body_b64": binary,
+        "timeout": None if timeout is None else float(timeout),
+        "retry_on_status": bool(retry_on_status),
+    }
 
 
-def _basic_auth(target: Target) -> str:
-    user = unquote(target.username or "")
-    password = unquote(target.password or "")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
-def _check_size(target: Target, size: int, limit: int) -> None:
-    if size > limit:
-        _fail(FetchError, f"response from {target.host} exceeded {limit} bytes")
-
-
-def _mock_response(
-    mocks: list[dict[str, Any]], method: str, url: str, shown_url: str, target: Target
-) -> Response:
-    """Answer from the first matching canned response (test mode: no network)."""
-    for mock in mocks:
-        want_method = mock.get("method")
-        if want_method is not None and str(want_method).upper() != method:
-            continue
-        want_url = mock.get("url")
-        if want_url is not None:
-            pattern = str(want_url)
-            if pattern.endswith("*"):
-                if not url.startswith(pattern[:-1]):
-                    continue
-            elif url != pattern:
-                continue
-        times = mock.get("times")
-        if times is not None:
-            if times <= 0:
-                continue
-            mock["times"] = times - 1
-        headers: dict[str, str] = {
-            str(k).lower(): str(v) for k, v in (mock.get("headers") or {}).items()
-        }
-        raw = mock.get("body")
-        if raw is not None:
-            content = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-        elif mock.get("json") is not None:
-            content = _json.dumps(mock["json"], separators=(",", ":")).encode("utf-8")
-            headers.setdefault("content-type", "application/json")
-        else:
-            content = b""
-        _check_size(target, len(content), MAX_RESPONSE_BYTES)
-        status = mock.get("status")
-        return Response(200 if status is None else int(status), headers, content, url)
-    raise _Failure(
-        FetchError,
-        "no mock response",
-        message=f"no mock response for {method} {shown_url}; add one to the test's responses",
-    )
+def _answer(ctx: InvocationContext, answer: Mapping[str, Any]) -> Response:
+    """The transport's answer as a :class:`Response`, or the error it carries, raised."""
+    record = answer.get("record")
+    if isinstance(record, dict):
+        ctx.record_request(record)
+    error = answer.get("error")
+    if isinstance(error, Mapping):
+        kind = _ERRORS.get(str(error.get("type")), FetchError)
+        message = str(error.get("message") or "fetch failed")
+        status = error.get("status")
+        if kind is RetryError:
+            raise RetryError(message, status=status if isinstance(status, int) else None)
+        raise kind(message)
+    try:
+        raw = answer.get("body") or ""
+        content = base64.b64decode(raw) if answer.get("body_b64") else str(raw).encode("utf-8")
+        return Response(int(answer["status"]), answer.get("headers") or (), content, answer["url"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FetchError(f"malformed answer from the network broker: {exc}") from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ._masking import secret_strings
 from .errors import ValidationError
 
 __all__ = ["Settings"]
@@ -110,16 +111,11 @@ class Settings(Mapping[str, Any]):
         return dict(_copy(result))
 
     def secret_values(self) -> tuple[str, ...]:
-        """The string values of secret settings, for masking (used by the runtime)."""
+        """The text forms of the secret settings' values, for masking (used by the
+        runtime): strings and numbers, also those nested in maps and arrays."""
         out: list[str] = []
         for name in self._secret_names:
-            value = self._values.get(name)
-            if isinstance(value, str) and value:
-                out.append(value)
-            elif isinstance(value, list):
-                out.extend(v for v in value if isinstance(v, str) and v)
-            elif isinstance(value, dict):
-                out.extend(v for v in value.values() if isinstance(v, str) and v)
+            out.extend(secret_strings(self._values.get(name)))
         return tuple(out)
 
 

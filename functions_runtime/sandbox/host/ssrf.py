@@ -1,11 +1,12 @@
-"""Where ``fetch`` may connect: URL checks and the outgoing-address policy.
+"""Where ``fetch`` may connect: URL checks and the outgoing-address policy (host side).
 
-Handlers run next to the runtime, so an unchecked HTTP client would let them
-reach loopback services, the private network or the cloud metadata endpoint
-(SSRF). :class:`NetworkPolicy` resolves a host once, drops every address that
-is not public (unless the operator allowed it) and returns the addresses that
-passed. The caller connects only to those addresses (pinning), so a second DNS
-answer cannot swap in a different address (DNS rebinding).
+A handler's requests are performed by the host (``broker.py``), so an unchecked client
+there would let handlers reach loopback services, the private network or the cloud
+metadata endpoint (SSRF). :class:`NetworkPolicy` resolves a host once, drops every
+address that is not public (unless the operator allowed it) and returns the addresses
+that passed. The broker connects only to those addresses (pinning), so a second DNS
+answer cannot swap in a different address (DNS rebinding). The worker never sees an
+address: it sends a URL and gets an answer.
 """
 
 from __future__ import annotations
@@ -13,17 +14,21 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .errors import FetchError, RequestBlocked, RetryError
+from functions_sdk.errors import FetchError, RequestBlocked, RetryError
 
-__all__ = ["ALLOW_HINT", "NetworkPolicy", "Target", "parse_url"]
+__all__ = ["ALLOW_HINT", "NetworkPolicy", "Resolver", "Target", "parse_url"]
 
 ALLOW_HINT = "set FUNCTIONS_HTTP_ALLOW or pass --allow-host to allow it"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[..., list[tuple[Any, ...]]]
+"""``socket.getaddrinfo``'s signature (passed in, so tests can answer for DNS)."""
 
 _METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
     {
@@ -274,7 +279,9 @@ class NetworkPolicy:
             return None
         return reason
 
-    def resolve(self, host: str, port: int) -> list[str]:
+    def resolve(
+        self, host: str, port: int, getaddrinfo: Resolver = socket.getaddrinfo
+    ) -> list[str]:
         """Resolve ``host`` once and return the IP addresses that may be connected to.
 
         Raise :class:`RequestBlocked` when every address is refused and
@@ -289,9 +296,7 @@ class NetworkPolicy:
             addresses = [literal]
         else:
             try:
-                infos = socket.getaddrinfo(
-                    name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-                )
+                infos = getaddrinfo(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
             except socket.gaierror as exc:
                 raise RetryError(f"could not resolve host {name}: {exc.strerror}") from None
             except UnicodeError:
