@@ -102,3 +102,17 @@ def test_a_worker_that_misbehaves_after_its_records_is_replaced(
     starts = hostile_pool.starts
     invoke(hostile_pool, mode)
     assert hostile_pool.starts == starts + 1, "the misbehaving worker was used again"
+
+
+def test_the_host_memory_watchdog_kills_a_worker_without_an_rlimit(
+    hostile_pool: WorkerPool,
+) -> None:
+    """The backup layer on its own: a worker past the rlimit (here: a stand-in that has
+    none) is killed by the host when its RSS passes the instance's memory limit, well
+    before the wall-clock limit (the timeout is 60 s here, so only the watchdog ends it)."""
+    source = "# mode: memory_hog\n\ndef on_track(event, settings):\n    return None\n"
+    spec = InstanceSpec(
+        key="hostile-memory-hog", source=source, filename="handler.py", timeout=60.0, memory_mb=64
+    )
+    [record] = hostile_pool.invoke(spec, [dict(DEFAULT_EVENT)])
+    assert (record["outcome"], record["error"]["type"]) == ("retry", "MemoryLimitExceeded"), record
