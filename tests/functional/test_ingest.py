@@ -230,3 +230,35 @@ def test_a_single_message_nested_too_deep_is_refused_with_the_reason(harness: Ha
     assert status == 400, answer
     assert "more than 64 levels" in answer["error"]["message"]
     assert harness.queued() == 0
+
+
+class FailingQueue:
+    """The real queue, except that writes fail (a full disk, SQS unreachable)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def send(self, bodies: Any, delay_seconds: int = 0) -> None:
+        raise OSError(28, "No space left on device: /secret/path/queue.db")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [("/v1/track", track()), ("/v1/batch", {"batch": [track()]})]
+)
+def test_a_failed_queue_write_is_never_answered_200(
+    harness: Harness, path: str, body: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The durability promise: 200 only once the events are queued. The catch-all
+    answers 500 with a generic message (the cause goes to the server log only)."""
+    harness.ingest.queue = FailingQueue(harness.delivery.queue)  # type: ignore[assignment]
+    with caplog.at_level("ERROR", logger="functions"):
+        status, answer = harness.post(path, body)
+    assert status == 500, answer
+    assert answer["error"]["code"] == "internal", answer
+    assert "success" not in answer and "queued" not in answer
+    assert "secret" not in json.dumps(answer) and "No space" not in json.dumps(answer)
+    assert "No space left on device" in caplog.text
+    assert harness.queued() == 0

@@ -65,7 +65,14 @@ def main() -> None:
     while True:
         message = read_frame(0)
         events = message["events"]
-        if mode == "deep_json":
+        if mode == "memory_hog":
+            # It escaped the address-space rlimit (or never had one): it fills memory
+            # and stays silent; only the host's RSS watchdog can stop it.
+            hoard = bytearray(512 * 1024 * 1024)
+            for offset in range(0, len(hoard), 4096):
+                hoard[offset] = 1
+            read_frame(0)
+        elif mode == "deep_json":
             raw(out, b"[" * 100_000 + b"]" * 100_000)
         elif mode == "not_an_object":
             frame(out, [1, 2, 3])

@@ -9,8 +9,9 @@ Everything here runs in the *host* (the pytest process), the way the runtime doe
 * instance A is a benign function with a secret setting canary and a module-state
   canary. It runs in the same pool before every hostile instance B, so its worker is
   alive (and its secrets are in memory) while B runs;
-* a TCP listener on the loopback port the SSRF cases aim at counts connections: a
-  refused request must never open a socket.
+* a TCP listener on a free loopback port (port 0, the same on 127.0.0.1 and ::1)
+  counts connections: a refused request must never open a socket. The cases name the
+  port as ``CASE_PORT``; :meth:`Sandbox.source_of` puts the listener's port in its place.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import secrets
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,14 +41,11 @@ ALL_CANARIES: tuple[str, ...] = (*ENV_CANARIES.values(), A_SECRET, A_STATE)
 # Evidence that a case read files or the environment even without a canary in them.
 ESCAPE_MARKERS: tuple[str, ...] = ("root:x:0:0:", "PATH=/usr/local/bin:/usr/bin:/bin")
 
-LOOPBACK_PORT = 48081  # the port every loopback SSRF case aims at
+# The port the loopback SSRF cases write; replaced by the listener's (port 0) port.
+CASE_PORT = 48081
 
 TIMEOUT = 2.0
 MEMORY_MB = 128
-# CPU seconds the host itself may spend on one invocation of a hostile instance
-# (compiling, starting the worker, reading frames): hostile code must not make the
-# host do its work.
-HOST_CPU_BUDGET = 0.25
 
 DEFAULT_EVENT: dict[str, Any] = {
     "type": "track",
@@ -78,27 +75,47 @@ def leaks_in(text: str) -> list[str]:
 
 
 class LoopbackListener:
-    """Accepts (and counts) TCP connections on 127.0.0.1 and ::1, port LOOPBACK_PORT."""
+    """Accepts (and counts) TCP connections on 127.0.0.1 and ::1, one free port for both.
+
+    Binding is not optional: a listener that could not bind would make the "no socket
+    was opened" check vacuous, so a failure to bind raises. ``::1`` is skipped only
+    where the host has no IPv6 loopback at all.
+    """
 
     def __init__(self) -> None:
         self.connections: list[str] = []
-        self.bound: list[str] = []
-        self._sockets: list[socket.socket] = []
         self._stop = threading.Event()
-        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((host, LOOPBACK_PORT))
-                sock.listen(16)
-                sock.settimeout(0.1)
-            except OSError:  # taken (another run of the suite): close it, count nothing
-                sock.close()
-                continue
-            self._sockets.append(sock)
-            self.bound.append(host)
+        self._sockets = self._bind()
+        self.port: int = self._sockets[0].getsockname()[1]
+        self.bound = [sock.getsockname()[0] for sock in self._sockets]
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _listen(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.bind((host, port))
+            sock.listen(16)
+            sock.settimeout(0.1)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _bind(self) -> list[socket.socket]:
+        ipv6 = _has_ipv6_loopback()
+        for _ in range(50):
+            v4 = self._listen(socket.AF_INET, "127.0.0.1", 0)
+            if not ipv6:
+                return [v4]
+            try:
+                v6 = self._listen(socket.AF_INET6, "::1", v4.getsockname()[1])
+            except OSError:  # that port is taken on ::1: try another
+                v4.close()
+                continue
+            return [v4, v6]
+        raise RuntimeError("no free port on both 127.0.0.1 and ::1")
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -117,6 +134,16 @@ class LoopbackListener:
             sock.close()
 
 
+def _has_ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        LoopbackListener._listen(socket.AF_INET6, "::1", 0).close()
+    except OSError:
+        return False
+    return True
+
+
 @dataclass
 class Sandbox:
     """The production sandbox as the suite drives it."""
@@ -124,7 +151,10 @@ class Sandbox:
     pool: WorkerPool
     listener: LoopbackListener
     a_results: list[dict[str, Any]] = field(default_factory=list)
-    host_cpu: list[float] = field(default_factory=list)  # host CPU seconds per run_b run
+
+    def source_of(self, source: str) -> str:
+        """A case's source aimed at the listener's port instead of ``CASE_PORT``."""
+        return source.replace(str(CASE_PORT), str(self.listener.port))
 
     @property
     def a_spec(self) -> InstanceSpec:
@@ -163,17 +193,14 @@ class Sandbox:
 
         With ``batch`` > 0 each run sends that many copies of ``event`` as one batch.
         """
-        spec = self.spec_b(key, source)
+        spec = self.spec_b(key, self.source_of(source))
         results: list[dict[str, Any]] = []
-        self.host_cpu = []
         for _ in range(runs):
-            started = time.process_time()
             if batch:
                 events = [json.loads(json.dumps(event)) for _ in range(batch)]
                 results.extend(self.pool.invoke(spec, events, batch=True))
             else:
                 results.extend(self.pool.invoke(spec, [event]))
-            self.host_cpu.append(time.process_time() - started)
         return results
 
     def worker_environments(self) -> dict[int, bytes]:

@@ -4,8 +4,9 @@ Each case file starts with a header (see README.md)::
 
     # expect: invalid | contained
     # attack: <one line>
-    # error: <ErrorType>            (optional, contained: the error type every run must end with)
-    # outcome: <o1> <o2>            (optional, contained: narrows the allowed outcomes)
+    # outcome: <outcome>            (contained: the outcome every run must end with)
+    # error: <ErrorType> | none     (contained: the error type every run must end with;
+                                     ``none`` for a delivered run)
     # runs: <n>                     (optional, contained: run n times in the same worker)
     # event: <json>                 (optional: the event to send; default DEFAULT_EVENT)
     # line: <n>                     (optional, invalid: an error must point at line n)
@@ -13,12 +14,13 @@ Each case file starts with a header (see README.md)::
 
 ``invalid`` cases must be refused by ``compile_function`` with ``path:line: message``
 errors and come back ``invalid`` from the pool. ``contained`` cases may compile, but
-every run must end ``rejected``, ``filtered`` or ``retry``, or ``delivered`` with a
-result ``{"escaped": false, ...}`` (the case's own verdict that its attack failed).
-For every case, nothing from another instance or the host (canaries, files, the
-environment) may appear in the output, output stays bounded, the workers'
-environments hold no canary, nothing connected to the loopback listener, and the
-host itself spent at most HOST_CPU_BUDGET seconds of CPU per run.
+every run must end with exactly the declared outcome and error type, and a delivered
+run with a result ``{"escaped": false, ...}`` (the case's own verdict that its attack
+failed). A lost worker (``WorkerCrashed``, ``WorkerProtocolError``) counts only where
+a case declares it. For every case, nothing from another instance or the host
+(canaries, files, the environment) may appear in the output, output stays bounded, the
+workers' environments hold no canary, and nothing connected to the loopback listener.
+``test_null_sandbox.py`` checks that the guard-level cases fail without the sandbox.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ from typing import Any
 import pytest
 from sandbox_harness import (
     ALL_CANARIES,
+    CASE_PORT,
     DEFAULT_EVENT,
     ENV_CANARIES,
-    HOST_CPU_BUDGET,
     MEMORY_MB,
     TIMEOUT,
+    LoopbackListener,
     Sandbox,
     leaks_in,
 )
@@ -51,6 +54,9 @@ CASES_DIR = Path(__file__).parent / "cases"
 CASE_FILES = sorted(CASES_DIR.glob("[0-9][0-9][0-9]_*.py"))
 CONTAINED_OUTCOMES = frozenset({"rejected", "filtered", "retry"})
 ALL_OUTCOMES = CONTAINED_OUTCOMES | {"delivered"}
+# The host's names for a worker it lost: a case passes with them only where it says so.
+LOST_WORKER_ERRORS = frozenset({"WorkerCrashed", "WorkerProtocolError"})
+MEMORY_RACE = frozenset({"MemoryError", "MemoryLimitExceeded"})
 # Result, logs (64 KiB), error and request records of one run stay well under this.
 MAX_OUTPUT_BYTES = 2 * 1024 * 1024
 PROBLEM_RE = re.compile(r"^handler\.py:(\d+): \S.*", re.S)
@@ -63,8 +69,9 @@ class Case:
     source: str
     expect: str
     attack: str
-    error: str | None = None
-    outcomes: frozenset[str] = ALL_OUTCOMES
+    error: str | None = None  # contained: an error type, or None for "none" (delivered)
+    also: str | None = None  # the one other error type a memory race may give (see below)
+    outcome: str | None = None  # contained: the one outcome of every run
     runs: int = 1
     event: Any = None
     line: int | None = None
@@ -89,17 +96,31 @@ def load_case(path: Path) -> Case:
     expect = fields["expect"]
     assert expect in {"invalid", "contained"}, f"{path.name}: bad expect {expect!r}"
     assert fields["attack"], f"{path.name}: empty attack line"
-    outcomes = ALL_OUTCOMES
-    if "outcome" in fields:
-        outcomes = frozenset(fields["outcome"].split())
-        assert outcomes <= ALL_OUTCOMES, f"{path.name}: bad outcome list"
+    outcome: str | None = None
+    error: str | None = None
+    also: str | None = None
+    if expect == "contained":
+        assert "outcome" in fields, f"{path.name}: a contained case declares '# outcome: ...'"
+        assert "error" in fields, f"{path.name}: a contained case declares '# error: ...'"
+        outcome = fields["outcome"]
+        assert outcome in ALL_OUTCOMES, f"{path.name}: bad outcome {outcome!r}"
+        error = None if fields["error"] == "none" else fields["error"]
+        if error is not None and " " in error:
+            # The worker's address-space rlimit and the host's RSS watchdog race for the
+            # same memory bomb; each layer has its own exact test (tests/unit).
+            error, also = error.split()
+            assert {error, also} == MEMORY_RACE, f"{path.name}: one error type per case"
+        assert (error is None) == (outcome == "delivered"), (
+            f"{path.name}: a delivered case declares '# error: none', any other an error type"
+        )
     return Case(
+        also=also,
         path=path,
         source=source,
         expect=expect,
         attack=fields["attack"],
-        error=fields.get("error"),
-        outcomes=outcomes,
+        error=error,
+        outcome=outcome,
         runs=int(fields.get("runs", "1")),
         event=json.loads(fields["event"]) if "event" in fields else None,
         line=int(fields["line"]) if "line" in fields else None,
@@ -157,6 +178,42 @@ def _check_invalid(case: Case, sandbox: Sandbox, event: Any) -> None:
     assert any(PROBLEM_RE.match(p) for p in result.get("problems", [])), result
 
 
+def contained_problems(case: Case, results: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with the records of a contained case's runs (empty: it held).
+
+    Pure: the real run (below) and the null sandbox (``test_null_sandbox.py``) use it.
+    """
+    problems: list[str] = []
+    if len(results) != case.runs * max(case.batch, 1):
+        problems.append(f"{len(results)} records for {case.runs} run(s)")
+    text = json.dumps(results)
+    leaked = leaks_in(text)
+    if leaked:
+        problems.append(f"leaked {leaked}: {text[:2000]}")
+    if len(text) > MAX_OUTPUT_BYTES * max(len(results), 1):
+        problems.append(f"unbounded output, {len(text)} bytes of delivery records")
+    for run, result in enumerate(results, 1):
+        outcome = result["outcome"]
+        error_type = (result.get("error") or {}).get("type")
+        where = f"run {run}: {json.dumps(result)[:1500]}"
+        if outcome != case.outcome:
+            problems.append(f"outcome {outcome!r}, expected {case.outcome!r}: {where}")
+        if error_type in LOST_WORKER_ERRORS and error_type != case.error:
+            problems.append(f"the worker was lost ({error_type}), not contained: {where}")
+        elif error_type != case.error and (case.also is None or error_type != case.also):
+            problems.append(f"error {error_type!r}, expected {case.error!r}: {where}")
+        if outcome == "delivered":
+            value = result["result"]
+            if not (isinstance(value, dict) and value.get("escaped") is False):
+                problems.append(f"attack reported success / unexpected delivery: {where}")
+        elif not (result.get("error") or {}).get("type"):
+            problems.append(f"no error type: {where}")
+        for request in result.get("requests") or []:
+            if request["status"] is not None and outcome != "delivered":
+                problems.append(f"a request was answered: {where}")
+    return problems
+
+
 def _check_contained(case: Case, sandbox: Sandbox, event: Any) -> None:
     a_before = sandbox.run_a()
     assert a_before["outcome"] == "delivered", a_before
@@ -164,35 +221,8 @@ def _check_contained(case: Case, sandbox: Sandbox, event: Any) -> None:
     results = sandbox.run_b(
         f"case-{case.name}", case.source, event, runs=case.runs, batch=case.batch
     )
-    assert len(results) == case.runs * max(case.batch, 1)
-    text = json.dumps(results)
-
-    leaked = leaks_in(text)
-    assert not leaked, f"{case.name} leaked {leaked}: {text[:2000]}"
-    assert len(text) <= MAX_OUTPUT_BYTES * len(results), (
-        f"{case.name}: unbounded output, {len(text)} bytes of delivery records"
-    )
-    for run, result in enumerate(results, 1):
-        outcome = result["outcome"]
-        where = f"{case.name} run {run}: {json.dumps(result)[:1500]}"
-        assert outcome in ALL_OUTCOMES, where  # never "invalid": it compiled
-        assert outcome in case.outcomes, where
-        if outcome == "delivered":
-            value = result["result"]
-            assert isinstance(value, dict) and value.get("escaped") is False, (
-                f"attack reported success / unexpected delivery: {where}"
-            )
-        else:
-            assert result["error"] and result["error"].get("type"), where
-        if case.error is not None:
-            assert (result["error"] or {}).get("type") == case.error, where
-        for request in result["requests"]:
-            assert request["status"] is None or outcome == "delivered", where
-
-    for run, seconds in enumerate(sandbox.host_cpu, 1):
-        assert seconds <= HOST_CPU_BUDGET, (
-            f"{case.name} run {run}: the host spent {seconds:.2f} s of its own CPU on it"
-        )
+    problems = contained_problems(case, results)
+    assert not problems, f"{case.name}: " + "\n".join(problems)
     assert not sandbox.listener.connections, (
         f"{case.name}: a socket was opened to the loopback listener {sandbox.listener.connections}"
     )
@@ -296,21 +326,29 @@ def test_cli_validate_refuses_invalid_cases(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["169_open_proc_environ.py", "177_environ_via_settings.py", "180_ssrf_loopback_ipv4.py"],
+    ["169_open_proc_environ.py", "076_settings_private_values.py", "180_ssrf_loopback_ipv4.py"],
 )
 def test_cli_invoke_contains_hostile_cases(name: str, tmp_path: Path) -> None:
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps(DEFAULT_EVENT))
-    proc = subprocess.run(
-        [str(FUNCTIONS_CLI), "invoke", str(CASES_DIR / name), "--event", str(event)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_cli_env(),
-    )
+    """``functions invoke`` gives the case's declared outcome and error, with its event."""
+    case = load_case(CASES_DIR / name)
+    listener = LoopbackListener()
+    try:
+        handler = tmp_path / name
+        handler.write_text(case.source.replace(str(CASE_PORT), str(listener.port)))
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps(case.event if case.event is not None else DEFAULT_EVENT))
+        proc = subprocess.run(
+            [str(FUNCTIONS_CLI), "invoke", str(handler), "--event", str(event)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_cli_env(),
+        )
+    finally:
+        listener.close()
     assert proc.returncode == 0, proc.stderr
     assert not leaks_in(proc.stdout + proc.stderr)
     record = json.loads(proc.stdout)
-    assert record["outcome"] in CONTAINED_OUTCOMES or (
-        record["outcome"] == "delivered" and record["result"].get("escaped") is False
-    ), record
+    problems = contained_problems(case, [record])
+    assert not problems, problems
+    assert not listener.connections, listener.connections

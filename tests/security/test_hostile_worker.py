@@ -53,34 +53,66 @@ def test_an_honest_stand_in_works(hostile_pool: WorkerPool) -> None:
     assert result["result"] == {"honest": True}
 
 
+PROTOCOL = ("rejected", "WorkerProtocolError")
+
+
 @pytest.mark.parametrize(
-    "mode",
+    ("mode", "expected"),
     [
-        "deep_json",  # json.loads in the host: RecursionError is not a ValueError
-        "not_an_object",  # frame.get(...) on a list
-        "no_result",  # frame["result"]
-        "result_not_an_object",  # a str where a record belongs
-        "forged_outcome",  # an outcome the contract does not know ("pwned")
-        "missing_fields",  # a record without error/logs/requests/duration_ms
-        "flood",  # 200 records for one event: unbounded host memory
-        "batch_flood",  # an on_batch frame with 200 results for 1 event
-        "batch_not_a_list",  # "results" that is not a list
-        "batch_shared_forged",  # shared logs / requests of the wrong types
-        "batch_half_shared",  # a result with its own logs but no requests
-        "bad_done",  # "cpu": "lots"
-        "oversize_header",
-        "garbage",
-        "silence",
-        "early_exit",
+        ("deep_json", PROTOCOL),  # json.loads in the host: RecursionError is not a ValueError
+        ("not_an_object", PROTOCOL),  # frame.get(...) on a list
+        ("no_result", PROTOCOL),  # frame["result"]
+        ("result_not_an_object", PROTOCOL),  # a str where a record belongs
+        ("forged_outcome", PROTOCOL),  # an outcome the contract does not know ("pwned")
+        ("missing_fields", PROTOCOL),  # a record without error/logs/requests/duration_ms
+        ("batch_flood", PROTOCOL),  # an on_batch frame with 200 results for 1 event
+        ("batch_not_a_list", PROTOCOL),  # "results" that is not a list
+        ("batch_shared_forged", PROTOCOL),  # shared logs / requests of the wrong types
+        ("batch_half_shared", PROTOCOL),  # a result with its own logs but no requests
+        ("oversize_header", PROTOCOL),
+        ("garbage", PROTOCOL),
+        ("silence", ("retry", "TimeoutError")),
+        ("early_exit", ("retry", "WorkerCrashed")),
+        # A well-formed record for the event arrived before the misbehaviour: the event
+        # keeps it (the worker only ever serves this one instance) and the worker is
+        # discarded (see test_a_worker_that_misbehaves_after_its_records_is_replaced).
+        ("flood", ("delivered", None)),  # 200 records for one event
+        ("bad_done", ("delivered", None)),  # "cpu": "lots"
     ],
 )
-def test_the_host_survives_a_hostile_worker(hostile_pool: WorkerPool, mode: str) -> None:
+def test_the_host_survives_a_hostile_worker(
+    hostile_pool: WorkerPool, mode: str, expected: tuple[str, str | None]
+) -> None:
     results = invoke(hostile_pool, mode)  # must not raise
     assert isinstance(results, list)
     assert len(results) == 1, f"{len(results)} records for 1 event"
     [record] = results
     assert isinstance(record, dict), record
     assert set(record) >= RECORD_KEYS, record
-    assert record["outcome"] in OUTCOMES, record
-    assert summarise(results) in OUTCOMES
+    assert (record["outcome"], (record["error"] or {}).get("type")) == expected, record
+    assert summarise(results) == expected[0]
     assert len(json.dumps(results)) < 1024 * 1024
+
+
+@pytest.mark.parametrize("mode", ["flood", "bad_done", "garbage"])
+def test_a_worker_that_misbehaves_after_its_records_is_replaced(
+    hostile_pool: WorkerPool, mode: str
+) -> None:
+    invoke(hostile_pool, mode)
+    starts = hostile_pool.starts
+    invoke(hostile_pool, mode)
+    assert hostile_pool.starts == starts + 1, "the misbehaving worker was used again"
+
+
+def test_the_host_memory_watchdog_kills_a_worker_without_an_rlimit(
+    hostile_pool: WorkerPool,
+) -> None:
+    """The backup layer on its own: a worker past the rlimit (here: a stand-in that has
+    none) is killed by the host when its RSS passes the instance's memory limit, well
+    before the wall-clock limit (the timeout is 60 s here, so only the watchdog ends it)."""
+    source = "# mode: memory_hog\n\ndef on_track(event, settings):\n    return None\n"
+    spec = InstanceSpec(
+        key="hostile-memory-hog", source=source, filename="handler.py", timeout=60.0, memory_mb=64
+    )
+    [record] = hostile_pool.invoke(spec, [dict(DEFAULT_EVENT)])
+    assert (record["outcome"], record["error"]["type"]) == ("retry", "MemoryLimitExceeded"), record

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: getattr(event, "__class__") through the getattr builtin
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: getattr with a name computed at run time ("_" * 2 + "globals" + "_" * 2)
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import fetch
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: build "__subclasses__" with str.maketrans/translate, then getattr on object
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: name hidden as hex (bytes.fromhex) to dodge the compile-time check
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: hasattr/getattr-with-default probing of every special attribute on host objects
+# outcome: delivered
+# error: none
 from functions_sdk import TrackEvent, fetch, logger
 
 NAMES = ["__class__", "__globals__", "__dict__", "__code__", "__closure__", "__self__",

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: let C code call getattr for us: map(getattr, objs, names)
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import fetch
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: sorted()/min() with a key that reads special attributes of host objects
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import fetch, logger
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: getattr(x, forbidden, default): the default must come back, never the attribute
+# outcome: delivered
+# error: none
 from functions_sdk import fetch
 
 

@@ -1,18 +1,17 @@
 # expect: contained
-# attack: getattr with a str-like non-str name object (author class with __eq__/__hash__)
+# attack: getattr with a str subclass whose __eq__/__hash__ lie: it looks like "x" to a name check, matches "__class__" in the lookup
+# outcome: rejected
 # error: TypeError
 
 
-class Name:
+class Name(str):
     def __eq__(self, other):
         return True
 
     def __hash__(self):
         return hash("__class__")
 
-    def __str__(self):
-        return "__class__"
-
 
 def on_track(event, settings):
-    return {"escaped": True, "v": repr(getattr(event, Name()))}
+    found = getattr(event, Name("x"), None)
+    return {"escaped": found is not None, "v": repr(found)[:80]}

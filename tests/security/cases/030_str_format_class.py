@@ -1,5 +1,6 @@
 # expect: contained
 # attack: "{0.__class__.__mro__}".format(event): str.format walks attributes with the real getattr
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: unbound str.format("{0.__globals__}", fn) via the class
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import fetch
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: "{e.__class__}".format_map({...}) (CVE-2023-41039 class)
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: getattr("", "format") and getattr(str, "format_map") with a traversal template
+# outcome: rejected
 # error: SandboxAccessError
 
 

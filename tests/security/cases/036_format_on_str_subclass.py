@@ -1,5 +1,6 @@
 # expect: contained
 # attack: str subclass so that .format is "not a str method" (CVE-2026-77401 class)
+# outcome: rejected
 # error: TypeError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: the same traceback/frame walk with getattr and computed names
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: getattr(gen, "gi_frame") / "gi_code" / "gi_yieldfrom" with computed names
+# outcome: rejected
 # error: SandboxAccessError
 
 

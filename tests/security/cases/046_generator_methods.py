@@ -1,5 +1,6 @@
 # expect: contained
 # attack: gen.throw / gen.send / gen.close to drive GeneratorExit through host frames
+# outcome: rejected
 # error: SandboxAccessError
 
 

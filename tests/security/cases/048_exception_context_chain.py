@@ -1,5 +1,6 @@
 # expect: contained
 # attack: walk __context__/__cause__ of a host-raised exception to reach host frames
+# outcome: rejected
 # error: SandboxAccessError
 import json
 

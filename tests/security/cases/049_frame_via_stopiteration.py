@@ -1,5 +1,6 @@
 # expect: contained
 # attack: StopIteration.value / e.args carrying a generator object, then gi_frame on it
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: json.codecs -> codecs module -> builtins / sys
+# outcome: rejected
 # error: SandboxAccessError
 import json
 

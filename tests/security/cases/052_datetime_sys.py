@@ -1,5 +1,6 @@
 # expect: contained
 # attack: datetime.sys / datetime.datetime.__module__ -> sys.modules
+# outcome: rejected
 # error: SandboxAccessError
 import datetime
 

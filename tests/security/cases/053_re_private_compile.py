@@ -1,5 +1,6 @@
 # expect: contained
 # attack: re._compile / re._cache / re.sre_compile internals
+# outcome: rejected
 # error: SandboxAccessError
 import re
 

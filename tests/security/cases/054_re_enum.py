@@ -1,5 +1,6 @@
 # expect: contained
 # attack: re.enum -> enum module -> sys (re imports enum at module level)
+# outcome: rejected
 # error: SandboxAccessError
 import re
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: collections.abc (ABC registry: register() poisons isinstance for everyone)
+# outcome: rejected
 # error: SandboxAccessError
 import collections
 

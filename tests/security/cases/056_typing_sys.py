@@ -1,5 +1,6 @@
 # expect: contained
 # attack: typing.sys / typing.get_type_hints (evaluates strings in module globals)
+# outcome: rejected
 # error: SandboxAccessError
 import typing
 

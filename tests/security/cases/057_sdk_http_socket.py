@@ -1,5 +1,6 @@
 # expect: contained
 # attack: functions_sdk.http.socket / functions_sdk.http._send through the package facade
+# outcome: rejected
 # error: SandboxAccessError
 import functions_sdk
 

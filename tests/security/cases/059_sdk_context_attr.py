@@ -1,5 +1,6 @@
 # expect: contained
 # attack: functions_sdk._context.current().allow += ("0.0.0.0/0",) at run time
+# outcome: rejected
 # error: SandboxAccessError
 import functions_sdk
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: math.__loader__ / math.__spec__ via getattr (module metadata -> importlib)
+# outcome: rejected
 # error: SandboxAccessError
 import math
 

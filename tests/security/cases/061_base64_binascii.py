@@ -1,5 +1,6 @@
 # expect: contained
 # attack: base64.binascii / base64.struct / base64.re module attributes
+# outcome: rejected
 # error: SandboxAccessError
 import base64
 

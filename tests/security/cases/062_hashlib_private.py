@@ -1,5 +1,6 @@
 # expect: contained
 # attack: hashlib._hashlib (OpenSSL bindings) and hashlib.__get_builtin_constructor
+# outcome: rejected
 # error: SandboxAccessError
 import hashlib
 

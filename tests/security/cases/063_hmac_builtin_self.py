@@ -1,5 +1,6 @@
 # expect: contained
 # attack: hmac.compare_digest.__self__ (a builtin's __self__ is its module: _operator)
+# outcome: rejected
 # error: SandboxAccessError
 import hmac
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: uuid.os / uuid._uuid / uuid.getnode (reads MAC addresses, spawns ifconfig)
+# outcome: rejected
 # error: SandboxAccessError
 import uuid
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: decimal.getcontext() / setcontext: process-global arithmetic context poisoning
+# outcome: rejected
 # error: SandboxAccessError
 import decimal
 

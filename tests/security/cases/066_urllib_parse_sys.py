@@ -1,5 +1,6 @@
 # expect: contained
 # attack: urllib.parse.sys / urllib.parse.__builtins__ via the dotted import
+# outcome: rejected
 # error: SandboxAccessError
 import urllib.parse
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: random.choice.__self__ -> the Random instance -> random module -> os / _os
+# outcome: rejected
 # error: SandboxAccessError
 import random
 

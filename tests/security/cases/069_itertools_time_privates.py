@@ -1,5 +1,7 @@
 # expect: contained
 # attack: probe private / module names on every facade (itertools, time, math, ...)
+# outcome: delivered
+# error: none
 import base64
 import collections
 import datetime

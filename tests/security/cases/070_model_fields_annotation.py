@@ -1,5 +1,6 @@
 # expect: contained
 # attack: TrackEvent.model_fields["event"].annotation / .metadata (pydantic internals)
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import TrackEvent
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: event.model_config (the class-wide ConfigDict, shared by every invocation)
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: TrackEvent.model_validate.__func__ / __self__ via getattr (bound classmethod internals)
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import TrackEvent
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: an unknown field named like a pydantic method (parse_raw) makes the guard return the method
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import TrackEvent
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: a crafted incoming event with extra keys "parse_file"/"model_config" to shadow model methods
+# outcome: delivered
+# error: none
 # event: {"type": "track", "event": "x", "userId": "u", "parse_file": "/etc/passwd", "model_config": {}, "model_fields": {}, "copy": 1}
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: settings._values / settings._secret_names / settings.secret_values()
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: logger._emit / logger.__class__ to write log lines without masking
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import logger
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: typing placeholders: typing.Any._inert_name, typing.cast internals, TypeVar objects
+# outcome: rejected
 # error: SandboxAccessError
 import typing
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: unbound collections.Counter.copy(C) runs `self.__class__(self)` unguarded -> the `type` builtin
+# outcome: delivered
+# error: none
 import collections
 
 

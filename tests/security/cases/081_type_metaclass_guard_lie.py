@@ -1,5 +1,7 @@
 # expect: contained
 # attack: `type` (via Counter.copy) + a metaclass whose __hash__/__eq__ lie makes Guards treat a TrackEvent subclass as author code -> parse_raw -> pickle
+# outcome: rejected
+# error: SandboxAccessError
 import collections
 
 from functions_sdk import TrackEvent

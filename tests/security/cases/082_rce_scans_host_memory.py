@@ -1,5 +1,7 @@
 # expect: contained
 # attack: full escape (Counter.copy -> type -> metaclass lie -> pickle) then read the host's memory for its AWS credentials and instance A's secret
+# outcome: rejected
+# error: SandboxAccessError
 import collections
 
 from functions_sdk import TrackEvent

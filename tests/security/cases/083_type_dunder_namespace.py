@@ -1,5 +1,7 @@
 # expect: contained
 # attack: type(name, bases, {"__del__": ...}) defines the special methods the compiler forbids
+# outcome: delivered
+# error: none
 import collections
 
 RAN = []

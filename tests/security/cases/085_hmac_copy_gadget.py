@@ -1,5 +1,7 @@
 # expect: contained
 # attack: unbound hmac.HMAC.copy/update on host objects (self.__class__.__new__, self._inner ...)
+# outcome: rejected
+# error: SandboxAccessError
 import hmac
 
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: unbound Counter.update/subtract write items into read-only host mappings (settings)
+# outcome: rejected
+# error: SandboxAccessError
 import collections
 
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: event.model_copy(update={"__class__": ...}) / model_dump(fallback=) to smuggle internals
+# outcome: rejected
+# error: SandboxAccessError
 
 
 def on_track(event, settings):

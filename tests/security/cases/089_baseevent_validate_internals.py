@@ -1,5 +1,7 @@
 # expect: contained
 # attack: BaseEvent.model_validate / model_validate(context=...) / strict to get host objects back
+# outcome: rejected
+# error: SandboxAccessError
 from functions_sdk import BaseEvent, fetch
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: itertools.starmap(getattr, ...) / accumulate to chain attribute reads in C
+# outcome: rejected
 # error: SandboxAccessError
 import itertools
 

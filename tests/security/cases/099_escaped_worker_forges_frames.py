@@ -1,5 +1,7 @@
 # expect: contained
 # attack: after an escape (Counter.copy -> type -> metaclass lie -> pickle) write a forged, 100 000-deep JSON frame to the host pipe: the host must treat worker output as hostile
+# outcome: rejected
+# error: SandboxAccessError
 import collections
 
 from functions_sdk import TrackEvent

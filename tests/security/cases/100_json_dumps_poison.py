@@ -1,5 +1,6 @@
 # expect: contained
 # attack: json.dumps = evil (cross-invocation / cross-tenant module poisoning, open-chat-studio finding 1)
+# outcome: rejected
 # error: SandboxAccessError
 # runs: 2
 import json

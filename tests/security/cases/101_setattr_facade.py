@@ -1,5 +1,6 @@
 # expect: contained
 # attack: setattr()/delattr() on a module facade and on an exported function object
+# outcome: rejected
 # error: SandboxAccessError
 import json
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: TrackEvent.model_config = ... / TrackEvent.x = ... (shared SDK class poisoning)
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import TrackEvent
 

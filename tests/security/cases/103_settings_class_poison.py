@@ -1,5 +1,6 @@
 # expect: contained
 # attack: Settings.get_str = ... / setattr(Settings, ...) to hook every later invocation's settings
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import Settings
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: RetryError.outcome = "delivered" / DropEvent.__bases__ (SDK error class poisoning)
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import RetryError
 

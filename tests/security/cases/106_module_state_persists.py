@@ -1,5 +1,7 @@
 # expect: contained
 # attack: module-level state that would carry one invocation's data into the next
+# outcome: delivered
+# error: none
 # runs: 3
 SEEN = []
 

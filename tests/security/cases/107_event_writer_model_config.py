@@ -1,5 +1,6 @@
 # expect: contained
 # attack: event.model_config = {...} / event.model_fields = {...} through the event writer
+# outcome: rejected
 # error: SandboxAccessError
 
 

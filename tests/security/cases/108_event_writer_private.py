@@ -1,5 +1,6 @@
 # expect: contained
 # attack: setattr(event, "_pydantic_private", ...) / event._x = ... on a pydantic model
+# outcome: rejected
 # error: SandboxAccessError
 
 

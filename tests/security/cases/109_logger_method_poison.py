@@ -1,5 +1,6 @@
 # expect: contained
 # attack: logger.info = ... (the SDK logger is a process-wide singleton)
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import logger
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: write attributes / defaults on exported functions (fetch.__defaults__, fetch.x)
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import fetch
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: state on an author subclass of an SDK error surviving into the next invocation
+# outcome: delivered
+# error: none
 # runs: 2
 from functions_sdk import RetryError
 

@@ -1,14 +1,10 @@
 # expect: contained
-# attack: setattr on builtin/value classes exposed to handlers (dict.get, datetime.datetime.now)
-import datetime
+# attack: setattr on Python-level classes handed to handlers (Counter, OrderedDict, Decimal context): writable in plain Python, shared by the next invocation
+# outcome: rejected
+# error: SandboxAccessError
+import collections
 
 
 def on_track(event, settings):
-    hits = []
-    for cls, name in [(dict, "get"), (datetime.datetime, "now"), (str, "upper"), (object, "x")]:
-        try:
-            setattr(cls, name, len)
-            hits.append(name)
-        except Exception:
-            pass
-    return {"escaped": len(hits) > 0, "hits": hits}
+    setattr(collections.Counter, "most_common", len)
+    return {"escaped": collections.Counter.most_common is len}

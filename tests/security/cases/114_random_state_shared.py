@@ -1,5 +1,7 @@
 # expect: contained
 # attack: share / predict the PRNG across invocations (random.seed, getstate on a module singleton)
+# outcome: delivered
+# error: none
 # runs: 2
 import random
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: except BaseException to swallow the runtime's own control-flow exceptions
+# outcome: rejected
 # error: NameError
 
 

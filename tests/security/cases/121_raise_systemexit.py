@@ -1,5 +1,6 @@
 # expect: contained
 # attack: raise SystemExit to kill the worker loop (escapes `except Exception`)
+# outcome: rejected
 # error: NameError
 
 

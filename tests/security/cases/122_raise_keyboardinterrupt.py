@@ -1,5 +1,6 @@
 # expect: contained
 # attack: raise KeyboardInterrupt / GeneratorExit from the handler
+# outcome: rejected
 # error: NameError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: catch GeneratorExit to keep a generator alive past close()
+# outcome: rejected
 # error: NameError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: exit()/quit()/copyright: site builtins that raise SystemExit
+# outcome: rejected
 # error: NameError
 
 

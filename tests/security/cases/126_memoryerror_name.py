@@ -1,5 +1,6 @@
 # expect: contained
 # attack: raise/catch MemoryError by name (recycle/retry signalling)
+# outcome: rejected
 # error: NameError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: BaseExceptionGroup / ExceptionGroup names (except* type confusion, CVE-2025-22153)
+# outcome: rejected
 # error: NameError
 
 

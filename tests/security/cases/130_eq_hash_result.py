@@ -1,5 +1,6 @@
 # expect: contained
 # attack: return an object with __eq__/__hash__ so the host runs author code while building the record
+# outcome: rejected
 # error: ResultError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: returned object whose __repr__/__str__ would run (and loop) when the host formats it
+# outcome: rejected
 # error: ResultError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: returned object with __iter__/__len__/__next__ that a generic serializer would iterate
+# outcome: rejected
 # error: ResultError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: class Evil(dict) with an items() override returned as the result
+# outcome: rejected
 # error: TypeError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: str subclass in a result (json.dumps would call its methods in the host)
+# outcome: rejected
 # error: TypeError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: exception messages of 50 MB (error record bomb) via str() and FunctionError.message
+# outcome: rejected
 # error: ValidationError
 from functions_sdk import ValidationError
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: FunctionError subclass whose message is a property that returns a non-str / loops
+# outcome: rejected
+# error: Odd
 from functions_sdk import ValidationError
 
 

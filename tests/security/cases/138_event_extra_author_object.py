@@ -1,5 +1,7 @@
 # expect: contained
 # attack: plant an author object (with __iter__/__eq__) in an event field and return the event
+# outcome: rejected
+# error: PydanticSerializationError
 
 
 class Payload:

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: non-JSON values in results (set, bytes, complex, NaN, non-str keys)
+# outcome: rejected
 # error: ResultError
 
 

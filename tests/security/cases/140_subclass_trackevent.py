@@ -1,5 +1,6 @@
 # expect: contained
 # attack: class X(TrackEvent) (a pydantic model class the runtime trusts as an event)
+# outcome: rejected
 # error: TypeError
 from functions_sdk import TrackEvent
 

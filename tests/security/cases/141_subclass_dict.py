@@ -1,5 +1,6 @@
 # expect: contained
 # attack: class X(dict) with __missing__ / keys to trick host code that isinstance-checks dicts
+# outcome: rejected
 # error: TypeError
 
 

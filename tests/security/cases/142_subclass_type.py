@@ -1,5 +1,6 @@
 # expect: contained
 # attack: class Meta(type) to build a metaclass (type is not a builtin here)
+# outcome: rejected
 # error: NameError
 
 

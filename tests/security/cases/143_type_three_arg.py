@@ -1,5 +1,6 @@
 # expect: contained
 # attack: type("X", (TrackEvent,), {...}) three-argument form
+# outcome: rejected
 # error: NameError
 from functions_sdk import TrackEvent
 

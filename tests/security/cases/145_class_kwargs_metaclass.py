@@ -1,5 +1,7 @@
 # expect: contained
 # attack: class X(**{"metaclass": M}) hides the metaclass keyword from the compile-time check
+# outcome: delivered
+# error: none
 
 
 def meta(name, bases, ns):

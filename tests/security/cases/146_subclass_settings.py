@@ -1,5 +1,6 @@
 # expect: contained
 # attack: class X(Settings) to reach Settings internals (secret_values, _values)
+# outcome: rejected
 # error: TypeError
 from functions_sdk import Settings
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: class X(Response) to forge a fetch response / reach http internals
+# outcome: rejected
 # error: TypeError
 from functions_sdk import Response
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: class X(collections.Counter) (a Python-level dict subclass with unbound helpers)
+# outcome: rejected
 # error: TypeError
 import collections
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: a non-class base with __mro_entries__ (typing aliases) resolving to a host class
+# outcome: rejected
 # error: TypeError
 import typing
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: open("/proc/self/environ") and open("/proc/<ppid>/environ") (the host's initial env)
+# outcome: rejected
 # error: NameError
 
 

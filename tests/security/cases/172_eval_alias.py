@@ -1,5 +1,6 @@
 # expect: contained
 # attack: e = eval; e("...") (an alias is not caught by the compile-time exec/eval check)
+# outcome: rejected
 # error: NameError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: compile() + FunctionType-free execution of a code object
+# outcome: rejected
 # error: NameError
 
 

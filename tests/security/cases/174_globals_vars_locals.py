@@ -1,5 +1,6 @@
 # expect: contained
 # attack: globals()/vars()/locals()/dir() to list and rebind the guard functions
+# outcome: rejected
 # error: NameError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: reach the guarded __import__ / builtins through getattr on facades and functions
+# outcome: rejected
 # error: SandboxAccessError
 import json
 

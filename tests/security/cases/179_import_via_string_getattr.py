@@ -1,5 +1,6 @@
 # expect: contained
 # attack: importing an unlisted module by a computed name through the guarded import hook
+# outcome: rejected
 # error: SandboxAccessError
 import functions_sdk
 

@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to loopback 127.0.0.1 (services next to the runtime), no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

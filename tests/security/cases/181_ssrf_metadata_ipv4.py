@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to cloud metadata 169.254.169.254 (IAM credentials), no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

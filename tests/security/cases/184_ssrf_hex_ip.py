@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to hex-encoded loopback http://0x7f000001/ (inet_aton forms), no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to decimal-encoded loopback http://2130706433/, no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

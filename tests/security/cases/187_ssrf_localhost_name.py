@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to host name resolving to loopback (localhost via /etc/hosts), no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to 0.0.0.0 (connects to the local host on Linux), no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

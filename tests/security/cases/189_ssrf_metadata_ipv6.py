@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to AWS IPv6 metadata endpoint fd00:ec2::254, no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to Alibaba metadata 100.100.100.200 (shared address space), no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to NAT64-embedded loopback [64:ff9b::7f00:1], no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

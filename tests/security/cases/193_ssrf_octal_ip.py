@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to octal-encoded loopback 017700000001, no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

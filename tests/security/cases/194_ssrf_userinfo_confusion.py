@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to userinfo confusion http://good.example@127.0.0.1/, no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to the Lambda Runtime API 127.0.0.1:9001 (next event of any tenant), no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to 6to4-embedded loopback [2002:7f00:1::], no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

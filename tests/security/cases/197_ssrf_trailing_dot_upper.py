@@ -1,7 +1,7 @@
 # expect: contained
 # attack: SSRF via fetch to upper-case host with a trailing dot (LOCALHOST.), no operator allowance
-# error: RequestBlocked
 # outcome: rejected
+# error: RequestBlocked
 from functions_sdk import fetch
 
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: SSRF sweep catching every refusal and trying the next internal address
+# outcome: delivered
+# error: none
 from functions_sdk import FetchError, RetryError, fetch
 
 TARGETS = ["http://127.0.0.1:48081/", "http://[::1]:48081/", "http://127.0.0.2:48081/",

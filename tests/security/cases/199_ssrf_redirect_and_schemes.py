@@ -1,5 +1,7 @@
 # expect: contained
 # attack: non-HTTP schemes (file://, gopher://, ftp://) and header/CRLF smuggling in fetch
+# outcome: delivered
+# error: none
 from functions_sdk import FetchError, fetch
 
 URLS = ["file:///etc/passwd", "gopher://127.0.0.1:48081/_GET", "ftp://127.0.0.1/",

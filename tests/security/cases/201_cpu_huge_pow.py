@@ -1,6 +1,7 @@
 # expect: contained
 # attack: CPU bomb in C: 10 ** 10 ** 8 (one bytecode, no Python-level checks)
 # outcome: retry
+# error: TimeoutError
 
 
 def on_track(event, settings):

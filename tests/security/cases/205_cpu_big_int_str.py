@@ -1,5 +1,7 @@
 # expect: contained
 # attack: huge int <-> str conversions and factorials (quadratic algorithms in C)
+# outcome: retry
+# error: TimeoutError
 import math
 
 

@@ -1,7 +1,8 @@
 # expect: contained
 # attack: on_batch mutates the runtime's own events list (clear / append) to desynchronise results from events
-# batch: 3
 # outcome: rejected
+# error: ResultError
+# batch: 3
 
 
 def on_batch(events, settings):

@@ -1,7 +1,8 @@
 # expect: contained
 # attack: on_batch returns the runtime's events list itself, with extra entries appended to it
-# batch: 2
 # outcome: rejected
+# error: ResultError
+# batch: 2
 
 
 def on_batch(events, settings):

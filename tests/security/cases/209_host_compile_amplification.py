@@ -1,5 +1,7 @@
 # expect: contained
 # attack: host CPU amplification: ~130 KB of cheap statements that the host re-compiles (RestrictedPython) on every invoke, outside the worker's limits
+# outcome: delivered
+# error: none
 
 
 def _never_called(x):

@@ -1,6 +1,7 @@
 # expect: contained
 # attack: memory bomb "x" * 10 ** 10
 # outcome: retry
+# error: MemoryError
 
 
 def on_track(event, settings):

@@ -1,6 +1,7 @@
 # expect: contained
 # attack: dict/str growth by doubling (allocations that stay under any single-object cap)
 # outcome: retry
+# error: MemoryError
 
 
 def on_track(event, settings):

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: json.loads of an 8 MB document / deeply nested JSON (parser memory and recursion)
+# outcome: delivered
+# error: none
 import json
 
 

@@ -1,6 +1,7 @@
 # expect: contained
 # attack: unbounded recursion (RecursionError must not crash the worker or the host)
-# outcome: retry rejected
+# outcome: retry
+# error: RecursionError
 
 
 def dive(n):

@@ -1,6 +1,7 @@
 # expect: contained
 # attack: recursion inside C: repr()/str() of a self-referencing or 10**6-deep nested list
-# outcome: retry rejected
+# outcome: retry
+# error: RecursionError
 
 
 def on_track(event, settings):

@@ -1,6 +1,7 @@
 # expect: contained
 # attack: catch RecursionError at every level to keep the stack at its limit forever
 # outcome: retry
+# error: TimeoutError
 
 
 def dive(n):

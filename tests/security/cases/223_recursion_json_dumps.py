@@ -1,6 +1,7 @@
 # expect: contained
 # attack: json.dumps of a 10**5-deep nested structure (C recursion in the encoder)
-# outcome: retry rejected
+# outcome: retry
+# error: RecursionError
 import json
 
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: print 100 MB into the delivery log (one huge line, then many lines)
+# outcome: delivered
+# error: none
 
 
 def on_track(event, settings):

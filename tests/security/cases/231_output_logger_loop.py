@@ -1,5 +1,7 @@
 # expect: contained
 # attack: logging in a loop (logger.info 50 000 times, 1 KB each)
+# outcome: delivered
+# error: none
 from functions_sdk import logger
 
 

@@ -1,6 +1,7 @@
 # expect: contained
 # attack: return a 100 MB string as the result
-# outcome: rejected retry
+# outcome: rejected
+# error: ResultTooLarge
 
 
 def on_track(event, settings):

@@ -1,6 +1,7 @@
 # expect: contained
 # attack: return a 10**6-element list
-# outcome: rejected retry
+# outcome: rejected
+# error: ResultError
 
 
 def on_track(event, settings):

@@ -1,6 +1,7 @@
 # expect: contained
 # attack: return a deeply nested result (10**4 levels): recursion in the serializer
-# outcome: rejected retry
+# outcome: rejected
+# error: ResultError
 
 
 def on_track(event, settings):

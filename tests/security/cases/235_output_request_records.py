@@ -1,5 +1,7 @@
 # expect: contained
 # attack: unbounded delivery record via fetch: each refused request records its full multi-MB URL
+# outcome: delivered
+# error: none
 from functions_sdk import FetchError, fetch
 
 

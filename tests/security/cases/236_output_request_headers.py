@@ -1,5 +1,7 @@
 # expect: contained
 # attack: unbounded delivery record via fetch: multi-MB header values recorded before sending
+# outcome: delivered
+# error: none
 from functions_sdk import FetchError, fetch
 
 

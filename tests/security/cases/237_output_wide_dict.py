@@ -1,6 +1,7 @@
 # expect: contained
 # attack: a result just under the item cap but with 10 KB keys (item count ok, size not)
-# outcome: rejected retry
+# outcome: retry
+# error: MemoryError MemoryLimitExceeded
 
 
 def on_track(event, settings):

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: super(Cls, Cls) / super(Cls, obj) to reach parent-class special methods and descriptors
+# outcome: delivered
+# error: none
 from functions_sdk import RetryError
 
 

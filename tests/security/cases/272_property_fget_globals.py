@@ -1,5 +1,6 @@
 # expect: contained
 # attack: property.fget.__globals__ on an exposed class's property (uuid.UUID.hex)
+# outcome: rejected
 # error: SandboxAccessError
 import uuid
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: staticmethod(fetch).__func__ / __wrapped__ unwrapping to host functions' internals
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import fetch
 

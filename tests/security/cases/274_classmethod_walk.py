@@ -1,5 +1,6 @@
 # expect: contained
 # attack: classmethod objects wrapping host callables: .__func__, .__self__, __get__(None, type)
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import TrackEvent
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: property objects built in author classes around host callables (fget=fetch) then walked
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import fetch
 

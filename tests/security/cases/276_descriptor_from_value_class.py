@@ -1,5 +1,7 @@
 # expect: contained
 # attack: class-level descriptors of exposed classes (int.real, complex.imag, range.start) and __get__
+# outcome: delivered
+# error: none
 import datetime
 
 

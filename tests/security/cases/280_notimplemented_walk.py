@@ -1,5 +1,6 @@
 # expect: contained
 # attack: NotImplemented.__reduce__() / __class__ (singletons whose type leads to builtins)
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: Ellipsis / ... attribute walk (type(...) -> __subclasses__)
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: None / True / 0 / "" attribute walks to their types (None.__class__.__bases__)
+# outcome: rejected
 # error: SandboxAccessError
 
 

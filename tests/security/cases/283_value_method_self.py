@@ -1,5 +1,6 @@
 # expect: contained
 # attack: bound methods of value objects: "".join.__self__, [].append.__self__, {}.get.__objclass__
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: AttributeError.obj / .name (CVE-2024-47532: the error hands back the guarded object)
+# outcome: rejected
 # error: SandboxAccessError
 import json
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: e.args carrying a host object (KeyError(fetch)) then walking it
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import fetch
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: StopIteration.value from a generator returning a host object, then its internals
+# outcome: rejected
 # error: SandboxAccessError
 from functions_sdk import logger
 

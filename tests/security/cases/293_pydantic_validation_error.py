@@ -1,5 +1,6 @@
 # expect: contained
 # attack: pydantic ValidationError.errors() / .json() / .title (input values, ctx, class refs)
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: e.with_traceback / add_note / __notes__ / __suppress_context__ to reach tracebacks
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: OSError-family attributes (filename, errno, strerror) from a fetch failure
+# outcome: delivered
+# error: none
 from functions_sdk import FetchError, RetryError, fetch
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: UnicodeDecodeError.object / .start / .reason / .encoding attributes
+# outcome: rejected
 # error: SandboxAccessError
 
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: a returned-not-raised SDK error from on_batch with a forged outcome attribute
+# outcome: retry
+# error: Quiet
 from functions_sdk import RetryError
 
 

@@ -1,5 +1,6 @@
 # expect: contained
 # attack: on_batch returns events holding an author object (no JSON form): serialising them raised past the worker's handling and crashed it
+# error: PydanticSerializationError
 # outcome: rejected
 # batch: 3
 class Thing:

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: model_validate(obj, from_attributes=True) has pydantic read attributes with plain getattr, past the guard
+# error: none
+# outcome: delivered
 from functions_sdk import PageEvent
 
 

@@ -1,5 +1,7 @@
 # expect: contained
 # attack: event.model_copy(update=...) writes fields without validation (a list as userId, a non-str key) into an event that is then forwarded
+# error: none
+# outcome: delivered
 def on_track(event, settings):
     try:
         copy = event.model_copy(update={"userId": ["not", "an", "id"], "type": "alias"})

@@ -1,0 +1,298 @@
+"""Delivery's failure paths and policy edges, each pinned by what reaches the sink.
+
+The dispatcher's dependencies are passed in: a :class:`ScriptedPool` stands in for the
+sandbox where a test needs a given result (invalid code, a crash), the real pool runs
+the code everywhere else, and a real HTTP sink on 127.0.0.1 (port 0) shows what a
+destination actually sent.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions_runtime.control.auth import Principal
+from functions_runtime.control.embedded import open_embedded
+from functions_runtime.control.service import ControlPlane
+from functions_runtime.delivery.dispatch import DeliveryPolicy, Dispatcher, wait_for
+from functions_runtime.delivery.embedded import open_delivery
+from functions_runtime.delivery.ingest import Ingest
+from functions_runtime.delivery.ports import Job
+from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
+
+ADMIN = Principal("key_admin", None, True)
+ECHO = """
+def on_track(event, settings):
+    return event.event
+"""
+INSERT = """
+def on_track(event, settings):
+    event.properties["email"] = "***scrubbed***"
+    return event
+"""
+INSERT_MANIFEST = 'name = "scrub"\nkind = "insert"\n'
+BATCHED = """
+def on_batch(events, settings):
+    return [e.event for e in events]
+
+def on_track(event, settings):
+    return event.event
+"""
+
+
+def posting(url: str) -> str:
+    """A destination that POSTs the event's properties to ``url``."""
+    return f"""
+from functions_sdk import fetch
+
+def on_track(event, settings):
+    fetch("{url}", method="POST", json=dict(event.properties))
+    return {{"sent": True}}
+"""
+
+
+class DispatcherDied(BaseException):
+    """The delivery process dies in the middle of a job (nothing below catches it)."""
+
+
+class ScriptedPool:
+    """A pool whose invoke answers from ``script`` (or delegates to a real pool)."""
+
+    def __init__(self, real: WorkerPool | None = None) -> None:
+        self.real = real
+        self.calls: list[tuple[InstanceSpec, list[Any], bool]] = []
+        self.script: Callable[[InstanceSpec, list[Any]], list[dict[str, Any]]] | None = None
+
+    def invoke(self, spec: InstanceSpec, events: list[Any], batch: bool = False) -> Any:
+        self.calls.append((spec, list(events), batch))
+        if self.script is not None:
+            return self.script(spec, events)
+        assert self.real is not None
+        return self.real.invoke(spec, events, batch=batch)
+
+
+def result(outcome: str, error_type: str | None = None) -> dict[str, Any]:
+    error = {"type": error_type, "message": "scripted", "line": None} if error_type else None
+    return {
+        "outcome": outcome,
+        "result": None,
+        "error": error,
+        "logs": [],
+        "requests": [],
+        "duration_ms": 1.0,
+    }
+
+
+class World:
+    def __init__(self, tmp_path: Path) -> None:
+        self.backend = open_embedded(tmp_path / "data")
+        self.delivery = open_delivery(tmp_path / "data")
+        self.pool = WorkerPool(max_workers=4, spares=0)
+        self.scripted = ScriptedPool(self.pool)
+        self.plane = ControlPlane(self.backend, self.pool)
+        _, workspace = self.plane.bootstrap("admin")
+        self.ws = workspace.id
+        self.source, _ = self.plane.create_source(ADMIN, self.ws, "web")
+        self.ingest = Ingest(self.backend.metadata, self.delivery.queue, self.delivery.deliveries)
+
+    def dispatcher(self, **policy: Any) -> Dispatcher:
+        return Dispatcher(
+            self.backend,
+            self.delivery,
+            self.scripted,  # type: ignore[arg-type]
+            policy=DeliveryPolicy(**policy),
+            allow=("127.0.0.1",),
+        )
+
+    def deploy(self, name: str, files: dict[str, str], **kw: Any) -> Any:
+        function, _ = self.plane.create_function(ADMIN, self.ws, files=files, name=name)
+        return self.plane.deploy(ADMIN, self.ws, function.id, **kw)
+
+    def send(self, *names: str, **properties: Any) -> list[Job]:
+        events = [
+            {"type": "track", "event": name, "userId": "u1", "properties": dict(properties)}
+            for name in names
+        ]
+        self.ingest.enqueue(self.source, events)
+        return self.delivery.queue.receive(100, visibility_timeout=30)
+
+    def outcomes(self, instance_id: str) -> list[str]:
+        return sorted(r.outcome for r in self.delivery.deliveries.list(self.ws, instance_id))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    yield w
+    w.pool.close()
+
+
+# -- a crash after the in-progress save --------------------------------------------------
+
+
+def test_a_crash_after_the_claim_retries_the_event_then_delivers_it(world: World) -> None:
+    instance = world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    dispatcher = world.dispatcher(visibility_timeout=1)
+    [job] = world.send("Order Completed")
+
+    def die(spec: InstanceSpec, events: list[Any]) -> list[dict[str, Any]]:
+        raise DispatcherDied
+
+    world.scripted.script = die
+    with pytest.raises(DispatcherDied):  # claimed (saved in progress), then gone
+        dispatcher.process([job])
+    world.scripted.script = None
+
+    # Received again while its claim is still in progress: retried, never acked.
+    again = replace(job, receive_count=2)
+    [busy] = dispatcher.process([again])
+    assert (busy.action, busy.outcome) == ("retry", ""), busy
+    assert busy.delay >= 1
+    assert world.outcomes(instance.id) == []
+
+    # Once the claim has expired, the next receive runs it.
+    settled: list[Any] = []
+
+    def delivered() -> bool:
+        [settlement] = dispatcher.process([replace(job, receive_count=3 + len(settled))])
+        settled.append(settlement)
+        return settlement.action == "ack"
+
+    assert wait_for(delivered, timeout=30, interval=0.2)
+    assert settled[-1].outcome == "delivered"
+    assert world.outcomes(instance.id) == ["delivered"]
+    # and a duplicate after that is acked without running again
+    calls = len(world.scripted.calls)
+    [duplicate] = dispatcher.process([replace(job, receive_count=9)])
+    assert (duplicate.action, duplicate.outcome) == ("ack", "")
+    assert len(world.scripted.calls) == calls
+
+
+# -- insert functions ----------------------------------------------------------------------
+
+
+def _with_insert(world: World, sink: Any) -> tuple[Any, Any]:
+    scrub = world.deploy("scrub", {"handler.py": INSERT, "function.toml": INSERT_MANIFEST})
+    dest = world.deploy(
+        "dest", {"handler.py": posting(sink.url)}, source_id=world.source.id, insert_id=scrub.id
+    )
+    return scrub, dest
+
+
+def test_the_destination_receives_the_event_the_insert_returned(world: World, sink: Any) -> None:
+    _, dest = _with_insert(world, sink)
+    jobs = world.send("Signed Up", email="ada@example.com", plan="pro")
+    [settlement] = world.dispatcher().process(jobs)
+    assert settlement.outcome == "delivered", settlement
+    [received] = sink.received
+    assert json.loads(received.body) == {"email": "***scrubbed***", "plan": "pro"}
+    assert world.outcomes(dest.id) == ["delivered"]
+
+
+def test_a_disabled_insert_instance_stops_delivery(world: World, sink: Any) -> None:
+    scrub, dest = _with_insert(world, sink)
+    world.plane.update_instance(ADMIN, world.ws, scrub.id, enabled=False)
+    jobs = world.send("Signed Up", email="ada@example.com")
+    [settlement] = world.dispatcher().process(jobs)
+    assert (settlement.action, settlement.outcome) == ("retry", "retry"), settlement
+    assert sink.received == []
+    [record] = world.delivery.deliveries.list(world.ws, dest.id)
+    assert record.error is not None and record.error["type"] == "InsertUnavailable"
+
+
+def test_a_missing_insert_instance_stops_delivery(world: World, sink: Any) -> None:
+    _, dest = _with_insert(world, sink)
+    current = world.backend.metadata.get_instance(world.ws, dest.id)
+    assert current is not None
+    world.backend.metadata.update_instance(
+        current.model_copy(update={"insert_id": "ins_gone", "revision": current.revision + 1}),
+        expected_revision=current.revision,
+    )
+    jobs = world.send("Signed Up", email="ada@example.com")
+    [settlement] = world.dispatcher().process(jobs)
+    assert (settlement.action, settlement.outcome) == ("retry", "retry"), settlement
+    assert sink.received == []
+
+
+# -- policy edges -------------------------------------------------------------------------
+
+
+def test_invalid_code_is_dead_lettered_at_once(world: World) -> None:
+    instance = world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    world.scripted.script = lambda spec, events: [result("invalid", "CompileError")]
+    [job] = world.send("Order Completed")
+    [settlement] = world.dispatcher(max_attempts=8).process([job])
+    assert (settlement.action, settlement.outcome) == ("dead", "failed"), settlement
+    assert world.outcomes(instance.id) == ["failed"]
+
+
+def test_an_event_older_than_max_age_is_dead_lettered_on_a_retry(world: World) -> None:
+    world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    world.scripted.script = lambda spec, events: [result("retry", "RetryError")]
+    [job] = world.send("Order Completed")
+    dispatcher = world.dispatcher(max_attempts=8, max_age=timedelta(hours=1))
+    # The window (1 h) plus its grace for queue delays (a tenth of it: 6 min).
+    young = replace(job, sent_at=datetime.now(UTC) - timedelta(minutes=65))
+    assert dispatcher.process([young])[0].action == "retry"
+    old = replace(job, receive_count=2, sent_at=datetime.now(UTC) - timedelta(minutes=67))
+    [settlement] = dispatcher.process([old])
+    assert (settlement.action, settlement.outcome) == ("dead", "failed"), settlement
+
+
+def test_the_last_attempt_is_dead_lettered(world: World) -> None:
+    world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    world.scripted.script = lambda spec, events: [result("retry", "RetryError")]
+    [job] = world.send("Order Completed")
+    dispatcher = world.dispatcher(max_attempts=3)
+    assert dispatcher.process([replace(job, receive_count=2)])[0].action == "retry"
+    assert dispatcher.process([replace(job, receive_count=3)])[0].action == "dead"
+
+
+class _Top(random.Random):
+    """Always draws the top of the range: the backoff's ceiling."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def test_backoff_grows_to_fill_the_window_and_is_capped() -> None:
+    policy = DeliveryPolicy(base_delay=1.0, max_attempts=8, max_age=timedelta(hours=4))
+    tops = [policy.backoff(n, _Top()) for n in range(1, 8)]
+    assert tops == sorted(tops) and tops[0] == 1
+    assert abs(sum(tops) - 4 * 3600) <= len(tops)  # whole seconds
+    assert policy.backoff(30, _Top()) == tops[-1]  # never past the last wait
+    assert all(1 <= policy.backoff(n, random.Random(n)) <= tops[-1] for n in range(1, 40))
+
+
+def test_the_target_cache_follows_the_instance_revision(world: World) -> None:
+    files = {
+        "handler.py": "def on_track(event, settings):\n    return settings.get('tag')\n",
+        "function.toml": 'name = "tagged"\n[settings.tag]\ntype = "string"\n',
+    }
+    instance = world.deploy("tagged", files, source_id=world.source.id, settings={"tag": "one"})
+    dispatcher = world.dispatcher()
+    dispatcher.process(world.send("a"))
+    world.plane.update_instance(ADMIN, world.ws, instance.id, settings={"tag": "two"})
+    dispatcher.process(world.send("b"))
+    tags = [spec.settings.get("tag") for spec, _, _ in world.scripted.calls]
+    assert tags == ["one", "two"]
+
+
+def test_batches_are_split_at_batch_max_count(world: World) -> None:
+    instance = world.deploy("batched", {"handler.py": BATCHED}, source_id=world.source.id)
+    world.plane.update_instance(ADMIN, world.ws, instance.id, batch_max_count=2)
+    jobs = world.send("a", "b", "c", "d", "e")
+    settlements = world.dispatcher().process(jobs)
+    assert [s.outcome for s in settlements] == ["delivered"] * 5
+    assert [(len(events), batch) for _, events, batch in world.scripted.calls] == [
+        (2, True),
+        (2, True),
+        (1, True),
+    ]
