@@ -7,6 +7,7 @@ path is looked up in the set of files that exist, never joined onto a directory.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -15,13 +16,15 @@ __all__ = ["CONTENT_SECURITY_POLICY", "Asset", "find", "index"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-# Everything comes from this origin; no inline script or style, no plugins, no framing.
-# (CodeMirror's styles are constructed style sheets, which style-src does not govern.)
+# Everything comes from this origin; no inline script, no plugins, no framing. The one
+# inline thing allowed is the <style> element CodeMirror writes its theme into, by a
+# nonce that is new for every page load (the page hands it to CodeMirror's cspNonce).
+NONCE_PLACEHOLDER = "__CSP_NONCE__"
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
         "script-src 'self'",
-        "style-src 'self'",
+        "style-src 'self' 'nonce-" + NONCE_PLACEHOLDER + "'",
         "img-src 'self' data:",
         "font-src 'self'",
         "connect-src 'self'",
@@ -32,7 +35,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -72,21 +74,23 @@ def _files() -> dict[str, Path]:
     }
 
 
-def _asset(path: Path, cache_control: str) -> Asset:
-    return Asset(
-        path.read_text(encoding="utf-8"),
-        TYPES[path.suffix],
-        {**SECURITY_HEADERS, "Cache-Control": cache_control},
-    )
+def _headers(cache_control: str, nonce: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY.replace(NONCE_PLACEHOLDER, nonce),
+        **SECURITY_HEADERS,
+        "Cache-Control": cache_control,
+    }
 
 
 def index() -> Asset:
-    """The console's page (or a page saying how to build it)."""
+    """The console's page (or a page saying how to build it), with a fresh style nonce
+    in its Content-Security-Policy and in its ``csp-nonce`` meta element."""
+    nonce = secrets.token_urlsafe(18)
     path = _files().get("index.html")
     if path is None:
-        headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
-        return Asset(NOT_BUILT, TYPES[".html"], headers)
-    return _asset(path, "no-cache")
+        return Asset(NOT_BUILT, TYPES[".html"], _headers("no-store", nonce))
+    body = path.read_text(encoding="utf-8").replace(NONCE_PLACEHOLDER, nonce)
+    return Asset(body, TYPES[".html"], _headers("no-store", nonce))
 
 
 def find(name: str) -> Asset | None:
@@ -94,4 +98,6 @@ def find(name: str) -> Asset | None:
     path = _files().get(f"assets/{name}")
     if path is None:
         return None
-    return _asset(path, "public, max-age=31536000, immutable")
+    # Scripts and styles need no nonce of their own: they are loaded from 'self'.
+    headers = _headers("public, max-age=31536000, immutable", secrets.token_urlsafe(18))
+    return Asset(path.read_text(encoding="utf-8"), TYPES[path.suffix], headers)
