@@ -11,10 +11,11 @@ export function percentile(values, p) {
 }
 
 // {x: [unix seconds of each minute], counts: {outcome: [...]}, p50: [...], p95: [...]}
-// covering every minute from the first delivery to `now` (at most `maxMinutes`).
-export function perMinute(deliveries, now = Date.now(), maxMinutes = 60) {
+// covering every minute from the first delivery to `now`: at least `minMinutes`, at most
+// `maxMinutes`.
+export function perMinute(deliveries, now = Date.now(), maxMinutes = 60, minMinutes = 15) {
   const end = Math.floor(now / 60000);
-  let start = end;
+  let start = end - Math.min(minMinutes, maxMinutes) + 1;
   for (const d of deliveries) {
     const m = Math.floor(Date.parse(d.at) / 60000);
     if (Number.isFinite(m) && m < start) start = m;

@@ -112,7 +112,7 @@ export function instanceView(app, id) {
       replace(chartBox);
       const s = perMinute(list, Date.now(), windowSel.value === '15m' ? 15 : 60);
       const width = Math.max(280, Math.min(chartBox.clientWidth || 600, 900) / (chartBox.clientWidth > 700 ? 2 : 1) - 16);
-      const bars = uPlot.paths.bars({ size: [0.8, 40] });
+      const bars = uPlot.paths.bars({ size: [0.7, 24] });
       const countsEl = h('div', { class: 'chart' });
       const durEl = h('div', { class: 'chart' });
       chartBox.append(countsEl, durEl);
@@ -125,7 +125,7 @@ export function instanceView(app, id) {
       plots.push(new uPlot({
         title: 'Duration (ms)', width, height: 180,
         scales: { x: { time: true } },
-        series: [{}, { label: 'p50', stroke: '#0969da', spanGaps: true }, { label: 'p95', stroke: '#8250df', spanGaps: true }],
+        series: [{}, { label: 'p50', stroke: '#0969da', spanGaps: true, points: { size: 6 } }, { label: 'p95', stroke: '#8250df', spanGaps: true, points: { size: 6 } }],
         axes: [{}, { label: 'ms' }],
       }, [s.x, s.p50, s.p95], durEl));
     }

@@ -149,13 +149,16 @@ describe('stats', () => {
       { at: '2025-01-01T10:03:00Z', outcome: 'retry', duration_ms: 100 },
       { at: '2025-01-01T10:03:01Z', outcome: 'failed', duration_ms: 0 },
     ];
-    const s = perMinute(list, now);
+    const s = perMinute(list, now, 60, 3);
     expect(s.x.map((t) => new Date(t * 1000).toISOString().slice(11, 16))).toEqual(['10:01', '10:02', '10:03']);
     expect(s.counts.delivered).toEqual([2, 0, 0]);
     expect(s.counts.retry).toEqual([0, 0, 1]);
     expect(s.counts.failed).toEqual([0, 0, 1]);
     expect(s.p50).toEqual([10, null, 100]);
     expect(s.p95).toEqual([30, null, 100]);
+    const padded = perMinute(list, now);
+    expect(padded.x).toHaveLength(15);
+    expect(padded.counts.delivered.slice(-3)).toEqual([2, 0, 0]);
   });
 
   it('bounds the window and builds the route query', () => {
