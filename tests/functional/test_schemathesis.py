@@ -66,6 +66,8 @@ OPERATIONS = [
     "POST /v1/sources",
     "GET /v1/sources",
     "GET /v1/audit",
+    "POST /v1/validate",
+    "POST /v1/test",
 ]
 WITH_BODY = [
     label for label in OPERATIONS if label.split()[0] != "GET" and not label.endswith("/keys")
