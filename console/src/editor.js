@@ -79,7 +79,7 @@ export function createEditor(parent, { file, text, onChange, label }) {
 }
 
 export function createMerge(parent, left, right) {
-  const readOnly = [nonce, basicSetup, python(), EditorState.readOnly.of(true), EditorView.editable.of(false)];
+  const readOnly = [nonce, basicSetup, python(), EditorView.lineWrapping, EditorState.readOnly.of(true), EditorView.editable.of(false)];
   return new MergeView({
     parent,
     a: { doc: left, extensions: readOnly },
