@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := build/tools
 TOOLS_STAMP := $(TOOLS)/venv/.installed
 
-.PHONY: demo test lint typecheck unit security bench clean mutation
+.PHONY: demo test lint typecheck unit security bench clean mutation console console-test chromium wheel
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml sdk/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ./sdk -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) console
 	$(BIN)/python -m functions_runtime.demo
 
 lint: $(STAMP)
@@ -25,7 +25,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(TOOLS_STAMP) lint typecheck
+test: $(STAMP) $(TOOLS_STAMP) console chromium lint typecheck console-test
 	$(BIN)/python -m pytest
 
 # Bytecode first, as an installed package has it: workers run with -B and never write it.
@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache mutants
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache mutants console/node_modules $(CONSOLE_BUILT_DIR)
 
 # Mutation testing (mutmut 3; scope and tests in pyproject.toml [tool.mutmut]); slow, so
 # never part of `make test`. One child at a time: the machine may be shared. Narrow it
@@ -46,6 +46,44 @@ mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet 'mutmut>=3.8,<4'
 	$(BIN)/mutmut run --max-children $(MUTATION_CHILDREN) $(MUTANTS)
 	$(BIN)/mutmut results
+
+# -- the web console (console/ -> functions_runtime/console/static) -------------------------
+# Built with the machine's Node.js (20+) and npm from package-lock.json; the built files
+# are not committed: they ship in the wheel as package data (`make wheel` builds them
+# first) and in build/lambda (scripts/build_lambda.sh copies the package).
+CONSOLE_DEPS := console/node_modules/.installed
+CONSOLE_BUILT_DIR := functions_runtime/console/static
+CONSOLE_BUILT := $(CONSOLE_BUILT_DIR)/index.html
+CONSOLE_SOURCES := $(wildcard console/src/*) console/index.html console/vite.config.js \
+	$(wildcard samples/events/*.json)
+
+$(CONSOLE_DEPS): console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CONSOLE_BUILT): $(CONSOLE_DEPS) $(CONSOLE_SOURCES)
+	cd console && npx vite build --logLevel warn
+	touch $@
+
+console: $(CONSOLE_BUILT)
+
+console-test: $(CONSOLE_DEPS)
+	cd console && npx vitest run
+
+# Debian's chromium for the console's browser tests (tests/e2e), driven by Playwright for
+# Python. Where it cannot be installed (no apt-get, not root, offline) the tests say so
+# and are skipped.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
+		|| echo "make chromium: apt-get could not install chromium; tests/e2e will be skipped"; \
+	else echo "make chromium: needs root and apt-get (Debian's chromium at /usr/bin/chromium); tests/e2e will be skipped"; fi
+
+# A wheel with the console in it.
+wheel: $(STAMP) console
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 # -- AWS (template.yaml, docs/AWS.md) ---------------------------------------------------
 # The Lambda code directory, the tools that check the template (cfn-lint and

@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ..console import assets
 from ..control.auth import Principal, authenticate
 from ..control.errors import ServiceError
 from ..control.models import Instance, Version
@@ -166,6 +167,22 @@ class OpenApiDocument:
             return self._text
 
 
+class FilesIn(_Body):
+    """A function's files (``handler.py`` and an optional ``function.toml``), unsaved."""
+
+    files: dict[str, str]
+
+
+class TestFilesIn(FilesIn):
+    """Unsaved ``files`` run on one ``event`` or a batch (``events``), with ``settings``
+    or an instance's settings."""
+
+    event: dict[str, Any] | None = None
+    events: list[Any] | None = Field(default=None, max_length=100)
+    settings: dict[str, Any] | None = None
+    instance: str | None = None
+
+
 def _version_json(version: Version) -> dict[str, Any]:
     data = version.model_dump(mode="json")
     data["manifest"] = {k: v for k, v in data["manifest"].items() if k != "source"}
@@ -274,6 +291,21 @@ def build_app(
     def openapi_document() -> Response[str]:
         return Response(200, "application/json", document.get(app))
 
+    # -- the console (static, public: it holds no data; the API key stays in the browser)
+
+    @app.get("/", include_in_schema=False)
+    def console_page() -> Response[str]:
+        page = assets.index()
+        return Response(200, page.content_type, page.body, headers=page.headers)
+
+    @app.get("/assets/<name>", include_in_schema=False)
+    def console_asset(name: str) -> Response[str]:
+        asset = assets.find(name)
+        if asset is None:
+            error = ServiceError(404, "not_found", "no such console file")
+            return Response(404, "application/json", json.dumps(error.body()))
+        return Response(200, asset.content_type, asset.body, headers=asset.headers)
+
     # -- workspaces (admin) ------------------------------------------------------------
 
     @app.post("/v1/workspaces", responses=ERRORS)
@@ -350,6 +382,33 @@ def build_app(
         payload: Any = body.event if body.event is not None else body.events
         return plane.test(
             ws(p), version_id, payload, settings=body.settings, instance_id=body.instance
+        )
+
+    @app.post(
+        "/v1/validate",
+        responses=ERRORS,
+        summary="Compile a function's files without saving them",
+        description="Every problem the upload check would report, with its file and line "
+        "(`line` 0 when it has none); `ok` is true when an upload would be accepted.",
+    )
+    def validate(body: FilesIn) -> dict[str, Any]:
+        who()
+        return plane.validate(body.files)
+
+    @app.post(
+        "/v1/test",
+        responses=ERRORS,
+        summary="Run unsaved function files on an event or a batch",
+        description="As `POST /v1/versions/{id}/test`, for code that is not uploaded: "
+        "nothing is stored. Settings come from `settings` or from `instance`.",
+    )
+    def test_files(body: TestFilesIn) -> dict[str, Any]:
+        p = who()
+        if (body.event is None) == (body.events is None):
+            raise ServiceError(400, "bad_request", "send either 'event' or 'events'")
+        payload: Any = body.event if body.event is not None else body.events
+        return plane.test_files(
+            ws(p), body.files, payload, settings=body.settings, instance_id=body.instance
         )
 
     # -- instances -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -512,12 +513,75 @@ class ControlPlane:
         else:
             values, was_secret = settings or {}, frozenset()
         checked = _check(version, values)
+        key = "test:" + InstanceSpec.key_for(code, checked, version.id, self.allow)
+        spec = spec_for(key, code, manifest, checked, self.allow, also_secret=was_secret)
+        return self._run_test(spec, payload)
+
+    def validate(self, files: dict[str, str]) -> dict[str, Any]:
+        """Compile an upload without storing it: every problem, as text and by line.
+
+        Problems are ``{"file", "line", "message", "text"}`` (``line`` is 0 when the
+        problem has no line); ``ok`` is true when the upload would be accepted, and then
+        ``manifest`` is what ``function.toml`` declares (the settings schema included).
+        """
+        try:
+            upload = read_upload(files, None)
+        except ServiceError as exc:
+            if exc.code != "validation_failed":
+                raise
+            return {
+                "ok": False,
+                "problems": [_problem(text) for text in exc.problems],
+                "handlers": [],
+                "warnings": [],
+                "manifest": None,
+            }
+        return {
+            "ok": True,
+            "problems": [],
+            "handlers": list(upload.handlers),
+            "warnings": [_problem(text) for text in upload.warnings],
+            "manifest": upload.manifest.model_dump(mode="json"),
+        }
+
+    def test_files(
+        self,
+        ws: str,
+        files: dict[str, str],
+        payload: Any,
+        *,
+        settings: dict[str, Any] | None = None,
+        instance_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run unsaved code (an upload's ``files``) on an event or batch; nothing is
+        stored. With ``instance_id`` the instance's settings are used (its secrets
+        decrypted into the sandbox only)."""
+        upload = read_upload(files, None)
+        was_secret: frozenset[str] = frozenset()
+        if instance_id is not None:
+            instance = self._instance(ws, instance_id)
+            values, was_secret = decrypt_settings_and_names(self.backend.box, instance)
+        else:
+            values = settings or {}
+        if not isinstance(values, dict):
+            raise bad_request("settings must be a JSON object")
+        try:
+            checked = check_settings(
+                upload.manifest, values, declared=upload.manifest_text is not None
+            )
+        except ManifestError as exc:
+            raise invalid("the settings do not match the function's schema", exc.problems) from None
+        key = "test:" + InstanceSpec.key_for(upload.code, checked, upload.content_hash, self.allow)
+        spec = spec_for(
+            key, upload.code, upload.manifest, checked, self.allow, also_secret=was_secret
+        )
+        return self._run_test(spec, payload)
+
+    def _run_test(self, spec: InstanceSpec, payload: Any) -> dict[str, Any]:
         batch = isinstance(payload, list)
         events = payload if isinstance(payload, list) else [payload]
         if not events or len(events) > MAX_TEST_EVENTS:
             raise bad_request(f"send one event or a batch of 1 to {MAX_TEST_EVENTS} events")
-        key = "test:" + InstanceSpec.key_for(code, checked, version.id, self.allow)
-        spec = spec_for(key, code, manifest, checked, self.allow, also_secret=was_secret)
         # An event JSON cannot carry (NaN, too deep) is rejected alone, as at ingest.
         refused = [_unfit(event) for event in events]
         runnable = [event for event, no in zip(events, refused, strict=True) if no is None]
@@ -584,6 +648,24 @@ class ControlPlane:
             return self.backend.blobs.get(version.code_key).decode("utf-8")
         except NotFoundError:
             raise ServiceError(500, "internal", f"code of {version.id} is missing") from None
+
+
+def _problem(text: str) -> dict[str, Any]:
+    """``"handler.py:3: message"`` as ``{"file", "line", "message", "text"}``."""
+    match = _PROBLEM.match(text)
+    if match is None:
+        return {"file": None, "line": 0, "message": text, "text": text}
+    return {
+        "file": match["file"],
+        "line": int(match["line"] or 0),
+        "message": match["message"],
+        "text": text,
+    }
+
+
+_PROBLEM = re.compile(
+    r"^(?P<file>[\w.-]+\.(?:py|toml)):(?:(?P<line>\d+):)?\s*(?P<message>.*)$", re.S
+)
 
 
 def _manifest(version: Version | None) -> Manifest:

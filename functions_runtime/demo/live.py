@@ -16,10 +16,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_live_demo"]
+__all__ = ["Live", "live_demo"]
+
+
+@dataclass(frozen=True)
+class Live:
+    """The running server: its URL (the console is at ``/``), the API key to sign in
+    with, the process, and how many events the demo delivered through it."""
+
+    url: str
+    api_key: str
+    process: subprocess.Popen[str]
+    delivered: int
 
 
 def _free_port() -> int:
@@ -70,8 +84,9 @@ def _wait_for_deliveries(env: dict[str, str], instance: str, expected: int) -> d
     return stats
 
 
-def run_live_demo(root: Path, sink_url: str) -> int:
-    """Run the live half of the demo; returns the number of events delivered."""
+@contextmanager
+def live_demo(root: Path, sink_url: str) -> Iterator[Live]:
+    """Run the live half of the demo; the server keeps running until the block ends."""
     data_dir = Path(tempfile.mkdtemp(prefix="functions-demo-"))
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -127,7 +142,8 @@ def run_live_demo(root: Path, sink_url: str) -> int:
         stats = _wait_for_deliveries(env, deployed["instance"], count + 2)
         _cli(env, "stats", deployed["instance"])
         _cli(env, "logs", deployed["instance"], "--limit", "3")
-        return int(stats.get("counts", {}).get("delivered", 0))
+        delivered = int(stats.get("counts", {}).get("delivered", 0))
+        yield Live(url, env["FUNCTIONS_API_KEY"], server, delivered)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -9,9 +9,11 @@ and a hostile handler.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from typing import Any
 
 from ..sandbox.host.local import build_spec
 from ..sandbox.host.pool import WorkerPool
-from .live import run_live_demo
+from .live import Live, live_demo
 
 __all__ = ["main"]
 
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     function = root / "user_functions" / "signed_webhook"
     events = sorted((root / "samples" / "events").glob("*.json"))
     print("Functions demo: user_functions/signed_webhook on every file in samples/events/\n")
-    with _sink() as url, WorkerPool(max_workers=4) as pool:
+    with _sink() as url, WorkerPool(max_workers=4) as pool, contextlib.ExitStack() as stack:
         print(f"A local sink at {url} stands in for the customer's endpoint.")
         print(
             "Same path as: functions invoke user_functions/signed_webhook --event FILE "
@@ -104,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(_row(path.name, pool.invoke(spec, [payload])[0]))
 
         print("\nThe same function deployed on `functions serve`, fed by a real tracking client:")
-        delivered = run_live_demo(root, url)
-        print(f"\n{delivered} events delivered through functions serve.")
+        live = stack.enter_context(live_demo(root, url))
+        print(f"\n{live.delivered} events delivered through functions serve.")
 
         print("\nThe sandbox at work:")
         track = json.loads((root / "samples" / "events" / "track.json").read_text())
@@ -114,17 +116,32 @@ def main(argv: list[str] | None = None) -> int:
             bad = build_spec(str(sample), {}, timeout=timeout, allow=())
             print(_row(f"samples/functions/{name}", pool.invoke(bad, [track])[0]))
 
-    received = _Sink.received
-    valid = sum(
-        1
-        for headers, body in received
-        if hmac.compare_digest(
-            headers.get("x-signature", ""),
-            "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
+        received = _Sink.received
+        valid = sum(
+            1
+            for headers, body in received
+            if hmac.compare_digest(
+                headers.get("x-signature", ""),
+                "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
+            )
         )
-    )
-    print(f"\nThe sink received {len(received)} requests; {valid} carried a valid signature.")
+        print(f"\nThe sink received {len(received)} requests; {valid} carried a valid signature.")
+        _console(live)
     return 0
+
+
+def _console(live: Live) -> None:
+    """Print where the console is and the key to sign in with; in a terminal, keep
+    serving (and the sink listening) until Ctrl-C."""
+    print(f"\nThe web console: {live.url}/")
+    print(f"Sign in with the API key {live.api_key}")
+    if not sys.stdin.isatty():
+        return
+    print("Serving until Ctrl-C ...", flush=True)
+    try:
+        live.process.wait()
+    except KeyboardInterrupt:
+        print("\nStopping.", flush=True)
 
 
 if __name__ == "__main__":

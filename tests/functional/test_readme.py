@@ -74,6 +74,7 @@ def test_readme_testing_snippet_runs(monkeypatch: pytest.MonkeyPatch):
 def test_make_demo_prints_the_outcomes():
     proc = subprocess.run(
         [sys.executable, "-m", "functions_runtime.demo", "--root", str(ROOT)],
+        stdin=subprocess.DEVNULL,  # not a terminal: the demo ends instead of serving on
         capture_output=True,
         text=True,
         timeout=120,
@@ -86,3 +87,5 @@ def test_make_demo_prints_the_outcomes():
     assert re.search(r"samples/functions/hostile\s+invalid", out)
     sent = re.search(r"The sink received (\d+) requests; (\d+) carried a valid signature", out)
     assert sent and sent.group(1) == sent.group(2) != "0"
+    console = re.search(r"The web console: (http://127\.0\.0\.1:\d+/)\n", out)
+    assert console and re.search(r"Sign in with the API key fk_demo_\S+", out)

@@ -67,6 +67,8 @@ OPERATIONS = [
     "GET /v1/sources",
     "POST /v1/sources/{source_id}/webhook-token",
     "GET /v1/audit",
+    "POST /v1/validate",
+    "POST /v1/test",
 ]
 WITH_BODY = [
     label

@@ -77,6 +77,16 @@ RULES: dict[str, tuple[str, ...]] = {
         f"{RT}.delivery.embedded",
     ),
     f"{RT}.cli": (f"{RT}.demo",),
+    # Static assets and their lookup: nothing of the runtime, no AWS, no Powertools.
+    f"{RT}.console": (
+        *UPPER,
+        f"{RT}.control",
+        f"{RT}.delivery",
+        f"{RT}.sandbox",
+        f"{RT}.manifest",
+        *AWS_LIBS,
+        "aws_lambda_powertools",
+    ),
     "functions_sdk": (RT, *AWS_LIBS, "aws_lambda_powertools", *DEV_TOOLS),
 }
 # The SDK's test helpers reach the runtime through exactly one module.
