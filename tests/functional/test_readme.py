@@ -59,8 +59,8 @@ def test_readme_handler_runs_with_the_documented_outcomes(
     )
     assert result.outcome == outcome
     [request] = result.requests
-    assert request["request_headers"]["Authorization"] == "***"
-    assert request["request_body"] == ('{"name":"Signed Up","user":"u1","props":{"plan":"pro"}}')
+    assert request.headers["Authorization"] == "***"
+    assert request.body == ('{"name":"Signed Up","user":"u1","props":{"plan":"pro"}}')
     if outcome == "delivered":
         assert result.result == {"status": 200}
         assert result.logs == ["INFO sent Signed Up"]
