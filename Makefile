@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := build/tools
 TOOLS_STAMP := $(TOOLS)/venv/.installed
 
-.PHONY: demo test lint typecheck unit security bench clean
+.PHONY: demo test lint typecheck unit security bench clean dist
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ bench: $(STAMP)
 	$(BIN)/python -m compileall -q functions_runtime sdk/src/functions_sdk bench
 	$(BIN)/python -m bench
 
+# The two wheels integration repositories install (the runtime's pins the SDK's version):
+# publish them to your private index or artifact store, never to a public index.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist ./sdk .
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf dist $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
 # -- AWS (template.yaml, docs/AWS.md) ---------------------------------------------------
 # The Lambda code directory, the tools that check the template (cfn-lint and

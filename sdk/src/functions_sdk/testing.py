@@ -241,12 +241,13 @@ def _run(
     stamp: bool,
 ) -> list[InvocationResult]:
     local = _local()
-    stamped = [_stamp(e) for e in events] if stamp else list(events)
     try:
         spec = local.build_spec(str(path), dict(settings or {}), timeout=timeout, allow=allow)
     except local.ManifestError as exc:
         error = ErrorInfo("SettingsError", "; ".join(exc.problems))
-        return [InvocationResult("invalid", None, error, [], [], 0.0, event=e) for e in stamped]
+        return [InvocationResult("invalid", None, error, [], [], 0.0, event=e) for e in events]
+    # A source function's "event" is the webhook request: ingest stamps what it emits.
+    stamped = [_stamp(e) for e in events] if stamp and spec.kind != "source" else list(events)
     real = bool(allow) if network is None else network
     given = list(responses or [])
     mocks = None if real and responses is None else [r.to_dict() for r in given]
