@@ -51,7 +51,7 @@ def _dry_run(args: argparse.Namespace, name: str, settings: Any) -> int:
         raise ApiError("; ".join(exc.problems)) from None
     report = compile_function(fn.source, fn.filename, fn.manifest.kind)
     if not report.ok:
-        raise ApiError("; ".join(report.errors))
+        raise ApiError("; ".join(str(e) for e in report.errors))
     _print(
         {
             "dry_run": True,
