@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..lambdas.local_invoke import add_lambda_invoke
+from ..lambdas.local_command import add_lambda_invoke
 from ..manifest import ManifestError, load_function
 from ..sandbox.compiler import compile_function
 from ..sandbox.host.local import build_spec
