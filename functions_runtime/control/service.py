@@ -318,9 +318,32 @@ class ControlPlane:
         }
         if batching:
             instance = Instance.model_validate({**instance.model_dump(), **batching})
+        merged = None if settings is None else self._merge(instance, version, settings)
         return self._update(
-            who, instance, version, settings, enabled=enabled, action="instance.update"
+            who,
+            instance,
+            version,
+            merged,
+            enabled=enabled,
+            action="instance.update",
+            exact=merged is not None,
         )
+
+    def _merge(
+        self, instance: Instance, version: Version, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """PATCH semantics: the given settings replace theirs, ``null`` removes one, the
+        rest stay (a secret given as ``***`` stays as it is)."""
+        if not isinstance(changes, dict):
+            raise bad_request("settings must be a JSON object")
+        secrets = set(_manifest(version).secret_names())
+        values = self.settings_of(instance)
+        for name, value in changes.items():
+            if value is None:
+                values.pop(name, None)
+            elif not (value == MASK and name in secrets):
+                values[name] = value
+        return values
 
     def list_instances(self, ws: str, function_id: str | None = None) -> list[Instance]:
         return self.store.list_instances(ws, function_id)
@@ -386,11 +409,20 @@ class ControlPlane:
         action: str,
         enabled: bool | None = None,
         source_id: str | None = None,
+        exact: bool = False,
     ) -> Instance:
         manifest = _manifest(version)
         previous = self.settings_of(instance)
         values = dict(previous)
-        if settings is not None:
+        dropped: list[str] = []
+        if settings is None and version.manifest.get("source") is not None:
+            # Settings follow the version: a value the version does not declare (a
+            # rollback to before it existed) is dropped, and named in the audit entry.
+            dropped = sorted(k for k in values if k not in manifest.settings)
+            values = {k: v for k, v in values.items() if k in manifest.settings}
+        elif settings is not None and exact:
+            values = dict(settings)
+        elif settings is not None:
             values = {
                 k: v
                 for k, v in settings.items()
@@ -427,6 +459,7 @@ class ControlPlane:
                 "version": version.id,
                 "from_version": instance.version_id,
                 "enabled": updated.enabled,
+                **({"dropped_settings": dropped} if dropped else {}),
             },
         )
         return updated
