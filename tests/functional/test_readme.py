@@ -86,3 +86,14 @@ def test_make_demo_prints_the_outcomes():
     assert re.search(r"samples/functions/hostile\s+invalid", out)
     sent = re.search(r"The sink received (\d+) requests; (\d+) carried a valid signature", out)
     assert sent and sent.group(1) == sent.group(2) != "0"
+
+
+def test_readme_three_paths_name_commands_that_exist():
+    from functions_runtime.cli.main import parser
+
+    section = README.split("## Three ways to use it", 1)[1].split("\n## ", 1)[0]
+    commands = set(parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    used = set(re.findall(r"^functions ([a-z-]+)", section, re.M))
+    used |= set(re.findall(r"&& functions ([a-z-]+)", section))
+    assert {"init", "new", "deploy", "lambda-invoke"} <= used <= commands
+    assert "make dist" in section and "--pipeline" in section
