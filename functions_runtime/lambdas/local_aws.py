@@ -48,21 +48,22 @@ class LocalAws:
     endpoint: str
     variables: dict[str, str]  # FUNCTIONS_TABLE, FUNCTIONS_QUEUE_URL, ...
     workspace_id: str
+    region: str = REGION
 
     def environ(self) -> dict[str, str]:
         """What a process needs to reach it."""
         return {
             **FAKE_CREDENTIALS,
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
         }
 
     def client(self, name: str) -> Any:
         import boto3
 
         session = boto3.Session(
-            region_name=REGION,
+            region_name=self.region,
             aws_access_key_id="local",
             aws_secret_access_key="local",
             aws_session_token="local",
@@ -80,7 +81,7 @@ class LocalAws:
         return path
 
 
-def provision_local(endpoint: str, prefix: str = "local") -> LocalAws:
+def provision_local(endpoint: str, prefix: str = "local", region: str = REGION) -> LocalAws:
     """Create the template's resources on ``endpoint`` and seed the sample credentials."""
     from ..control.auth import hash_key
     from ..control.aws import aws_backend, provision
@@ -89,7 +90,7 @@ def provision_local(endpoint: str, prefix: str = "local") -> LocalAws:
     from ..delivery.aws import provision_delivery
     from ..sandbox.host.pool import WorkerPool
 
-    probe = LocalAws(endpoint, {}, "")
+    probe = LocalAws(endpoint, {}, "", region)
     dynamodb, s3, kms, sqs = (probe.client(n) for n in ("dynamodb", "s3", "kms", "sqs"))
     control = provision(dynamodb, s3, kms, prefix=prefix)
     delivery = provision_delivery(sqs, dynamodb, prefix=prefix)
@@ -115,11 +116,11 @@ def provision_local(endpoint: str, prefix: str = "local") -> LocalAws:
                 created_at=utcnow(),
             )
         )
-    return LocalAws(endpoint, variables, workspace.id)
+    return LocalAws(endpoint, variables, workspace.id, region)
 
 
 @contextmanager
-def local_aws(host: str = "127.0.0.1", port: int = 0) -> Iterator[LocalAws]:
+def local_aws(host: str = "127.0.0.1", port: int = 0, region: str = REGION) -> Iterator[LocalAws]:
     """A moto server in this process (a thread), provisioned and seeded."""
     try:
         from moto.server import ThreadedMotoServer
@@ -135,6 +136,6 @@ def local_aws(host: str = "127.0.0.1", port: int = 0) -> Iterator[LocalAws]:
     server.start()
     try:
         bound = server.get_host_and_port()[1]
-        yield provision_local(f"http://{host}:{bound}")
+        yield provision_local(f"http://{host}:{bound}", region=region)
     finally:
         server.stop()

@@ -120,13 +120,7 @@ class _Session:
         self.result: Any = None
         self.template = load_template(args.template)
         self.template_dir = Path(args.template).resolve().parent
-        self.region = (
-            args.region
-            or (aws and "us-east-1")
-            or os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or "us-east-1"
-        )
+        self.region = _region(args)
         self.overrides: dict[str, Any] = (
             _read_json(args.env_file, "env file") if args.env_file else {}
         )
@@ -164,13 +158,22 @@ class _Session:
         return 1 if problem else 0
 
 
+def _region(args: argparse.Namespace) -> str:
+    return str(
+        args.region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
+
+
 def _local(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
     if args.aws or os.environ.get("AWS_ENDPOINT_URL"):
         return contextlib.nullcontext(None)
     from .local_aws import local_aws
 
     print("functions: starting local AWS (moto) with template.yaml's resources", file=sys.stderr)
-    return local_aws()
+    return local_aws(region=_region(args))
 
 
 def run_command(args: argparse.Namespace) -> int:
