@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := build/tools
 TOOLS_STAMP := $(TOOLS)/venv/.installed
 
-.PHONY: demo test lint typecheck unit security bench clean mutation console console-test chromium wheel
+.PHONY: demo test lint typecheck unit security bench clean mutation console console-test chromium wheel dist
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ bench: $(STAMP)
 	$(BIN)/python -m compileall -q functions_runtime sdk/src/functions_sdk bench
 	$(BIN)/python -m bench
 
+# The two wheels integration repositories install (the runtime's pins the SDK's version):
+# publish them to your private index or artifact store, never to a public index.
+dist: $(STAMP) console
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist ./sdk .
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache mutants console/node_modules $(CONSOLE_BUILT_DIR)
+	rm -rf dist $(VENV) .mypy_cache .pytest_cache .ruff_cache mutants console/node_modules $(CONSOLE_BUILT_DIR)
 
 # Mutation testing (mutmut 3; scope and tests in pyproject.toml [tool.mutmut]); slow, so
 # never part of `make test`. One child at a time: the machine may be shared. Narrow it
@@ -81,9 +87,8 @@ chromium:
 		|| echo "make chromium: apt-get could not install chromium; tests/e2e will be skipped"; \
 	else echo "make chromium: needs root and apt-get (Debian's chromium at /usr/bin/chromium); tests/e2e will be skipped"; fi
 
-# A wheel with the console in it.
-wheel: $(STAMP) console
-	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+# The runtime's wheel (with the console in it) and the SDK's: see dist.
+wheel: dist
 
 # -- AWS (template.yaml, docs/AWS.md) ---------------------------------------------------
 # The Lambda code directory, the tools that check the template (cfn-lint and

@@ -15,13 +15,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..lambdas.local_invoke import add_lambda_invoke
+from ..lambdas.local_command import add_lambda_invoke
 from ..manifest import ManifestError, load_function
 from ..sandbox.compiler import compile_function
 from ..sandbox.host.local import build_spec
 from ..sandbox.host.pool import summarise
 from .client import ApiError
 from .remote import add_commands
+from .scaffold import add_scaffold_commands
 
 __all__ = ["main"]
 
@@ -52,15 +53,15 @@ def allow_list(flags: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(e for e in entries if e)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
+def _validate_one(path: str) -> int:
     try:
-        fn = load_function(args.path)
+        fn = load_function(path)
     except ManifestError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
     except OSError as exc:
-        raise UsageError(f"cannot read {args.path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     report = compile_function(fn.source, fn.filename, fn.manifest.kind)
     for error in report.errors:
         print(error, file=sys.stderr)
@@ -69,6 +70,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     handlers = ", ".join(report.handlers)
     print(f"{fn.filename}: ok ({fn.manifest.kind} function; handlers: {handlers})")
     return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Every path is checked; exit 1 when any has problems."""
+    return max(_validate_one(path) for path in args.path)
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -143,7 +149,9 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = sub.add_parser("validate", help="check a function folder; exit 1 with problems")
-    validate.add_argument("path", help="function folder, its handler.py, or a .py file")
+    validate.add_argument(
+        "path", nargs="+", help="function folders, their handler.py, or .py files"
+    )
     validate.set_defaults(run=cmd_validate)
 
     invoke = sub.add_parser("invoke", help="run a function on an event or a batch, print JSON")
@@ -225,6 +233,7 @@ def parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=cmd_doctor)
     add_commands(sub)
     add_lambda_invoke(sub)
+    add_scaffold_commands(sub)
     return root
 
 
@@ -280,6 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `functions logs ... | head`: the reader left; end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UsageError as exc:
         _fail(str(exc))
     except ApiError as exc:

@@ -38,11 +38,41 @@ def _find_function(api: ApiClient, name: str) -> dict[str, Any] | None:
         raise
 
 
+def _dry_run(args: argparse.Namespace, name: str, settings: Any) -> int:
+    """What deploy would upload, checked here as the server checks it; no API call."""
+    from ..manifest import ManifestError, check_settings, load_function
+    from ..sandbox.compiler import compile_function
+
+    try:
+        fn = load_function(args.path)
+        if settings is not None:
+            check_settings(fn.manifest, settings, declared=fn.declared)
+    except ManifestError as exc:
+        raise ApiError("; ".join(exc.problems)) from None
+    report = compile_function(fn.source, fn.filename, fn.manifest.kind)
+    if not report.ok:
+        raise ApiError("; ".join(str(e) for e in report.errors))
+    _print(
+        {
+            "dry_run": True,
+            "name": name,
+            "kind": fn.manifest.kind,
+            "handlers": list(report.handlers),
+            "files": sorted(read_function_files(args.path)),
+            "source": args.source,
+            "deploy": not args.no_deploy,
+        }
+    )
+    return 0
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
-    api = ApiClient()
     files = read_function_files(args.path)
     settings = _load_json(args.settings, "settings") if args.settings else None
     name = args.name or Path(args.path).resolve().name
+    if args.dry_run:
+        return _dry_run(args, name, settings)
+    api = ApiClient()
     existing = _find_function(api, name)
     if existing is None:
         progress(f"creating function {name} ...")
@@ -54,6 +84,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         version = api.call("POST", f"/v1/functions/{function['id']}/versions", {"files": files})[
             "version"
         ]
+    if args.no_deploy:
+        _print({"function": function["id"], "name": name, **_version_summary(version)})
+        return 0
     progress(f"deploying version {version['number']} ({version['id']}) ...")
     body: dict[str, Any] = {"version": version["id"]}
     if args.source:
@@ -76,6 +109,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         }
     )
     return 0
+
+
+def _version_summary(version: dict[str, Any]) -> dict[str, Any]:
+    return {"version": version["id"], "number": version["number"], "deployed": False}
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
@@ -254,6 +291,14 @@ def add_commands(sub: Any) -> None:
         "--insert",
         metavar="INSTANCE",
         help="an insert function's instance to run before this destination ('' detaches)",
+    )
+    deploy.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the folder (and --settings) locally and print the plan; no API call",
+    )
+    deploy.add_argument(
+        "--no-deploy", action="store_true", help="upload the version only; instances stay put"
     )
     deploy.set_defaults(run=cmd_deploy)
 

@@ -320,9 +320,32 @@ class ControlPlane:
         }
         if batching:
             instance = Instance.model_validate({**instance.model_dump(), **batching})
+        merged = None if settings is None else self._merge(instance, version, settings)
         return self._update(
-            who, instance, version, settings, enabled=enabled, action="instance.update"
+            who,
+            instance,
+            version,
+            merged,
+            enabled=enabled,
+            action="instance.update",
+            exact=merged is not None,
         )
+
+    def _merge(
+        self, instance: Instance, version: Version, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """PATCH semantics: the given settings replace theirs, ``null`` removes one, the
+        rest stay (a secret given as ``***`` stays as it is)."""
+        if not isinstance(changes, dict):
+            raise bad_request("settings must be a JSON object")
+        values, was_secret = decrypt_settings_and_names(self.backend.box, instance)
+        secrets = set(_manifest(version).secret_names()) | was_secret
+        for name, value in changes.items():
+            if value is None:
+                values.pop(name, None)
+            elif not (value == MASK and name in secrets):
+                values[name] = value
+        return values
 
     def list_instances(self, ws: str, function_id: str | None = None) -> list[Instance]:
         return self.store.list_instances(ws, function_id)
@@ -388,13 +411,22 @@ class ControlPlane:
         action: str,
         enabled: bool | None = None,
         source_id: str | None = None,
+        exact: bool = False,
     ) -> Instance:
         manifest = _manifest(version)
         previous, was_secret = decrypt_settings_and_names(self.backend.box, instance)
         # A setting once secret stays secret, whatever this version's manifest says.
         secret_names = set(manifest.secret_names()) | was_secret
         values = dict(previous)
-        if settings is not None:
+        dropped: list[str] = []
+        if settings is None and version.manifest.get("source") is not None:
+            # Settings follow the version: a value the version does not declare (a
+            # rollback to before it existed) is dropped, and named in the audit entry.
+            dropped = sorted(k for k in values if k not in manifest.settings)
+            values = {k: v for k, v in values.items() if k in manifest.settings}
+        elif settings is not None and exact:
+            values = dict(settings)
+        elif settings is not None:
             values = {k: v for k, v in settings.items() if not (v == MASK and k in secret_names)}
             for name in secret_names:  # secrets omitted or masked: keep them
                 if name not in values and name in previous:
@@ -429,6 +461,7 @@ class ControlPlane:
                 "version": version.id,
                 "from_version": instance.version_id,
                 "enabled": updated.enabled,
+                **({"dropped_settings": dropped} if dropped else {}),
             },
         )
         return updated

@@ -36,7 +36,6 @@ the handler and everything it imports come from the code directory, as on Lambda
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -54,7 +53,6 @@ from typing import Any
 __all__ = [
     "LambdaFunction",
     "LambdaInvokeError",
-    "add_lambda_invoke",
     "find_function",
     "invoke",
     "load_template",
@@ -308,9 +306,13 @@ def resolve_environment(
 
 
 def _process_environment(
-    function: LambdaFunction, variables: Mapping[str, str], region: str
+    function: LambdaFunction,
+    variables: Mapping[str, str],
+    region: str,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in PASSTHROUGH or k.startswith("AWS_")}
+    env.update(extra or {})
     name = function.logical_id
     env.update(
         {
@@ -349,9 +351,12 @@ def invoke(
     timeout: float | None = None,
     region: str = "us-east-1",
     stderr: Any = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[bool, Any]:
     """Run the handler once in a fresh process; ``(ok, result)``. ``ok`` is False when
-    the handler raised or timed out (``result`` is then Lambda's error object)."""
+    the handler raised or timed out (``result`` is then Lambda's error object).
+    ``extra_env`` (e.g. a local AWS endpoint and credentials) is set before the
+    function's variables."""
     code_dir = function.code_dir
     if not code_dir.is_dir():
         raise LambdaInvokeError(
@@ -380,7 +385,7 @@ def invoke(
             stdout=stderr if stderr is not None else sys.stderr,
             stderr=stderr if stderr is not None else sys.stderr,
             cwd=code_dir,
-            env=_process_environment(function, variables, region),
+            env=_process_environment(function, variables, region, extra_env),
             pass_fds=(write_fd,),
             start_new_session=True,
         )
@@ -444,72 +449,7 @@ def _kill(child: subprocess.Popen[bytes]) -> None:
     child.wait()
 
 
-# -- the command ---------------------------------------------------------------------------
-
-
-def add_lambda_invoke(sub: Any) -> None:
-    """Register ``lambda-invoke`` on the ``functions`` subcommands."""
-    cmd = sub.add_parser(
-        "lambda-invoke",
-        help="call a template.yaml function's handler as Lambda would (no Docker needed)",
-        description=(
-            "Call a template.yaml function's handler as Lambda would, without Docker: in a "
-            "fresh process, with the template's environment (--env-file gives resource "
-            "names), Lambda's variables and a context whose deadline is the function's "
-            "Timeout, enforced by killing the process. Prints the result as JSON (exit 0), "
-            "or Lambda's error object when the handler raised or timed out (exit 1)."
-        ),
-    )
-    cmd.add_argument("logical_id", metavar="LOGICAL_ID", help="e.g. ApiFunction, WorkerFunction")
-    cmd.add_argument("-e", "--event", required=True, metavar="FILE", help="JSON event file")
-    cmd.add_argument(
-        "-t", "--template", default="template.yaml", metavar="FILE", help="default: template.yaml"
-    )
-    cmd.add_argument(
-        "--env-file",
-        "-n",
-        metavar="FILE",
-        help='variable values: {"Parameters": {VAR: value}, "<LogicalId>": {VAR: value}}',
-    )
-    cmd.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="deadline (default: the Timeout)"
-    )
-    cmd.add_argument("--code-dir", metavar="DIR", help="code directory (default: the CodeUri)")
-    cmd.add_argument("--region", help="default: AWS_REGION, AWS_DEFAULT_REGION or us-east-1")
-    cmd.add_argument("--pretty", action="store_true", help="indent the JSON output")
-    cmd.set_defaults(run=run_command)
-
-
-def run_command(args: argparse.Namespace) -> int:
-    try:
-        region = (
-            args.region
-            or os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or "us-east-1"
-        )
-        template = load_template(args.template)
-        function = find_function(template, args.logical_id, Path(args.template).resolve().parent)
-        if args.code_dir:
-            function.properties["CodeUri"] = str(Path(args.code_dir).resolve())
-        if args.timeout is not None and not 0 < args.timeout <= 900:
-            raise LambdaInvokeError("--timeout must be between 0 and 900 seconds")
-        try:
-            event = json.loads(Path(args.event).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise LambdaInvokeError(f"cannot read event {args.event}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise LambdaInvokeError(f"event {args.event} is not JSON: {exc}") from None
-        variables = resolve_environment(
-            template, function, _read_env_file(args.env_file), region=region
-        )
-        ok, result = invoke(function, event, variables, timeout=args.timeout, region=region)
-    except LambdaInvokeError as exc:
-        print(f"functions: error: {exc}", file=sys.stderr)
-        return 2
-    json.dump(result, sys.stdout, indent=2 if args.pretty else None)
-    sys.stdout.write("\n")
-    return 0 if ok else 1
+# The command line (``add_lambda_invoke``, local AWS, ``--pipeline``): local_command.py.
 
 
 # -- the child: Lambda's side of one invocation ------------------------------------------

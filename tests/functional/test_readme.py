@@ -59,8 +59,8 @@ def test_readme_handler_runs_with_the_documented_outcomes(
     )
     assert result.outcome == outcome
     [request] = result.requests
-    assert request["request_headers"]["Authorization"] == "***"
-    assert request["request_body"] == ('{"name":"Signed Up","user":"u1","props":{"plan":"pro"}}')
+    assert request.headers["Authorization"] == "***"
+    assert request.body == ('{"name":"Signed Up","user":"u1","props":{"plan":"pro"}}')
     if outcome == "delivered":
         assert result.result == {"status": 200}
         assert result.logs == ["INFO sent Signed Up"]
@@ -89,3 +89,14 @@ def test_make_demo_prints_the_outcomes():
     assert sent and sent.group(1) == sent.group(2) != "0"
     console = re.search(r"The web console: (http://127\.0\.0\.1:\d+/)\n", out)
     assert console and re.search(r"Sign in with the API key fk_demo_\S+", out)
+
+
+def test_readme_three_paths_name_commands_that_exist():
+    from functions_runtime.cli.main import parser
+
+    section = README.split("## Three ways to use it", 1)[1].split("\n## ", 1)[0]
+    commands = set(parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    used = set(re.findall(r"^functions ([a-z-]+)", section, re.M))
+    used |= set(re.findall(r"&& functions ([a-z-]+)", section))
+    assert {"init", "new", "deploy", "lambda-invoke"} <= used <= commands
+    assert "make dist" in section and "--pipeline" in section

@@ -17,6 +17,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,8 +26,7 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.manifest import ManifestError
-from functions_sdk.testing import InvocationResult, MockResponse, run_batch, run_function
+from functions_sdk.testing import ErrorInfo, InvocationResult, MockResponse, run_batch, run_function
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "user_functions"
@@ -60,9 +60,9 @@ def everything(result: InvocationResult) -> str:
     return json.dumps(
         {
             "result": result.result,
-            "error": result.error,
+            "error": None if result.error is None else asdict(result.error),
             "logs": result.logs,
-            "requests": result.requests,
+            "requests": [asdict(r) for r in result.requests],
         }
     )
 
@@ -171,10 +171,10 @@ def test_signed_webhook_posts_every_event_type(name: str) -> None:
     assert result.outcome == "delivered", result.error
     assert result.result == {"status": 200}
     assert result.error is None
-    assert [(r["method"], r["url"], r["status"]) for r in result.requests] == [("POST", HOOK, 200)]
+    assert [(r.method, r.url, r.status) for r in result.requests] == [("POST", HOOK, 200)]
     request = result.requests[0]
-    assert request["request_headers"] == {**HOOK_HEADERS, "X-Event-Type": event["type"]}
-    assert_same_event(json.loads(request["request_body"]), event)
+    assert request.headers == {**HOOK_HEADERS, "X-Event-Type": event["type"]}
+    assert_same_event(json.loads(request.body), event)
     assert result.logs == [f"INFO {event['type']} delivered: webhook answered 200"]
 
 
@@ -198,7 +198,7 @@ def test_signed_webhook_signature_is_hmac_of_the_exact_bytes_on_the_wire(
     assert seen["headers"]["Content-Type"] == "application/json"
     assert_same_event(json.loads(seen["body"]), event)
     # The recorded request still masks the signature.
-    assert result.requests[0]["request_headers"]["X-Signature"] == MASK
+    assert result.requests[0].headers["X-Signature"] == MASK
 
 
 def test_signed_webhook_batch_is_one_signed_post_of_the_array(receiver: _Receiver) -> None:
@@ -233,16 +233,16 @@ def test_signed_webhook_batch_results_keep_order_around_an_invalid_event() -> No
 
     assert [r.outcome for r in results] == ["delivered"] * 2 + ["rejected"] + ["delivered"] * 4
     assert results[2].error is not None
-    assert results[2].error["type"] == "InvalidEventPayload"
-    assert "event: field required" in results[2].error["message"]
+    assert results[2].error.type == "InvalidEventPayload"
+    assert "event: field required" in results[2].error.message
     assert results[2].requests == []
     delivered = [r for r in results if r.outcome == "delivered"]
     assert [r.result for r in delivered] == [{"status": 202, "type": e["type"]} for e in events]
     # One POST for the six valid events, shown on each of their records.
     for r in delivered:
         [request] = r.requests
-        assert (request["method"], request["url"], request["status"]) == ("POST", HOOK, 202)
-        assert request["request_headers"] == {**HOOK_HEADERS, "X-Event-Type": "batch"}
+        assert (request.method, request.url, request.status) == ("POST", HOOK, 202)
+        assert request.headers == {**HOOK_HEADERS, "X-Event-Type": "batch"}
 
 
 @pytest.mark.parametrize(
@@ -264,9 +264,9 @@ def test_signed_webhook_outcome_follows_the_receivers_status(
     assert result.outcome == outcome
     assert result.result is None
     assert result.error is not None
-    assert result.error["type"] == error_type
-    assert str(status) in result.error["message"]
-    assert [r["status"] for r in result.requests] == [status]
+    assert result.error.type == error_type
+    assert str(status) in result.error.message
+    assert [r.status for r in result.requests] == [status]
 
 
 @pytest.mark.parametrize(("status", "outcome"), [(503, "retry"), (422, "rejected")])
@@ -291,8 +291,8 @@ def test_signed_webhook_connection_failure_is_retried() -> None:
     )
     assert result.outcome == "retry"
     assert result.error is not None
-    assert result.error["type"] == "RetryError"
-    assert "connection refused" in result.error["message"]
+    assert result.error.type == "RetryError"
+    assert "connection refused" in result.error.message
 
 
 def test_signed_webhook_masks_the_secret_even_when_the_receiver_echoes_it() -> None:
@@ -301,13 +301,14 @@ def test_signed_webhook_masks_the_secret_even_when_the_receiver_echoes_it() -> N
 
     assert result.outcome == "rejected"
     assert result.error is not None
-    assert "bad signature: expected key ***" in result.error["message"]
+    assert "bad signature: expected key ***" in result.error.message
     assert SIGNING_SECRET not in everything(result)
 
 
 def test_signed_webhook_needs_its_settings() -> None:
-    with pytest.raises(ManifestError, match=r"settings\.signing_secret: required"):
-        run_function(SIGNED_WEBHOOK, sample("track"), settings={"url": HOOK}, responses=[])
+    result = run_function(SIGNED_WEBHOOK, sample("track"), settings={"url": HOOK}, responses=[])
+    assert (result.outcome, result.error and result.error.type) == ("invalid", "SettingsError")
+    assert "settings.signing_secret: required" in result.error.message
 
 
 def test_signed_webhook_helpers_sign_as_documented_in_plain_python() -> None:
@@ -362,10 +363,10 @@ def test_slack_posts_a_listed_track_event_as_text_and_blocks() -> None:
     assert result.result == {"status": 200, "slack": "ok"}
     [request] = result.requests
     # The whole webhook URL is the secret: the recorded URL is masked.
-    assert (request["method"], request["url"], request["status"]) == ("POST", MASK, 200)
-    assert request["request_headers"] == SLACK_HEADERS
+    assert (request.method, request.url, request.status) == ("POST", MASK, 200)
+    assert request.headers == SLACK_HEADERS
     headline = ":bell: *Order Completed* by `u_1` (25.00 EUR)"
-    assert json.loads(request["request_body"]) == {
+    assert json.loads(request.body) == {
         "text": headline,
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
@@ -391,7 +392,7 @@ def test_slack_posts_a_listed_track_event_as_text_and_blocks() -> None:
 def test_slack_caps_fields_at_max_properties() -> None:
     result = run_slack(sample("track"), SLACK_OK, max_properties=3)
     assert result.outcome == "delivered"
-    blocks = json.loads(result.requests[0]["request_body"])["blocks"]
+    blocks = json.loads(result.requests[0].body)["blocks"]
     assert [f["text"].split("\n")[0] for f in blocks[1]["fields"]] == [
         "*order_id*",
         "*total*",
@@ -405,8 +406,8 @@ def test_slack_filters_track_events_not_in_the_events_setting() -> None:
 
     assert result.outcome == "filtered"
     assert result.error is not None
-    assert result.error["type"] == "EventNotSupported"
-    assert "'Product Viewed' is not in the events setting" in result.error["message"]
+    assert result.error.type == "EventNotSupported"
+    assert "'Product Viewed' is not in the events setting" in result.error.message
     assert result.requests == []
 
 
@@ -414,7 +415,7 @@ def test_slack_posts_new_users_when_notify_identify_is_on() -> None:
     result = run_slack(sample("identify"), SLACK_OK)
 
     assert result.outcome == "delivered", result.error
-    body = json.loads(result.requests[0]["request_body"])
+    body = json.loads(result.requests[0].body)
     assert body["text"] == ":wave: New user: Peter Gibbons (peter@example.com)"
     shown = [f["text"].split("\n")[0] for f in body["blocks"][1]["fields"]]
     assert "*name*" not in shown and "*email*" not in shown
@@ -430,8 +431,8 @@ def test_slack_filters_identify_when_notify_identify_is_off(notify: bool | None)
 
     assert result.outcome == "filtered"
     assert result.error is not None
-    assert result.error["type"] == "EventNotSupported"
-    assert "notify_identify" in result.error["message"]
+    assert result.error.type == "EventNotSupported"
+    assert "notify_identify" in result.error.message
     assert result.requests == []
 
 
@@ -439,11 +440,7 @@ def test_slack_filters_identify_when_notify_identify_is_off(notify: bool | None)
 def test_slack_filters_event_types_it_has_no_handler_for(name: str) -> None:
     result = run_slack(sample(name), SLACK_OK)
     assert result.outcome == "filtered"
-    assert result.error == {
-        "type": "EventNotSupported",
-        "message": f"no on_{name} handler",
-        "line": None,
-    }
+    assert result.error == ErrorInfo("EventNotSupported", f"no on_{name} handler", None)
     assert result.requests == []
 
 
@@ -474,8 +471,8 @@ def test_slack_outcome_follows_slacks_answer(
 
     assert result.outcome == outcome
     assert result.error is not None
-    assert result.error["type"] == error_type
-    assert says in result.error["message"]
+    assert result.error.type == error_type
+    assert says in result.error.message
     assert SLACK_URL not in everything(result)
 
 
@@ -498,10 +495,10 @@ def test_slack_connection_failure_is_retried_and_the_url_stays_masked() -> None:
     )
     assert result.outcome == "retry"
     assert result.error is not None
-    assert result.error["type"] == "RetryError"
-    assert "connection refused" in result.error["message"]
+    assert result.error.type == "RetryError"
+    assert "connection refused" in result.error.message
     assert "sEcReTtOkEn" not in everything(result)
-    assert result.requests[0]["url"] == MASK
+    assert result.requests[0].url == MASK
 
 
 def test_slack_without_on_batch_runs_each_event_of_a_batch_in_order() -> None:
@@ -515,7 +512,7 @@ def test_slack_without_on_batch_runs_each_event_of_a_batch_in_order() -> None:
         "filtered",  # group: no handler
         "delivered",  # Order Completed: listed
     ]
-    texts = [json.loads(r.requests[0]["request_body"])["text"] for r in results if r.requests]
+    texts = [json.loads(r.requests[0].body)["text"] for r in results if r.requests]
     assert texts == [
         ":wave: New user: Samir Nagheenanajar (samir@example.com)",
         ":bell: *Signed Up* by `user_c4ca4238`",
@@ -524,8 +521,9 @@ def test_slack_without_on_batch_runs_each_event_of_a_batch_in_order() -> None:
 
 
 def test_slack_needs_the_events_setting() -> None:
-    with pytest.raises(ManifestError, match=r"settings\.events: required"):
-        run_function(SLACK, sample("track"), settings={"webhook_url": SLACK_URL}, responses=[])
+    result = run_function(SLACK, sample("track"), settings={"webhook_url": SLACK_URL}, responses=[])
+    assert (result.outcome, result.error and result.error.type) == ("invalid", "SettingsError")
+    assert "settings.events: required" in result.error.message
 
 
 # =========================================================================== crm_upsert
@@ -554,10 +552,10 @@ def sent(result: InvocationResult) -> list[tuple[str, str, dict[str, str], Any]]
     """(method, url, headers, JSON body) of each recorded request."""
     return [
         (
-            r["method"],
-            r["url"],
-            r["request_headers"],
-            None if r["request_body"] is None else json.loads(r["request_body"]),
+            r.method,
+            r.url,
+            r.headers,
+            None if r.body is None else json.loads(r.body),
         )
         for r in result.requests
     ]
@@ -590,7 +588,7 @@ def test_crm_identify_upserts_the_contact_by_email() -> None:
 def test_crm_api_base_may_end_with_a_slash() -> None:
     result = run_crm(sample("identify"), UPSERT_OK, api_base=API + "/")
     assert result.outcome == "delivered"
-    assert result.requests[0]["url"] == f"{API}/contacts/upsert"
+    assert result.requests[0].url == f"{API}/contacts/upsert"
 
 
 @pytest.mark.parametrize("email", [None, "", "not-an-email", 42])
@@ -604,8 +602,8 @@ def test_crm_identify_without_an_email_is_rejected(email: Any) -> None:
 
     assert result.outcome == "rejected"
     assert result.error is not None
-    assert result.error["type"] == "InvalidEventPayload"
-    assert "traits.email" in result.error["message"]
+    assert result.error.type == "InvalidEventPayload"
+    assert "traits.email" in result.error.message
     assert result.requests == []
 
 
@@ -666,7 +664,10 @@ def test_crm_track_sends_the_message_id_as_idempotency_key(receiver: _Receiver) 
 def test_crm_track_without_email_uses_the_user_id() -> None:
     event = {**sample("track"), "context": {"library": {"name": "analytics-python"}}}
     del event["messageId"]
-    result = run_crm(event, UPSERT_OK, ACTIVITY_OK)
+    # As given (no messageId), not as ingest would stamp it.
+    result = run_function(
+        CRM, event, settings=CRM_SETTINGS, responses=[UPSERT_OK, ACTIVITY_OK], stamp=False
+    )
 
     assert result.outcome == "delivered", result.error
     assert result.result == {"contactExternalId": "user_8f14e45f", "activity_id": "a_7"}
@@ -693,7 +694,7 @@ def test_crm_filters_anonymous_track_events() -> None:
 
     assert result.outcome == "filtered"
     assert result.error is not None
-    assert result.error["type"] == "EventNotSupported"
+    assert result.error.type == "EventNotSupported"
     assert result.requests == []
 
 
@@ -739,9 +740,9 @@ def test_crm_delete_removes_the_contact(
     assert run.outcome == outcome, run.error
     assert run.result == result
     headers = {k: v for k, v in CRM_HEADERS.items() if k != "Content-Type"}
-    assert [
-        (r["method"], r["url"], r["request_headers"], r["request_body"]) for r in run.requests
-    ] == [("DELETE", f"{API}/contacts/external/user%2F8%20f", headers, None)]
+    assert [(r.method, r.url, r.headers, r.body) for r in run.requests] == [
+        ("DELETE", f"{API}/contacts/external/user%2F8%20f", headers, None)
+    ]
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503])
@@ -752,9 +753,9 @@ def test_crm_retries_429_and_5xx(status: int) -> None:
     )
     assert result.outcome == "retry"
     assert result.error is not None
-    assert result.error["type"] == "RetryError"
-    assert result.error["message"] == f"POST {API}/contacts/upsert answered {status}"
-    assert [r["status"] for r in result.requests] == [status]
+    assert result.error.type == "RetryError"
+    assert result.error.message == f"POST {API}/contacts/upsert answered {status}"
+    assert [r.status for r in result.requests] == [status]
 
 
 def test_crm_retries_when_the_activity_fails_after_the_upsert() -> None:
@@ -764,7 +765,7 @@ def test_crm_retries_when_the_activity_fails_after_the_upsert() -> None:
         MockResponse(method="POST", url=f"{API}/activities", status=503),
     )
     assert result.outcome == "retry"
-    assert [(r["url"], r["status"]) for r in result.requests] == [
+    assert [(r.url, r.status) for r in result.requests] == [
         (f"{API}/contacts/upsert", 200),
         (f"{API}/activities", 503),
     ]
@@ -786,8 +787,8 @@ def test_crm_rejects_other_errors(response: MockResponse, says: str) -> None:
     result = run_crm(sample("identify"), response)
     assert result.outcome == "rejected"
     assert result.error is not None
-    assert result.error["type"] == "ValidationError"
-    assert says in result.error["message"]
+    assert result.error.type == "ValidationError"
+    assert says in result.error.message
 
 
 def test_crm_masks_the_api_key_when_the_crm_echoes_it() -> None:
@@ -797,7 +798,7 @@ def test_crm_masks_the_api_key_when_the_crm_echoes_it() -> None:
     )
     assert result.outcome == "rejected"
     assert result.error is not None
-    assert "key *** has no write scope" in result.error["message"]
+    assert "key *** has no write scope" in result.error.message
     assert API_KEY not in everything(result)
 
 
@@ -823,7 +824,7 @@ def test_crm_runs_a_batch_event_by_event_in_order() -> None:
         "delivered",  # group: company upsert
         "delivered",  # Order Completed: activity by userId
     ]
-    assert [[r["url"].removeprefix(API) for r in res.requests] for res in results] == [
+    assert [[r.url.removeprefix(API) for r in res.requests] for res in results] == [
         ["/contacts/upsert"],
         ["/contacts/upsert", "/activities"],
         [],

@@ -88,6 +88,13 @@ RULES: dict[str, tuple[str, ...]] = {
         "aws_lambda_powertools",
     ),
     "functions_sdk": (RT, *AWS_LIBS, "aws_lambda_powertools", *DEV_TOOLS),
+    # The pytest plugin is loaded by pytest itself: pytest is its one dev tool.
+    "functions_sdk.pytest_plugin": (
+        RT,
+        *AWS_LIBS,
+        "aws_lambda_powertools",
+        *(tool for tool in DEV_TOOLS if tool != "pytest"),
+    ),
 }
 # The SDK's test helpers reach the runtime through exactly one module.
 SDK_TESTING_ENTRY = f"{RT}.sandbox.host.local"

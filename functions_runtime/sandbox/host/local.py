@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...manifest import check_settings, load_function
+from ...manifest import ManifestError, check_settings, load_function
 from .pool import InstanceSpec, WorkerPool
 
-__all__ = ["WorkerPool", "build_spec"]
+__all__ = ["ManifestError", "WorkerPool", "build_spec"]
 
 
 def build_spec(
