@@ -392,7 +392,7 @@ def build_app(
         "(`line` 0 when it has none); `ok` is true when an upload would be accepted.",
     )
     def validate(body: FilesIn) -> dict[str, Any]:
-        who()
+        ws(who())  # a key that names another workspace is refused here too
         return plane.validate(body.files)
 
     @app.post(
