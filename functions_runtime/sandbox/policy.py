@@ -148,6 +148,11 @@ def attribute_problem(attr: str) -> str | None:
 class FunctionsPolicy(RestrictingNodeTransformer):
     """RestrictedPython transformer with the Functions rules described above."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._scopes: list[str] = []  # "class" / "function", innermost last
+        self._own_type_checking = False
+
     # -- names -------------------------------------------------------------------
 
     def check_name(self, node: Any, name: str | None, allow_magic_methods: bool = False) -> None:
@@ -215,11 +220,7 @@ class FunctionsPolicy(RestrictingNodeTransformer):
 
     # -- scopes: what a class body may assign ---------------------------------------
 
-    _scopes: list[str]
-
     def _scoped(self, kind: str, node: Any, visit: Any) -> Any:
-        if not hasattr(self, "_scopes"):
-            self._scopes = []
         self._scopes.append(kind)
         try:
             return visit(node)
@@ -228,16 +229,13 @@ class FunctionsPolicy(RestrictingNodeTransformer):
 
     @property
     def _class_depth(self) -> bool:
-        return bool(getattr(self, "_scopes", None)) and self._scopes[-1] == "class"
+        return bool(self._scopes) and self._scopes[-1] == "class"
 
     def visit_ClassDef(self, node: ast.ClassDef) -> Any:
-        if not hasattr(self, "_scopes"):
-            self._scopes = []
-        self._scopes.append("class")
-        try:
-            return super().visit_ClassDef(node)
-        finally:
-            self._scopes.pop()
+        if any(keyword.arg == "metaclass" for keyword in node.keywords):
+            self.error(node, "metaclass= is not available; derive from abc.ABC or enum.Enum")
+        node.keywords = [k for k in node.keywords if k.arg != "metaclass"]
+        return self._scoped("class", node, super().visit_ClassDef)
 
     def visit_Lambda(self, node: ast.Lambda) -> Any:
         return self._scoped("function", node, super().visit_Lambda)
@@ -255,13 +253,7 @@ class FunctionsPolicy(RestrictingNodeTransformer):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
         node.returns = None
-        if not hasattr(self, "_scopes"):
-            self._scopes = []
-        self._scopes.append("function")
-        try:
-            return super().visit_FunctionDef(node)
-        finally:
-            self._scopes.pop()
+        return self._scoped("function", node, super().visit_FunctionDef)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> Any:
         if node.module == "__future__":
@@ -439,7 +431,7 @@ class FunctionsPolicy(RestrictingNodeTransformer):
         if (
             isinstance(test, ast.Name)
             and test.id == "TYPE_CHECKING"
-            and not getattr(self, "_own_type_checking", False)
+            and not self._own_type_checking
         ) or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
             node.body = [ast.Pass(lineno=node.lineno, col_offset=node.col_offset)]
         return self.node_contents_visit(node)
