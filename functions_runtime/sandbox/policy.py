@@ -200,11 +200,9 @@ class FunctionsPolicy(RestrictingNodeTransformer):
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> Any:
         if self._scopes and self._scopes[-1] == "class" and isinstance(node.target, ast.Name):
-            # A class's fields (dataclasses, NamedTuple): the annotation is kept as its
-            # source text, as ``from __future__ import annotations`` would keep it, so
-            # it is recorded in the class's annotations and never evaluated.
-            node.annotation = ast.Constant(ast.unparse(node.annotation))
-            copy_locations(node.annotation, node)
+            # A class's fields (dataclasses, NamedTuple): the annotation is kept, and
+            # the module is compiled with ``from __future__ import annotations`` (see
+            # visit_Module), so it is recorded as its source text, never evaluated.
             node.target = self.visit(node.target)
             if node.value is not None:
                 node.value = self.visit(node.value)
@@ -422,7 +420,15 @@ class FunctionsPolicy(RestrictingNodeTransformer):
             isinstance(n, ast.Name) and n.id == "TYPE_CHECKING" and isinstance(n.ctx, ast.Store)
             for n in ast.walk(node)
         )
-        return super().visit_Module(node)
+        module = super().visit_Module(node)
+        # Annotations are never evaluated: kept ones (class fields) become their source
+        # text. Stated here rather than left to the compiler's inherited flags.
+        future = ast.ImportFrom(module="__future__", names=[ast.alias(name="annotations")], level=0)
+        body = module.body
+        at = 1 if body and _is_docstring(body[0]) else 0
+        copy_locations(future, body[at] if len(body) > at else module)
+        body.insert(at, future)
+        return module
 
     def visit_If(self, node: ast.If) -> Any:
         """``if TYPE_CHECKING:`` bodies (typing's) are for the type checker only: they
@@ -443,6 +449,14 @@ class FunctionsPolicy(RestrictingNodeTransformer):
 
 
 _PATTERN_REFUSED = frozenset({"mro", "format", "format_map", "register"})
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def _pass(node: ast.stmt) -> ast.Pass:

@@ -77,6 +77,7 @@ class TYPED_DICT_BASE:
 
 
 _ENUM_BASES = (enum.Enum, enum.IntEnum, enum.StrEnum, enum.Flag, enum.IntFlag)
+_ENUM_MIXINS = (str, int)
 _CABC_NAMES = (
     "Mapping MutableMapping Sequence MutableSequence Set MutableSet Iterable Iterator "
     "Generator Callable Hashable Sized Container Collection Reversible MappingView "
@@ -118,14 +119,20 @@ class ClassMaker:
 
     def _check(self, name: str, bases: tuple[Any, ...]) -> tuple[type, ...]:
         kept: list[type] = []
+        # ``class Endpoint(str, Enum)``: a str / int mixin, for enums only.
+        mixins = _ENUM_MIXINS if any(isinstance(b, enum.EnumType) for b in bases) else ()
         for base in bases:
             if base in _DROPPED_BASES:
                 base = GENERIC_BASE
             if base in kept:
                 continue
-            if base in (NAMED_TUPLE_BASE, TYPED_DICT_BASE) or (
-                isinstance(base, type)
-                and (base in self._bases or self._guards.is_author_object(base))
+            if (
+                base in (NAMED_TUPLE_BASE, TYPED_DICT_BASE)
+                or base in mixins
+                or (
+                    isinstance(base, type)
+                    and (base in self._bases or self._guards.is_author_object(base))
+                )
             ):
                 kept.append(base)
                 continue

@@ -15,6 +15,7 @@ import collections
 import datetime
 import decimal
 import hashlib
+import heapq  # noqa: F401 - Counter.most_common imports it lazily (the worker cannot)
 import hmac
 import itertools
 import json

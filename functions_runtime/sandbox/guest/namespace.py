@@ -88,6 +88,9 @@ def _guarded_import(guards: Guards) -> Any:
     def __import__(
         name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
     ) -> Facade:
+        if name == "__future__" and level == 0:
+            # the compiler's own ``from __future__ import annotations`` (policy.py)
+            return Facade("__future__", {"annotations": None})
         if name == "_strptime" and level == 0 and "_strptime" in sys.modules:
             # datetime.strptime's C code imports it by name (and then takes the real
             # module from sys.modules): it gets an empty stand-in.

@@ -13,5 +13,5 @@ class Channel(StrEnum):
 
 def on_track(event, settings):
     return {"cmp": Priority.HIGH > Priority.LOW, "sum": Priority.HIGH + 1,
-            "channel": Channel.EMAIL, "upper": Channel.SMS.upper(),
+            "channel": Channel.EMAIL.value, "upper": Channel.SMS.upper(),
             "fmt": f"{Channel.EMAIL}-{Priority.LOW.value}"}

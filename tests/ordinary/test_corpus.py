@@ -1,0 +1,64 @@
+"""Every corpus handler gives the same result in the production sandbox as in CPython.
+
+One worker pool serves the module (real workers, OS confinement as configured by
+default, like tests/security). Each case is also accepted by ``compile_function`` (what
+``validate`` and upload run): what validate accepts must run, not be refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions_runtime.sandbox.compiler import compile_function
+from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
+
+from .harness import CORPUS, DEFAULT_EVENT, DEFAULT_SETTINGS, header, run_plain
+
+CASES = sorted(CORPUS.glob("[0-9][0-9][0-9]_*.py"))
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 80
+    integrations = [c for c in CASES if "_integration_" in c.name]
+    assert len(integrations) >= 3
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[WorkerPool]:
+    workers = WorkerPool(max_workers=4, spares=2)
+    try:
+        yield workers
+    finally:
+        workers.close()
+
+
+def run_sandboxed(pool: WorkerPool, path: Path, source: str, event: Any, settings: Any) -> Any:
+    spec = InstanceSpec(
+        key=f"ordinary-{path.stem}",
+        source=source,
+        filename="handler.py",
+        timeout=5.0,
+        memory_mb=256,
+        settings=settings,
+        secret_names=(),
+    )
+    [result] = pool.invoke(spec, [json.loads(json.dumps(event))])
+    return result
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_same_result_as_cpython(pool: WorkerPool, path: Path) -> None:
+    source = path.read_text()
+    report = compile_function(source)
+    assert report.ok, [str(p) for p in report.errors]
+    event = header(source, "event", DEFAULT_EVENT)
+    settings = header(source, "settings", DEFAULT_SETTINGS)
+    expected = run_plain(source, event, settings)
+    result = run_sandboxed(pool, path, source, event, settings)
+    assert result["outcome"] == "delivered", result
+    assert result["result"] == expected
