@@ -421,12 +421,12 @@ class FunctionsPolicy(RestrictingNodeTransformer):
             for n in ast.walk(node)
         )
         module = super().visit_Module(node)
+        assert isinstance(module, ast.Module)
         # Annotations are never evaluated: kept ones (class fields) become their source
         # text. Stated here rather than left to the compiler's inherited flags.
-        future = ast.ImportFrom(module="__future__", names=[ast.alias(name="annotations")], level=0)
+        future = ast.parse("from __future__ import annotations").body[0]
         body = module.body
         at = 1 if body and _is_docstring(body[0]) else 0
-        copy_locations(future, body[at] if len(body) > at else module)
         body.insert(at, future)
         return module
 
