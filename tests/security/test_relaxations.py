@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from typing import Any
 
 import pytest
 from sandbox_harness import DEFAULT_EVENT, Sandbox, leaks_in
@@ -368,7 +367,8 @@ CASES: list[tuple[str, str, Expect, str]] = [
 
         def on_track(event, settings):
             hits = [n for n in NAMES
-                    if getattr(Color, n, None) is not None or getattr(Color.RED, n, None) is not None]
+                    if getattr(Color, n, None) is not None
+                    or getattr(Color.RED, n, None) is not None]
             return {"escaped": bool(hits), "hits": hits, "value": Color.RED._value_}
         """,
     ),
