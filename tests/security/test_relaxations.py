@@ -335,6 +335,37 @@ CASES: list[tuple[str, str, Expect, str]] = [
         """,
     ),
     (
+        "dataclass-generated-init-unbound-on-host-object",
+        "dataclasses",
+        REFUSED,
+        """
+        from dataclasses import dataclass
+
+        @dataclass(frozen=True)
+        class P:
+            _values: dict
+
+        def on_track(event, settings):
+            P.__init__(settings, {"api_key": "planted"})  # object.__setattr__ on a host object
+            return {"escaped": settings.get("api_key") == "planted"}
+        """,
+    ),
+    (
+        "host-mixin-unbound-on-host-object",
+        "abc / collections.abc",
+        REFUSED,
+        """
+        from collections.abc import MutableMapping
+
+        class Store(MutableMapping):
+            pass
+
+        def on_track(event, settings):
+            Store.update(settings, {"api_key": "planted"})
+            return {"escaped": settings.get("api_key") == "planted"}
+        """,
+    ),
+    (
         "dataclass-field-default-factory",
         "dataclasses",
         HARMLESS,

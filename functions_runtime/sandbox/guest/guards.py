@@ -482,14 +482,21 @@ class Guards:
         if (
             isinstance(obj, type)
             and isinstance(value, FunctionType)
-            and obj not in self.author_classes
+            and not (obj in self.author_classes and self._compiled_here(value))
         ):
             # A Python function reached through a host class is an unbound method that
             # accepts any ``self`` (``Counter.copy(int)`` runs ``int.__class__(int)``).
+            # So is one an author class inherits from a host base (``Mapping.get``) or
+            # that dataclasses generated for it (``P.__init__(host_object, ...)`` would
+            # set attributes on a host object unguarded): only functions compiled from
+            # the author's code (whose globals hold this guard) are handed out unbound.
             raise SandboxAccessError(
                 f'"{name}" of class {obj.__name__} is not available unbound in functions; '
                 "call it on an instance"
             )
+
+    def _compiled_here(self, func: FunctionType) -> bool:
+        return bool(func.__globals__.get("_getattr_") == self.getattr)
 
     def _decide(self, obj: Any, cls: type, name: str) -> bool:
         """``allowed(obj, name)`` for an ``obj`` of type ``cls``, remembered where the
