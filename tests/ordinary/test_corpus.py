@@ -62,3 +62,23 @@ def test_same_result_as_cpython(pool: WorkerPool, path: Path) -> None:
     result = run_sandboxed(pool, path, source, event, settings)
     assert result["outcome"] == "delivered", result
     assert result["result"] == expected
+
+
+def test_response_content_and_event_extras(pool: WorkerPool) -> None:
+    """``Response.content`` and ``event.model_extra`` (the SDK's docstrings use both)."""
+    from functions_sdk.testing import MockResponse
+
+    source = (
+        "from functions_sdk import fetch\n\n"
+        "def on_track(event, settings):\n"
+        "    response = fetch('https://crm.example.com/api/ping')\n"
+        "    body = response.content\n"
+        "    return {'type': type(body).__name__, 'len': len(body), 'head': body[:4].decode(),\n"
+        "            'extra': (event.model_extra or {}).get('note')}\n"
+    )
+    spec = InstanceSpec(key="ordinary-content", source=source, filename="handler.py")
+    mock = MockResponse(method="GET", url="https://crm.example.com/api/ping", body="pong!")
+    event = dict(DEFAULT_EVENT, note="kept")
+    [result] = pool.invoke(spec, [event], mocks=[mock.to_dict()])
+    assert result["outcome"] == "delivered", result
+    assert result["result"] == {"type": "bytes", "len": 5, "head": "pong", "extra": "kept"}

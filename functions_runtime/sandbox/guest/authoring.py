@@ -36,6 +36,7 @@ __all__ = [
     "TYPED_DICT_BASE",
     "AuthorLogger",
     "GuardedFormatter",
+    "GuardedType",
     "Registrar",
     "guarded_format",
     "guarded_type",
@@ -226,17 +227,37 @@ def guarded_format(guards: Registrar, text: Any, name: str) -> Callable[..., str
     return lambda *a, **k: formatter.vformat(check(text), a, k)
 
 
-def guarded_type(*args: Any) -> type:
-    """``type(x)``: the class of a value. Not of a class (its metaclass would make new
-    classes past the class hook), and not the three-argument form."""
-    if len(args) != 1:
-        raise TypeError(
-            "type() with three arguments is not available in functions; write a class statement"
-        )
-    cls = type(args[0])
-    if issubclass(cls, type):
-        raise TypeError("type() of a class is not available in functions; compare classes directly")
-    return cls
+class GuardedType:
+    """``type`` in functions: ``type(x)`` is the class of a value, and
+    ``isinstance(c, type)`` / ``issubclass(m, type)`` answer as usual. Not the class of
+    a class (its metaclass would make new classes past the class hook), and not the
+    three-argument form."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any) -> type:
+        if len(args) != 1:
+            raise TypeError(
+                "type() with three arguments is not available in functions; write a class statement"
+            )
+        cls = type(args[0])
+        if issubclass(cls, type):
+            raise TypeError(
+                "type() of a class is not available in functions; compare classes directly"
+            )
+        return cls
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return isinstance(obj, type)
+
+    def __subclasscheck__(self, cls: Any) -> bool:
+        return issubclass(cls, type)
+
+    def __repr__(self) -> str:
+        return "<class 'type'>"
+
+
+guarded_type = GuardedType()
 
 
 # -- logging, routed to the delivery's log -----------------------------------------------
