@@ -82,3 +82,13 @@ def test_response_content_and_event_extras(pool: WorkerPool) -> None:
     [result] = pool.invoke(spec, [event], mocks=[mock.to_dict()])
     assert result["outcome"] == "delivered", result
     assert result["result"] == {"type": "bytes", "len": 5, "head": "pong", "extra": "kept"}
+
+
+def test_logging_lands_in_the_delivery_log(pool: WorkerPool) -> None:
+    [path] = [c for c in CASES if c.name.endswith("_logging_getlogger.py")]
+    result = run_sandboxed(pool, path, path.read_text(), DEFAULT_EVENT, DEFAULT_SETTINGS)
+    logs = result["logs"]
+    assert "INFO processing Order Completed for user-42" in logs, logs
+    assert "WARNING plan=pro" in logs, logs
+    assert any(line.startswith("ERROR division failed") for line in logs), logs
+    assert "ZeroDivisionError: division by zero" in "\n".join(logs), logs
