@@ -267,6 +267,61 @@ CASES: list[tuple[str, str, Expect, str]] = [
         """,
     ),
     (
+        "functools-update-wrapper-writes-host-class",
+        "functools",
+        TYPE_ERROR,
+        """
+        import functools
+        from functions_sdk import TrackEvent
+
+        class Evil:
+            model_validate = staticmethod(lambda data: data)
+
+        def on_track(event, settings):
+            functools.update_wrapper(TrackEvent, Evil())
+            return {"escaped": True}
+        """,
+    ),
+    (
+        "functools-wraps-onto-host-function",
+        "functools",
+        TYPE_ERROR,
+        """
+        import functools
+        from functions_sdk import fetch
+
+        def on_track(event, settings):
+            functools.wraps(on_track)(fetch)
+            return {"escaped": getattr(fetch, "__name__") == "on_track"}
+        """,
+    ),
+    (
+        "total-ordering-on-host-class",
+        "functools",
+        TYPE_ERROR,
+        """
+        import functools
+        import uuid
+
+        def on_track(event, settings):
+            functools.total_ordering(uuid.UUID)
+            return {"escaped": True}
+        """,
+    ),
+    (
+        "abstractmethod-flags-host-function",
+        "abc",
+        TYPE_ERROR,
+        """
+        from abc import abstractmethod
+        from functions_sdk import fetch
+
+        def on_track(event, settings):
+            abstractmethod(fetch)
+            return {"escaped": True}
+        """,
+    ),
+    (
         "functools-lru-cache-internals",
         "functools",
         REFUSED,

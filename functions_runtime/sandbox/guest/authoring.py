@@ -427,6 +427,48 @@ def _collections(guards: Registrar, base: dict[str, Any]) -> dict[str, Any]:
     return {**base, "namedtuple": namedtuple}
 
 
+def _is_own(guards: Registrar, obj: Any) -> bool:
+    """The author's class or object, or a function compiled from the author's code."""
+    if isinstance(obj, types.FunctionType):
+        return bool(obj.__globals__.get("_getattr_") == guards.getattr)
+    return guards.is_author_object(obj)
+
+
+def _own_only(guards: Registrar, func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func(target)`` for decorators that write to their target (setattr): only on
+    the author's own functions and classes, never on a host object."""
+
+    @functools.wraps(func)
+    def decorate(target: Any) -> Any:
+        if not _is_own(guards, target):
+            raise TypeError(f"{func.__name__}() applies to your own functions and classes")
+        return func(target)
+
+    return decorate
+
+
+def _functools(guards: Registrar) -> dict[str, Any]:
+    names: dict[str, Any] = {
+        name: getattr(functools, name)
+        for name in "partial reduce lru_cache cache cached_property cmp_to_key".split()
+    }
+
+    def update_wrapper(wrapper: Any, wrapped: Any) -> Any:
+        """``functools.update_wrapper`` with its default attributes, onto the author's
+        own function or object only (it writes ``wrapper``'s attributes)."""
+        if not _is_own(guards, wrapper):
+            raise TypeError("update_wrapper() / wraps() write to your own functions only")
+        return functools.update_wrapper(wrapper, wrapped)
+
+    def wraps(wrapped: Any) -> Callable[[Any], Any]:
+        return lambda wrapper: update_wrapper(wrapper, wrapped)
+
+    names["update_wrapper"] = update_wrapper
+    names["wraps"] = wraps
+    names["total_ordering"] = _own_only(guards, functools.total_ordering)
+    return names
+
+
 STDLIB_BUILDERS: dict[str, Callable[[Registrar], dict[str, Any]]] = {
     "dataclasses": _dataclasses,
     "enum": lambda g: {
@@ -434,14 +476,8 @@ STDLIB_BUILDERS: dict[str, Callable[[Registrar], dict[str, Any]]] = {
         "auto": enum.auto,
         "unique": enum.unique,
     },
-    "functools": lambda g: {
-        name: getattr(functools, name)
-        for name in (
-            "partial reduce wraps update_wrapper lru_cache cache cached_property "
-            "total_ordering cmp_to_key"
-        ).split()
-    },
-    "abc": lambda g: {"ABC": abc.ABC, "abstractmethod": abc.abstractmethod},
+    "functools": _functools,
+    "abc": lambda g: {"ABC": abc.ABC, "abstractmethod": _own_only(g, abc.abstractmethod)},
     "copy": lambda g: {"copy": copy.copy, "deepcopy": copy.deepcopy},
     "string": _string,
     "logging": _logging,
