@@ -501,7 +501,32 @@ CASES: list[tuple[str, str, Expect, str]] = [
         """,
     ),
     (
-        "abc-own-register-and-internals",
+        "abc-own-register-then-match-reads-host-attributes",
+        "abc",
+        REFUSED,
+        """
+        from abc import ABC
+        from dataclasses import dataclass
+
+        @dataclass
+        class Frame(ABC):
+            gi_frame: object
+
+        def gen():
+            yield 1
+
+        def on_track(event, settings):
+            g = gen()
+            next(g)
+            Frame.register(type(g))  # isinstance(generator, Frame) would be True
+            match g:
+                case Frame(frame):  # __match_args__ = ("gi_frame",), read natively
+                    return {"escaped": True, "v": repr(frame)}
+            return {"escaped": False}
+        """,
+    ),
+    (
+        "abc-internals",
         "abc",
         HARMLESS,
         """
@@ -511,7 +536,6 @@ CASES: list[tuple[str, str, Expect, str]] = [
             pass
 
         def on_track(event, settings):
-            Base.register(dict)  # the author's own class: affects only it, this event
             impl = Base._abc_impl
             hits = [n for n in ("_abc_registry", "_abc_cache", "__class__")
                     if getattr(impl, n, None) is not None]

@@ -184,6 +184,10 @@ _REFUSED_EVERYWHERE = frozenset({"mro"}) | INSPECT_ATTRIBUTES
 _FORMAT_NAMES = frozenset({"format", "format_map"})
 # The author's enums and abstract classes: their "_sunder_" machinery stays inside.
 _READABLE_SUNDER = frozenset({"_value_", "_name_"})
+# ``Base.register(X)`` on the author's ABC would make host objects instances of it, and
+# match patterns then read the dataclass fields of ``Base`` (``__match_args__``) from
+# them natively, past this guard.
+_META_REFUSED = frozenset({"register"})
 _NAMED_CALLABLES = (type, FunctionType, BuiltinFunctionType, MethodType)
 
 
@@ -394,7 +398,7 @@ class Guards:
         if meta in AUTHOR_METACLASSES:
             ref = self._author_refs.get(id(own))
             if ref is not None and ref() is own:
-                return meta is type or not _is_sunder(name)
+                return meta is type or not (_is_sunder(name) or name in _META_REFUSED)
         if name.startswith("_"):
             return False
         cls = type(obj)
