@@ -364,7 +364,11 @@ class FunctionsPolicy(RestrictingNodeTransformer):
 
     def _pattern_attribute(self, node: ast.AST, attr: str) -> None:
         problem = attribute_problem(attr)
-        if problem is None and (attr.startswith("_") or attr in _PATTERN_REFUSED):
+        if problem is None and (
+            attr.startswith("_")
+            or attr in _PATTERN_REFUSED
+            or attr.startswith(_PATTERN_REFUSED_PREFIXES)
+        ):
             problem = (
                 f'"{attr}" cannot be matched in a pattern (patterns read attributes '
                 "directly); read it in the case body instead"
@@ -448,7 +452,50 @@ class FunctionsPolicy(RestrictingNodeTransformer):
         return self.node_contents_visit(node)
 
 
-_PATTERN_REFUSED = frozenset({"mro", "format", "format_map", "register"})
+# Keyword patterns (``case C(name=p)``) read ``name`` with the interpreter's own getattr,
+# past the run-time guard: beyond private and special names, the public names through
+# which host objects reach further (pydantic's entry points, format, frames and code,
+# facades, partials, generators, caches) are refused in patterns.
+_PATTERN_REFUSED = frozenset(
+    {
+        "mro",
+        "format",
+        "format_map",
+        "vformat",
+        "register",
+        "construct",
+        "copy",
+        "dict",
+        "json",
+        "validate",
+        "from_orm",
+        "update_forward_refs",
+        "get_field",
+        "get_value",
+        "func",
+        "args",
+        "keywords",
+        "send",
+        "throw",
+        "close",
+        "fget",
+        "fset",
+        "fdel",
+    }
+)
+_PATTERN_REFUSED_PREFIXES = (
+    "model_",
+    "parse_",
+    "schema",
+    "f_",
+    "tb_",
+    "co_",
+    "gi_",
+    "cr_",
+    "ag_",
+    "facade_",
+    "cache_",
+)
 
 
 def _is_docstring(node: ast.stmt) -> bool:

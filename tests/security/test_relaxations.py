@@ -636,6 +636,19 @@ CASES: list[tuple[str, str, Expect, str]] = [
         """,
     ),
     (
+        "match-keyword-pydantic-entry-point",
+        "match",
+        "invalid",
+        """
+        from functions_sdk import TrackEvent
+
+        def on_track(event, settings):
+            match TrackEvent:
+                case object(model_validate=validate):
+                    return {"escaped": True, "v": repr(validate)}
+        """,
+    ),
+    (
         "match-args-defined-by-author",
         "match",
         "invalid",
@@ -880,6 +893,7 @@ LINES = {
     "match-keyword-dunder": 3,
     "match-keyword-private": 5,
     "match-args-defined-by-author": 2,
+    "match-keyword-pydantic-entry-point": 5,
     "init-subclass": 2,
     "getattr-dunder-stays-refused": 2,
     "strptime-import-hook": 1,
