@@ -486,6 +486,22 @@ CASES: list[tuple[str, str, Expect, str]] = [
         """,
     ),
     (
+        "enum-functional-api-special-methods",
+        "enum",
+        REFUSED,
+        """
+        from enum import Enum
+
+        def on_track(event, settings):
+            # the functional API accepts special names the class statement refuses; the
+            # class is not the author's, so the guard refuses before any of them runs
+            Evil = Enum("Evil", {"__getattr__": lambda self, name: name, "A": 1})
+            members = list(Evil)
+            probe = members[0] if members else Evil
+            return {"escaped": True, "v": getattr(probe, "anything")}
+        """,
+    ),
+    (
         "abc-register-on-host-abc",
         "abc / collections.abc",
         REFUSED,
