@@ -26,6 +26,7 @@ import random
 import re
 import textwrap
 import time
+import types
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -434,6 +435,9 @@ def same(a: Outcome, b: Outcome) -> bool:
     x, y = a[1], b[1]
     if x is y:
         return True
+    qualname = getattr(x, "__qualname__", "")
+    if qualname.startswith("guarded_format.") and qualname == getattr(y, "__qualname__", None):
+        return True  # str.format / format_map: a fresh guarded wrapper on every read
     try:
         return type(x) is type(y) and bool(x == y)
     except Exception:
@@ -514,6 +518,9 @@ def test_after_author_classes_change_at_run_time() -> None:
     remembered = {cls for cls, _ in world.guards._by_type} | {
         cls for cls, _ in world.guards._by_class
     }
+    # A generator is made by author code but its type is the host's, with a fixed
+    # allow-list (send, close, throw): decided by type and name like any value type.
+    author_types.discard(types.GeneratorType)
     assert not remembered & author_types
 
 
@@ -536,12 +543,15 @@ def test_a_name_first_asked_on_another_type() -> None:
     with pytest.raises(SandboxAccessError):
         g.getattr({}, "_private")
     assert g.getattr(world.author["plain"], "_secret") == "own private"
-    with pytest.raises(SandboxAccessError):
-        g.getattr("s", "format")  # remembered refusal for str ...
+    # str.format: a remembered refusal of the real method for str, answered with the
+    # guard's own version (issue 13) ...
+    assert g.getattr("s", "format").__qualname__.startswith("guarded_format.")
+    assert g._by_type[(str, "format")] is False
     assert g.getattr(world.author["plain"], "format", None) is None  # ... not for authors
     assert callable(g.getattr(decimal.Decimal("1"), "to_integral"))
-    with pytest.raises(SandboxAccessError):
-        g.getattr(str, "format")  # the class, not an instance: its own table
+    # the class, not an instance: its own table
+    assert g.getattr(str, "format").__qualname__.startswith("guarded_format.")
+    assert g._by_class[(str, "format")] is False
     assert callable(g.getattr(str, "upper"))
 
 

@@ -80,9 +80,10 @@ def test_ordinary_access_works(expr: str, expected: Any):
         ("getattr(event, '__class__')", '"__class__" is not available'),
         ("getattr(event, '_' + '_dict__')", '"__dict__" is not available'),
         ("getattr(settings, '_values')", '"_values" of Settings'),
-        ("'{0.__class__}'.format(1)", '"format" of str'),
-        ("str.format('{0}', 1)", '"format" of class str'),
-        ("'{x}'.format_map({})", '"format_map" of str'),
+        # str.format / format_map read fields through the guard (issue 13)
+        ("'{0.__class__}'.format(1)", '"__class__" is not available'),
+        ("str.format('{0._values}', 1)", '"_values" of int'),
+        ("'{x.__dict__}'.format_map({'x': fetch})", '"__dict__" is not available'),
         ("int.mro()", '"mro" of class int'),
         ("json.codecs", '"codecs" is not available from "json"'),
         ("event.model_config", '"model_config" of TrackEvent'),

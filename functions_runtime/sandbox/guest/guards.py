@@ -23,18 +23,21 @@ fields, anything else) is decided afresh on every read.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime
 import decimal
+import functools
 import hashlib
 import hmac
 import operator
 import re
+import string
 import time
 import urllib.parse
 import uuid
 import weakref
 from collections.abc import Callable
-from types import FunctionType, MethodType, ModuleType
+from types import BuiltinFunctionType, FunctionType, GeneratorType, MethodType, ModuleType
 from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
@@ -43,13 +46,28 @@ import functions_sdk.events
 from functions_sdk import BaseEvent, FunctionError, Response, Settings, SourceRequest
 from functions_sdk.log import FunctionLogger
 
+from .authoring import (
+    AUTHOR_METACLASSES,
+    FIELD_ATTRS,
+    FORMATTER_ATTRS,
+    LOGGER_ATTRS,
+    LRU_ATTRS,
+    TEMPLATE_ATTRS,
+    AuthorLogger,
+    ClassMaker,
+    GuardedFormatter,
+    guarded_format,
+)
+from .event_access import (
+    _WRAPPED_EVENT_METHODS,
+    _WRAPPED_NAMES,
+    SandboxAccessError,
+    _EventWriter,
+    _wrapped,
+)
 from .modules import Facade
 
 __all__ = ["Guards", "SandboxAccessError"]
-
-
-class SandboxAccessError(AttributeError):
-    """Raised when handler code reaches for something the sandbox does not offer."""
 
 
 _HASH_TYPES = {
@@ -96,6 +114,12 @@ VALUE_TYPES: frozenset[type] = frozenset(
         urllib.parse.ParseResultBytes,
         urllib.parse.SplitResultBytes,
         *_HASH_TYPES,
+        type(decimal.Decimal(0).as_tuple()),
+        re.RegexFlag,
+        type({}.keys()),
+        type({}.values()),
+        type({}.items()),
+        type(functools.lru_cache()(abs).cache_info()),
     }
 )
 
@@ -116,14 +140,11 @@ WRITABLE_CONTAINERS: frozenset[type] = frozenset(
     }
 )
 
-_EVENT_METHODS = frozenset({"model_dump", "model_dump_json", "model_copy"})
+_EVENT_METHODS = frozenset({"model_dump", "model_dump_json", "model_copy", "model_extra"})
 # pydantic entry points handed out as the guard's own versions (never remembered):
 # ``model_validate`` without ``from_attributes`` (pydantic would read attributes with a
 # plain getattr, past this guard) and ``model_copy`` whose ``update`` is validated
 # field by field (pydantic writes it into the copy unchecked).
-_WRAPPED_EVENT_METHODS = frozenset({"model_copy"})
-_WRAPPED_CLASS_METHODS = frozenset({"model_validate"})
-_WRAPPED_NAMES = _WRAPPED_EVENT_METHODS | _WRAPPED_CLASS_METHODS
 _SDK_ATTRS: dict[type, frozenset[str]] = {
     Settings: frozenset(
         {
@@ -139,7 +160,15 @@ _SDK_ATTRS: dict[type, frozenset[str]] = {
             "is_secret",
         }
     ),
-    Response: frozenset({"status", "ok", "headers", "text", "url", "json", "raise_for_status"}),
+    Response: frozenset(
+        {"status", "ok", "headers", "content", "text", "url", "json", "raise_for_status"}
+    ),
+    GeneratorType: frozenset({"send", "close", "throw"}),
+    dataclasses.Field: FIELD_ATTRS,
+    string.Template: TEMPLATE_ATTRS,
+    GuardedFormatter: FORMATTER_ATTRS,
+    AuthorLogger: LOGGER_ATTRS,
+    type(functools.lru_cache()(abs)): LRU_ATTRS,
     FunctionLogger: frozenset({"debug", "info", "warning", "error"}),
     SourceRequest: frozenset({"method", "headers", "query", "body", "json", "header"}),
 }
@@ -149,8 +178,24 @@ _EXTRA_EXCEPTION_ATTRS: dict[type, frozenset[str]] = {
     ValueError: frozenset({"msg", "doc", "pos", "lineno", "colno"}),  # JSONDecodeError
     FunctionError: frozenset({"message", "status"}),
 }
-_REFUSED_EVERYWHERE = frozenset({"mro", "format_map"}) | INSPECT_ATTRIBUTES
-_STR_FORMAT = "format"
+_REFUSED_EVERYWHERE = frozenset({"mro"}) | INSPECT_ATTRIBUTES
+# ``str.format`` / ``format_map`` read attributes by name: handed out as the guard's own
+# versions (authoring.guarded_format), never the real methods.
+_FORMAT_NAMES = frozenset({"format", "format_map"})
+# The author's enums and abstract classes: their "_sunder_" machinery stays inside.
+_READABLE_SUNDER = frozenset({"_value_", "_name_"})
+# ``Base.register(X)`` on the author's ABC would make host objects instances of it, and
+# match patterns then read the dataclass fields of ``Base`` (``__match_args__``) from
+# them natively, past this guard.
+_META_REFUSED = frozenset({"register"})
+_NAMED_CALLABLES = (type, FunctionType, BuiltinFunctionType, MethodType)
+
+
+def _is_str_format(obj: Any, name: str) -> bool:
+    return name in _FORMAT_NAMES and (
+        isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
+    )
+
 
 # -- remembered decisions --------------------------------------------------------------
 #
@@ -209,6 +254,9 @@ def _check_remembered_types() -> None:
             raise RuntimeError(f"{cls!r} cannot have its attribute decisions remembered")
     if type in VALUE_TYPES or _MODEL_METACLASS in VALUE_TYPES:
         raise RuntimeError("metaclasses cannot be value types")
+    for meta in AUTHOR_METACLASSES:
+        if meta.__hash__ is not type.__hash__ or meta.__eq__ is not type.__eq__:
+            raise RuntimeError(f"{meta!r} cannot be the metaclass of author classes")
 
 
 _check_remembered_types()
@@ -243,68 +291,9 @@ def _refuse(obj: Any, name: str) -> SandboxAccessError:
     if isinstance(obj, Facade) and not name.startswith("__"):
         return SandboxAccessError(f'"{name}" is not available from "{obj.facade_name()}"')
     kind = type(obj).__name__ if not isinstance(obj, type) else f"class {obj.__name__}"
-    if name in {"format", "format_map"} and (isinstance(obj, str) or obj is str):
-        return SandboxAccessError(
-            f'"{name}" of {kind} is not available in functions (it reaches attributes by '
-            'name); use an f-string: f"{user} did {action}"'
-        )
     if name.startswith("__"):
         return SandboxAccessError(f'"{name}" is not available in functions (special attribute)')
     return SandboxAccessError(f'"{name}" of {kind} is not available in functions')
-
-
-class _EventWriter:
-    """What ``_write_`` hands out for SDK events: field assignment only."""
-
-    __slots__ = ("_target",)
-
-    def __init__(self, target: BaseEvent) -> None:
-        object.__setattr__(self, "_target", target)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_") or name.startswith("model_"):
-            raise SandboxAccessError(f'cannot set "{name}" on an event')
-        setattr(object.__getattribute__(self, "_target"), name, value)
-
-    def __delattr__(self, name: str) -> None:
-        raise SandboxAccessError("event fields cannot be deleted; set them to None")
-
-
-def _model_validate(
-    cls: type[BaseEvent], obj: Any, *, strict: bool | None = None, **refused: Any
-) -> Any:
-    """``Model.model_validate(data)`` for a dict of event data."""
-    if refused:
-        names = ", ".join(sorted(refused))
-        raise SandboxAccessError(
-            f"model_validate({names}=...) is not available in functions; "
-            "pass the event data as a dict"
-        )
-    return cls.model_validate(obj, strict=strict)
-
-
-def _model_copy(event: BaseEvent, *, update: Any = None, deep: bool = False) -> Any:
-    """A copy of the event; ``update`` sets fields as assignment does (validated)."""
-    if update is not None and type(update) is not dict:
-        raise SandboxAccessError("model_copy(update=...) takes a dict of field values")
-    copy = event.model_copy(deep=bool(deep))
-    if update:
-        writer = _EventWriter(copy)
-        for name, value in dict.items(update):
-            if type(name) is not str:
-                raise SandboxAccessError("model_copy(update=...) keys must be field names")
-            setattr(writer, name, value)
-    return copy
-
-
-def _wrapped(obj: Any, name: str) -> Any:
-    """The guard's own version of a pydantic entry point (bound to ``obj``), or ``None``."""
-    if isinstance(obj, type):
-        if name in _WRAPPED_CLASS_METHODS and issubclass(obj, BaseEvent):
-            return MethodType(_model_validate, obj)
-    elif name in _WRAPPED_EVENT_METHODS and isinstance(obj, BaseEvent):
-        return MethodType(_model_copy, obj)
-    return None
 
 
 class Guards:
@@ -321,15 +310,16 @@ class Guards:
         # (exact type, name), classes by (class, name).
         self._by_type: dict[tuple[type, str], bool] = {}
         self._by_class: dict[tuple[type, str], bool] = {}
+        self.class_maker = ClassMaker(self, author_bases)
 
     # -- classification ----------------------------------------------------------------
 
     def is_author_object(self, obj: Any) -> bool:
         cls = obj if isinstance(obj, type) else type(obj)
-        # Author classes are made by make_class with plain ``type``: a class whose
-        # metaclass is anything else (and could lie in __eq__ / __hash__) never is.
-        # For a plain ``type`` equality is identity, so this is ``cls in author_classes``.
-        if type(cls) is not type:
+        # Author classes are made by the class hook with ``type``, ``EnumType`` or
+        # ``ABCMeta``: a class whose metaclass is anything else (and could lie in
+        # __eq__ / __hash__) never is. Equality is identity for those metaclasses.
+        if type(cls) not in AUTHOR_METACLASSES:
             return False
         ref = self._author_refs.get(id(cls))
         return ref is not None and ref() is cls
@@ -343,26 +333,29 @@ class Guards:
                 name == "__init__" or not name.startswith("__")
             )
         if name.startswith("__"):
+            if name == "__name__":
+                return isinstance(obj, _NAMED_CALLABLES)
             return name == "__init__" and isinstance(obj, type) and obj in self.author_classes
+        if _is_str_format(obj, name):
+            return False
         # The author's own objects: is_author_object(obj), inlined (a hot path).
         own = obj if isinstance(obj, type) else type(obj)
-        if type(own) is type:
+        meta = type(own)
+        if meta in AUTHOR_METACLASSES:
             ref = self._author_refs.get(id(own))
             if ref is not None and ref() is own:
-                return True
+                return meta is type or not (_is_sunder(name) or name in _META_REFUSED)
         if name.startswith("_"):
             return False
         cls = type(obj)
         if cls in VALUE_TYPES:
-            return not (name == _STR_FORMAT and isinstance(obj, str | bytes))
+            return True
         if isinstance(obj, Facade):
             return obj.facade_has(name)
         if isinstance(obj, type):
             if issubclass(obj, BaseEvent):
                 return name == "model_validate"
-            if obj in EXPOSED_CLASSES:
-                return not (name == _STR_FORMAT and issubclass(obj, str | bytes))
-            return False
+            return obj in EXPOSED_CLASSES
         if isinstance(obj, BaseEvent):
             if name in _EVENT_METHODS or name in cls.model_fields:
                 return True
@@ -398,6 +391,8 @@ class Guards:
         if decision is None:
             decision = self._decide(obj, cls, name)
         if not decision:
+            if _is_str_format(obj, name):
+                return guarded_format(self, None if isinstance(obj, type) else obj, name)
             if default:
                 return default[0]
             raise _refuse(obj, name)
@@ -418,6 +413,8 @@ class Guards:
         if type(name) is not str:
             raise TypeError("attribute name must be a string")
         if not self.allowed(obj, name):
+            if _is_str_format(obj, name):
+                return guarded_format(self, None if isinstance(obj, type) else obj, name)
             if default:
                 return default[0]
             raise _refuse(obj, name)
@@ -435,14 +432,21 @@ class Guards:
         if (
             isinstance(obj, type)
             and isinstance(value, FunctionType)
-            and obj not in self.author_classes
+            and not (obj in self.author_classes and self._compiled_here(value))
         ):
             # A Python function reached through a host class is an unbound method that
             # accepts any ``self`` (``Counter.copy(int)`` runs ``int.__class__(int)``).
+            # So is one an author class inherits from a host base (``Mapping.get``) or
+            # that dataclasses generated for it (``P.__init__(host_object, ...)`` would
+            # set attributes on a host object unguarded): only functions compiled from
+            # the author's code (whose globals hold this guard) are handed out unbound.
             raise SandboxAccessError(
                 f'"{name}" of class {obj.__name__} is not available unbound in functions; '
                 "call it on an instance"
             )
+
+    def _compiled_here(self, func: FunctionType) -> bool:
+        return bool(func.__globals__.get("_getattr_") == self.getattr)
 
     def _decide(self, obj: Any, cls: type, name: str) -> bool:
         """``allowed(obj, name)`` for an ``obj`` of type ``cls``, remembered where the
@@ -469,7 +473,11 @@ class Guards:
             if ref is not None and ref() is cls:
                 # An instance of the author's class (never remembered): allowed()'s walk
                 # ends at is_author_object once refused and special names are out.
-                return name not in _REFUSED_EVERYWHERE and not name.startswith("__")
+                return (
+                    name not in _REFUSED_EVERYWHERE
+                    and not name.startswith("__")
+                    and not _is_str_format(obj, name)
+                )
         decision = self.allowed(obj, name)
         names = _REMEMBERED_NAMES.get(cls, _NOT_REMEMBERED)
         if names is not _NOT_REMEMBERED and (names is None or name in names):
@@ -531,18 +539,15 @@ class Guards:
         return func(*args, **kwargs)
 
     def make_class(self, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
-        """``__metaclass__``: classes may derive from the author's own classes,
-        ``object``, the exception classes in builtins and the SDK's errors."""
-        for base in bases:
-            if not isinstance(base, type) or not (
-                base in self.author_classes or base in self.author_bases
-            ):
-                shown = getattr(base, "__name__", type(base).__name__)
-                raise TypeError(
-                    f"class {name} cannot derive from {shown}; classes in functions may "
-                    "derive from your own classes, object, Exception types and SDK errors"
-                )
-        cls = type(name, bases, namespace)
+        """A class as the class hook (``__metaclass__``, authoring.ClassMaker) makes it."""
+        made: type = self.class_maker(name, bases, namespace)
+        return made
+
+    def register_class(self, cls: type) -> type:
+        """Make ``cls`` (made by the class hook, or for the author by dataclass or
+        namedtuple) one of the author's classes."""
+        if type(cls) not in AUTHOR_METACLASSES:
+            raise TypeError(f"{cls!r} cannot be an author class")
         self.author_classes.add(cls)
         key = id(cls)
         refs = self._author_refs
@@ -553,3 +558,12 @@ class Guards:
 
         refs[key] = weakref.ref(cls, forget)
         return cls
+
+
+def _is_sunder(name: str) -> bool:
+    return (
+        len(name) > 2
+        and name[0] == name[-1] == "_"
+        and name[1] != "_"
+        and name not in _READABLE_SUNDER
+    )

@@ -9,11 +9,13 @@ functions, classes and constants whose attributes the run-time guard filters.
 
 from __future__ import annotations
 
+import _strptime  # type: ignore[import-not-found]  # noqa: F401 - datetime.strptime's C code imports it
 import base64
 import collections
 import datetime
 import decimal
 import hashlib
+import heapq  # noqa: F401 - Counter.most_common imports it lazily (the worker cannot)
 import hmac
 import itertools
 import json
@@ -21,6 +23,7 @@ import math
 import random
 import re
 import time
+import typing
 import urllib.parse
 import uuid
 from collections.abc import Callable
@@ -28,6 +31,8 @@ from typing import Any
 
 import functions_sdk
 import functions_sdk.events
+
+from .authoring import GENERIC_BASE, NAMED_TUPLE_BASE, STDLIB_BUILDERS, TYPED_DICT_BASE, Registrar
 
 __all__ = ["EXPORTS", "Facade", "build_module"]
 
@@ -115,6 +120,18 @@ class _Inert:
     def __repr__(self) -> str:
         return f"typing.{self._inert_name}"
 
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type, ...]:
+        """As a base: Generic and Protocol add nothing at run time; NamedTuple and
+        TypedDict make a namedtuple and a dict (see authoring.ClassMaker)."""
+        name = self._inert_name
+        if name in {"Generic", "Protocol"}:
+            return (GENERIC_BASE,)
+        if name == "NamedTuple":
+            return (NAMED_TUPLE_BASE,)
+        if name == "TypedDict":
+            return (TYPED_DICT_BASE,)
+        raise TypeError(f"typing.{name} cannot be a base class")
+
 
 def _cast(typ: Any, value: Any) -> Any:
     """``typing.cast``: returns ``value`` unchanged."""
@@ -126,10 +143,18 @@ _TYPING_NAMES = (
     "MutableMapping Sequence Callable Literal Final ClassVar TypeVar Generic Protocol "
     "TypedDict NamedTuple Type NoReturn Never Self TypeAlias Annotated"
 ).split()
+# typing's aliases of collection classes are real: isinstance(x, typing.Mapping) works,
+# and subscripting them (Mapping[str, Any]) makes inert aliases. Their attributes are
+# refused by the guard (their types are not exposed).
+_REAL_TYPING = (
+    "List Dict Set FrozenSet Tuple Iterable Iterator Mapping MutableMapping Sequence "
+    "MutableSequence Callable Collection Container Hashable Sized Generator Deque DefaultDict"
+).split()
 
 
 def _typing() -> dict[str, Any]:
     names: dict[str, Any] = {name: _Inert(name) for name in _TYPING_NAMES}
+    names.update({name: getattr(typing, name) for name in _REAL_TYPING})
     names["TYPE_CHECKING"] = False
     names["cast"] = _cast
     return names
@@ -158,7 +183,9 @@ _BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
         "UTC": datetime.UTC,
     },
     "time": lambda: _public(
-        time, "time time_ns monotonic monotonic_ns perf_counter sleep gmtime strftime"
+        time,
+        "time time_ns monotonic monotonic_ns perf_counter sleep gmtime localtime mktime "
+        "strftime strptime",
     ),
     "math": lambda: {name: getattr(math, name) for name in dir(math) if not name.startswith("_")},
     "re": lambda: _public(
@@ -206,10 +233,39 @@ EXPORTS: dict[str, frozenset[str]] = {
     name: frozenset(builder()) for name, builder in _BUILDERS.items()
 }
 EXPORTS["urllib"] = frozenset({"parse"})
+EXPORTS["collections"] = EXPORTS["collections"] | {"abc", "namedtuple"}
 
 
-def build_module(name: str) -> Facade:
+class _NoGuards:
+    """Stands in for the guard while the export lists are computed."""
+
+    def getattr(self, obj: Any, name: str, *default: Any) -> Any:
+        raise AttributeError(name)
+
+    def getitem(self, obj: Any, key: Any) -> Any:
+        raise KeyError(key)
+
+    def is_author_object(self, obj: Any) -> bool:
+        return False
+
+    def register_class(self, cls: type) -> type:
+        return cls
+
+
+EXPORTS.update({name: frozenset(builder(_NoGuards())) for name, builder in STDLIB_BUILDERS.items()})
+
+
+def build_module(name: str, guards: Registrar | None = None) -> Facade:
     """A fresh facade for ``name`` (``KeyError`` when the module is not offered)."""
+    registrar: Registrar = guards if guards is not None else _NoGuards()
     if name == "urllib":
         return Facade("urllib", {"parse": build_module("urllib.parse")})
+    if name == "collections":
+        from .authoring import _collections
+
+        exports = _collections(registrar, _BUILDERS["collections"]())
+        exports["abc"] = build_module("collections.abc", registrar)
+        return Facade(name, exports)
+    if name in STDLIB_BUILDERS:
+        return Facade(name, STDLIB_BUILDERS[name](registrar))
     return Facade(name, _BUILDERS[name]())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import sys
 from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
@@ -10,6 +11,7 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 import functions_sdk
 from functions_sdk._context import current
 
+from .authoring import guarded_type
 from .guards import Guards, SandboxAccessError
 from .modules import EXPORTS, Facade, build_module
 
@@ -17,7 +19,7 @@ __all__ = ["AUTHOR_BASES", "SAFE_BUILTIN_NAMES", "PrintCollector", "build_global
 
 SAFE_BUILTIN_NAMES = (
     "abs all any ascii bin bool bytearray bytes callable chr complex dict divmod enumerate "
-    "filter float format frozenset hash hex int isinstance issubclass iter len list map max "
+    "filter float format frozenset hash hex id int isinstance issubclass iter len list map max "
     "min next object oct ord pow range repr reversed round set slice sorted str sum tuple zip "
     "property staticmethod classmethod super "
     "None False True Ellipsis NotImplemented"
@@ -86,11 +88,18 @@ def _guarded_import(guards: Guards) -> Any:
     def __import__(
         name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
     ) -> Facade:
+        if name == "__future__" and level == 0:
+            # the compiler's own ``from __future__ import annotations`` (policy.py)
+            return Facade("__future__", {"annotations": None})
+        if name == "_strptime" and level == 0 and "_strptime" in sys.modules:
+            # datetime.strptime's C code imports it by name (and then takes the real
+            # module from sys.modules): it gets an empty stand-in.
+            return Facade("_strptime", {})
         if level != 0 or type(name) is not str or name not in EXPORTS:
             raise ImportError(f'module "{name}" is not available in functions')
         if "." in name and not fromlist:
-            return build_module(name.split(".", 1)[0])
-        return build_module(name)
+            return build_module(name.split(".", 1)[0], guards)
+        return build_module(name, guards)
 
     return __import__
 
@@ -103,10 +112,11 @@ def build_globals(guards: Guards, module_name: str = "handler") -> dict[str, Any
     safe_builtins["hasattr"] = guards.hasattr
     safe_builtins["setattr"] = guards.setattr
     safe_builtins["delattr"] = guards.delattr
+    safe_builtins["type"] = guarded_type
     return {
         "__builtins__": safe_builtins,
         "__name__": module_name,
-        "__metaclass__": guards.make_class,
+        "__metaclass__": guards.class_maker,
         "_getattr_": guards.getattr,
         "_getitem_": guards.getitem,
         "_getiter_": guards.getiter,

@@ -1,6 +1,7 @@
-# expect: invalid
+# expect: contained
 # attack: string.Formatter().get_field returns live objects (CVE-2026-76825 / rattler-read)
-# line: 4
+# outcome: rejected
+# error: SandboxAccessError
 import string
 
 

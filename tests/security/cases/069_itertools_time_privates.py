@@ -2,8 +2,16 @@
 # attack: probe private / module names on every facade (itertools, time, math, ...)
 # outcome: delivered
 # error: none
+import abc
 import base64
 import collections
+import collections.abc
+import copy
+import dataclasses
+import enum
+import functools
+import logging
+import string
 import datetime
 import decimal
 import hashlib
@@ -28,10 +36,13 @@ NAMES = ["sys", "os", "builtins", "_os", "_sys", "abc", "enum", "codecs", "socke
 
 def on_track(event, settings):
     modules = [base64, collections, datetime, decimal, hashlib, hmac, itertools, json, math,
-               random, re, time, typing, urllib.parse, uuid, functions_sdk, urllib]
+               random, re, time, typing, urllib.parse, uuid, functions_sdk, urllib, abc,
+               collections.abc, copy, dataclasses, enum, functools, logging, string]
     hits = []
     for mod in modules:
         for name in NAMES:
+            if mod is collections and name == "abc":
+                continue  # collections.abc is offered (a facade too, probed in the list)
             if hasattr(mod, name):
                 hits.append(repr(mod) + "." + name)
     return {"escaped": len(hits) > 0, "hits": hits}

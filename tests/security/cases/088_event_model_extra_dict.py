@@ -1,7 +1,7 @@
 # expect: contained
-# attack: event.model_extra (the live extras dict) to plant a "parse_raw" key after validation
-# outcome: rejected
-# error: SandboxAccessError
+# attack: event.model_extra (the live extras dict, readable since issue 13) to plant a "parse_raw" key after validation
+# outcome: delivered
+# error: none
 # event: {"type": "track", "event": "x", "userId": "u", "model_extra": 1}
 
 

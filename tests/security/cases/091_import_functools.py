@@ -1,8 +1,10 @@
-# expect: invalid
-# attack: import functools (partial/reduce/wraps copy __dict__, __wrapped__ walks)
-# line: 4
+# expect: contained
+# attack: functools (available since issue 13): reduce(getattr, ...) / partial(getattr) walk special attributes
+# outcome: rejected
+# error: SandboxAccessError
 import functools
 
 
 def on_track(event, settings):
-    return functools.reduce(getattr, ["__class__", "__mro__"], event)
+    walk = functools.partial(functools.reduce, getattr)
+    return {"escaped": True, "v": repr(walk(["__class__", "__mro__"], event))}

@@ -1,7 +1,7 @@
 # expect: contained
-# attack: class Meta(type) to build a metaclass (type is not a builtin here)
+# attack: class Meta(type) to build a metaclass (type() is the guard's one-argument version: not a class)
 # outcome: rejected
-# error: NameError
+# error: TypeError
 
 
 class Meta(type):

@@ -1,7 +1,7 @@
 # expect: contained
-# attack: type("X", (TrackEvent,), {...}) three-argument form
+# attack: type("X", (TrackEvent,), {...}) three-argument form (type() is one-argument only)
 # outcome: rejected
-# error: NameError
+# error: TypeError
 from functions_sdk import TrackEvent
 
 

@@ -1,8 +1,9 @@
-# expect: invalid
-# attack: import string: string.Formatter traversal (CVE-2021-32807 class)
-# line: 4
+# expect: contained
+# attack: import string (available since issue 13): string.Formatter traversal (CVE-2021-32807 class)
+# outcome: rejected
+# error: SandboxAccessError
 import string
 
 
 def on_track(event, settings):
-    return string.Formatter().format("{0.__class__}", event)
+    return {"escaped": True, "v": string.Formatter().format("{0.__class__}", event)}

@@ -1,6 +1,6 @@
 # expect: invalid
 # attack: match/case class patterns read attributes natively (case object(__class__=c))
-# line: 7
+# line: 8
 
 
 def on_track(event, settings):

@@ -1,14 +1,14 @@
 # expect: invalid
-# attack: nonlocal rebinding of an enclosing variable the guards closed over
+# attack: nonlocal (available since issue 13) rebinding a guard name the function closes over
 # line: 10
 
 
 def on_track(event, settings):
-    count = 0
+    _getattr_ = getattr
 
     def bump():
-        nonlocal count
-        count += 1
+        nonlocal _getattr_
+        _getattr_ = None
 
     bump()
-    return {"count": count}
+    return {"escaped": True}

@@ -1,8 +1,10 @@
 # expect: invalid
-# attack: names of the transformer's temporaries (_tmp0) to clobber an in-place rewrite
+# attack: names of the transformer's temporaries (now _rp0_; _tmp0 is an ordinary name) to clobber an in-place rewrite
 # line: 4
-_tmp0 = None
+_rp0_ = None
 
 
 def on_track(event, settings):
+    counter = {"n": 1}
+    counter["n"] += 1
     return {"escaped": True}
