@@ -9,7 +9,6 @@ import pytest
 from functions_runtime.control.backend import Backend
 from functions_runtime.control.models import ApiKey, Function, Source, new_id
 from functions_runtime.control.ports import ConflictError, NotFoundError
-
 from tests.contract.test_store_contract import NOW, function, version, workspace
 
 
