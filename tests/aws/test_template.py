@@ -406,8 +406,17 @@ def _client_calls(path: Path, service_of_call: str | None = None) -> Iterator[tu
                 yield "sqs", str(node.args[0].value)
 
 
+def _builds_transaction_deletes(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.Dict)
+        and any(isinstance(k, ast.Constant) and k.value == "Delete" for k in node.keys)
+        for node in ast.walk(tree)
+    )
+
+
 def _scanned_actions() -> set[str]:
-    files = sorted(RUNTIME.glob("control/aws*.py")) + sorted(RUNTIME.glob("delivery/aws*.py"))
+    files = sorted(RUNTIME.glob("control/aws/*.py")) + sorted(RUNTIME.glob("delivery/aws/*.py"))
     import aws_lambda_powertools.utilities.idempotency.persistence.dynamodb as powertools
 
     files.append(Path(powertools.__file__))  # the idempotency layer the worker uses
@@ -420,12 +429,14 @@ def _scanned_actions() -> set[str]:
     }
     actions: set[str] = set()
     for path in files:
+        if _builds_transaction_deletes(path):  # {"Delete": {...}} items of a transaction
+            actions.add("dynamodb:DeleteItem")
         for service, method in _client_calls(path):
             if method in ("get_waiter",):
                 continue
             operation = mappings[service].get(method)
             assert operation is not None, f"{path.name}: {service}.{method} is not an API call"
-            if operation == "TransactWriteItems":  # Puts and Updates (control/aws/__init__.py)
+            if operation == "TransactWriteItems":  # see control/aws/__init__.py
                 actions |= {"dynamodb:PutItem", "dynamodb:UpdateItem"}
                 continue
             action = f"{service}:{operation}"
@@ -473,7 +484,7 @@ def test_each_role_allows_its_calls_and_nothing_more(transformed: dict[str, Any]
 def test_docstrings_list_the_actions_the_roles_grant() -> None:
     """The IAM lists in the two module docstrings name every action the code needs."""
     documented: set[str] = set()
-    for module in (RUNTIME / "control" / "aws.py", RUNTIME / "delivery" / "aws.py"):
+    for module in (RUNTIME / "control/aws/__init__.py", RUNTIME / "delivery/aws/__init__.py"):
         doc = ast.get_docstring(ast.parse(module.read_text(encoding="utf-8"))) or ""
         runtime_part = doc.split("alone (tests, local use")[0]
         documented |= set(re.findall(r"``((?:dynamodb|s3|kms|sqs):[A-Za-z]+)``", runtime_part))
