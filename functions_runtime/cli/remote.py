@@ -267,13 +267,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         _print(stats)
         return 0
+    print("attempts by outcome (each retry is an attempt):")
     for outcome, count in sorted(stats["counts"].items()):
-        print(f"{outcome:<10} {count:>8}")
-    if "events" in stats:
-        print(f"{'events':<10} {stats['events']:>8}   (attempts {stats['attempts']})")
+        print(f"  {outcome:<10} {count:>8}")
     p50 = "-" if stats["p50_ms"] is None else f"{stats['p50_ms']:.1f} ms"
     p95 = "-" if stats["p95_ms"] is None else f"{stats['p95_ms']:.1f} ms"
-    print(f"{'total':<10} {stats['total']:>8}   p50 {p50}   p95 {p95}")
+    print(f"{'attempts':<12} {stats['total']:>8}   p50 {p50}   p95 {p95}")
+    if "events" in stats:
+        print(f"{'events':<12} {stats['events']:>8}")
     return 0
 
 

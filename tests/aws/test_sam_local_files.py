@@ -73,3 +73,37 @@ def test_the_env_vars_file_reaches_local_aws(tmp_path: Path) -> None:
     reply = json.loads(done.stdout)
     assert reply["statusCode"] == 201, reply
     assert json.loads(reply["body"])["write_key"].startswith("wk_")
+
+
+def test_conditions_are_evaluated_as_cloudformation_does() -> None:
+    template: dict[str, object] = {
+        "Parameters": {"Mode": {"Type": "String", "Default": "a"}, "Url": {"Default": ""}},
+        "Conditions": {
+            "IsA": {"Fn::Equals": [{"Ref": "Mode"}, "a"]},
+            "HasUrl": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Url"}, ""]}]},
+            "Both": {"Fn::And": [{"Condition": "IsA"}, {"Condition": "HasUrl"}]},
+            "Either": {"Fn::Or": [{"Condition": "IsA"}, {"Condition": "HasUrl"}]},
+        },
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Handler": "h.handler",
+                    "Environment": {
+                        "Variables": {
+                            "BOTH": {"Fn::If": ["Both", "yes", {"Ref": "AWS::NoValue"}]},
+                            "EITHER": {"Fn::If": ["Either", {"Ref": "Mode"}, "no"]},
+                            "URL": {"Fn::If": ["HasUrl", {"Ref": "Url"}, {"Ref": "AWS::NoValue"}]},
+                        }
+                    },
+                },
+            }
+        },
+    }
+    function = find_function(template, "Fn", aws.ROOT)
+    assert resolve_environment(template, function) == {"EITHER": "a"}
+    given = {"Mode": "b", "Url": "http://x"}
+    env = resolve_environment(template, function, parameters=given)
+    assert env == {"EITHER": "b", "URL": "http://x"}
+    given = {"Mode": "a", "Url": "http://x"}
+    assert resolve_environment(template, function, parameters=given)["BOTH"] == "yes"
