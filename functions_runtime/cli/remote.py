@@ -132,13 +132,13 @@ def _version_summary(version: dict[str, Any]) -> dict[str, Any]:
 def cmd_versions(args: argparse.Namespace) -> int:
     api = ApiClient()
     versions = api.call("GET", f"/v1/functions/{quote(args.name)}/versions")["versions"]
-    if args.json:
-        _print(versions)
-        return 0
     info = api.call("GET", f"/v1/functions/{quote(args.name)}")
     running: dict[str, list[str]] = {}
     for i in info["instances"]:
         running.setdefault(i["version_id"], []).append(i["id"])
+    if args.json:  # each version with the instances that run it
+        _print([{**v, "instances": running.get(v["id"], [])} for v in versions])
+        return 0
     print(f"{'#':>3}  {'version':<26} {'created':<26} deployed (* and the instances on it)")
     for v in versions:
         on = running.get(v["id"], [])

@@ -153,6 +153,8 @@ def test_operating_deployed_functions_with_the_cli(tmp_path: Path, endpoint: End
         versions = cli("versions", "ops-demo").stdout.splitlines()
         assert versions[1].split()[0] == "1" and versions[1].endswith(f"* {instance}")
         assert versions[2].split()[0] == "2" and "*" not in versions[2]
+        as_json = ok_json(cli("versions", "ops-demo", "--json"))
+        assert [(v["number"], v["instances"]) for v in as_json] == [(1, [instance]), (2, [])]
         diff = cli("diff", "ops-demo", "1", "v2")
         assert diff.returncode == 0, diff
         assert '-    logger.info("answered %s"' in diff.stdout
