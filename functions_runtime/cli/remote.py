@@ -284,7 +284,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     include = ["failed", *(args.include or [])]
     body: dict[str, Any] = {"include": include}
     if args.version:
-        body["version"] = version_id(api, function_of_instance(api, target), args.version)
+        ref = args.version
+        body["version"] = (
+            ref
+            if ref.startswith("ver_")
+            else version_id(api, function_of_instance(api, target), ref)
+        )
     if args.since:
         body["since"] = args.since
     started = time.time()
