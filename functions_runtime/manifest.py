@@ -28,6 +28,7 @@ with default limits and no declared settings.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,19 +139,64 @@ def parse_manifest(text: str, filename: str) -> Manifest:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError([f"{filename}:{getattr(exc, 'lineno', 1)}: {exc}"]) from None
+        raise ManifestError([f"{filename}:{_decode_line(exc)}: {exc}"]) from None
     except RecursionError:  # the parser is recursive: it gives up near 1,000 levels
         raise too_nested from None
     if too_deep(raw, MAX_DEPTH):
         raise too_nested
     try:
-        return Manifest.model_validate(raw)
+        manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(part) for part in err["loc"]) or "manifest"
-            problems.append(f"{filename}:1: {loc}: {err['msg']}")
+            line = line_of(text, err["loc"])
+            problems.append(f"{filename}:{line}: {loc}: {err['msg']}")
         raise ManifestError(problems) from None
+    problems = []
+    for name, spec in manifest.settings.items():
+        trouble = _type_problem(spec.type, spec.default)
+        if trouble is not None:
+            line = line_of(text, ("settings", name, "default"))
+            problems.append(f"{filename}:{line}: settings.{name}.default: {trouble}")
+    if problems:
+        raise ManifestError(problems)
+    return manifest
+
+
+_TABLE = re.compile(r"^\s*\[\[?\s*(?P<path>[^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"^\s*(?P<path>[A-Za-z0-9_\-\"'][A-Za-z0-9_\-\"'. \t]*?)\s*=")
+
+
+def _dotted(path: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip("\"'") for part in path.split("."))
+
+
+def line_of(text: str, loc: tuple[int | str, ...]) -> int:
+    """The line of ``text`` (TOML) that declares the value at ``loc`` (a validation
+    error's location, e.g. ``("settings", "url", "type")``), or of its nearest
+    declared parent; 1 when nothing matches."""
+    want = tuple(str(part) for part in loc)
+    best, best_line = 0, 1
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _TABLE.match(line)
+        if header is not None:
+            table = _dotted(header["path"])
+            path = table
+        else:
+            key = _KEY.match(line)
+            if key is None:
+                continue
+            path = table + _dotted(key["path"])
+        if path and want[: len(path)] == path and len(path) > best:
+            best, best_line = len(path), number
+    return best_line
+
+
+def _decode_line(exc: tomllib.TOMLDecodeError) -> int:
+    found = re.search(r"at line (\d+)", str(exc))
+    return int(found[1]) if found else int(getattr(exc, "lineno", 1) or 1)
 
 
 def load_function(path: str | Path) -> FunctionSource:
@@ -182,6 +228,16 @@ _SETTING_CHECKS: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
+def _type_problem(kind: str, value: Any) -> str | None:
+    """Why ``value`` is not of the setting type ``kind`` (None: it is, or it is unset)."""
+    if value is None:
+        return None
+    kinds, label = _SETTING_CHECKS[kind]
+    if (isinstance(value, bool) and kind != "boolean") or not isinstance(value, kinds):
+        return f"must be {label}, got {type(value).__name__}"
+    return None
+
+
 def check_settings(manifest: Manifest, values: dict[str, Any], *, declared: bool) -> dict[str, Any]:
     """Validate settings values against the manifest; returns them with defaults filled.
 
@@ -201,10 +257,9 @@ def check_settings(manifest: Manifest, values: dict[str, Any], *, declared: bool
             if spec.required:
                 problems.append(f"settings.{name}: required ({spec.type})")
             continue
-        kinds, label = _SETTING_CHECKS[spec.type]
-        bad_bool = isinstance(value, bool) and spec.type != "boolean"
-        if bad_bool or not isinstance(value, kinds):
-            problems.append(f"settings.{name}: must be {label}, got {type(value).__name__}")
+        trouble = _type_problem(spec.type, value)
+        if trouble is not None:
+            problems.append(f"settings.{name}: {trouble}")
             continue
         out[name] = value
     if problems:

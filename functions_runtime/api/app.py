@@ -34,6 +34,7 @@ from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
 from ..json_limits import MAX_DEPTH, problem, too_deep
 from .delivery_routes import add_delivery_routes
+from .manage_routes import add_manage_routes
 
 __all__ = ["OpenApiDocument", "build_app"]
 
@@ -487,6 +488,8 @@ def build_app(
         return _created(
             {"source": source.id, "webhook_token": token, "webhook_path": f"/v1/webhooks/{token}"}
         )
+
+    add_manage_routes(app, plane, ERRORS, who, ws, instance_json)
 
     @app.get("/v1/audit", responses=ERRORS)
     def audit(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:

@@ -112,6 +112,8 @@ def add_delivery_routes(
         return {
             "counts": result.counts,
             "total": result.total,
+            "attempts": result.total,
+            "events": result.events,
             "p50_ms": result.p50_ms,
             "p95_ms": result.p95_ms,
         }

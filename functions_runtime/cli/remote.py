@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .client import ApiClient, ApiError, progress, quote, read_function_files
+from .operate import add_operate_commands, add_source_commands
+from .progress import Progress
+from .resolve import function_of_instance, instance_id, version_id
 
 __all__ = ["add_commands"]
 
@@ -69,7 +72,7 @@ def _dry_run(args: argparse.Namespace, name: str, settings: Any) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     files = read_function_files(args.path)
     settings = _load_json(args.settings, "settings") if args.settings else None
-    name = args.name or Path(args.path).resolve().name
+    name = args.name or _manifest_name(args.path) or Path(args.path).resolve().name
     if args.dry_run:
         return _dry_run(args, name, settings)
     api = ApiClient()
@@ -111,6 +114,17 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manifest_name(path: str) -> str | None:
+    """The ``name`` a folder's function.toml declares, if it declares one."""
+    from ..manifest import ManifestError, load_function
+
+    try:
+        fn = load_function(path)
+    except (ManifestError, OSError):
+        return None  # the server reports the problems of the upload
+    return fn.manifest.name if fn.declared else None
+
+
 def _version_summary(version: dict[str, Any]) -> dict[str, Any]:
     return {"version": version["id"], "number": version["number"], "deployed": False}
 
@@ -118,41 +132,25 @@ def _version_summary(version: dict[str, Any]) -> dict[str, Any]:
 def cmd_versions(args: argparse.Namespace) -> int:
     api = ApiClient()
     versions = api.call("GET", f"/v1/functions/{quote(args.name)}/versions")["versions"]
-    if args.json:
-        _print(versions)
-        return 0
     info = api.call("GET", f"/v1/functions/{quote(args.name)}")
-    deployed = {i["version_id"] for i in info["instances"]}
-    print(f"{'#':>3}  {'version':<26} {'created':<26} deployed")
+    running: dict[str, list[str]] = {}
+    for i in info["instances"]:
+        running.setdefault(i["version_id"], []).append(i["id"])
+    if args.json:  # each version with the instances that run it
+        _print([{**v, "instances": running.get(v["id"], [])} for v in versions])
+        return 0
+    print(f"{'#':>3}  {'version':<26} {'created':<26} deployed (* and the instances on it)")
     for v in versions:
-        mark = "*" if v["id"] in deployed else ""
-        print(f"{v['number']:>3}  {v['id']:<26} {v['created_at'][:25]:<26} {mark}")
+        on = running.get(v["id"], [])
+        mark = ("* " + " ".join(on)) if on else ""
+        print(f"{v['number']:>3}  {v['id']:<26} {v['created_at'][:25]:<26} {mark}".rstrip())
     return 0
-
-
-def _version_id(api: ApiClient, function: str, ref: str) -> str:
-    if ref.startswith("ver_"):
-        return ref
-    number = ref.lstrip("v")
-    for v in api.call("GET", f"/v1/functions/{quote(function)}/versions")["versions"]:
-        if str(v["number"]) == number:
-            return str(v["id"])
-    raise ApiError(f"function {function} has no version {ref}")
-
-
-def _instance_id(api: ApiClient, function: str, explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    instances = api.call("GET", f"/v1/functions/{quote(function)}")["instances"]
-    if len(instances) != 1:
-        raise ApiError(f"function {function} has {len(instances)} instances; pass --instance")
-    return str(instances[0]["id"])
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     api = ApiClient()
-    version = _version_id(api, args.name, args.version)
-    instance = _instance_id(api, args.name, args.instance)
+    version = version_id(api, args.name, args.version)
+    instance = instance_id(api, args.name, args.instance)
     progress(f"rolling instance {instance} back to {version} ...")
     _print(api.call("POST", f"/v1/instances/{instance}/rollback", {"version": version}))
     return 0
@@ -164,11 +162,13 @@ def cmd_test(args: argparse.Namespace) -> int:
     info = api.call("GET", f"/v1/functions/{quote(args.name)}")
     function = info["function"]
     version = (
-        _version_id(api, args.name, args.version) if args.version else function["latest_version"]
+        version_id(api, args.name, args.version) if args.version else function["latest_version"]
     )
     body: dict[str, Any] = {"events" if isinstance(payload, list) else "event": payload}
     if args.settings:
         body["settings"] = _load_json(args.settings, "settings")
+    elif args.instance:
+        body["instance"] = instance_id(api, args.name, args.instance)
     elif len(info["instances"]) == 1:
         body["instance"] = info["instances"][0]["id"]
     _print(api.call("POST", f"/v1/versions/{version}/test", body))
@@ -195,77 +195,122 @@ def cmd_sources_create(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     entries = ApiClient().call("GET", f"/v1/audit?limit={args.limit}")["entries"]
+    if args.json:
+        _print(entries)
+        return 0
     for e in entries:
         print(f"{e['at'][:19]}  {e['action']:<18} {e['target']:<26} {e['actor']}")
     return 0
 
 
+BODY_PREVIEW = 120
+
+
+def _request_line(r: dict[str, Any]) -> str:
+    """``METHOD url -> status  start of the body`` (recorded masked by the host)."""
+    answer = r.get("response") or {}
+    body = answer.get("body")
+    preview = ""
+    if isinstance(body, str) and body:
+        flat = " ".join(body.split())
+        preview = "  " + (flat[:BODY_PREVIEW] + ("..." if len(flat) > BODY_PREVIEW else ""))
+    status = r.get("status") if r.get("status") is not None else (r.get("error") or "no answer")
+    return f"{r.get('method')} {r.get('url')} -> {status}{preview}"
+
+
 def _delivery_line(d: dict[str, Any]) -> str:
+    """One line per delivery, then its error, requests (with their answers) and logs."""
     error = d.get("error") or {}
-    detail = f"{error.get('type')}: {error.get('message')}" if error else ""
-    reqs = " ".join(
-        f"{r.get('method')} {r.get('url')} -> {r.get('status')}" for r in d.get("requests") or []
-    )
     line = (
         f"{d['at'][:23]}  {d['outcome']:<9} #{d['attempt']} {d['message_id']:<40} "
-        f"{d['duration_ms']:>7.1f} ms  {detail or reqs}"
+        f"{d['duration_ms']:>7.1f} ms"
     )
-    logs = "".join(f"\n      | {entry}" for entry in d.get("logs") or [])
-    return line + logs
+    extra = []
+    if error:
+        at = f" (line {error['line']})" if error.get("line") else ""
+        extra.append(f"      ! {error.get('type')}: {error.get('message')}{at}")
+    extra += [f"      > {_request_line(r)}" for r in d.get("requests") or []]
+    extra += [f"      | {entry}" for entry in d.get("logs") or []]
+    return "\n".join([line, *extra])
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
     api = ApiClient()
+    target = instance_id(api, args.instance, args.which)
     query = f"?limit={args.limit}" + (f"&outcome={quote(args.outcome)}" if args.outcome else "")
-    path = f"/v1/instances/{quote(args.instance)}/deliveries"
+    path = f"/v1/instances/{quote(target)}/deliveries"
     seen: set[str] = set()
-    while True:
-        records = api.call("GET", path + query)["deliveries"]
-        for d in reversed(records):
-            if d["id"] not in seen:
+    status = Progress()
+    try:
+        while True:
+            records = api.call("GET", path + query)["deliveries"]
+            fresh = [d for d in reversed(records) if d["id"] not in seen]
+            if fresh:
+                status.clear()
+            for d in fresh:
                 seen.add(d["id"])
-                print(_delivery_line(d), flush=True)
-        if not args.follow:
-            return 0
-        time.sleep(1.0)
+                print(json.dumps(d) if args.json else _delivery_line(d), flush=True)
+            if not args.follow:
+                return 0
+            status.update(f"following {target}: {len(seen)} shown, polled {time.strftime('%X')}")
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        status.clear()
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    stats = ApiClient().call("GET", f"/v1/instances/{quote(args.instance)}/stats")
+    api = ApiClient()
+    target = instance_id(api, args.instance, args.which)
+    stats = api.call("GET", f"/v1/instances/{quote(target)}/stats")
     if args.json:
         _print(stats)
         return 0
+    print("attempts by outcome (each retry is an attempt):")
     for outcome, count in sorted(stats["counts"].items()):
-        print(f"{outcome:<10} {count:>8}")
+        print(f"  {outcome:<10} {count:>8}")
     p50 = "-" if stats["p50_ms"] is None else f"{stats['p50_ms']:.1f} ms"
     p95 = "-" if stats["p95_ms"] is None else f"{stats['p95_ms']:.1f} ms"
-    print(f"{'total':<10} {stats['total']:>8}   p50 {p50}   p95 {p95}")
+    print(f"{'attempts':<12} {stats['total']:>8}   p50 {p50}   p95 {p95}")
+    if "events" in stats:
+        print(f"{'events':<12} {stats['events']:>8}")
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     api = ApiClient()
+    target = instance_id(api, args.instance, args.which)
     include = ["failed", *(args.include or [])]
     body: dict[str, Any] = {"include": include}
     if args.version:
-        body["version"] = args.version
+        ref = args.version
+        body["version"] = (
+            ref
+            if ref.startswith("ver_")
+            else version_id(api, function_of_instance(api, target), ref)
+        )
     if args.since:
         body["since"] = args.since
     started = time.time()
-    queued = api.call("POST", f"/v1/instances/{quote(args.instance)}/replay", body)
+    queued = api.call("POST", f"/v1/instances/{quote(target)}/replay", body)
     ids = set(queued["message_ids"])
     progress(f"replay {queued['replay_id']}: {queued['queued']} events queued")
     settled: dict[str, str] = {}
-    path = f"/v1/instances/{quote(args.instance)}/deliveries?limit=1000"
-    while ids and time.time() - started < args.wait:
-        for d in api.call("GET", path)["deliveries"]:
-            replayed = d["id"].endswith(":" + queued["replay_id"])
-            if replayed and d["message_id"] in ids and d["outcome"] != "retry":
-                settled[d["message_id"]] = d["outcome"]
-        progress(f"  {len(settled)}/{len(ids)} settled")
-        if len(settled) == len(ids):
-            break
-        time.sleep(1.0)
+    path = f"/v1/instances/{quote(target)}/deliveries?limit=1000"
+    status = Progress()
+    try:
+        while ids and time.time() - started < args.wait:
+            for d in api.call("GET", path)["deliveries"]:
+                replayed = d["id"].endswith(":" + queued["replay_id"])
+                if replayed and d["message_id"] in ids and d["outcome"] != "retry":
+                    settled[d["message_id"]] = d["outcome"]
+            status.update(_bar(len(settled), len(ids), time.time() - started))
+            if len(settled) == len(ids):
+                break
+            time.sleep(1.0)
+    finally:
+        status.clear()
     counts: dict[str, int] = {}
     for outcome in settled.values():
         counts[outcome] = counts.get(outcome, 0) + 1
@@ -280,11 +325,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if len(settled) == len(ids) else 1
 
 
+def _bar(done: int, total: int, elapsed: float, width: int = 30) -> str:
+    filled = width * done // max(total, 1)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} settled  {elapsed:.0f}s"
+
+
+def _instance_ref(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("instance", help="instance id (in_...), or the function's name")
+    parser.add_argument(
+        "--instance", dest="which", help="which of the function's instances (id or source id)"
+    )
+
+
 def add_commands(sub: Any) -> None:
     """Register deploy, versions, rollback, test, sources and audit."""
     deploy = sub.add_parser("deploy", help="upload a function folder and deploy it")
     deploy.add_argument("path")
-    deploy.add_argument("--name", help="function name (default: the folder name)")
+    deploy.add_argument(
+        "--name", help="function name (default: function.toml's name, else the folder's)"
+    )
     deploy.add_argument("--source", help="source id or name to attach the instance to")
     deploy.add_argument("--settings", metavar="FILE", help="JSON file with settings values")
     deploy.add_argument(
@@ -317,7 +376,8 @@ def add_commands(sub: Any) -> None:
     test.add_argument("name")
     test.add_argument("--event", required=True, metavar="FILE")
     test.add_argument("--settings", metavar="FILE")
-    test.add_argument("--version")
+    test.add_argument("--version", help="version id or number (3 or v3; default: the latest)")
+    test.add_argument("--instance", help="use this instance's settings (id or source id)")
     test.set_defaults(run=cmd_test)
 
     sources = sub.add_parser("sources", help="manage sources")
@@ -332,22 +392,24 @@ def add_commands(sub: Any) -> None:
     )
     rotate.add_argument("source", help="source name or id")
     rotate.set_defaults(run=cmd_sources_rotate_webhook)
+    add_source_commands(sources_sub)
 
     logs = sub.add_parser("logs", help="show an instance's deliveries with logs and requests")
-    logs.add_argument("instance")
+    _instance_ref(logs)
+    logs.add_argument("--json", action="store_true", help="one JSON object per line")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new ones")
     logs.add_argument("--outcome", help="delivered, filtered, rejected, retry or failed")
     logs.add_argument("--limit", type=int, default=50)
     logs.set_defaults(run=cmd_logs)
 
     stats = sub.add_parser("stats", help="counts per outcome and p50 / p95 duration")
-    stats.add_argument("instance")
+    _instance_ref(stats)
     stats.add_argument("--json", action="store_true")
     stats.set_defaults(run=cmd_stats)
 
     replay = sub.add_parser("replay", help="send dead-lettered events of an instance again")
-    replay.add_argument("instance")
-    replay.add_argument("--version", help="run them through this version (id)")
+    _instance_ref(replay)
+    replay.add_argument("--version", help="run them through this version (id, 3 or v3)")
     replay.add_argument("--since", help="only events received since (ISO-8601)")
     replay.add_argument(
         "--include",
@@ -365,4 +427,6 @@ def add_commands(sub: Any) -> None:
 
     audit = sub.add_parser("audit", help="show the workspace's audit log, newest first")
     audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--json", action="store_true")
     audit.set_defaults(run=cmd_audit)
+    add_operate_commands(sub)

@@ -68,6 +68,9 @@ class Function(_Record):
     updated_at: datetime
     latest_version: str | None = None
     version_count: int = 0
+    # Soft delete: the record stays (its versions, audit and deliveries refer to it),
+    # its name is free again, and the API finds it no more.
+    deleted_at: datetime | None = None
 
 
 class Version(_Record):
@@ -111,6 +114,7 @@ class Instance(_Record):
     revision: int = 1
     created_at: datetime
     updated_at: datetime
+    deleted_at: datetime | None = None  # soft delete: disabled, and found no more
 
 
 class Source(_Record):
@@ -123,6 +127,7 @@ class Source(_Record):
     created_at: datetime
     # SHA-256 of the webhook token (``/v1/webhooks/{token}``), None until one is issued.
     webhook_token_hash: str | None = None
+    deleted_at: datetime | None = None  # soft delete: name and write key freed
 
 
 class AuditEntry(_Record):

@@ -193,7 +193,7 @@ class ControlPlane:
         return version
 
     def list_functions(self, ws: str) -> list[Function]:
-        return self.store.list_functions(ws)
+        return [f for f in self.store.list_functions(ws) if f.deleted_at is None]
 
     def get_function(self, ws: str, ident: str) -> Function:
         return self._function(ws, ident)
@@ -348,7 +348,7 @@ class ControlPlane:
         return values
 
     def list_instances(self, ws: str, function_id: str | None = None) -> list[Instance]:
-        return self.store.list_instances(ws, function_id)
+        return [i for i in self.store.list_instances(ws, function_id) if i.deleted_at is None]
 
     def get_instance(self, ws: str, instance_id: str) -> Instance:
         return self._instance(ws, instance_id)
@@ -361,7 +361,7 @@ class ControlPlane:
             if instance.function_id != function_id:
                 raise bad_request(f"instance {instance_id} belongs to another function")
             return instance
-        candidates = self.store.list_instances(ws, function_id)
+        candidates = self.list_instances(ws, function_id)
         if source_id is not None:
             candidates = [i for i in candidates if i.source_id == source_id]
         if len(candidates) > 1:
@@ -519,7 +519,7 @@ class ControlPlane:
         return source, write_key
 
     def list_sources(self, ws: str) -> list[Source]:
-        return self.store.list_sources(ws)
+        return [s for s in self.store.list_sources(ws) if s.deleted_at is None]
 
     def find_source(self, ws: str, ident: str) -> Source:
         return self._source(ws, ident)
@@ -654,7 +654,7 @@ class ControlPlane:
 
     def _function(self, ws: str, ident: str) -> Function:
         function = self.store.get_function(ws, ident) or self.store.find_function(ws, ident)
-        if function is None:
+        if function is None or function.deleted_at is not None:
             raise not_found("function", ident)
         return function
 
@@ -666,13 +666,13 @@ class ControlPlane:
 
     def _instance(self, ws: str, ident: str) -> Instance:
         instance = self.store.get_instance(ws, ident)
-        if instance is None:
+        if instance is None or instance.deleted_at is not None:
             raise not_found("instance", ident)
         return instance
 
     def _source(self, ws: str, ident: str) -> Source:
         source = self.store.get_source(ws, ident) or self.store.find_source(ws, ident)
-        if source is None:
+        if source is None or source.deleted_at is not None:
             raise not_found("source", ident)
         return source
 

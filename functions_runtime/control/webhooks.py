@@ -55,6 +55,8 @@ def source_for_webhook(store: MetadataStore, token: str) -> Source | None:
     for workspace in store.list_workspaces():
         source = store.get_source(workspace.id, source_id)
         if source is not None:
+            if source.deleted_at is not None:
+                return None
             expected = source.webhook_token_hash or ""
             return source if hmac.compare_digest(expected, hash_key(token)) else None
     return None

@@ -123,10 +123,14 @@ class Delivery(BaseModel):
 
 @dataclass(frozen=True)
 class Stats:
+    """``counts`` and ``total`` count attempts (one record each, retries included);
+    ``events`` counts the distinct messages they were for."""
+
     counts: dict[str, int]
     p50_ms: float | None
     p95_ms: float | None
     total: int
+    events: int = 0
 
 
 class DeliveryStore(Protocol):

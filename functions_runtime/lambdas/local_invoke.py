@@ -7,11 +7,12 @@ For machines without Docker (``sam local invoke`` needs Docker or Finch). It rea
 with:
 
 - the function's ``Environment.Variables`` from the template: ``!Ref`` to a parameter
-  gives its default; ``!Ref`` / ``!GetAtt`` / ``!Sub`` on resources give placeholders
-  (the logical id, ``Id.Attribute``) unless ``--env-file`` gives the value. The env file
-  has ``sam local invoke --env-vars``'s shape, ``{"Parameters": {VAR: value},
-  "<LogicalId>": {VAR: value}}``, so one file serves both tools; as there, only
-  variables the template declares are set;
+  gives its default; ``!If`` follows the template's conditions, and a variable that
+  comes out as ``AWS::NoValue`` is not set; ``!Ref`` / ``!GetAtt`` / ``!Sub`` on
+  resources give placeholders (the logical id, ``Id.Attribute``) unless ``--env-file``
+  gives the value. The env file has ``sam local invoke --env-vars``'s shape,
+  ``{"Parameters": {VAR: value}, "<LogicalId>": {VAR: value}}``, so one file
+  serves both tools; as there, only variables the template declares are set;
 - Lambda's own variables (``AWS_LAMBDA_FUNCTION_NAME``, ``LAMBDA_TASK_ROOT``,
   ``AWS_REGION``…) and ``AWS_SAM_LOCAL=true`` (Powertools then skips X-Ray, as under
   ``sam local``); from this shell only ``PATH``, ``HOME``, ``LANG``, ``TMPDIR`` and
@@ -188,18 +189,31 @@ def _pseudo(region: str) -> dict[str, str]:
     }
 
 
-class _Resolver:
-    """Values for intrinsics: parameters by default value, pseudo parameters, and
-    placeholders for resources (which exist only in a deployed stack)."""
+class _NoValue(Exception):
+    """``!Ref AWS::NoValue`` where a value was expected: the property is left out."""
 
-    def __init__(self, template: dict[str, Any], region: str) -> None:
+
+class _Resolver:
+    """Values for intrinsics: parameters by default value (or as given), pseudo
+    parameters, conditions (``Fn::If``, ``Fn::Equals``, ``Fn::Not``, ``Fn::And``,
+    ``Fn::Or``), and placeholders for resources (which exist only in a deployed stack)."""
+
+    def __init__(
+        self, template: dict[str, Any], region: str, given: Mapping[str, Any] | None = None
+    ) -> None:
         self.parameters = template.get("Parameters") or {}
         self.resources = template.get("Resources") or {}
+        self.conditions = template.get("Conditions") or {}
         self.pseudo = _pseudo(region)
+        self.given = dict(given or {})
 
     def ref(self, name: str) -> str:
+        if name == "AWS::NoValue":
+            raise _NoValue(name)
         if name in self.pseudo:
             return self.pseudo[name]
+        if name in self.parameters and name in self.given:
+            return str(self.given[name])
         if name in self.parameters:
             default = self.parameters[name].get("Default")
             if default is None:
@@ -239,7 +253,32 @@ class _Resolver:
                 return self.resolve(items[int(index)])
             if fn == "Fn::ImportValue":
                 return f"ImportValue:{self.resolve(arg)}"
+            if fn == "Fn::If":
+                name, if_true, if_false = arg
+                return self.resolve(if_true if self.condition(str(name)) else if_false)
         raise LambdaInvokeError(f"cannot resolve {value!r}: give the variable with --env-file")
+
+    def condition(self, name: str) -> bool:
+        """The value of the template's condition ``name``."""
+        if name not in self.conditions:
+            raise LambdaInvokeError(f"Fn::If {name}: no such condition")
+        return self.truth(self.conditions[name])
+
+    def truth(self, value: Any) -> bool:
+        if isinstance(value, dict) and len(value) == 1:
+            fn, arg = next(iter(value.items()))
+            if fn == "Condition":
+                return self.condition(str(arg))
+            if fn == "Fn::Equals":
+                left, right = arg
+                return self.resolve(left) == self.resolve(right)
+            if fn == "Fn::Not":
+                return not self.truth(arg[0])
+            if fn == "Fn::And":
+                return all(self.truth(item) for item in arg)
+            if fn == "Fn::Or":
+                return any(self.truth(item) for item in arg)
+        raise LambdaInvokeError(f"cannot evaluate the condition {value!r}")
 
     def sub(self, arg: Any) -> str:
         text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
@@ -284,20 +323,24 @@ def resolve_environment(
     overrides: Mapping[str, Any] | None = None,
     *,
     region: str = "us-east-1",
+    parameters: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The function's variables from the template, with ``overrides`` (the env file's
-    shape) applied to the variables the template declares."""
+    shape) applied to the variables the template declares. ``parameters`` are template
+    parameter values (``sam --parameter-overrides``); a variable whose value is
+    ``!Ref AWS::NoValue`` (through ``!If``) is not set."""
     overrides = overrides or {}
     given = {
         **(overrides.get("Parameters") or {}),
         **(overrides.get(function.logical_id) or {}),
     }
-    resolver = _Resolver(template, region)
+    resolver = _Resolver(template, region, parameters)
     env: dict[str, str] = {}
     for name, value in function.variables.items():
         if name in given:
             env[name] = str(given[name])
-        else:
+            continue
+        with contextlib.suppress(_NoValue):  # AWS::NoValue: the variable is not set
             env[name] = resolver.resolve(value)
     return env
 

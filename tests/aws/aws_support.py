@@ -449,6 +449,7 @@ EXPECTED_CALLS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", "FunctionsTable"),
         ("dynamodb:PutItem", "FunctionsTable"),
         ("dynamodb:UpdateItem", "FunctionsTable"),
+        ("dynamodb:DeleteItem", "FunctionsTable"),  # soft deletes free name claims
         ("dynamodb:Query", "FunctionsTable"),
         ("dynamodb:Query", "FunctionsTable/index/GSI1"),
         ("s3:PutObject", "CodeBucket/code/*"),

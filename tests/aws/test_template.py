@@ -406,6 +406,15 @@ def _client_calls(path: Path, service_of_call: str | None = None) -> Iterator[tu
                 yield "sqs", str(node.args[0].value)
 
 
+def _builds_transaction_deletes(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.Dict)
+        and any(isinstance(k, ast.Constant) and k.value == "Delete" for k in node.keys)
+        for node in ast.walk(tree)
+    )
+
+
 def _scanned_actions() -> set[str]:
     files = sorted(RUNTIME.glob("control/aws/*.py")) + sorted(RUNTIME.glob("delivery/aws/*.py"))
     import aws_lambda_powertools.utilities.idempotency.persistence.dynamodb as powertools
@@ -420,12 +429,14 @@ def _scanned_actions() -> set[str]:
     }
     actions: set[str] = set()
     for path in files:
+        if _builds_transaction_deletes(path):  # {"Delete": {...}} items of a transaction
+            actions.add("dynamodb:DeleteItem")
         for service, method in _client_calls(path):
             if method in ("get_waiter",):
                 continue
             operation = mappings[service].get(method)
             assert operation is not None, f"{path.name}: {service}.{method} is not an API call"
-            if operation == "TransactWriteItems":  # Puts and Updates (control/aws/__init__.py)
+            if operation == "TransactWriteItems":  # see control/aws/__init__.py
                 actions |= {"dynamodb:PutItem", "dynamodb:UpdateItem"}
                 continue
             action = f"{service}:{operation}"

@@ -100,3 +100,26 @@ def test_readme_three_paths_name_commands_that_exist():
     used |= set(re.findall(r"&& functions ([a-z-]+)", section))
     assert {"init", "new", "deploy", "lambda-invoke"} <= used <= commands
     assert "make dist" in section and "--pipeline" in section
+
+
+def test_readme_operating_commands_parse():
+    """Every ``functions`` command in the operating path is one the CLI takes, as written."""
+    import shlex
+
+    from functions_runtime.cli.main import parser
+
+    section = README.split("**Operating deployed functions**", 1)[1].split("\n## ", 1)[0]
+    commands = [
+        part.strip()
+        for line in block("sh", "functions deploy user_functions/signed_webhook").splitlines()
+        for part in line.split("#", 1)[0].split("&&")
+        if part.strip()
+    ]
+    assert len(commands) >= 15 and "functions deploy user_functions/signed_webhook" in section
+    used = set()
+    for command in commands:
+        words = shlex.split(command)
+        assert words[0] == "functions", command
+        args = parser().parse_args(words[1:])  # SystemExit on a command it does not take
+        used.add(args.run.__name__)
+    assert {"cmd_diff", "cmd_settings_set", "cmd_keys_rotate", "cmd_functions_delete"} <= used

@@ -88,7 +88,10 @@ def test_waits_grow_and_spread() -> None:
 def test_the_retry_table_is_validated_with_clear_problems(table: str, says: str) -> None:
     with pytest.raises(ManifestError) as raised:
         parse_manifest(f'name = "f"\n[retry]\n{table}\n', "function.toml")
-    assert any(problem.startswith(f"function.toml:1: {says}") for problem in raised.value.problems)
+    line = 3 + table.count("\n")  # the line of the offending key (the table's last)
+    assert any(
+        problem.startswith(f"function.toml:{line}: {says}") for problem in raised.value.problems
+    )
 
 
 HANDLER = """

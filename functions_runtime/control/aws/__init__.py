@@ -43,7 +43,13 @@ marker). ``add_version`` is one TransactWriteItems: put the version, and on the
 function ``SET latest_version, version_count, updated_at WHERE version_count =
 number - 1`` (returning the old item, to tell a missing function from a lost race).
 ``update_instance`` is a PutItem ``WHERE attribute_exists(pk) AND revision =
-expected``. A failed condition or a concurrent transaction (``ConditionalCheckFailed``,
+expected``. Deletes are soft, one TransactWriteItems each: ``delete_function`` sets
+``deleted_at`` on the function and deletes its ``function-name`` claim;
+``delete_source`` rewrites the source and deletes its ``source-name`` and
+``write-key`` claims; ``replace_write_key`` rewrites the source, deletes the old
+``write-key`` claim and creates the new one (a claim is deleted only while it still
+names its owner). ``delete_api_key`` deletes the key and its ``admin-key`` marker.
+A failed condition or a concurrent transaction (``ConditionalCheckFailed``,
 ``TransactionConflict``) is a ``ConflictError``, or ``NotFoundError`` where the item is
 absent; any other AWS error is a ``StoreError`` naming the operation.
 
@@ -54,10 +60,12 @@ creation order, versions by number, the audit log newest first (Query with
 ``ScanIndexForward=False`` and ``Limit``).
 
 IAM actions the code calls at run time, and nothing else (TransactWriteItems has no
-action of its own: its Put and Update items need PutItem and UpdateItem):
+action of its own: its Put, Update and Delete items need PutItem, UpdateItem and
+DeleteItem):
 
-- ``dynamodb:GetItem``, ``dynamodb:PutItem``, ``dynamodb:UpdateItem``, ``dynamodb:Query``
-  on the table, and ``dynamodb:Query`` on ``<table ARN>/index/GSI1``.
+- ``dynamodb:GetItem``, ``dynamodb:PutItem``, ``dynamodb:UpdateItem``,
+  ``dynamodb:DeleteItem``, ``dynamodb:Query`` on the table, and ``dynamodb:Query`` on
+  ``<table ARN>/index/GSI1``.
 - ``s3:PutObject``, ``s3:GetObject`` on ``<bucket ARN>/code/*``. Also grant
   ``s3:ListBucket`` on the bucket: the code never lists, but without it S3 answers a
   read of a missing key with AccessDenied instead of NoSuchKey.

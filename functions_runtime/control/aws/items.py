@@ -30,7 +30,7 @@ FN, FN_NAME, VER, INST = "FN#", "FNNAME#", "VER#", "INST#"
 SRC, SRC_NAME, AUDIT = "SRC#", "SRCNAME#", "AUDIT#"
 
 # Function fields that add_version changes: attributes of their own, not in ``data``.
-FUNCTION_COUNTERS = frozenset({"latest_version", "version_count", "updated_at"})
+FUNCTION_COUNTERS = frozenset({"latest_version", "version_count", "updated_at", "deleted_at"})
 
 
 def ws_pk(workspace_id: str) -> str:
@@ -99,6 +99,8 @@ def function_item(fn: Function) -> Item:
     )
     if fn.latest_version is not None:
         item["latest_version"] = {"S": fn.latest_version}
+    if fn.deleted_at is not None:
+        item["deleted_at"] = {"S": json_value(fn, "deleted_at")}
     return item
 
 
@@ -167,6 +169,7 @@ def read_function(item: Item) -> Function:
         fields["version_count"] = int(item["version_count"]["N"])
         fields["updated_at"] = item["updated_at"]["S"]
         fields["latest_version"] = item.get("latest_version", {}).get("S")
+        fields["deleted_at"] = item.get("deleted_at", {}).get("S")
         return Function.model_validate(fields)
     except (KeyError, TypeError, ValueError) as exc:  # ValidationError is a ValueError
         raise StoreError(f"a stored Function record is unreadable: {exc}") from exc

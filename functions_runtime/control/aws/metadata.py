@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
+from pydantic import TypeAdapter
+
 from ..models import ApiKey, AuditEntry, Function, Instance, Source, Version, Workspace
+from ..ports import NotFoundError
 from . import items
 from .errors import translate_errors
 from .table import Table
@@ -73,6 +77,19 @@ class DynamoMetadataStore:
         values = {":pk": {"S": items.ADMIN_KEYS_PK}}
         return bool(self._table.query({**condition, "ExpressionAttributeValues": values}, limit=1))
 
+    @_operation
+    def delete_api_key(self, key_hash: str) -> None:
+        self._table.transact(
+            [
+                {"Delete": {"TableName": self._table.name, "Key": items.key(pk, sk)}}
+                for pk, sk in (
+                    (items.api_key_pk(key_hash), "APIKEY"),
+                    (items.ADMIN_KEYS_PK, items.api_key_pk(key_hash)),
+                )
+            ],
+            ["the API key changed while it was deleted; retry"] * 2,
+        )
+
     # functions and versions
 
     @_operation
@@ -103,6 +120,27 @@ class DynamoMetadataStore:
     def list_functions(self, workspace_id: str) -> list[Function]:
         found = [items.read_function(i) for i in self._table.children(workspace_id, items.FN)]
         return sorted(found, key=lambda f: (items.sortable_time(f.created_at), f.id))
+
+    @_operation
+    def delete_function(self, workspace_id: str, function_id: str, at: datetime) -> None:
+        function = self.get_function(workspace_id, function_id)
+        if function is None:
+            raise NotFoundError(
+                f"function {function_id} does not exist in workspace {workspace_id}"
+            )
+        if function.deleted_at is not None:
+            return  # deleted before: its name may belong to a new function by now
+        mark = {
+            "TableName": self._table.name,
+            "Key": items.key(items.ws_pk(workspace_id), items.FN + function_id),
+            "UpdateExpression": "SET deleted_at = if_not_exists(deleted_at, :at)",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":at": {"S": _iso(at)}},
+        }
+        self._table.transact(
+            [{"Update": mark}, self._release(items.function_name_claim(function), "function_id")],
+            [f"function {function_id} cannot be deleted", "the function's name moved; retry"],
+        )
 
     @_operation
     def add_version(self, version: Version) -> None:
@@ -214,6 +252,58 @@ class DynamoMetadataStore:
         )
 
     @_operation
+    def replace_write_key(self, workspace_id: str, source_id: str, write_key_hash: str) -> Source:
+        source = self._existing_source(workspace_id, source_id)
+        changed = source.model_copy(update={"write_key_hash": write_key_hash})
+        self._table.transact(
+            [
+                self._replace(items.source_item(changed)),
+                self._release(items.write_key_claim(source), "source_id"),
+                self._table.new(items.write_key_claim(changed)),
+            ],
+            [
+                f"source {source_id} cannot be updated",
+                "the write key changed meanwhile; retry",
+                "a source with this write key hash already exists; generate a new write key",
+            ],
+        )
+        return changed
+
+    @_operation
+    def delete_source(self, workspace_id: str, source_id: str, at: datetime) -> None:
+        source = self._existing_source(workspace_id, source_id)
+        deleted = source.model_copy(update={"deleted_at": source.deleted_at or at})
+        actions = [self._replace(items.source_item(deleted))]
+        if source.deleted_at is None:
+            actions.append(self._release(items.source_name_claim(source), "source_id"))
+            actions.append(self._release(items.write_key_claim(source), "source_id"))
+        self._table.transact(actions, [f"source {source_id} changed meanwhile; retry"] * 3)
+
+    def _existing_source(self, workspace_id: str, source_id: str) -> Source:
+        source = self.get_source(workspace_id, source_id)
+        if source is None:
+            raise NotFoundError(f"no source {source_id} in workspace {workspace_id}")
+        return source
+
+    def _replace(self, item: items.Item) -> items.Item:
+        """A transaction action that overwrites ``item`` if it exists."""
+        condition = "attribute_exists(pk)"
+        return {
+            "Put": {"TableName": self._table.name, "Item": item, "ConditionExpression": condition}
+        }
+
+    def _release(self, claim: items.Item, owner: str) -> items.Item:
+        """A transaction action that deletes a claim item if it still names its owner."""
+        return {
+            "Delete": {
+                "TableName": self._table.name,
+                "Key": items.key(claim["pk"]["S"], claim["sk"]["S"]),
+                "ConditionExpression": f"attribute_not_exists(pk) OR {owner} = :owner",
+                "ExpressionAttributeValues": {":owner": claim[owner]},
+            }
+        }
+
+    @_operation
     def list_sources(self, workspace_id: str) -> list[Source]:
         found = [items.read(Source, item) for item in self._table.children(workspace_id, items.SRC)]
         return sorted(found, key=lambda s: (items.sortable_time(s.created_at), s.id))
@@ -230,3 +320,8 @@ class DynamoMetadataStore:
             return []
         found = self._table.children(workspace_id, items.AUDIT, limit=limit, newest_first=True)
         return [items.read(AuditEntry, item) for item in found]
+
+
+def _iso(moment: datetime) -> str:
+    """A datetime as the records' JSON writes it."""
+    return str(TypeAdapter(datetime).dump_python(moment, mode="json"))

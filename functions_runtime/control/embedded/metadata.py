@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -69,6 +70,11 @@ class EmbeddedMetadataStore:
             row = conn.execute("SELECT EXISTS (SELECT 1 FROM api_keys WHERE admin = 1)")
             return bool(row.fetchone()[0])
 
+    def delete_api_key(self, key_hash: str) -> None:
+        """The key stops working; nothing happens when there is none."""
+        with self._db.write("the API key cannot be deleted") as conn:
+            conn.execute("DELETE FROM api_keys WHERE key_hash = ?", [key_hash])
+
     # -- functions and versions ----------------------------------------------------------
 
     def create_function(self, function: Function) -> None:
@@ -91,6 +97,21 @@ class EmbeddedMetadataStore:
         """The workspace's functions, by name."""
         sql = "SELECT body FROM functions WHERE workspace_id = ? ORDER BY name, id"
         return self._all(Function, sql, [workspace_id])
+
+    def delete_function(self, workspace_id: str, function_id: str, at: datetime) -> None:
+        """Mark the function deleted and free its name; ``NotFoundError`` when absent."""
+        where = "WHERE id = ? AND workspace_id = ?"
+        with self._db.write(f"function {function_id} cannot be deleted") as conn:
+            row = conn.execute(f"SELECT body FROM functions {where}", [function_id, workspace_id])
+            found = row.fetchone()
+            if found is None:
+                raise NotFoundError(f"no function {function_id} in workspace {workspace_id}")
+            function = _parse(Function, found[0])
+            deleted = function.model_copy(update={"deleted_at": function.deleted_at or at})
+            conn.execute(
+                f"UPDATE functions SET name = ?, body = ? {where}",
+                [_freed(function_id), deleted.model_dump_json(), function_id, workspace_id],
+            )
 
     def add_version(self, version: Version) -> None:
         """Store a version and advance its function, atomically.
@@ -225,6 +246,34 @@ class EmbeddedMetadataStore:
                 return
         raise NotFoundError(f"no source {source.id} in workspace {source.workspace_id}")
 
+    def replace_write_key(self, workspace_id: str, source_id: str, write_key_hash: str) -> Source:
+        """Give the source a new write key hash; the old key finds it no more."""
+        with self._db.write("this write key hash is taken") as conn:
+            source = self._locked_source(conn, workspace_id, source_id)
+            changed = source.model_copy(update={"write_key_hash": write_key_hash})
+            conn.execute(
+                "UPDATE sources SET write_key_hash = ?, body = ? WHERE id = ? AND workspace_id = ?",
+                [write_key_hash, changed.model_dump_json(), source_id, workspace_id],
+            )
+        return changed
+
+    def delete_source(self, workspace_id: str, source_id: str, at: datetime) -> None:
+        """Mark the source deleted; its name and write key are freed."""
+        with self._db.write(f"source {source_id} cannot be deleted") as conn:
+            source = self._locked_source(conn, workspace_id, source_id)
+            deleted = source.model_copy(update={"deleted_at": source.deleted_at or at})
+            conn.execute(
+                "UPDATE sources SET name = ?, write_key_hash = ?, body = ?"
+                " WHERE id = ? AND workspace_id = ?",
+                [
+                    _freed(source_id),
+                    _freed(source_id),
+                    deleted.model_dump_json(),
+                    source_id,
+                    workspace_id,
+                ],
+            )
+
     def list_sources(self, workspace_id: str) -> list[Source]:
         """The workspace's sources, by name."""
         sql = "SELECT body FROM sources WHERE workspace_id = ? ORDER BY name, id"
@@ -262,6 +311,14 @@ class EmbeddedMetadataStore:
             rows = conn.execute(sql, params).fetchall()
         return [_parse(model, row[0]) for row in rows]
 
+    def _locked_source(self, conn: sqlite3.Connection, workspace_id: str, source_id: str) -> Source:
+        row = conn.execute(
+            "SELECT body FROM sources WHERE id = ? AND workspace_id = ?", [source_id, workspace_id]
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no source {source_id} in workspace {workspace_id}")
+        return _parse(Source, row[0])
+
     def _locked_function(self, conn: sqlite3.Connection, version: Version) -> Function:
         """The version's function, read inside the caller's write transaction."""
         row = conn.execute(
@@ -283,6 +340,12 @@ def _insert(conn: sqlite3.Connection, table: str, columns: Columns, record: Base
         f"INSERT INTO {table} ({names}) VALUES ({marks})",
         [*columns.values(), record.model_dump_json()],
     )
+
+
+def _freed(record_id: str) -> str:
+    """What a deleted record's unique name (or write key) column holds: no name or
+    SHA-256 hex can equal it, so the freed value can be taken again."""
+    return f"deleted:{record_id}"
 
 
 def _instance_columns(instance: Instance) -> dict[str, str | int | None]:

@@ -77,6 +77,7 @@ class DynamoDeliveryStore:
             "outcome": {"S": delivery.outcome},
             "duration_ms": {"N": format(duration, ".3f")},
             "expires_at": {"N": str(expires_at)},
+            "message_id": {"S": delivery.message_id},
         }
         with translate("record delivery"):
             self._db.put_item(TableName=self.table, Item=item)
@@ -114,11 +115,12 @@ class DynamoDeliveryStore:
         the instance (since ``since``). Eventually consistent: it reads many items."""
         params: Item = {
             "FilterExpression": "#ws = :ws",
-            "ProjectionExpression": "#outcome, #ms",
+            "ProjectionExpression": "#outcome, #ms, #mid, sk",
             "ExpressionAttributeNames": {
                 "#ws": "workspace_id",
                 "#outcome": "outcome",
                 "#ms": "duration_ms",
+                "#mid": "message_id",
             },
         }
         with translate("delivery stats"):
@@ -126,6 +128,8 @@ class DynamoDeliveryStore:
         try:
             counts = Counter(item["outcome"]["S"] for item in items)
             durations = sorted(float(item["duration_ms"]["N"]) for item in items)
+            # Records written before message_id was an attribute count as one event each.
+            events = {(item.get("message_id") or item["sk"])["S"] for item in items}
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"a stored delivery record is unreadable: {exc!r}") from exc
         return Stats(
@@ -133,6 +137,7 @@ class DynamoDeliveryStore:
             p50_ms=nearest_rank(durations, 50),
             p95_ms=nearest_rank(durations, 95),
             total=len(items),
+            events=len(events),
         )
 
     def _query(

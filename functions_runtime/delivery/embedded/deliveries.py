@@ -76,7 +76,12 @@ class EmbeddedDeliveryStore:
             }
             total = sum(counts.values())
             p50, p95 = (_ranked(conn, where, params, nearest_rank(p, total)) for p in (50.0, 95.0))
-        return Stats(counts=counts, p50_ms=p50, p95_ms=p95, total=total)
+            events = conn.execute(
+                "SELECT COUNT(DISTINCT json_extract(data, '$.message_id'))"
+                f" FROM deliveries WHERE {where}",
+                params,
+            ).fetchone()[0]
+        return Stats(counts=counts, p50_ms=p50, p95_ms=p95, total=total, events=int(events))
 
 
 def nearest_rank(percentile: float, count: int) -> int:
