@@ -187,6 +187,7 @@ def _described_tables() -> dict[str, dict[str, Any]]:
             "FunctionsTable": names.table,
             "DeliveriesTable": names.deliveries_table,
             "IdempotencyTable": names.idempotency_table,
+            "StoreTable": names.store_table,
         }
         found = {}
         for logical, name in tables.items():
@@ -407,7 +408,7 @@ def _client_calls(path: Path, service_of_call: str | None = None) -> Iterator[tu
 
 
 def _scanned_actions() -> set[str]:
-    files = sorted(RUNTIME.glob("control/aws*.py")) + sorted(RUNTIME.glob("delivery/aws*.py"))
+    files = sorted(RUNTIME.glob("control/aws/*.py")) + sorted(RUNTIME.glob("delivery/aws/*.py"))
     import aws_lambda_powertools.utilities.idempotency.persistence.dynamodb as powertools
 
     files.append(Path(powertools.__file__))  # the idempotency layer the worker uses
@@ -473,7 +474,10 @@ def test_each_role_allows_its_calls_and_nothing_more(transformed: dict[str, Any]
 def test_docstrings_list_the_actions_the_roles_grant() -> None:
     """The IAM lists in the two module docstrings name every action the code needs."""
     documented: set[str] = set()
-    for module in (RUNTIME / "control" / "aws.py", RUNTIME / "delivery" / "aws.py"):
+    for module in (
+        RUNTIME / "control" / "aws" / "__init__.py",
+        RUNTIME / "delivery" / "aws" / "__init__.py",
+    ):
         doc = ast.get_docstring(ast.parse(module.read_text(encoding="utf-8"))) or ""
         runtime_part = doc.split("alone (tests, local use")[0]
         documented |= set(re.findall(r"``((?:dynamodb|s3|kms|sqs):[A-Za-z]+)``", runtime_part))

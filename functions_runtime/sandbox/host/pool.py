@@ -79,7 +79,7 @@ class InstanceSpec:
     allow: tuple[str, ...] = ()
     # Whose store a handler's ``functions_sdk.store`` calls reach: set by the host
     # (``workspace/instance`` for deliveries); empty: one of the code's own (``key``).
-    store_scope: str = ""
+    store_scope: str = field(default="", compare=False)
 
     @property
     def scope(self) -> str:
@@ -376,8 +376,11 @@ class WorkerPool:
         self.spares = spares
         self.launcher = launcher if launcher is not None else Launcher()
         self.broker = broker if broker is not None else Broker()
-        # No store configured (``functions invoke``, tests): one in memory, per process.
-        self.store: KeyValueStore = store if store is not None else MemoryStore()
+        # ``store``: where deliveries' store calls go (SQLite, DynamoDB). Without one
+        # (``functions invoke``), and always for specs without a ``store_scope`` (test
+        # runs), a store in memory, for the pool's life.
+        self.scratch = MemoryStore()
+        self.store: KeyValueStore = store if store is not None else self.scratch
         self._spare: list[Worker] = []
         self._compiled: collections.OrderedDict[str, list[str]] = (
             collections.OrderedDict()
@@ -418,7 +421,9 @@ class WorkerPool:
     ) -> list[dict[str, Any]]:
         """Run ``events`` for ``spec``; one result dict per event, in order.
         ``store``: the backend of this call's ``store`` frames (the pool's otherwise)."""
-        store_session = StoreSession(store if store is not None else self.store, spec.scope)
+        if store is None:
+            store = self.store if spec.store_scope else self.scratch
+        store_session = StoreSession(store, spec.scope)
         try:
             return self._invoke(spec, events, batch, mocks, store_session)
         finally:

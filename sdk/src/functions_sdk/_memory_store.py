@@ -13,7 +13,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .store import check_key, check_room, encode_value, entry_size, incremented
+from .store import (
+    MAX_KEYS,
+    MAX_TOTAL_BYTES,
+    check_key,
+    check_room,
+    encode_value,
+    entry_size,
+    incremented,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -30,9 +38,14 @@ class MemoryStore:
     """
 
     def __init__(
-        self, data: Mapping[str, Any] | None = None, *, clock: Callable[[], float] = time.time
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        limits: tuple[int, int] = (MAX_KEYS, MAX_TOTAL_BYTES),
     ) -> None:
         self.clock = clock
+        self.limits = limits
         self._seed: dict[str, Entry] = {
             check_key(k): (encode_value(v), None) for k, v in (data or {}).items()
         }
@@ -88,7 +101,9 @@ class MemoryStore:
         with self._lock:
             entries = self._live(scope)
             others = [(k, t) for k, (t, _) in entries.items() if k != key]
-            check_room(len(others), sum(entry_size(k, t) for k, t in others), key, text)
+            check_room(
+                len(others), sum(entry_size(k, t) for k, t in others), key, text, self.limits
+            )
             entries[key] = (text, None if ttl is None else self.clock() + ttl)
 
     def delete(self, scope: str, key: str) -> bool:
@@ -101,7 +116,9 @@ class MemoryStore:
             old = entries.get(key)
             text = incremented(None if old is None else old[0], by)
             others = [(k, t) for k, (t, _) in entries.items() if k != key]
-            check_room(len(others), sum(entry_size(k, t) for k, t in others), key, text)
+            check_room(
+                len(others), sum(entry_size(k, t) for k, t in others), key, text, self.limits
+            )
             entries[key] = (text, None if old is None else old[1])
             return int(text)
 

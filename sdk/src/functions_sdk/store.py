@@ -181,16 +181,24 @@ def check_by(by: object) -> int:
     raise StoreError("incr(by=...) is an int within 64 bits")
 
 
-def check_room(keys: int, total: int, key: str, text: str) -> None:
+def check_room(
+    keys: int,
+    total: int,
+    key: str,
+    text: str,
+    limits: tuple[int, int] = (MAX_KEYS, MAX_TOTAL_BYTES),
+) -> None:
     """Raise :class:`StoreError` when an instance holding ``keys`` other keys of
-    ``total`` bytes has no room for ``key`` = ``text`` (used by every backend)."""
-    if keys + 1 > MAX_KEYS:
-        raise StoreError(f"the instance's store is full: at most {MAX_KEYS} keys")
+    ``total`` bytes has no room for ``key`` = ``text`` (used by every backend).
+    ``limits``: (most keys, most bytes) of an instance."""
+    max_keys, max_bytes = limits
+    if keys + 1 > max_keys:
+        raise StoreError(f"the instance's store is full: at most {max_keys} keys")
     size = entry_size(key, text)
-    if total + size > MAX_TOTAL_BYTES:
+    if total + size > max_bytes:
         raise StoreError(
             f"the instance's store is full: {total} bytes held, {size} more would pass "
-            f"the limit of {MAX_TOTAL_BYTES}"
+            f"the limit of {max_bytes}"
         )
 
 
