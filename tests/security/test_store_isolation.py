@@ -105,7 +105,7 @@ def test_a_scope_in_the_frame_is_ignored(kv: SQLiteStore) -> None:
     [
         ('store.set("k", float("nan"))', "not a JSON number"),
         ('store.set("k", float("inf"))', "not a JSON number"),
-        ('store.set("k", "x" * (%d + 1))' % MAX_VALUE_BYTES, "at most 65536 bytes"),
+        (f'store.set("k", "x" * ({MAX_VALUE_BYTES} + 1))', "at most 65536 bytes"),
         ('store.set("k" * 257, 1)', "at most 256 bytes"),
         ('store.set("", 1)', "cannot be empty"),
         ("store.set(1, 1)", "keys are str"),
