@@ -80,8 +80,8 @@ def test_invalid_code_is_refused_by_the_worker_once(pool: WorkerPool):
     assert [r["outcome"] for r in results] == ["invalid", "invalid"]
     assert results[0]["problems"] == [
         'handler.py:1: module "os" is not available in functions; available modules: '
-        "base64, collections, datetime, decimal, functions_sdk, functions_sdk.events, functions_sdk.store, hashlib, "
-        "hmac, itertools, "
+        "base64, collections, datetime, decimal, functions_sdk, functions_sdk.events, "
+        "functions_sdk.store, hashlib, hmac, itertools, "
         "json, math, random, re, time, typing, urllib, urllib.parse, uuid"
     ]
     assert pool.starts == 1 and pool.worker_pids() == []  # compiled there, not kept
