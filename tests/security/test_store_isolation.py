@@ -254,3 +254,20 @@ def test_module_state_cannot_carry_the_store_between_events(pool: WorkerPool) ->
     assert [r["result"] for r in results] == [1, 1]  # module state is fresh per event
     assert store.scope_data("ws/kept") == {"k": 2}
     assert store.scopes() == ["ws/kept"]
+
+
+def test_test_runs_never_reach_a_deployed_instances_store(tmp_path: Path) -> None:
+    """A spec without ``store_scope`` (API and console test runs, ``functions invoke``)
+    gets the pool's scratch store in memory, never the configured one."""
+    configured = SQLiteStore(tmp_path / "store.db")
+    configured.put("code/x", "token", '"deployed"', None)
+    source = 'from functions_sdk import store\ndef on_track(e, s):\n    return store.incr("n")\n'
+    with WorkerPool(max_workers=1, spares=0, store=configured) as own:
+        scratch = InstanceSpec(key="x", source=source, filename="handler.py")
+        assert own.invoke(scratch, [EVENT])[0]["result"] == 1
+        assert own.invoke(scratch, [EVENT])[0]["result"] == 2
+        deployed = InstanceSpec(key="x", source=source, filename="handler.py", store_scope="w/i")
+        assert own.invoke(deployed, [EVENT])[0]["result"] == 1
+    assert configured.get("code/x", "n") is None
+    assert configured.get("w/i", "n") == "1"
+    configured.close()
