@@ -154,7 +154,13 @@ def parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(run=cmd_validate)
 
-    invoke = sub.add_parser("invoke", help="run a function on an event or a batch, print JSON")
+    invoke = sub.add_parser(
+        "invoke",
+        help="run a function on an event or a batch, print JSON",
+        description="Run a function on an event or a batch and print JSON. "
+        "functions_sdk.store is in memory here: it starts empty and is gone when "
+        "the command ends (deployed instances keep theirs).",
+    )
     invoke.add_argument("path", help="function folder, its handler.py, or a .py file")
     invoke.add_argument(
         "--event",

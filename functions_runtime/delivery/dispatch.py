@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -420,6 +420,9 @@ class Dispatcher:
         settings, sealed = decrypt_settings_and_names(self.control.box, instance)
         key = f"{instance.id}:{version.id}:{instance.revision}"
         spec = spec_for(key, code, manifest, settings, self.allow, also_secret=sealed)
+        # The instance's own store (functions_sdk.store), whatever its version: decided
+        # here, by the host, never by the worker.
+        spec = replace(spec, store_scope=f"{instance.workspace_id}/{instance.id}")
         return _Target(
             instance,
             version.id,

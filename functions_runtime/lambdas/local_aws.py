@@ -88,6 +88,7 @@ def provision_local(endpoint: str, prefix: str = "local", region: str = REGION) 
     from ..control.models import Source, new_id, utcnow
     from ..control.service import ControlPlane
     from ..delivery.aws import provision_delivery
+    from ..delivery.aws.store import provision_store
     from ..sandbox.host.pool import WorkerPool
 
     probe = LocalAws(endpoint, {}, "", region)
@@ -102,6 +103,7 @@ def provision_local(endpoint: str, prefix: str = "local", region: str = REGION) 
         "FUNCTIONS_DLQ_URL": delivery.dlq_url,
         "FUNCTIONS_DELIVERIES_TABLE": delivery.deliveries_table,
         "FUNCTIONS_IDEMPOTENCY_TABLE": delivery.idempotency_table,
+        "FUNCTIONS_STORE_TABLE": provision_store(dynamodb, prefix=prefix),
     }
     backend = aws_backend(dynamodb, s3, kms, control)
     with WorkerPool(max_workers=1, spares=0) as pool:

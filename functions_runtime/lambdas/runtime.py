@@ -13,6 +13,7 @@ from ..control.aws import aws_backend, names_from_env
 from ..control.backend import Backend
 from ..control.service import ControlPlane
 from ..delivery.aws import aws_delivery, delivery_names_from_env
+from ..delivery.aws.store import STORE_ENV_VAR, DynamoStore
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
@@ -47,6 +48,11 @@ def build_runtime(env: Mapping[str, str] | None = None, session: Any = None) -> 
     dynamodb, s3, kms, sqs = (session.client(n) for n in ("dynamodb", "s3", "kms", "sqs"))
     backend = aws_backend(dynamodb, s3, kms, names_from_env(env), serialize=False)
     delivery = aws_delivery(sqs, dynamodb, delivery_names_from_env(env))
+    # functions_sdk.store: the table template.yaml declares; without one, in memory.
+    table = env.get(STORE_ENV_VAR, "").strip()
+    store = DynamoStore(dynamodb, table) if table else None
+    if store is None:
+        emit(f"{STORE_ENV_VAR} not set: handlers' store is in memory, per Lambda instance")
     # Non-dumpable host, isolation probed and logged, strict by default (no namespaces
     # on Lambda: seccomp, no_new_privs and Landlock where the kernel has it).
     pool = isolation.pool(
@@ -54,6 +60,7 @@ def build_runtime(env: Mapping[str, str] | None = None, session: Any = None) -> 
         emit,
         max_workers=int(env.get("FUNCTIONS_MAX_WORKERS", "8")),
         spares=0,
+        store=store,
     )
     allow = _allow(env)
     policy = DeliveryPolicy(max_attempts=int(env.get("FUNCTIONS_MAX_ATTEMPTS", "8")))

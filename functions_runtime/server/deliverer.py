@@ -159,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from ..control.embedded import open_embedded
     from ..control.ports import StoreError
     from ..delivery.embedded import open_delivery
+    from ..delivery.embedded.store import open_store
 
     data_dir = Path(args.data_dir)
     try:
@@ -181,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(line, file=sys.stderr, flush=True)
 
     # The probe starts the zygote: the worker template is ready before the first event.
-    with isolation.pool(isolation.mode_from(), emit, max_workers=64) as pool:
+    store = open_store(data_dir)  # functions_sdk.store: shared with serve's API
+    with isolation.pool(isolation.mode_from(), emit, max_workers=64, store=store) as pool:
         dispatcher = Dispatcher(
             backend, delivery, pool, allow=tuple(args.allow), policy=_policy(args.policy)
         )

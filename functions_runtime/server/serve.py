@@ -25,6 +25,7 @@ from ..control.embedded import open_embedded
 from ..control.service import ControlPlane
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher
 from ..delivery.embedded import open_delivery
+from ..delivery.embedded.store import open_store
 from ..delivery.ingest import Ingest
 from ..sandbox.host import isolation
 from .deliverer import DeliveryProcesses
@@ -49,7 +50,10 @@ def serve(
     policy = policy or DeliveryPolicy()
     # The API's own pool runs test invocations; the delivery processes have theirs.
     mode = isolation.mode_from()
-    with isolation.pool(mode, lambda line: print(line, flush=True), max_workers=16) as pool:
+    store = open_store(data_dir)  # functions_sdk.store, in data_dir/store.db
+    with isolation.pool(
+        mode, lambda line: print(line, flush=True), max_workers=16, store=store
+    ) as pool:
         plane = ControlPlane(backend, pool, allow=allow)
         generated, workspace = plane.bootstrap(os.environ.get("FUNCTIONS_API_KEY"))
         ingest = Ingest(backend.metadata, delivery.queue, delivery.deliveries)

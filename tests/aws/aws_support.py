@@ -83,7 +83,7 @@ def template() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Names:
-    """The seven resources the runtime reads from its environment."""
+    """The eight resources the runtime reads from its environment."""
 
     table: str
     bucket: str
@@ -92,6 +92,7 @@ class Names:
     dlq_url: str
     deliveries_table: str
     idempotency_table: str
+    store_table: str = "t-functions-store"
 
     def variables(self) -> dict[str, str]:
         return {
@@ -102,6 +103,7 @@ class Names:
             "FUNCTIONS_DLQ_URL": self.dlq_url,
             "FUNCTIONS_DELIVERIES_TABLE": self.deliveries_table,
             "FUNCTIONS_IDEMPOTENCY_TABLE": self.idempotency_table,
+            "FUNCTIONS_STORE_TABLE": self.store_table,
         }
 
 
@@ -109,6 +111,7 @@ def provision_all(session: Any, prefix: str, **client_kw: Any) -> Names:
     """Create what the template declares with the runtime's own provision functions."""
     from functions_runtime.control.aws import provision
     from functions_runtime.delivery.aws import provision_delivery
+    from functions_runtime.delivery.aws.store import provision_store
 
     dynamodb, s3, kms, sqs = (
         session.client(n, **client_kw) for n in ("dynamodb", "s3", "kms", "sqs")
@@ -123,6 +126,7 @@ def provision_all(session: Any, prefix: str, **client_kw: Any) -> Names:
         dlq_url=delivery.dlq_url,
         deliveries_table=delivery.deliveries_table,
         idempotency_table=delivery.idempotency_table,
+        store_table=provision_store(dynamodb, prefix=prefix),
     )
 
 
@@ -306,6 +310,7 @@ def resource_attributes(names: Names) -> dict[str, dict[str, str]]:
             "Ref": names.idempotency_table,
             "Arn": table_arn(names.idempotency_table),
         },
+        "StoreTable": {"Ref": names.store_table, "Arn": table_arn(names.store_table)},
         "CodeBucket": {"Ref": names.bucket, "Arn": f"arn:aws:s3:::{names.bucket}"},
         "FunctionsKey": {"Ref": names.key_id, "Arn": key_arn(names.key_id)},
         "DeliveryQueue": {"Ref": names.queue_url, "Arn": queue_arn(names.queue_url)},
@@ -463,6 +468,11 @@ EXPECTED_CALLS: dict[str, set[tuple[str, str]]] = {
         ("sqs:ReceiveMessage", "DeadLetterQueue"),
         ("sqs:DeleteMessage", "DeadLetterQueue"),
         ("sqs:ChangeMessageVisibility", "DeadLetterQueue"),
+        # functions_sdk.store of webhook source functions (run here, in the API)
+        ("dynamodb:GetItem", "StoreTable"),
+        ("dynamodb:PutItem", "StoreTable"),
+        ("dynamodb:DeleteItem", "StoreTable"),
+        ("dynamodb:Query", "StoreTable"),
     },
     "WorkerFunction": {
         # what to run: instance, version, code, secrets
@@ -479,6 +489,11 @@ EXPECTED_CALLS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:PutItem", "IdempotencyTable"),
         ("dynamodb:UpdateItem", "IdempotencyTable"),
         ("dynamodb:DeleteItem", "IdempotencyTable"),
+        # functions_sdk.store (delivery/aws/store.py)
+        ("dynamodb:GetItem", "StoreTable"),
+        ("dynamodb:PutItem", "StoreTable"),
+        ("dynamodb:DeleteItem", "StoreTable"),
+        ("dynamodb:Query", "StoreTable"),
     },
 }
 

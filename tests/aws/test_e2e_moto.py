@@ -251,6 +251,12 @@ def stack(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_events_flow_from_ingest_through_the_queue_to_deliveries(stack: Stack) -> None:
+    # functions_sdk.store: both functions' pools answer from the template's StoreTable.
+    from functions_runtime.delivery.aws.store import DynamoStore
+
+    for module in (stack.api, stack.worker):
+        assert isinstance(module.runtime.pool.store, DynamoStore)
+        assert module.runtime.pool.store._table == stack.names.store_table
     # -- control plane: a source, a function with a secret setting, a deployment ------
     write_key = stack.ok("POST", "/v1/sources", {"name": "web"}, 201)["write_key"]
     created = stack.ok(

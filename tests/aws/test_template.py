@@ -187,6 +187,7 @@ def _described_tables() -> dict[str, dict[str, Any]]:
             "FunctionsTable": names.table,
             "DeliveriesTable": names.deliveries_table,
             "IdempotencyTable": names.idempotency_table,
+            "StoreTable": names.store_table,
         }
         found = {}
         for logical, name in tables.items():

@@ -116,6 +116,14 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     ],
     # Compiling unsaved code touches no records; running it with acme's instance would
     # hand acme's settings (and secret) to globex's code.
+    # Deleting or re-keying acme's records (by id or by name) with globex's key.
+    ("DELETE", "/v1/functions/{function}"): [Probe("/v1/functions/{fn}")],
+    ("DELETE", "/v1/instances/{instance_id}"): [Probe("/v1/instances/{instance}")],
+    ("DELETE", "/v1/sources/{source_id}"): [Probe("/v1/sources/{source}")],
+    ("POST", "/v1/sources/{source_id}/write-key"): [Probe("/v1/sources/{source}/write-key")],
+    # Rotating voids the caller's own key, so it cannot run among the probes above:
+    # test_rotating_a_key_touches_only_the_callers_key covers it.
+    ("POST", "/v1/keys/rotate"): [],
     ("POST", "/v1/validate"): [
         Probe("/v1/validate", {"files": function_files(GLOBEX_HANDLER)}, expect=NEUTRAL)
     ],
@@ -261,3 +269,21 @@ def test_code_identical_to_another_workspaces_is_just_uploaded(
 
     assert reply.status == 201, reply
     assert reply.body["version"]["workspace_id"] == api.globex_id
+
+
+def test_rotating_a_key_touches_only_the_callers_key(api: Api, world: dict[str, str]):
+    """globex rotates its key, naming acme's workspace or not: acme's key and records are
+    untouched, the new key reaches globex only, and the old one is void."""
+    refused = api.globex.request("POST", "/v1/keys/rotate", None, workspace=api.acme_id)
+    assert refused.status == 403, refused
+
+    reply = api.globex.request("POST", "/v1/keys/rotate", None)
+    assert reply.status in (200, 201), reply
+    new_key = reply.body["api_key"]
+    assert api.globex.request("GET", "/v1/functions").status == 401  # the old key is void
+    assert api.acme.request("GET", f"/v1/functions/{world['fn']}").status == 200
+    fresh = api.client(new_key)
+    listed = fresh.request("GET", "/v1/functions")
+    assert listed.status == 200, listed
+    assert {r["workspace_id"] for r in records(listed.body)} <= {api.globex_id}
+    assert fresh.request("GET", f"/v1/functions/{world['fn']}").status == 404

@@ -80,9 +80,10 @@ def test_invalid_code_is_refused_by_the_worker_once(pool: WorkerPool):
     assert [r["outcome"] for r in results] == ["invalid", "invalid"]
     assert results[0]["problems"] == [
         'handler.py:1: module "os" is not available in functions; available modules: '
-        "base64, collections, datetime, decimal, functions_sdk, functions_sdk.events, hashlib, "
-        "hmac, itertools, "
-        "json, math, random, re, time, typing, urllib, urllib.parse, uuid"
+        "abc, base64, collections, collections.abc, copy, dataclasses, datetime, decimal, "
+        "enum, functions_sdk, functions_sdk.events, functions_sdk.store, functools, "
+        "hashlib, hmac, itertools, json, logging, math, random, re, string, time, typing, "
+        "urllib, urllib.parse, uuid"
     ]
     assert pool.starts == 1 and pool.worker_pids() == []  # compiled there, not kept
     run(pool, src, [TRACK])

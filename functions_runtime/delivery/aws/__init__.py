@@ -57,16 +57,22 @@ IAM actions the code calls at run time, and nothing else (``SendMessageBatch`` a
 - on the idempotency table, called by Powertools' idempotency layer:
   ``dynamodb:GetItem``, ``dynamodb:PutItem``, ``dynamodb:UpdateItem``,
   ``dynamodb:DeleteItem``.
+- on the store table (``FUNCTIONS_STORE_TABLE``, ``store.py``: ``functions_sdk.store``,
+  pk the instance's scope, sk the key, TTL on ``expires_at``): ``dynamodb:GetItem``
+  (``get``, ``incr``), ``dynamodb:PutItem`` (``put``, ``incr``), ``dynamodb:DeleteItem``
+  (``delete``), ``dynamodb:Query`` (one instance's usage, before a write).
 - none for KMS: the queues use SQS-managed encryption (SSE-SQS). With a customer
   managed key instead, senders need ``kms:GenerateDataKey`` and receivers
   ``kms:Decrypt`` on it.
 
 Who calls what: ingest only ``send`` (SendMessage on the queue); the worker ``receive``,
 ``ack``, ``retry``, ``dead_letter``, ``record`` and the idempotency layer; the control
-plane ``list``, ``stats``, ``counts`` and, to replay, ``take_dead`` then ``send``.
+plane ``list``, ``stats``, ``counts`` and, to replay, ``take_dead`` then ``send``; the
+store table: the worker (handlers' ``store`` calls) and the API (webhook source
+functions run there); test runs from the API use an in-memory store instead.
 
 ``provision_delivery`` alone (tests, local use; never a Lambda role) also calls
-``sqs:CreateQueue``, ``sqs:GetQueueUrl``, ``sqs:GetQueueAttributes``,
+``sqs:CreateQueue``, ``sqs:GetQueueUrl`` (``provision_store`` too), ``sqs:GetQueueAttributes``,
 ``dynamodb:CreateTable``, ``dynamodb:DescribeTable``, ``dynamodb:DescribeTimeToLive``
 and ``dynamodb:UpdateTimeToLive``.
 

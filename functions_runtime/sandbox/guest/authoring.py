@@ -93,6 +93,7 @@ _DROPPED_BASES = (typing.Generic,)  # from typing.Mapping[...] and friends as ba
 # their own, so the functions they generate never see the handler's globals.
 _FIELDS_MODULE = "functions_runtime.sandbox.guest._author_fields"
 _fields_ns = types.ModuleType(_FIELDS_MODULE)
+_fields_ns.__file__ = __file__  # made here (tools that map modules to files find this one)
 _fields_ns.__dict__.update(
     {"ClassVar": typing.ClassVar, "InitVar": dataclasses.InitVar, "typing": typing}
 )

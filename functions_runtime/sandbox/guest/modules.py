@@ -31,6 +31,7 @@ from typing import Any
 
 import functions_sdk
 import functions_sdk.events
+import functions_sdk.store
 
 from .authoring import GENERIC_BASE, NAMED_TUPLE_BASE, STDLIB_BUILDERS, TYPED_DICT_BASE, Registrar
 
@@ -164,6 +165,10 @@ def _public(module: Any, names: str) -> dict[str, Any]:
     return {name: getattr(module, name) for name in names.split()}
 
 
+def _store() -> dict[str, Any]:
+    return _public(functions_sdk.store, " ".join(functions_sdk.store.__all__))
+
+
 def _random() -> dict[str, Any]:
     rng = random.Random()  # one generator per import: no state shared across invocations
     return {
@@ -223,7 +228,11 @@ _BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     ),
     "random": _random,
     "typing": _typing,
-    "functions_sdk": lambda: {name: getattr(functions_sdk, name) for name in functions_sdk.__all__},
+    "functions_sdk": lambda: {
+        **{name: getattr(functions_sdk, name) for name in functions_sdk.__all__},
+        "store": Facade("functions_sdk.store", _store()),
+    },
+    "functions_sdk.store": _store,
     "functions_sdk.events": lambda: {
         name: getattr(functions_sdk.events, name) for name in functions_sdk.events.__all__
     },

@@ -22,6 +22,10 @@ worker opens no socket and resolves no name; the host checks, performs and recor
 request (``sandbox/host/broker.py``). The request records in a result come from the
 host, not from here.
 
+``functions_sdk.store`` calls take the same path: one ``{"op": "store", "action", "key",
+...}`` frame, one ``{"op": "answer", ...}`` frame back (``sandbox/host/store.py``). No
+frame names an instance: the host answers from the store of the instance it is serving.
+
 Results are data and leave unmasked (an insert function's event, a source's emitted
 events, ``on_batch`` results are forwarded as they are); logs and error messages are
 records, masked here with the instance's secrets (``functions_sdk._masking``).

@@ -15,6 +15,11 @@ from the worker is performed by the pool's :class:`Broker` in the thread that ru
 invocation, and answered on the worker's pipe. No pool-wide lock is held meanwhile, so
 a slow endpoint holds up only the invocation that called it, never another
 instance's. The request records in each result are the broker's, not the worker's.
+
+The host is the worker's store too (``sandbox/host/store.py``): a ``store`` frame is
+answered from the pool's :class:`KeyValueStore`, scoped by the host to the instance
+it is serving (``InstanceSpec.store_scope``), and only while that invocation runs.
+Without a configured store the pool keeps one in memory, for its process's life.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from functions_sdk import Settings
+from functions_sdk._memory_store import MemoryStore
 
 from ..guest.protocol import MAX_FRAME, encode
 from .broker import Broker, Session
+from .store import KeyValueStore, StoreSession
 from .zygote_client import Launcher, ZygoteError, exec_worker, worker_environment
 
 __all__ = [
@@ -70,6 +77,13 @@ class InstanceSpec:
     settings: dict[str, Any] = field(default_factory=dict, hash=False)
     secret_names: tuple[str, ...] = ()
     allow: tuple[str, ...] = ()
+    # Whose store a handler's ``functions_sdk.store`` calls reach: set by the host
+    # (``workspace/instance`` for deliveries); empty: one of the code's own (``key``).
+    store_scope: str = field(default="", compare=False)
+
+    @property
+    def scope(self) -> str:
+        return self.store_scope or f"code/{self.key}"
 
     @staticmethod
     def key_for(source: str, settings: dict[str, Any], *parts: object) -> str:
@@ -187,6 +201,7 @@ class Worker:
         batch: bool,
         session: Session,
         results: list[dict[str, Any]],
+        store: StoreSession | None = None,
     ) -> None:
         """Run ``events``; append one result per event to ``results`` as they arrive.
         ``fetch`` frames are performed by ``session`` meanwhile.
@@ -225,6 +240,13 @@ class Worker:
                 answer = session.fetch(frame, deadline)
                 del answer["record"]  # the record stays here: the worker's is not used
                 self._send({"op": "answer", **answer})
+                continue
+            if frame.get("op") == "store":
+                if store is None:
+                    reply = {"error": {"type": "StoreError", "message": "no store here"}}
+                else:
+                    reply = store.handle(frame)
+                self._send({"op": "answer", **reply})
                 continue
             if "results" in frame:
                 shared = frame.get("shared")
@@ -343,6 +365,7 @@ class WorkerPool:
         launcher: Launcher | None = None,
         require: tuple[str, ...] = (),
         broker: Broker | None = None,
+        store: KeyValueStore | None = None,
     ) -> None:
         """``require``: OS layers (``no_new_privs``, ``seccomp``, ``landlock``, ``uid``,
         ``namespaces``) every worker must report active before it gets an instance's
@@ -353,6 +376,11 @@ class WorkerPool:
         self.spares = spares
         self.launcher = launcher if launcher is not None else Launcher()
         self.broker = broker if broker is not None else Broker()
+        # ``store``: where deliveries' store calls go (SQLite, DynamoDB). Without one
+        # (``functions invoke``), and always for specs without a ``store_scope`` (test
+        # runs), a store in memory, for the pool's life.
+        self.scratch = MemoryStore()
+        self.store: KeyValueStore = store if store is not None else self.scratch
         self._spare: list[Worker] = []
         self._compiled: collections.OrderedDict[str, list[str]] = (
             collections.OrderedDict()
@@ -389,8 +417,26 @@ class WorkerPool:
         *,
         batch: bool = False,
         mocks: list[dict[str, Any]] | None = None,
+        store: KeyValueStore | None = None,
     ) -> list[dict[str, Any]]:
-        """Run ``events`` for ``spec``; one result dict per event, in order."""
+        """Run ``events`` for ``spec``; one result dict per event, in order.
+        ``store``: the backend of this call's ``store`` frames (the pool's otherwise)."""
+        if store is None:
+            store = self.store if spec.store_scope else self.scratch
+        store_session = StoreSession(store, spec.scope)
+        try:
+            return self._invoke(spec, events, batch, mocks, store_session)
+        finally:
+            store_session.close()  # nothing reaches the store once the call is over
+
+    def _invoke(
+        self,
+        spec: InstanceSpec,
+        events: list[Any],
+        batch: bool,
+        mocks: list[dict[str, Any]] | None,
+        store_session: StoreSession,
+    ) -> list[dict[str, Any]]:
         # Code is compiled in the worker, under its limits, never in the host: a
         # refusal is remembered so the same code does not start a worker again.
         problems = self._refused(spec)
@@ -419,7 +465,13 @@ class WorkerPool:
                 with worker.lock:  # one invocation at a time per worker (one pipe pair)
                     if not worker.alive():
                         continue  # evicted or died while idle: take a fresh one
-                    worker.invoke(pending, batch=batch, session=session, results=results)
+                    worker.invoke(
+                        pending,
+                        batch=batch,
+                        session=session,
+                        results=results,
+                        store=store_session,
+                    )
             except _WorkerLost as lost:
                 self._discard(spec.key)
                 if len(results) == len(events):

@@ -20,6 +20,7 @@ from .errors import (
     InvalidEventPayload,
     RequestBlocked,
     RetryError,
+    StoreError,
     ValidationError,
 )
 from .events import (
@@ -58,6 +59,7 @@ __all__ = [
     "ScreenEvent",
     "Settings",
     "SourceRequest",
+    "StoreError",
     "TrackEvent",
     "ValidationError",
     "emit",

@@ -13,6 +13,7 @@ raise                  outcome     meaning
 ``RetryError``         retry       transient failure: try again later
 ``RequestBlocked``     rejected    ``fetch`` refused the address (policy)
 ``FetchError``         rejected    ``fetch`` failed for good (e.g. too large)
+``StoreError``         rejected    a ``store`` call broke a limit or had a bad key/value
 =====================  ==========  ==========================================
 
 Any other uncaught exception is ``rejected`` (fail closed). Timeouts and resource
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidEventPayload",
     "RequestBlocked",
     "RetryError",
+    "StoreError",
     "ValidationError",
 ]
 
@@ -96,5 +98,14 @@ class FetchError(FunctionError):
 class RequestBlocked(FetchError):
     """``fetch`` refused the destination: loopback, private, link-local or metadata
     addresses need the operator's permission (``FUNCTIONS_HTTP_ALLOW`` / ``--allow-host``)."""
+
+    outcome = "rejected"
+
+
+class StoreError(FunctionError):
+    """A :mod:`functions_sdk.store` call was refused: a key or value that is not allowed
+    (not text, too long, not JSON, nested too deep, NaN), or a size limit of the
+    instance's store reached. Outcome: ``rejected`` (a store that cannot be reached is a
+    :class:`RetryError` instead)."""
 
     outcome = "rejected"

@@ -13,8 +13,10 @@ Fixtures:
 - ``sample_event``: ``sample_event("identify", userId="u1")``, a valid real-shaped
   event of any type; ``event_of_each_type``: a parametrized fixture, one test per type.
 
-There is no store fixture: the SDK gives handlers no store (state lives in the
-destination), so there is nothing to stand in for.
+- ``store``: the :class:`~functions_sdk.testing.MemoryStore` that ``functions_sdk.store``
+  reaches in this test's runs (empty at the start of each test, shared by all its
+  runs): seed it with ``store.data``-style values through ``MemoryStore(...)`` or by a
+  first run, and look at ``store.data`` afterwards.
 
 When a test that ran functions fails, its report gets a section "functions: handler
 runs" with each run's outcome, error, logs, requests and unused mocks.
@@ -31,6 +33,7 @@ from .testing import (
     EVENT_TYPES,
     FunctionPath,
     InvocationResult,
+    MemoryStore,
     MockResponse,
     run_batch,
     run_function,
@@ -75,9 +78,12 @@ class HttpMock:
 class FunctionRunner:
     """Runs functions for one test and keeps the results for its failure report."""
 
-    def __init__(self, http: HttpMock, runs: list[InvocationResult]) -> None:
+    def __init__(
+        self, http: HttpMock, runs: list[InvocationResult], store: MemoryStore | None = None
+    ) -> None:
         self.http = http
         self.runs = runs
+        self.store = store if store is not None else MemoryStore()
 
     def _mocks(self, responses: list[MockResponse] | None) -> list[MockResponse] | None:
         if responses is not None:
@@ -100,6 +106,7 @@ class FunctionRunner:
             responses=self._mocks(responses),
             timeout=timeout,
             allow=self.http.allowed,
+            store=self.store,
         )
         self.runs.append(result)
         return result
@@ -120,6 +127,7 @@ class FunctionRunner:
             responses=self._mocks(responses),
             timeout=timeout,
             allow=self.http.allowed,
+            store=self.store,
         )
         self.runs.extend(results)
         return results
@@ -131,12 +139,17 @@ def http_mock() -> HttpMock:
 
 
 @pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
 def function_runner(
-    request: pytest.FixtureRequest, http_mock: HttpMock
+    request: pytest.FixtureRequest, http_mock: HttpMock, store: MemoryStore
 ) -> Iterator[FunctionRunner]:
     runs: list[InvocationResult] = []
     request.node.stash[_RUNS] = runs
-    yield FunctionRunner(http_mock, runs)
+    yield FunctionRunner(http_mock, runs, store)
 
 
 @pytest.fixture

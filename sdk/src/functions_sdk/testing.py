@@ -23,6 +23,14 @@ request used are listed in ``result.unused_mocks``. Events get ``messageId`` and
 ``receivedAt`` when they have none, as ingest gives them in production. Settings are
 checked against ``function.toml`` first: a missing required setting comes back as an
 ``invalid`` result whose ``error.type`` is ``SettingsError``.
+
+``functions_sdk.store`` is answered from ``store=``, a :class:`MemoryStore` the test
+can seed and inspect (one call's events share it; without ``store=`` each call gets an
+empty one)::
+
+    store = MemoryStore({"token": "cached"})
+    run_function("user_functions/oauth_token", event, store=store, responses=[...])
+    assert store.data["token"] == "cached"
 """
 
 from __future__ import annotations
@@ -35,9 +43,12 @@ from datetime import UTC, datetime
 from os import PathLike
 from typing import Any
 
+from ._memory_store import MemoryStore
+
 __all__ = [
     "ErrorInfo",
     "InvocationResult",
+    "MemoryStore",
     "MockResponse",
     "Request",
     "RuntimeMissing",
@@ -239,6 +250,7 @@ def _run(
     allow: tuple[str, ...],
     network: bool | None,
     stamp: bool,
+    store: MemoryStore | None = None,
 ) -> list[InvocationResult]:
     local = _local()
     try:
@@ -251,7 +263,8 @@ def _run(
     real = bool(allow) if network is None else network
     given = list(responses or [])
     mocks = None if real and responses is None else [r.to_dict() for r in given]
-    raw = _pool().invoke(spec, stamped, batch=batch, mocks=mocks)
+    backend = store if store is not None else MemoryStore()
+    raw = _pool().invoke(spec, stamped, batch=batch, mocks=mocks, store=backend)
     results = [InvocationResult.from_dict(r) for r in raw]
     requests = [req for res in results for req in res.requests]
     unused = _unused(given, requests)
@@ -268,6 +281,7 @@ def run_function(
     allow: tuple[str, ...] = (),
     network: bool | None = None,
     stamp: bool = True,
+    store: MemoryStore | None = None,
 ) -> InvocationResult:
     """Run the function at ``path`` (a folder, its ``handler.py``, a ``Path``) on one
     event through the sandbox.
@@ -276,8 +290,9 @@ def run_function(
     ``network=True`` or an ``allow`` list (hosts the test lets ``fetch`` reach, e.g. a
     server it started on 127.0.0.1), and then only when ``responses`` is not given.
     ``stamp=False`` runs the event exactly as given (no ``messageId`` / ``receivedAt``).
+    ``store``: what ``functions_sdk.store`` reads and writes (an empty one otherwise).
     """
-    return _run(path, [event], False, settings, responses, timeout, allow, network, stamp)[0]
+    return _run(path, [event], False, settings, responses, timeout, allow, network, stamp, store)[0]
 
 
 def run_batch(
@@ -290,9 +305,10 @@ def run_batch(
     allow: tuple[str, ...] = (),
     network: bool | None = None,
     stamp: bool = True,
+    store: MemoryStore | None = None,
 ) -> list[InvocationResult]:
     """Run a batch (``on_batch`` when the function has it); one result per event."""
-    return _run(path, events, True, settings, responses, timeout, allow, network, stamp)
+    return _run(path, events, True, settings, responses, timeout, allow, network, stamp, store)
 
 
 EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias", "delete")
