@@ -33,7 +33,9 @@ from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
 from ..json_limits import MAX_DEPTH, problem, too_deep
+from ..manifest import HANDLER_NAME
 from .delivery_routes import add_delivery_routes
+from .library_routes import add_library_routes
 
 __all__ = ["OpenApiDocument", "build_app"]
 
@@ -186,6 +188,7 @@ class TestFilesIn(FilesIn):
 def _version_json(version: Version) -> dict[str, Any]:
     data = version.model_dump(mode="json")
     data["manifest"] = {k: v for k, v in data["manifest"].items() if k != "source"}
+    data["files"] = sorted({HANDLER_NAME, *version.files})  # every .py file of the version
     return data
 
 
@@ -225,6 +228,12 @@ def build_app(
 
     if ingest is not None and delivery is not None:
         add_delivery_routes(app, plane, ingest, delivery, ERRORS, lambda: ws(who()), dispatcher)
+
+    def caller() -> tuple[Principal, str]:
+        principal = who()
+        return principal, ws(principal)
+
+    add_library_routes(app, plane, ERRORS, caller)
 
     def instance_json(instance: Instance) -> dict[str, Any]:
         data = instance.model_dump(mode="json", exclude={"secrets"})
@@ -367,6 +376,7 @@ def build_app(
             "version": _version_json(version),
             "code": code,
             "manifest": version.manifest.get("source"),
+            "files": plane.version_files(version),
         }
 
     @app.get("/v1/versions/<version_id>/diff/<other_id>", responses=ERRORS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
@@ -12,6 +12,9 @@ from functions_sdk._context import current
 
 from .guards import Guards, SandboxAccessError
 from .modules import EXPORTS, Facade, build_module
+
+if TYPE_CHECKING:
+    from .loader import Importer
 
 __all__ = ["AUTHOR_BASES", "SAFE_BUILTIN_NAMES", "PrintCollector", "build_globals"]
 
@@ -82,11 +85,19 @@ class PrintCollector:
         return "\n".join(self._lines)
 
 
-def _guarded_import(guards: Guards) -> Any:
+def _guarded_import(guards: Guards, local: Importer | None = None) -> Any:
     def __import__(
         name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
     ) -> Facade:
-        if level != 0 or type(name) is not str or name not in EXPORTS:
+        if type(name) is not str or type(level) is not int:
+            raise ImportError("import takes a module name")
+        # The sandbox's own modules first: a function's module never replaces them.
+        if local is not None and (level != 0 or name not in EXPORTS):
+            names = tuple(str(item) for item in fromlist or ())
+            found = local(name, names, level)
+            if found is not None:
+                return found
+        if level != 0 or name not in EXPORTS:
             raise ImportError(f'module "{name}" is not available in functions')
         if "." in name and not fromlist:
             return build_module(name.split(".", 1)[0])
@@ -95,10 +106,13 @@ def _guarded_import(guards: Guards) -> Any:
     return __import__
 
 
-def build_globals(guards: Guards, module_name: str = "handler") -> dict[str, Any]:
-    """Fresh globals for one invocation: builtins copy, guards, class hook."""
+def build_globals(
+    guards: Guards, module_name: str = "handler", importer: Importer | None = None
+) -> dict[str, Any]:
+    """Fresh globals for one invocation: builtins copy, guards, class hook.
+    ``importer`` resolves the function's own modules (``guest/loader.py``)."""
     safe_builtins = dict(_SAFE_BUILTINS)
-    safe_builtins["__import__"] = _guarded_import(guards)
+    safe_builtins["__import__"] = _guarded_import(guards, importer)
     safe_builtins["getattr"] = guards.getattr
     safe_builtins["hasattr"] = guards.hasattr
     safe_builtins["setattr"] = guards.setattr
