@@ -402,8 +402,8 @@ def build_app(
         "(`line` 0 when it has none); `ok` is true when an upload would be accepted.",
     )
     def validate(body: FilesIn) -> dict[str, Any]:
-        who()
-        return plane.validate(body.files)
+        p = who()
+        return plane.validate(body.files, ws(p))
 
     @app.post(
         "/v1/test",

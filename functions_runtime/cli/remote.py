@@ -41,7 +41,7 @@ def _find_function(api: ApiClient, name: str) -> dict[str, Any] | None:
 def _dry_run(args: argparse.Namespace, name: str, settings: Any) -> int:
     """What deploy would upload, checked here as the server checks it; no API call."""
     from ..manifest import ManifestError, check_settings, load_function
-    from ..sandbox.compiler import compile_function
+    from ..sandbox.folder import compile_on_disk
 
     try:
         fn = load_function(args.path)
@@ -49,7 +49,7 @@ def _dry_run(args: argparse.Namespace, name: str, settings: Any) -> int:
             check_settings(fn.manifest, settings, declared=fn.declared)
     except ManifestError as exc:
         raise ApiError("; ".join(exc.problems)) from None
-    report = compile_function(fn.source, fn.filename, fn.manifest.kind)
+    report = compile_on_disk(fn.filename, fn.source, fn.modules, fn.manifest.kind)
     if not report.ok:
         raise ApiError("; ".join(str(e) for e in report.errors))
     _print(
@@ -123,10 +123,19 @@ def cmd_versions(args: argparse.Namespace) -> int:
         return 0
     info = api.call("GET", f"/v1/functions/{quote(args.name)}")
     deployed = {i["version_id"] for i in info["instances"]}
-    print(f"{'#':>3}  {'version':<26} {'created':<26} deployed")
+    print(f"{'#':>3}  {'version':<26} {'created':<26} {'deployed':<8}  files")
     for v in versions:
         mark = "*" if v["id"] in deployed else ""
-        print(f"{v['number']:>3}  {v['id']:<26} {v['created_at'][:25]:<26} {mark}")
+        files = ", ".join(v.get("files") or ["handler.py"])
+        print(f"{v['number']:>3}  {v['id']:<26} {v['created_at'][:25]:<26} {mark:<8}  {files}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """A unified diff of every file between two versions of a function."""
+    api = ApiClient()
+    a, b = _version_id(api, args.name, args.a), _version_id(api, args.name, args.b)
+    sys.stdout.write(api.call("GET", f"/v1/versions/{quote(a)}/diff/{quote(b)}")["diff"])
     return 0
 
 
@@ -306,6 +315,12 @@ def add_commands(sub: Any) -> None:
     versions.add_argument("name")
     versions.add_argument("--json", action="store_true")
     versions.set_defaults(run=cmd_versions)
+
+    diff = sub.add_parser("diff", help="show what changed between two versions (every file)")
+    diff.add_argument("name")
+    diff.add_argument("a", help="version id, or its number (3 or v3)")
+    diff.add_argument("b", help="version id, or its number")
+    diff.set_defaults(run=cmd_diff)
 
     rollback = sub.add_parser("rollback", help="point a function's instance at an earlier version")
     rollback.add_argument("name")

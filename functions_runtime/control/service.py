@@ -127,7 +127,7 @@ class ControlPlane:
         zip_data: str | None = None,
         name: str | None = None,
     ) -> tuple[Function, Version]:
-        upload = read_upload(files, zip_data)
+        upload = read_upload(files, zip_data, self._library_names(ws))
         fn_name = name or upload.manifest.name
         if self.store.find_function(ws, fn_name) is not None:
             raise conflict(f"a function named {fn_name!r} exists; upload a new version to it")
@@ -158,7 +158,7 @@ class ControlPlane:
         zip_data: str | None = None,
     ) -> Version:
         function = self._function(ws, function_id)
-        upload = read_upload(files, zip_data)
+        upload = read_upload(files, zip_data, self._library_names(ws))
         if upload.manifest.kind != function.kind:
             raise invalid(
                 "the function's kind cannot change",
@@ -242,6 +242,9 @@ class ControlPlane:
 
     def list_libraries(self, ws: str) -> list[Function]:
         return [f for f in self.store.list_functions(ws) if f.kind == LIBRARY]
+
+    def _library_names(self, ws: str) -> frozenset[str]:
+        return frozenset(f.name for f in self.list_libraries(ws))
 
     def get_library(self, ws: str, name: str) -> Function:
         library = self.store.find_function(ws, name) or self.store.get_function(ws, name)
@@ -646,7 +649,7 @@ class ControlPlane:
         )
         return self._run_test(spec, payload)
 
-    def validate(self, files: dict[str, str]) -> dict[str, Any]:
+    def validate(self, files: dict[str, str], ws: str | None = None) -> dict[str, Any]:
         """Compile an upload without storing it: every problem, as text and by line.
 
         Problems are ``{"file", "line", "message", "text"}`` (``line`` is 0 when the
@@ -654,7 +657,8 @@ class ControlPlane:
         ``manifest`` is what ``function.toml`` declares (the settings schema included).
         """
         try:
-            upload = read_upload(files, None)
+            libraries = self._library_names(ws) if ws is not None else frozenset()
+            upload = read_upload(files, None, libraries)
         except ServiceError as exc:
             if exc.code != "validation_failed":
                 raise
@@ -685,7 +689,7 @@ class ControlPlane:
         """Run unsaved code (an upload's ``files``) on an event or batch; nothing is
         stored. With ``instance_id`` the instance's settings are used (its secrets
         decrypted into the sandbox only)."""
-        upload = read_upload(files, None)
+        upload = read_upload(files, None, self._library_names(ws))
         was_secret: frozenset[str] = frozenset()
         if instance_id is not None:
             instance = self._instance(ws, instance_id)

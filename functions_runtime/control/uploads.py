@@ -158,8 +158,13 @@ def _data_end(raw: bytes, info: zipfile.ZipInfo) -> int:
     return end + info.compress_size
 
 
-def read_upload(files: dict[str, str] | None, zip_data: str | None) -> Upload:
-    """Validate an upload (``files`` or a base64 ``zip``); every problem is reported."""
+def read_upload(
+    files: dict[str, str] | None,
+    zip_data: str | None,
+    libraries: frozenset[str] = frozenset(),
+) -> Upload:
+    """Validate an upload (``files`` or a base64 ``zip``); every problem is reported.
+    ``libraries``: the names of the workspace's libraries, which the code may import."""
     if (files is None) == (zip_data is None):
         raise bad_request(
             'send either \'files\' ({"handler.py": ..., "function.toml": ...}) '
@@ -210,7 +215,7 @@ def read_upload(files: dict[str, str] | None, zip_data: str | None) -> Upload:
             manifest = parse_manifest(manifest_text, MANIFEST_NAME)
         except ManifestError as exc:
             problems.extend(exc.problems)
-    report = compile_folder({HANDLER_NAME: code, **modules}, manifest.kind)
+    report = compile_folder({HANDLER_NAME: code, **modules}, manifest.kind, libraries)
     problems.extend(str(p) for p in report.errors)
     if problems:
         raise invalid("the function failed validation; nothing was stored", problems)

@@ -32,6 +32,7 @@ __all__ = [
     "compile_folder",
     "compile_library",
     "compile_modules",
+    "compile_on_disk",
     "imported_names",
     "library_problem",
     "local_names",
@@ -227,3 +228,21 @@ def imported_names(files: Mapping[str, str]) -> list[str]:
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".", 1)[0])
     return sorted(name for name in found - own if not reserved_name(name))
+
+
+def compile_on_disk(
+    filename: str, source: str, modules: Mapping[str, str], kind: str
+) -> FolderReport:
+    """Compile a function loaded from disk (``manifest.load_function``): its problems
+    name the files where they are (``functions/crm/lib/util.py:3: ...``)."""
+    if not modules:
+        compiled = compile_function(source, filename, kind)
+        return FolderReport(compiled, {}, list(compiled.errors), list(compiled.warnings))
+    report = compile_folder({HANDLER: source, **modules}, kind)
+    folder = filename[: -len(HANDLER)] if filename.endswith(HANDLER) else ""
+
+    def moved(problems: list[Problem]) -> list[Problem]:
+        return [Problem(folder + p.path, p.line, p.message) for p in problems]
+
+    report.errors, report.warnings = moved(report.errors), moved(report.warnings)
+    return report
