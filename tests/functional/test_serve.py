@@ -180,8 +180,8 @@ def test_serve_prints_a_new_admin_key_once_and_stores_it_hashed(tmp_path: Path):
 
 
 def versions_table(text: str) -> list[tuple[int, str, bool]]:
-    """``functions versions``: (number, id, deployed) per row."""
-    rows = re.findall(r"^\s*(\d+)\s+(ver_\w+)\s+\S+\s*(\*?)\s*$", text, re.M)
+    """``functions versions``: (number, id, deployed) per row (then its files)."""
+    rows = re.findall(r"^\s*(\d+)\s+(ver_\w+)\s+\S+\s*(\*?)\s+[\w./, ]+$", text, re.M)
     return [(int(n), ident, mark == "*") for n, ident, mark in rows]
 
 
