@@ -5,7 +5,9 @@ read from a filesystem (the worker has none). :class:`EventModules` holds the mo
 of one event: each runs at most once per event, in fresh globals, and the next event
 gets new ones (module state does not survive an event, like the handler's). A module
 is handed out as a :class:`Facade` over its globals, so the guards treat it like any
-other module: no private names, no writes, no subscription.
+other module: no private names, no writes, no subscription; and what the runtime put
+in its globals (``__builtins__``, the guards ``_getattr_``...) is not among its names
+even for ``from helpers import ...``, which the compiler refuses for those names first.
 
 The function folder is the root package: ``handler.py`` and the folder's top-level
 modules may import each other relatively (``from .helpers import x``) or absolutely
@@ -15,18 +17,50 @@ local one, whatever the folder holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, cast
 
 from ..folder import ModuleCode
 from .modules import Facade
 
-__all__ = ["EventModules", "Importer", "MakeGlobals"]
+__all__ = ["EventModules", "Importer", "MakeGlobals", "ModuleExports"]
 
 # (name, fromlist, level) -> a module, or None when ``name`` is not a local module.
 Importer = Callable[[str, tuple[str, ...], int], Facade | None]
 # (module name, that module's importer) -> fresh globals for it.
 MakeGlobals = Callable[[str, Importer], dict[str, Any]]
+
+
+class ModuleExports(Mapping[str, Any]):
+    """A module's names: its live globals minus what the runtime put there."""
+
+    __slots__ = ("_hidden", "_namespace")
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self._namespace = namespace
+        self._hidden = frozenset(namespace)  # taken before the module's code runs
+
+    def _visible(self, name: object) -> bool:
+        return isinstance(name, str) and name not in self._hidden and not name.startswith("__")
+
+    def __getitem__(self, name: str) -> Any:
+        if not self._visible(name):
+            raise KeyError(name)
+        return self._namespace[name]
+
+    def __contains__(self, name: object) -> bool:
+        return self._visible(name) and name in self._namespace
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in list(self._namespace) if self._visible(name))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _facade(name: str, namespace: dict[str, Any]) -> Facade:
+    # Facade reads its exports with ``[]`` and ``in`` only: a mapping serves.
+    return Facade(name, cast("dict[str, Any]", ModuleExports(namespace)))
 
 
 class EventModules:
@@ -48,7 +82,7 @@ class EventModules:
 
     def register(self, name: str, namespace: dict[str, Any]) -> None:
         """Make an already running module (the handler) importable by ``name``."""
-        self._loaded[name] = (Facade(name, namespace), namespace)
+        self._loaded[name] = (_facade(name, namespace), namespace)
 
     def _known(self, name: str) -> bool:
         return name in self._table or name in self._packages
@@ -104,7 +138,7 @@ class EventModules:
         is_package = module is None or module.package  # a folder without __init__.py
         package = name if is_package else name.rpartition(".")[0]
         namespace = self._make_globals(name, self.importer_for(package))
-        facade = Facade(name, namespace)
+        facade = _facade(name, namespace)
         self._loaded[name] = (facade, namespace)  # before it runs: circular imports see it
         if module is not None:
             try:
