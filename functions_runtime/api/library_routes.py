@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..control.auth import Principal
+from ..control.errors import not_found
 from ..control.models import Version
 from ..control.service import ControlPlane
 
@@ -80,5 +81,5 @@ def add_library_routes(
         library = plane.get_library(ws, name)
         version, _ = plane.get_version(ws, version_id)
         if version.function_id != library.id:
-            return {"version": None, "files": {}}
+            raise not_found("version", version_id)
         return {"version": _version_json(version), "files": plane.version_files(version)}
