@@ -178,3 +178,31 @@ def test_the_cli_validates_and_invokes_a_folder_and_leaves_tests_out(tmp_path: P
     refused = _cli("validate", str(folder))
     assert refused.returncode == 1
     assert f"{folder}/lib/util.py:1: " in refused.stderr
+
+
+def _readme_block(first_line: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for block in readme.split("```python\n")[1:]:
+        if block.startswith(first_line + "\n"):
+            return block.split("```", 1)[0]
+    raise AssertionError(f"no python block starting with {first_line!r} in README.md")
+
+
+def test_the_readme_folder_runs_through_the_sandbox(tmp_path: Path):
+    from functions_sdk.testing import run_function
+
+    folder = tmp_path / "crm_sync"
+    _write(
+        folder,
+        {
+            "handler.py": _readme_block("# crm_sync/handler.py"),
+            "mapping.py": _readme_block("# crm_sync/mapping.py"),
+            "crm/__init__.py": "",
+            "crm/client.py": "from ..mapping import FIELDS\n\n\ndef upsert(contact):\n"
+            "    return {'upserted': [contact[name] for name in FIELDS]}\n",
+        },
+    )
+    event = {"type": "identify", "userId": "u1", "traits": {"email": "a@b.c", "name": "Ada"}}
+    result = run_function(str(folder), event)
+    assert result.outcome == "delivered", result
+    assert result.result == {"upserted": ["a@b.c", "Ada"]}
