@@ -46,19 +46,19 @@ def add_library_routes(
     """Register the library routes on ``app``; ``caller`` authenticates the request and
     names its workspace."""
 
-    def push(name: str, files: dict[str, str]) -> Response[str]:
+    def push(name: str, files: dict[str, str], *, create: bool) -> Response[str]:
         who, ws = caller()
-        library, version = plane.push_library(who, ws, name, files)
+        library, version = plane.push_library(who, ws, name, files, create=create)
         body = {"library": library.model_dump(mode="json"), "version": _version_json(version)}
         return Response(201, "application/json", json.dumps(body))
 
     @app.post("/v1/libraries", responses=errors)
     def create_library(body: LibraryIn) -> Response[str]:
-        return push(body.name, body.files)
+        return push(body.name, body.files, create=True)
 
     @app.post("/v1/libraries/<name>/versions", responses=errors)
     def push_library_version(name: str, body: LibraryFilesIn) -> Response[str]:
-        return push(name, body.files)
+        return push(name, body.files, create=False)
 
     @app.get("/v1/libraries", responses=errors)
     def list_libraries() -> dict[str, Any]:

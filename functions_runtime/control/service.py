@@ -213,13 +213,16 @@ class ControlPlane:
     # -- libraries (control/libraries.py) ---------------------------------------------------
 
     def push_library(
-        self, who: Principal, ws: str, name: str, files: dict[str, str]
+        self, who: Principal, ws: str, name: str, files: dict[str, str], *, create: bool = True
     ) -> tuple[Function, Version]:
-        """Upload a version of library ``name`` (created on its first push); the same
-        files twice give the same version."""
+        """Upload a version of library ``name`` (created on its first push unless
+        ``create`` is false: then a missing library is not found); the same files twice
+        give the same version."""
+        library = self.store.find_function(ws, name)
+        if library is None and not create:
+            raise not_found("library", name)
         modules, warnings = check_library(name, files)
         upload = Upload("", None, Manifest(name=name), (), tuple(warnings), modules)
-        library = self.store.find_function(ws, name)
         if library is None:
             now = self.clock()
             library = Function(

@@ -107,7 +107,25 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
         )
     ],
     ("POST", "/v1/sources"): [Probe("/v1/sources", {"name": "acme-only-src"}, expect=OWN)],
+    # Libraries: acme's are not found; globex's of the same name is its own (made last).
+    ("GET", "/v1/libraries/{name}"): [Probe("/v1/libraries/acme_lib")],
+    ("GET", "/v1/libraries/{name}/versions/{version_id}"): [
+        Probe("/v1/libraries/acme_lib/versions/{lv}"),
+        Probe("/v1/libraries/acme_lib/versions/{v1}"),
+    ],
+    ("POST", "/v1/libraries/{name}/versions"): [
+        Probe("/v1/libraries/acme_lib/versions", {"files": {"__init__.py": "X = 2\n"}})
+    ],
+    ("GET", "/v1/libraries"): [Probe("/v1/libraries", expect=OWN)],
+    ("POST", "/v1/libraries"): [
+        Probe(
+            "/v1/libraries",
+            {"name": "acme_lib", "files": {"__init__.py": "X = 3\n"}},
+            expect=OWN,
+        )
+    ],
 }
+ACME_LIBRARY = {"__init__.py": "MARK = 'acme-lib-marker'\n"}
 
 
 @pytest.fixture
@@ -123,7 +141,12 @@ def world(api: Api) -> dict[str, str]:
     gfn = globex["function"]["id"]
     api.globex.create_source("globex-src")
     ginstance = api.globex.deploy(gfn, settings=GLOBEX_SETTINGS)["id"]
+    library = api.acme.ok(
+        "POST", "/v1/libraries", {"name": "acme_lib", "files": ACME_LIBRARY}, status=201
+    )
     return {
+        "lib": library["library"]["id"],
+        "lv": library["version"]["id"],
         "acme": api.acme_id,
         "fn": fn,
         "v1": acme["version"]["id"],
@@ -144,7 +167,8 @@ def acme_secrets(api: Api, world: dict[str, str]) -> set[str]:
         api.acme_id,
         api.acme_key,
         *actors,
-        *(world[k] for k in ("fn", "v1", "v2", "source", "instance")),
+        *(world[k] for k in ("fn", "v1", "v2", "source", "instance", "lib", "lv")),
+        "acme-lib-marker",
         "acme-only-fn",
         "acme-only-src",
         "acme-code-marker",
