@@ -24,13 +24,19 @@ Values (setting defaults included) may nest at most ``json_limits.MAX_DEPTH`` le
 
 Without a manifest the folder (or a lone ``.py`` file) is a destination function
 with default limits and no declared settings.
+
+The folder's other ``.py`` files are the function's own modules (``helpers.py``,
+``lib/__init__.py``, ``lib/util.py``), loaded and uploaded with it (:func:`folder_files`);
+hidden folders, ``__pycache__`` and tests (``tests/``, ``test_*.py``, ``*_test.py``,
+``conftest.py``) are left out. A lone ``.py`` file other than ``handler.py`` is one
+module.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +58,7 @@ __all__ = [
     "RetrySpec",
     "SettingSpec",
     "check_settings",
+    "folder_files",
     "load_function",
 ]
 
@@ -119,6 +126,7 @@ class FunctionSource:
     filename: str
     manifest: Manifest
     declared: bool  # whether a manifest was present
+    modules: dict[str, str] = field(default_factory=dict)  # the folder's other .py files
 
 
 def _read_text(path: Path, limit: int) -> str:
@@ -212,10 +220,43 @@ def load_function(path: str | Path) -> FunctionSource:
         raise ManifestError([f"{handler}:1: no handler.py here"])
     source = _read_text(handler, MAX_SOURCE_BYTES)
     manifest_path = folder / MANIFEST_NAME
+    modules = folder_files(folder) if handler.name == HANDLER_NAME else {}
     if handler.name == HANDLER_NAME and manifest_path.is_file():
         text = _read_text(manifest_path, MAX_MANIFEST_BYTES)
-        return FunctionSource(source, str(handler), parse_manifest(text, str(manifest_path)), True)
-    return FunctionSource(source, str(handler), Manifest(name=folder.name or "function"), False)
+        manifest = parse_manifest(text, str(manifest_path))
+        return FunctionSource(source, str(handler), manifest, True, modules)
+    name = folder.name or "function"
+    return FunctionSource(source, str(handler), Manifest(name=name), False, modules)
+
+
+MAX_FOLDER_FILES = 64  # the sandbox's bound (sandbox/folder.py), checked before reading
+
+
+def _skipped(relative: Path) -> bool:
+    name = relative.name
+    if any(part.startswith(".") or part in ("__pycache__", "tests") for part in relative.parts):
+        return True
+    return name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py")
+
+
+def folder_files(folder: Path) -> dict[str, str]:
+    """The ``.py`` files of a function (or library) folder other than ``handler.py``,
+    by their ``/``-separated path in it (see the module docstring for what is left
+    out). Symbolic links are not followed out of the folder."""
+    root = folder.resolve()
+    found: dict[str, str] = {}
+    for path in sorted(folder.rglob("*.py")):
+        relative = path.relative_to(folder)
+        if relative.as_posix() == HANDLER_NAME or _skipped(relative) or not path.is_file():
+            continue
+        if not path.resolve().is_relative_to(root):
+            raise ManifestError([f"{path}:1: links outside the function's folder"])
+        if len(found) >= MAX_FOLDER_FILES:
+            raise ManifestError(
+                [f"{folder}:1: more than {MAX_FOLDER_FILES} .py files; move tests or data out"]
+            )
+        found[relative.as_posix()] = _read_text(path, MAX_SOURCE_BYTES)
+    return found
 
 
 _SETTING_CHECKS: dict[str, tuple[tuple[type, ...], str]] = {

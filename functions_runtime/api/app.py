@@ -33,7 +33,9 @@ from ..delivery.dispatch import Dispatcher
 from ..delivery.ingest import Ingest
 from ..delivery.ports import DeliveryBackend
 from ..json_limits import MAX_DEPTH, problem, too_deep
+from ..manifest import HANDLER_NAME
 from .delivery_routes import add_delivery_routes
+from .library_routes import add_library_routes
 from .manage_routes import add_manage_routes
 
 __all__ = ["OpenApiDocument", "build_app"]
@@ -187,6 +189,7 @@ class TestFilesIn(FilesIn):
 def _version_json(version: Version) -> dict[str, Any]:
     data = version.model_dump(mode="json")
     data["manifest"] = {k: v for k, v in data["manifest"].items() if k != "source"}
+    data["files"] = sorted({HANDLER_NAME, *version.files})  # every .py file of the version
     return data
 
 
@@ -226,6 +229,12 @@ def build_app(
 
     if ingest is not None and delivery is not None:
         add_delivery_routes(app, plane, ingest, delivery, ERRORS, lambda: ws(who()), dispatcher)
+
+    def caller() -> tuple[Principal, str]:
+        principal = who()
+        return principal, ws(principal)
+
+    add_library_routes(app, plane, ERRORS, caller)
 
     def instance_json(instance: Instance) -> dict[str, Any]:
         data = instance.model_dump(mode="json", exclude={"secrets"})
@@ -368,6 +377,7 @@ def build_app(
             "version": _version_json(version),
             "code": code,
             "manifest": version.manifest.get("source"),
+            "files": plane.version_files(version),
         }
 
     @app.get("/v1/versions/<version_id>/diff/<other_id>", responses=ERRORS)
@@ -393,8 +403,8 @@ def build_app(
         "(`line` 0 when it has none); `ok` is true when an upload would be accepted.",
     )
     def validate(body: FilesIn) -> dict[str, Any]:
-        ws(who())  # a key that names another workspace is refused here too
-        return plane.validate(body.files)
+        p = who()  # a key that names another workspace is refused here too
+        return plane.validate(body.files, ws(p))
 
     @app.post(
         "/v1/test",

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ..manifest import HANDLER_NAME, MANIFEST_NAME
+from ..manifest import HANDLER_NAME, MANIFEST_NAME, ManifestError, folder_files
 
 __all__ = ["ApiClient", "ApiError", "read_function_files"]
 
@@ -76,15 +76,21 @@ def _describe(status: int, raw: bytes) -> str:
 
 
 def read_function_files(path: str) -> dict[str, str]:
-    """The files of a function folder (or a lone handler file) for upload."""
+    """The files of a function folder (or a lone handler file) for upload: handler.py,
+    the folder's other .py files (``manifest.folder_files``) and function.toml."""
     p = Path(path)
     folder, handler = (p, p / HANDLER_NAME) if p.is_dir() else (p.parent, p)
     if not handler.is_file():
         raise ApiError(f"no {HANDLER_NAME} at {path}")
     files = {HANDLER_NAME: handler.read_text(encoding="utf-8")}
     manifest = folder / MANIFEST_NAME
-    if manifest.is_file() and handler.name == HANDLER_NAME:
-        files[MANIFEST_NAME] = manifest.read_text(encoding="utf-8")
+    if handler.name == HANDLER_NAME:
+        try:
+            files.update(folder_files(folder))
+        except ManifestError as exc:
+            raise ApiError("; ".join(exc.problems)) from None
+        if manifest.is_file():
+            files[MANIFEST_NAME] = manifest.read_text(encoding="utf-8")
     return files
 
 

@@ -17,10 +17,11 @@ from typing import Any, NoReturn
 
 from ..lambdas.local_command import add_lambda_invoke
 from ..manifest import ManifestError, load_function
-from ..sandbox.compiler import compile_function
+from ..sandbox.folder import compile_on_disk
 from ..sandbox.host.local import build_spec
 from ..sandbox.host.pool import summarise
 from .client import ApiError
+from .libraries import add_library_commands
 from .remote import add_commands
 from .scaffold import add_scaffold_commands
 
@@ -62,13 +63,14 @@ def _validate_one(path: str) -> int:
         return 1
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    report = compile_function(fn.source, fn.filename, fn.manifest.kind)
+    report = compile_on_disk(fn.filename, fn.source, fn.modules, fn.manifest.kind)
     for error in report.errors:
         print(error, file=sys.stderr)
     if not report.ok:
         return 1
     handlers = ", ".join(report.handlers)
-    print(f"{fn.filename}: ok ({fn.manifest.kind} function; handlers: {handlers})")
+    also = f"; {len(fn.modules)} more files" if fn.modules else ""
+    print(f"{fn.filename}: ok ({fn.manifest.kind} function; handlers: {handlers}{also})")
     return 0
 
 
@@ -238,6 +240,7 @@ def parser() -> argparse.ArgumentParser:
     doctor.add_argument("--isolation", choices=("strict", "best-effort"))
     doctor.set_defaults(run=cmd_doctor)
     add_commands(sub)
+    add_library_commands(sub)
     add_lambda_invoke(sub)
     add_scaffold_commands(sub)
     return root

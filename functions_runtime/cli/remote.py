@@ -44,7 +44,7 @@ def _find_function(api: ApiClient, name: str) -> dict[str, Any] | None:
 def _dry_run(args: argparse.Namespace, name: str, settings: Any) -> int:
     """What deploy would upload, checked here as the server checks it; no API call."""
     from ..manifest import ManifestError, check_settings, load_function
-    from ..sandbox.compiler import compile_function
+    from ..sandbox.folder import compile_on_disk
 
     try:
         fn = load_function(args.path)
@@ -52,7 +52,7 @@ def _dry_run(args: argparse.Namespace, name: str, settings: Any) -> int:
             check_settings(fn.manifest, settings, declared=fn.declared)
     except ManifestError as exc:
         raise ApiError("; ".join(exc.problems)) from None
-    report = compile_function(fn.source, fn.filename, fn.manifest.kind)
+    report = compile_on_disk(fn.filename, fn.source, fn.modules, fn.manifest.kind)
     if not report.ok:
         raise ApiError("; ".join(str(e) for e in report.errors))
     _print(
@@ -139,11 +139,13 @@ def cmd_versions(args: argparse.Namespace) -> int:
     if args.json:  # each version with the instances that run it
         _print([{**v, "instances": running.get(v["id"], [])} for v in versions])
         return 0
-    print(f"{'#':>3}  {'version':<26} {'created':<26} deployed (* and the instances on it)")
+    print(f"{'#':>3}  {'version':<26} {'created':<26} {'files':<24} deployed (* and the instances)")
     for v in versions:
         on = running.get(v["id"], [])
         mark = ("* " + " ".join(on)) if on else ""
-        print(f"{v['number']:>3}  {v['id']:<26} {v['created_at'][:25]:<26} {mark}".rstrip())
+        files = ", ".join(v.get("files") or ["handler.py"])
+        line = f"{v['number']:>3}  {v['id']:<26} {v['created_at'][:25]:<26} {files:<24} {mark}"
+        print(line.rstrip())
     return 0
 
 

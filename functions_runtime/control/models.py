@@ -25,7 +25,9 @@ __all__ = [
     "utcnow",
 ]
 
-FunctionKind = Literal["destination", "insert", "source"]
+# A "library" is shared helper code of a workspace: stored like a function (its name
+# is unique among the workspace's functions and libraries), never deployed.
+FunctionKind = Literal["destination", "insert", "source", "library"]
 
 
 def new_id(prefix: str) -> str:
@@ -85,6 +87,11 @@ class Version(_Record):
     manifest: dict[str, Any]
     handlers: list[str]
     warnings: list[str] = Field(default_factory=list)
+    # The folder's other files (helper modules; a library's modules): path -> blob key.
+    files: dict[str, str] = Field(default_factory=dict)
+    # Top-level names the code imports that are neither its own modules nor the
+    # sandbox's: the workspace libraries it may use, pinned at deploy.
+    imports: list[str] = Field(default_factory=list)
     author: str  # the API key id that uploaded it
     created_at: datetime
 
@@ -111,6 +118,9 @@ class Instance(_Record):
     # most this long to fill a batch.
     batch_max_count: int = Field(default=20, ge=1, le=400)
     batch_wait_seconds: float = Field(default=1.0, ge=0, le=30)
+    # The library versions pinned at deploy (library name -> version id): a later push
+    # of a library changes nothing here until the instance is deployed again.
+    libraries: dict[str, str] = Field(default_factory=dict)
     revision: int = 1
     created_at: datetime
     updated_at: datetime

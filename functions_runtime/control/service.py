@@ -16,10 +16,19 @@ from typing import Any
 
 from ..json_limits import problem
 from ..manifest import HANDLER_NAME, Manifest, ManifestError, check_settings
+from ..sandbox.folder import imported_names
 from ..sandbox.host.pool import InstanceSpec, WorkerPool, summarise
 from .auth import WRITE_KEY_PREFIX, Principal, hash_key, issue_key, new_secret
 from .backend import Backend
 from .errors import ServiceError, bad_request, conflict, invalid, not_found
+from .libraries import (
+    LIBRARY,
+    check_library,
+    module_files,
+    module_files_of,
+    pins_for,
+    read_files,
+)
 from .models import AuditEntry, Function, Instance, Source, Version, Workspace, new_id, utcnow
 from .ports import ConflictError, NotFoundError, SecretBox
 from .uploads import Upload, read_upload
@@ -118,7 +127,7 @@ class ControlPlane:
         zip_data: str | None = None,
         name: str | None = None,
     ) -> tuple[Function, Version]:
-        upload = read_upload(files, zip_data)
+        upload = read_upload(files, zip_data, self._library_names(ws))
         fn_name = name or upload.manifest.name
         if self.store.find_function(ws, fn_name) is not None:
             raise conflict(f"a function named {fn_name!r} exists; upload a new version to it")
@@ -149,7 +158,7 @@ class ControlPlane:
         zip_data: str | None = None,
     ) -> Version:
         function = self._function(ws, function_id)
-        upload = read_upload(files, zip_data)
+        upload = read_upload(files, zip_data, self._library_names(ws))
         if upload.manifest.kind != function.kind:
             raise invalid(
                 "the function's kind cannot change",
@@ -164,6 +173,10 @@ class ControlPlane:
         code_key = self.backend.blobs.put(upload.code.encode("utf-8"))
         if upload.manifest_text is not None:
             self.backend.blobs.put(upload.manifest_text.encode("utf-8"))
+        files = {
+            path: self.backend.blobs.put(text.encode("utf-8"))
+            for path, text in sorted(upload.modules.items())
+        }
         version = Version(
             # Content-derived, per function: the same code in two functions is two versions.
             id="ver_"
@@ -176,6 +189,8 @@ class ControlPlane:
             manifest={**upload.manifest.model_dump(mode="json"), "source": upload.manifest_text},
             handlers=list(upload.handlers),
             warnings=list(upload.warnings),
+            files=files,
+            imports=imported_names({HANDLER_NAME: upload.code, **upload.modules}),
             author=who.key_id,
             created_at=self.clock(),
         )
@@ -193,7 +208,54 @@ class ControlPlane:
         return version
 
     def list_functions(self, ws: str) -> list[Function]:
-        return [f for f in self.store.list_functions(ws) if f.deleted_at is None]
+        return [
+            f for f in self.store.list_functions(ws) if f.kind != LIBRARY and f.deleted_at is None
+        ]
+
+    # -- libraries (control/libraries.py) ---------------------------------------------------
+
+    def push_library(
+        self, who: Principal, ws: str, name: str, files: dict[str, str], *, create: bool = True
+    ) -> tuple[Function, Version]:
+        """Upload a version of library ``name`` (created on its first push unless
+        ``create`` is false: then a missing library is not found); the same files twice
+        give the same version."""
+        library = self.store.find_function(ws, name)
+        if library is None and not create:
+            raise not_found("library", name)
+        modules, warnings = check_library(name, files)
+        upload = Upload("", None, Manifest(name=name), (), tuple(warnings), modules)
+        if library is None:
+            now = self.clock()
+            library = Function(
+                id=new_id("fn"),
+                workspace_id=ws,
+                name=name,
+                kind=LIBRARY,
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                self.store.create_function(library)
+            except ConflictError:
+                raise conflict(f"a library or function named {name!r} exists; retry") from None
+            self._audit(who, ws, "library.create", library.id, {"name": name})
+        elif library.kind != LIBRARY:
+            raise conflict(f"{name!r} is a function of this workspace; name the library otherwise")
+        version = self._store_version(who, library, upload)
+        return self._function(ws, library.id), version
+
+    def list_libraries(self, ws: str) -> list[Function]:
+        return [f for f in self.store.list_functions(ws) if f.kind == LIBRARY]
+
+    def _library_names(self, ws: str) -> frozenset[str]:
+        return frozenset(f.name for f in self.list_libraries(ws))
+
+    def get_library(self, ws: str, name: str) -> Function:
+        library = self.store.find_function(ws, name) or self.store.get_function(ws, name)
+        if library is None or library.kind != LIBRARY:
+            raise not_found("library", name)
+        return library
 
     def get_function(self, ws: str, ident: str) -> Function:
         return self._function(ws, ident)
@@ -206,25 +268,42 @@ class ControlPlane:
         version = self._version(ws, version_id)
         return version, self._code(version)
 
+    def version_files(self, version: Version) -> dict[str, str]:
+        """Every file of a version: handler.py (not for a library), its other modules,
+        function.toml when it had one."""
+        files = read_files(self.backend.blobs, version)
+        if (
+            version.code_key
+            and self._function(version.workspace_id, version.function_id).kind != LIBRARY
+        ):
+            files[HANDLER_NAME] = self._code(version)
+        manifest = version.manifest.get("source")
+        if isinstance(manifest, str):
+            files["function.toml"] = manifest
+        return dict(sorted(files.items()))
+
     def diff_versions(self, ws: str, a: str, b: str) -> str:
-        """A unified diff of code and manifest between two versions."""
-        (va, ca), (vb, cb) = self.get_version(ws, a), self.get_version(ws, b)
+        """A unified diff of every file (code, modules, manifest) between two versions;
+        handler.py first, then the others by path, function.toml last."""
+        va, vb = self._version(ws, a), self._version(ws, b)
         if va.function_id != vb.function_id:
             raise bad_request("both versions must belong to the same function")
-        out = difflib.unified_diff(
-            ca.splitlines(keepends=True),
-            cb.splitlines(keepends=True),
-            f"v{va.number}/{HANDLER_NAME}",
-            f"v{vb.number}/{HANDLER_NAME}",
+        fa, fb = self.version_files(va), self.version_files(vb)
+        order = sorted(
+            set(fa) | set(fb),
+            key=lambda p: (p != HANDLER_NAME, p == "function.toml", p),
         )
-        ma, mb = va.manifest.get("source") or "", vb.manifest.get("source") or ""
-        mout = difflib.unified_diff(
-            str(ma).splitlines(keepends=True),
-            str(mb).splitlines(keepends=True),
-            f"v{va.number}/function.toml",
-            f"v{vb.number}/function.toml",
-        )
-        return "".join(out) + "".join(mout)
+        out: list[str] = []
+        for path in order:
+            out.extend(
+                difflib.unified_diff(
+                    fa.get(path, "").splitlines(keepends=True),
+                    fb.get(path, "").splitlines(keepends=True),
+                    f"v{va.number}/{path}" if path in fa else "/dev/null",
+                    f"v{vb.number}/{path}" if path in fb else "/dev/null",
+                )
+            )
+        return "".join(out)
 
     # -- instances ---------------------------------------------------------------------------
 
@@ -246,6 +325,10 @@ class ControlPlane:
         (``""`` detaches it).
         """
         function = self._function(ws, function_id)
+        if function.kind == LIBRARY:
+            raise bad_request(
+                f"{function.name} is a library: functions import it, it is not deployed"
+            )
         version = self._version(ws, version_id or function.latest_version or "")
         if version.function_id != function.id:
             raise bad_request(f"version {version.id} belongs to another function")
@@ -262,7 +345,13 @@ class ControlPlane:
         if insert_id is not None and insert_id != (current.insert_id or ""):
             current = self._attach_insert(who, current, insert_id or None)
         return self._update(
-            who, current, version, settings, source_id=source_id, action="instance.deploy"
+            who,
+            current,
+            version,
+            settings,
+            source_id=source_id,
+            action="instance.deploy",
+            repin=True,
         )
 
     def _check_insert(self, ws: str, insert_id: str, function: Function) -> None:
@@ -295,7 +384,7 @@ class ControlPlane:
         version = self._version(ws, version_id)
         if version.function_id != instance.function_id:
             raise bad_request(f"version {version.id} belongs to another function")
-        return self._update(who, instance, version, None, action="instance.rollback")
+        return self._update(who, instance, version, None, action="instance.rollback", repin=True)
 
     def update_instance(
         self,
@@ -392,6 +481,7 @@ class ControlPlane:
             source_id=source_id,
             settings=plain,
             secrets=sealed,
+            libraries=pins_for(self.store, ws, version.imports),
             created_at=now,
             updated_at=now,
         )
@@ -412,7 +502,10 @@ class ControlPlane:
         enabled: bool | None = None,
         source_id: str | None = None,
         exact: bool = False,
+        repin: bool = False,
     ) -> Instance:
+        """``repin``: pin the version's libraries at their latest versions (a deploy or
+        a rollback); otherwise the instance keeps its pins."""
         manifest = _manifest(version)
         previous, was_secret = decrypt_settings_and_names(self.backend.box, instance)
         # A setting once secret stays secret, whatever this version's manifest says.
@@ -442,6 +535,11 @@ class ControlPlane:
                 "secrets": sealed,
                 "enabled": instance.enabled if enabled is None else enabled,
                 "source_id": source_id if source_id is not None else instance.source_id,
+                "libraries": (
+                    pins_for(self.store, instance.workspace_id, version.imports)
+                    if repin
+                    else instance.libraries
+                ),
                 "revision": instance.revision + 1,
                 "updated_at": self.clock(),
             }
@@ -461,6 +559,7 @@ class ControlPlane:
                 "version": version.id,
                 "from_version": instance.version_id,
                 "enabled": updated.enabled,
+                **({"libraries": updated.libraries} if updated.libraries else {}),
                 **({"dropped_settings": dropped} if dropped else {}),
             },
         )
@@ -543,14 +642,19 @@ class ControlPlane:
             if instance.function_id != version.function_id:
                 raise bad_request(f"instance {instance_id} belongs to another function")
             values, was_secret = decrypt_settings_and_names(self.backend.box, instance)
+            pins = instance.libraries
         else:
             values, was_secret = settings or {}, frozenset()
+            pins = pins_for(self.store, ws, version.imports)
         checked = _check(version, values)
-        key = "test:" + InstanceSpec.key_for(code, checked, version.id, self.allow)
-        spec = spec_for(key, code, manifest, checked, self.allow, also_secret=was_secret)
+        modules = module_files(self.backend.blobs, self.store, ws, version, pins)
+        key = "test:" + InstanceSpec.key_for(code, checked, version.id, pins, self.allow)
+        spec = spec_for(
+            key, code, manifest, checked, self.allow, also_secret=was_secret, modules=modules
+        )
         return self._run_test(spec, payload)
 
-    def validate(self, files: dict[str, str]) -> dict[str, Any]:
+    def validate(self, files: dict[str, str], ws: str | None = None) -> dict[str, Any]:
         """Compile an upload without storing it: every problem, as text and by line.
 
         Problems are ``{"file", "line", "message", "text"}`` (``line`` is 0 when the
@@ -558,7 +662,8 @@ class ControlPlane:
         ``manifest`` is what ``function.toml`` declares (the settings schema included).
         """
         try:
-            upload = read_upload(files, None)
+            libraries = self._library_names(ws) if ws is not None else frozenset()
+            upload = read_upload(files, None, libraries)
         except ServiceError as exc:
             if exc.code != "validation_failed":
                 raise
@@ -589,7 +694,7 @@ class ControlPlane:
         """Run unsaved code (an upload's ``files``) on an event or batch; nothing is
         stored. With ``instance_id`` the instance's settings are used (its secrets
         decrypted into the sandbox only)."""
-        upload = read_upload(files, None)
+        upload = read_upload(files, None, self._library_names(ws))
         was_secret: frozenset[str] = frozenset()
         if instance_id is not None:
             instance = self._instance(ws, instance_id)
@@ -604,9 +709,20 @@ class ControlPlane:
             )
         except ManifestError as exc:
             raise invalid("the settings do not match the function's schema", exc.problems) from None
-        key = "test:" + InstanceSpec.key_for(upload.code, checked, upload.content_hash, self.allow)
+        own = {HANDLER_NAME: upload.code, **upload.modules}
+        pins = pins_for(self.store, ws, imported_names(own))
+        modules = module_files_of(self.backend.blobs, self.store, ws, upload.modules, pins)
+        key = "test:" + InstanceSpec.key_for(
+            upload.code, checked, upload.content_hash, pins, self.allow
+        )
         spec = spec_for(
-            key, upload.code, upload.manifest, checked, self.allow, also_secret=was_secret
+            key,
+            upload.code,
+            upload.manifest,
+            checked,
+            self.allow,
+            also_secret=was_secret,
+            modules=modules,
         )
         return self._run_test(spec, payload)
 
@@ -747,6 +863,7 @@ def spec_for(
     allow: tuple[str, ...],
     *,
     also_secret: frozenset[str] = frozenset(),
+    modules: tuple[tuple[str, str], ...] = (),
 ) -> InstanceSpec:
     """What the worker pool needs to run a version's code with these settings
     (``also_secret``: names stored encrypted, masked whatever the manifest says)."""
@@ -760,6 +877,7 @@ def spec_for(
         settings=settings,
         secret_names=tuple(dict.fromkeys((*manifest.secret_names(), *sorted(also_secret)))),
         allow=allow,
+        modules=modules,
     )
 
 

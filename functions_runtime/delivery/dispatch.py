@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from ..control.backend import Backend
+from ..control.libraries import module_files, pins_for
 from ..control.models import Instance, Version
 from ..control.ports import StoreError
 from ..control.service import decrypt_settings_and_names, spec_for
@@ -406,20 +407,31 @@ class Dispatcher:
         version = store.get_version(workspace_id, version_id)
         if version is None:
             return None
-        target = self._build(instance, version)
+        target = self._build(instance, version, repin=version_override is not None)
         with self._lock:
             self._targets[cache_key] = target
         return target
 
-    def _build(self, instance: Instance, version: Version) -> _Target:
+    def _build(self, instance: Instance, version: Version, *, repin: bool = False) -> _Target:
         manifest = Manifest.model_validate(
             {k: v for k, v in version.manifest.items() if k != "source"}
         )
         code = self.control.blobs.get(version.code_key).decode("utf-8")
+        # The libraries pinned at deploy; another version than the deployed one (a
+        # replay's) takes the latest of those it imports that are not pinned.
+        pins = dict(instance.libraries)
+        if repin:
+            latest = pins_for(self.control.metadata, instance.workspace_id, version.imports)
+            pins = {**latest, **pins}
+        modules = module_files(
+            self.control.blobs, self.control.metadata, instance.workspace_id, version, pins
+        )
         # Only into the sandbox; names once secret are masked whatever the manifest says.
         settings, sealed = decrypt_settings_and_names(self.control.box, instance)
         key = f"{instance.id}:{version.id}:{instance.revision}"
-        spec = spec_for(key, code, manifest, settings, self.allow, also_secret=sealed)
+        spec = spec_for(
+            key, code, manifest, settings, self.allow, also_secret=sealed, modules=modules
+        )
         # The instance's own store (functions_sdk.store), whatever its version: decided
         # here, by the host, never by the worker.
         spec = replace(spec, store_scope=f"{instance.workspace_id}/{instance.id}")

@@ -126,9 +126,16 @@ def _rp_problems(messages: Sequence[str], path: str) -> list[Problem]:
 
 
 def compile_function(
-    source: str, path: str = "handler.py", kind: str = "destination"
+    source: str,
+    path: str = "handler.py",
+    kind: str | None = "destination",
+    policy: type[FunctionsPolicy] = FunctionsPolicy,
 ) -> CompileReport:
-    """Compile ``source`` for the sandbox; every problem is in the report."""
+    """Compile ``source`` for the sandbox; every problem is in the report.
+
+    ``kind`` None compiles a helper module (a function's second file, a library's
+    module): the same policy and bounds, no handler expected. ``policy``: the policy
+    of a module in a folder (``local_imports.py``), which may import its neighbours."""
     if len(source) > MAX_SOURCE_CHARS:
         return CompileReport(
             None,
@@ -170,9 +177,9 @@ def compile_function(
                 )
             ],
         )
-    structure, handlers = _structure(tree, path, kind)
+    structure, handlers = _structure(tree, path, kind) if kind is not None else ([], ())
     try:
-        result = compile_restricted_exec(tree, filename=path, policy=FunctionsPolicy)
+        result = compile_restricted_exec(tree, filename=path, policy=policy)
     except Exception as exc:  # every compiler failure is an upload error, never a crash
         return CompileReport(
             None,

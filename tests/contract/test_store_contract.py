@@ -305,3 +305,47 @@ def test_secret_box_is_authenticated_and_bound_to_context(backend: Backend):
     with pytest.raises(StoreError):
         backend.box.decrypt(tampered, context)
     assert backend.box.encrypt(b"same", context) != backend.box.encrypt(b"same", context)
+
+
+def test_libraries_a_versions_files_and_an_instances_pins_round_trip(backend: Backend):
+    """A library is a function of kind ``library`` (names shared with functions, per
+    workspace); a version keeps its files and imports, an instance its pins."""
+    ws, other = workspace(backend), workspace(backend, "globex")
+    library = Function(
+        id=new_id("fn"),
+        workspace_id=ws.id,
+        name="acme_utils",
+        kind="library",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    backend.metadata.create_function(library)
+    with pytest.raises(ConflictError):
+        function(backend, ws, "acme_utils")  # a function cannot take a library's name
+    lib_version = version(ws, library, 1).model_copy(
+        update={"files": {"acme_utils/__init__.py": "a" * 64}, "handlers": []}
+    )
+    backend.metadata.add_version(lib_version)
+    assert backend.metadata.get_version(ws.id, lib_version.id) == lib_version
+    stored = backend.metadata.find_function(ws.id, "acme_utils")
+    assert stored is not None and stored.kind == "library"
+    assert stored.latest_version == lib_version.id
+    assert backend.metadata.find_function(other.id, "acme_utils") is None
+    assert backend.metadata.get_version(other.id, lib_version.id) is None
+
+    fn = function(backend, ws)
+    ver = version(ws, fn, 1, code=b"handler").model_copy(
+        update={
+            "files": {"helpers.py": "b" * 64, "lib/util.py": "c" * 64},
+            "imports": ["acme_utils"],
+        }
+    )
+    backend.metadata.add_version(ver)
+    assert backend.metadata.get_version(ws.id, ver.id) == ver
+    assert backend.metadata.list_versions(ws.id, fn.id) == [ver]
+    inst = instance(ws, fn, ver, libraries={"acme_utils": lib_version.id})
+    backend.metadata.create_instance(inst)
+    assert backend.metadata.get_instance(ws.id, inst.id) == inst
+    moved = inst.model_copy(update={"libraries": {}, "revision": 2})
+    backend.metadata.update_instance(moved, expected_revision=1)
+    assert backend.metadata.get_instance(ws.id, inst.id) == moved

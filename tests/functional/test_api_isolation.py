@@ -114,8 +114,6 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
         # (by name, "acme-only-src" names globex's own source once the create probe
         # above has made one: names resolve in the caller's workspace)
     ],
-    # Compiling unsaved code touches no records; running it with acme's instance would
-    # hand acme's settings (and secret) to globex's code.
     # Deleting or re-keying acme's records (by id or by name) with globex's key.
     ("DELETE", "/v1/functions/{function}"): [Probe("/v1/functions/{fn}")],
     ("DELETE", "/v1/instances/{instance_id}"): [Probe("/v1/instances/{instance}")],
@@ -124,6 +122,8 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
     # Rotating voids the caller's own key, so it cannot run among the probes above:
     # test_rotating_a_key_touches_only_the_callers_key covers it.
     ("POST", "/v1/keys/rotate"): [],
+    # Compiling unsaved code touches no records; running it with acme's instance would
+    # hand acme's settings (and secret) to globex's code.
     ("POST", "/v1/validate"): [
         Probe("/v1/validate", {"files": function_files(GLOBEX_HANDLER)}, expect=NEUTRAL)
     ],
@@ -133,7 +133,25 @@ PROBES: dict[tuple[str, str], list[Probe]] = {
             {"files": function_files(GLOBEX_HANDLER), "event": TRACK, "instance": "{instance}"},
         )
     ],
+    # Libraries: acme's are not found; globex's of the same name is its own (made last).
+    ("GET", "/v1/libraries/{name}"): [Probe("/v1/libraries/acme_lib")],
+    ("GET", "/v1/libraries/{name}/versions/{version_id}"): [
+        Probe("/v1/libraries/acme_lib/versions/{lv}"),
+        Probe("/v1/libraries/acme_lib/versions/{v1}"),
+    ],
+    ("POST", "/v1/libraries/{name}/versions"): [
+        Probe("/v1/libraries/acme_lib/versions", {"files": {"__init__.py": "X = 2\n"}})
+    ],
+    ("GET", "/v1/libraries"): [Probe("/v1/libraries", expect=OWN)],
+    ("POST", "/v1/libraries"): [
+        Probe(
+            "/v1/libraries",
+            {"name": "acme_lib", "files": {"__init__.py": "X = 3\n"}},
+            expect=OWN,
+        )
+    ],
 }
+ACME_LIBRARY = {"__init__.py": "MARK = 'acme-lib-marker'\n"}
 
 
 @pytest.fixture
@@ -149,7 +167,12 @@ def world(api: Api) -> dict[str, str]:
     gfn = globex["function"]["id"]
     api.globex.create_source("globex-src")
     ginstance = api.globex.deploy(gfn, settings=GLOBEX_SETTINGS)["id"]
+    library = api.acme.ok(
+        "POST", "/v1/libraries", {"name": "acme_lib", "files": ACME_LIBRARY}, status=201
+    )
     return {
+        "lib": library["library"]["id"],
+        "lv": library["version"]["id"],
         "acme": api.acme_id,
         "fn": fn,
         "v1": acme["version"]["id"],
@@ -170,7 +193,8 @@ def acme_secrets(api: Api, world: dict[str, str]) -> set[str]:
         api.acme_id,
         api.acme_key,
         *actors,
-        *(world[k] for k in ("fn", "v1", "v2", "source", "instance")),
+        *(world[k] for k in ("fn", "v1", "v2", "source", "instance", "lib", "lv")),
+        "acme-lib-marker",
         "acme-only-fn",
         "acme-only-src",
         "acme-code-marker",

@@ -69,6 +69,11 @@ OPERATIONS = [
     "GET /v1/audit",
     "POST /v1/validate",
     "POST /v1/test",
+    "POST /v1/libraries",
+    "GET /v1/libraries",
+    "GET /v1/libraries/{name}",
+    "POST /v1/libraries/{name}/versions",
+    "GET /v1/libraries/{name}/versions/{version_id}",
 ]
 # In the document, not fuzzed here: they delete the seeded records or replace the keys
 # the other operations are fuzzed with (test_cli_operate.py and the contract tests
@@ -113,6 +118,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         )
         source, _ = plane.create_source(admin, ws, "web")
         instance = plane.deploy(admin, ws, function.id, version_id=v1.id, source_id=source.id)
+        plane.push_library(admin, ws, "acme_utils", {"__init__.py": "X = 1\n"})
 
         ingest = Ingest(plane.store, delivery.queue, delivery.deliveries)
         server = LocalApiServer(("127.0.0.1", 0), lambda: build_app(plane, ingest, delivery))
@@ -130,6 +136,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                     "instance_id": instance.id,
                     "workspace_id": ws,
                     "source_id": source.id,
+                    "name": "acme_utils",
                 },
             )
         finally:

@@ -180,8 +180,13 @@ def test_serve_prints_a_new_admin_key_once_and_stores_it_hashed(tmp_path: Path):
 
 
 def versions_table(text: str) -> list[tuple[int, str, bool]]:
-    """``functions versions``: (number, id, deployed) per row."""
-    rows = re.findall(r"^\s*(\d+)\s+(ver_\w+)\s+\S+\s*(\*?)(?:\s+in_\w+)*\s*$", text, re.M)
+    """``functions versions``: (number, id, deployed) per row (files, then * and the
+    instances that run it)."""
+    rows = re.findall(
+        r"^\s*(\d+)\s+(ver_\w+)\s+\S+\s+[\w./]+(?:, [\w./]+)*\s*(\*?)(?:\s+in_\w+)*\s*$",
+        text,
+        re.M,
+    )
     return [(int(n), ident, mark == "*") for n, ident, mark in rows]
 
 

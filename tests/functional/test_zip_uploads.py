@@ -103,11 +103,11 @@ def test_a_repeated_entry_is_refused():
     assert "more than one entry for 'handler.py'" in error.message
 
 
-def test_two_entries_that_flatten_to_the_same_file_are_refused():
+def test_two_folders_each_with_a_handler_are_refused():
     data = zip_of([("a/handler.py", b"x = 1\n"), ("b/handler.py", GREETER_HANDLER.encode())])
     error = refused(data)
     assert error.status == 400
-    assert "more than one entry for 'handler.py'" in error.message
+    assert "outside the function's folder 'a/'" in error.message
 
 
 def test_a_highly_compressed_extra_file_is_refused_by_its_declared_size():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
@@ -14,6 +14,9 @@ from functions_sdk._context import current
 from .authoring import guarded_type
 from .guards import Guards, SandboxAccessError
 from .modules import EXPORTS, Facade, build_module
+
+if TYPE_CHECKING:
+    from .loader import Importer
 
 __all__ = ["AUTHOR_BASES", "SAFE_BUILTIN_NAMES", "PrintCollector", "build_globals"]
 
@@ -84,10 +87,12 @@ class PrintCollector:
         return "\n".join(self._lines)
 
 
-def _guarded_import(guards: Guards) -> Any:
+def _guarded_import(guards: Guards, local: Importer | None = None) -> Any:
     def __import__(
         name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
     ) -> Facade:
+        if type(name) is not str or type(level) is not int:
+            raise ImportError("import takes a module name")
         if name == "__future__" and level == 0:
             # the compiler's own ``from __future__ import annotations`` (policy.py)
             return Facade("__future__", {"annotations": None})
@@ -95,7 +100,13 @@ def _guarded_import(guards: Guards) -> Any:
             # datetime.strptime's C code imports it by name (and then takes the real
             # module from sys.modules): it gets an empty stand-in.
             return Facade("_strptime", {})
-        if level != 0 or type(name) is not str or name not in EXPORTS:
+        # The sandbox's own modules first: a function's module never replaces them.
+        if local is not None and (level != 0 or name not in EXPORTS):
+            names = tuple(str(item) for item in fromlist or ())
+            found = local(name, names, level)
+            if found is not None:
+                return found
+        if level != 0 or name not in EXPORTS:
             raise ImportError(f'module "{name}" is not available in functions')
         if "." in name and not fromlist:
             return build_module(name.split(".", 1)[0], guards)
@@ -104,10 +115,13 @@ def _guarded_import(guards: Guards) -> Any:
     return __import__
 
 
-def build_globals(guards: Guards, module_name: str = "handler") -> dict[str, Any]:
-    """Fresh globals for one invocation: builtins copy, guards, class hook."""
+def build_globals(
+    guards: Guards, module_name: str = "handler", importer: Importer | None = None
+) -> dict[str, Any]:
+    """Fresh globals for one invocation: builtins copy, guards, class hook.
+    ``importer`` resolves the function's own modules (``guest/loader.py``)."""
     safe_builtins = dict(_SAFE_BUILTINS)
-    safe_builtins["__import__"] = _guarded_import(guards)
+    safe_builtins["__import__"] = _guarded_import(guards, importer)
     safe_builtins["getattr"] = guards.getattr
     safe_builtins["hasattr"] = guards.hasattr
     safe_builtins["setattr"] = guards.setattr

@@ -9,7 +9,9 @@ rlimits before it loads any handler code.
 
 Messages from the host:
 
-* ``{"op": "load", "source", "filename", "kind", "memory_mb", "cpu_seconds"}``
+* ``{"op": "load", "source", "filename", "kind", "memory_mb", "cpu_seconds", "modules"}``
+  (``modules``: the function's other files and its pinned libraries' files, path ->
+  source, compiled here like the handler: the worker reads no file)
   answered by ``{"ok": true, "handlers": [...]}`` or ``{"ok": false, "errors": [...]}``;
 * ``{"op": "invoke", "events": [...], "batch": bool, "settings": {...},
   "secret_names": [...]}`` answered by one ``{"index": i, "result": {...}}`` frame per
@@ -40,6 +42,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from types import CodeType
 from typing import Any
 
@@ -51,8 +54,12 @@ from functions_sdk._context import InvocationContext, Transport, activate
 from functions_sdk.events import EventParseError, parse_event
 
 from ..compiler import compile_function
+from ..folder import ModuleCode, compile_modules, local_names
+from ..local_imports import folder_policy
+from ..policy import FunctionsPolicy
 from . import confine
 from .guards import Guards
+from .loader import EventModules, Importer
 from .namespace import AUTHOR_BASES, build_globals
 from .protocol import FrameError, read_frame, write_frame
 from .results import ResultError, classify, error_info, to_json
@@ -95,17 +102,33 @@ class Runner:
     """Holds the compiled code of the one instance this worker serves."""
 
     def __init__(
-        self, code: CodeType, filename: str, kind: str, transport: Transport | None = None
+        self,
+        code: CodeType,
+        filename: str,
+        kind: str,
+        transport: Transport | None = None,
+        modules: Mapping[str, ModuleCode] | None = None,
     ) -> None:
         self.code = code
         self.filename = filename
         self.kind = kind
         self.transport = transport
+        self.modules: Mapping[str, ModuleCode] = modules or {}
         self.guards = Guards(AUTHOR_BASES)
         self.exhausted = False
 
+    def _globals(self, name: str, importer: Importer) -> dict[str, Any]:
+        return build_globals(self.guards, name, importer)
+
     def fresh_module(self) -> dict[str, Any]:
-        namespace = build_globals(self.guards)
+        """The handler module, run afresh; its own modules load afresh when it (or they)
+        import them, once per call (``guest/loader.py``)."""
+        if not self.modules:
+            namespace = build_globals(self.guards)
+        else:
+            event_modules = EventModules(self.modules, self._globals)
+            namespace = build_globals(self.guards, "handler", event_modules.importer_for(""))
+            event_modules.register("handler", namespace)
         exec(self.code, namespace)
         return namespace
 
@@ -311,13 +334,19 @@ def _record(
 
 def _serve(inp: int, out: int, vm_now: int, confinement: dict[str, str]) -> None:
     load = read_frame(inp)
-    report = compile_function(load["source"], load["filename"], load.get("kind", "destination"))
-    if not report.ok or report.code is None:
-        write_frame(out, {"ok": False, "errors": [str(p) for p in report.errors]})
+    kind = load.get("kind", "destination")
+    modules = load.get("modules") or {}
+    local = local_names(modules) | {"handler"}
+    policy = folder_policy(local, frozenset(), "") if modules else FunctionsPolicy
+    report = compile_function(load["source"], load["filename"], kind, policy)
+    folder = compile_modules(modules, local=local) if report.ok else None
+    errors = [*report.errors, *(folder.errors if folder is not None else [])]
+    if errors or report.code is None or folder is None:
+        write_frame(out, {"ok": False, "errors": [str(p) for p in errors]})
         return
     _set_limits(int(load.get("memory_mb", 256)), int(load.get("cpu_seconds", 600)), vm_now)
     runner = Runner(
-        report.code, load["filename"], load.get("kind", "destination"), pipe_transport(inp, out)
+        report.code, load["filename"], kind, pipe_transport(inp, out), modules=folder.modules
     )
     # What confinement is active is reported before any handler code has run (compiling
     # runs none): the host's isolation policy decides whether this worker may serve.

@@ -23,7 +23,9 @@ def build_spec(
     fn = load_function(path)
     values = check_settings(fn.manifest, settings, declared=fn.declared)
     return InstanceSpec(
-        key=InstanceSpec.key_for(fn.source, values, fn.filename, timeout, allow),
+        key=InstanceSpec.key_for(
+            fn.source, values, fn.filename, timeout, allow, sorted(fn.modules.items())
+        ),
         source=fn.source,
         filename=fn.filename,
         kind=fn.manifest.kind,
@@ -32,4 +34,5 @@ def build_spec(
         settings=values,
         secret_names=fn.manifest.secret_names(),
         allow=allow,
+        modules=tuple(sorted(fn.modules.items())),
     )

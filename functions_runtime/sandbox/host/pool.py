@@ -85,6 +85,9 @@ class InstanceSpec:
     def scope(self) -> str:
         return self.store_scope or f"code/{self.key}"
 
+    # The function's other files and its pinned libraries' files: (path, source), sorted.
+    modules: tuple[tuple[str, str], ...] = ()
+
     @staticmethod
     def key_for(source: str, settings: dict[str, Any], *parts: object) -> str:
         digest = hashlib.sha256(source.encode())
@@ -150,6 +153,7 @@ class Worker:
                 "op": "load",
                 "source": self.spec.source,
                 "filename": self.spec.filename,
+                "modules": dict(self.spec.modules),
                 "kind": self.spec.kind,
                 "memory_mb": self.spec.memory_mb,
                 "cpu_seconds": WORKER_CPU_BUDGET,
@@ -616,7 +620,10 @@ def _confined(worker: Worker, layers: tuple[str, ...]) -> bool:
 
 
 def _code_key(spec: InstanceSpec) -> str:
-    return hashlib.sha256(f"{spec.kind}\0{spec.filename}\0{spec.source}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{spec.kind}\0{spec.filename}\0{spec.source}".encode())
+    for path, source in spec.modules:
+        digest.update(f"\0{path}\0{len(source)}\0{source}".encode())
+    return digest.hexdigest()
 
 
 def _invalid(problems: list[str]) -> dict[str, Any]:

@@ -1,0 +1,115 @@
+"""Shared libraries and the files a version runs with.
+
+A library is a workspace's shared helper code (``acme_utils``), uploaded and versioned
+like a function: it is stored as a :class:`Function` of kind ``library`` whose versions
+hold its modules (``acme_utils/__init__.py``, ``acme_utils/http.py``), so both stores
+keep it with the code they already have, and its name is unique among the workspace's
+functions and libraries. Functions of that workspace import it by name; which version
+they get is pinned on the instance when it is deployed (:func:`pins_for`): pushing a
+library never changes a deployed instance until it is deployed again. A library of
+another workspace is never found (every lookup is by workspace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal
+
+from ..sandbox.folder import compile_library
+from .errors import ServiceError, bad_request, invalid
+from .models import Version
+from .ports import BlobStore, MetadataStore, NotFoundError
+
+__all__ = [
+    "LIBRARY",
+    "check_library",
+    "module_files",
+    "module_files_of",
+    "pins_for",
+    "read_files",
+]
+
+LIBRARY: Final[Literal["library"]] = "library"
+
+
+def check_library(name: str, files: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Validate a library upload (path in its folder -> source): returns its files under
+    ``name/`` and the compiler's warnings; every problem raises one 422."""
+    if not isinstance(files, Mapping) or not files:
+        raise bad_request('send the library\'s files: {"files": {"__init__.py": "..."}}')
+    for path, text in files.items():
+        if not isinstance(path, str) or not isinstance(text, str):
+            raise bad_request("files maps each path to its text")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid(
+                "the library failed validation; nothing was stored",
+                [f"{name}/{path}:1: not valid UTF-8 text (a lone surrogate)"],
+            ) from None
+    report = compile_library(name, files)
+    if report.errors:
+        raise invalid(
+            "the library failed validation; nothing was stored", [str(p) for p in report.errors]
+        )
+    if f"{name}/__init__.py" not in {f"{name}/{path}" for path in files}:
+        raise invalid(
+            "the library failed validation; nothing was stored",
+            [f"{name}/__init__.py:1: a library needs an __init__.py (what `import {name}` gives)"],
+        )
+    return {f"{name}/{path}": text for path, text in files.items()}, [
+        str(w) for w in report.warnings
+    ]
+
+
+def pins_for(store: MetadataStore, ws: str, imports: list[str]) -> dict[str, str]:
+    """The workspace's libraries among ``imports`` (a version's), each at its latest
+    version."""
+    pins: dict[str, str] = {}
+    for name in imports:
+        library = store.find_function(ws, name)
+        if library is not None and library.kind == LIBRARY and library.latest_version:
+            pins[name] = library.latest_version
+    return pins
+
+
+def read_files(blobs: BlobStore, version: Version) -> dict[str, str]:
+    """A version's files other than ``handler.py`` (path -> text)."""
+    try:
+        return {path: blobs.get(key).decode("utf-8") for path, key in version.files.items()}
+    except NotFoundError:
+        raise ServiceError(500, "internal", f"a file of {version.id} is missing") from None
+
+
+def module_files(
+    blobs: BlobStore,
+    store: MetadataStore,
+    ws: str,
+    version: Version,
+    pins: Mapping[str, str],
+) -> tuple[tuple[str, str], ...]:
+    """What the worker gets beside the handler: the version's own modules and the
+    pinned libraries' modules."""
+    return module_files_of(blobs, store, ws, read_files(blobs, version), pins)
+
+
+def module_files_of(
+    blobs: BlobStore,
+    store: MetadataStore,
+    ws: str,
+    own: Mapping[str, str],
+    pins: Mapping[str, str],
+) -> tuple[tuple[str, str], ...]:
+    """``own`` modules (path -> text), then the pinned libraries' modules; a library
+    whose name the function's own files take is left out (its own module wins, as a
+    script's folder does in Python)."""
+    files = dict(own)
+    taken = {path.split("/", 1)[0].removesuffix(".py") for path in own}
+    for name, version_id in sorted(pins.items()):
+        if name in taken:
+            continue
+        library_version = store.get_version(ws, version_id)
+        if library_version is None:  # never deleted today; fail closed if it were
+            raise ServiceError(500, "internal", f"library version {version_id} is missing")
+        files.update(read_files(blobs, library_version))
+    return tuple(sorted(files.items()))
