@@ -262,3 +262,40 @@ def test_a_failed_queue_write_is_never_answered_200(
     assert "secret" not in json.dumps(answer) and "No space" not in json.dumps(answer)
     assert "No space left on device" in caplog.text
     assert harness.queued() == 0
+
+
+def test_a_rejected_message_is_recorded_whole_for_each_instance(harness: Harness):
+    """The rejection record is what the console and the stats show: every field pinned
+    (a small message is kept for inspection, one over the limit is not)."""
+    small = {"type": "track", "userId": "u2", "messageId": "m-small"}  # no event name
+    big = track(3, messageId="m-big", properties={"blob": "z" * (MAX_MESSAGE_BYTES + 1)})
+    status, answer = harness.post("/v1/batch", {"batch": [track(1), small, big]})
+    assert (status, answer["queued"]) == (200, 1)
+    reasons = {r["index"]: r["reason"] for r in answer["rejected"]}
+    records = harness.delivery.deliveries.list(
+        harness.workspace, harness.instance.id, outcome="rejected"
+    )
+    by_id = {r.message_id: r for r in records}
+    assert sorted(by_id) == ["m-big", "m-small"]
+    instance = harness.instance
+    for message_id, index, event in (("m-small", 1, small), ("m-big", 2, None)):
+        record = by_id[message_id]
+        assert record.id == f"{instance.id}:{message_id}:ingest"
+        assert (record.workspace_id, record.instance_id, record.version_id) == (
+            harness.workspace,
+            instance.id,
+            instance.version_id,
+        )
+        assert (record.event_type, record.outcome, record.attempt) == ("track", "rejected", 0)
+        assert record.error == {
+            "type": "InvalidEventPayload",
+            "message": reasons[index],
+            "line": None,
+        }
+        if event is None:
+            assert record.event is None
+        else:
+            assert record.event is not None
+            assert set(record.event) == {*event, "projectId", "receivedAt"}
+            assert {k: record.event[k] for k in event} == event
+        assert record.at is not None
