@@ -299,3 +299,15 @@ def test_a_rejected_message_is_recorded_whole_for_each_instance(harness: Harness
             assert set(record.event) == {*event, "projectId", "receivedAt"}
             assert {k: record.event[k] for k in event} == event
         assert record.at is not None
+
+
+def test_a_write_key_in_the_body_is_never_queued(harness: Harness):
+    """The write key authenticates the request; it is a credential, not event data: it
+    must not reach the queue, the handler, the delivery records or a destination."""
+    status, _ = harness.post(
+        "/v1/track", {"event": "Clicked", "userId": "u1", "writeKey": harness.write_key}, key=None
+    )
+    assert status == 200
+    [job] = harness.delivery.queue.receive(10, visibility_timeout=30)
+    assert "writeKey" not in job.body["event"]
+    assert harness.write_key not in json.dumps(job.body)
