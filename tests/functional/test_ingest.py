@@ -311,3 +311,62 @@ def test_a_write_key_in_the_body_is_never_queued(harness: Harness):
     [job] = harness.delivery.queue.receive(10, visibility_timeout=30)
     assert "writeKey" not in job.body["event"]
     assert harness.write_key not in json.dumps(job.body)
+
+
+def test_a_batch_context_is_shared_and_each_message_context_wins(harness: Harness):
+    shared = {"library": {"name": "analytics.js"}, "ip": "10.0.0.1"}
+    batch = [track(1), track(2, context={"ip": "10.0.0.2", "locale": "fr"})]
+    status, answer = harness.post("/v1/batch", {"batch": batch, "context": shared})
+    assert (status, answer["queued"]) == (200, 2)
+    jobs = harness.delivery.queue.receive(10, visibility_timeout=30)
+    contexts = {job.body["event"]["userId"]: job.body["event"]["context"] for job in jobs}
+    assert contexts == {
+        "u1": shared,
+        "u2": {"library": {"name": "analytics.js"}, "ip": "10.0.0.2", "locale": "fr"},
+    }
+
+
+def basic(value: str) -> dict[str, str]:
+    return {"authorization": f"Basic {value}"}
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "no key",
+            "missing write key: send it as the HTTP Basic user name or as writeKey in the body",
+        ),
+        (
+            "a key that is not a string",
+            "missing write key: send it as the HTTP Basic user name or as writeKey in the body",
+        ),
+        ("unknown key", "unknown write key"),
+        ("two words", "malformed Basic authorization"),
+        ("not base64", "malformed Basic authorization"),
+    ],
+)
+def test_write_key_refusals_say_why(harness: Harness, case: str, message: str):
+    """401 with the reason; a token with characters outside base64 is refused, not
+    decoded leniently (the lenient decoder drops them and may find a valid key)."""
+    token = base64.b64encode(f"{harness.write_key}:".encode()).decode()
+    sent: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
+        "no key": (track(), {}),
+        "a key that is not a string": ({**track(), "writeKey": 12345}, {}),
+        "unknown key": (track(), basic(base64.b64encode(b"wk_unknown:").decode())),
+        "two words": (track(), basic(f"{token[:4]} {token[4:]}")),
+        "not base64": (track(), basic(f"{token[:4]}!{token[4:]}")),
+    }
+    body, headers = sent[case]
+    status, answer = harness.post("/v1/track", body, key=None, headers=headers)
+    assert (status, answer["error"]["code"], answer["error"]["message"]) == (
+        401,
+        "unauthorized",
+        message,
+    )
+    assert harness.queued() == 0
+
+
+def test_a_batch_body_without_a_batch_says_what_a_batch_is(harness: Harness):
+    status, answer = harness.post("/v1/batch", {"batch": []})
+    assert (status, answer["error"]["message"]) == (400, 'a batch body is {"batch": [messages]}')
