@@ -370,3 +370,20 @@ def test_write_key_refusals_say_why(harness: Harness, case: str, message: str):
 def test_a_batch_body_without_a_batch_says_what_a_batch_is(harness: Harness):
     status, answer = harness.post("/v1/batch", {"batch": []})
     assert (status, answer["error"]["message"]) == (400, 'a batch body is {"batch": [messages]}')
+
+
+def test_the_basic_password_may_hold_colons(harness: Harness):
+    """The write key is the user name: everything before the *first* colon."""
+    token = base64.b64encode(f"{harness.write_key}:pass:with:colons".encode()).decode()
+    status, _ = harness.post("/v1/track", track(), key=None, headers=basic(token))
+    assert status == 200
+
+
+def test_a_rejected_message_with_a_type_that_is_not_text_has_no_event_type(harness: Harness):
+    odd = {"type": 5, "event": "x", "userId": "u", "messageId": "m-odd"}
+    status, answer = harness.post("/v1/batch", {"batch": [track(1), odd]})
+    assert (status, answer["queued"]) == (200, 1)
+    [record] = harness.delivery.deliveries.list(
+        harness.workspace, harness.instance.id, outcome="rejected"
+    )
+    assert (record.message_id, record.event_type) == ("m-odd", None)
