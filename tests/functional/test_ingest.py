@@ -272,6 +272,13 @@ def test_a_rejected_message_is_recorded_whole_for_each_instance(harness: Harness
     status, answer = harness.post("/v1/batch", {"batch": [track(1), small, big]})
     assert (status, answer["queued"]) == (200, 1)
     reasons = {r["index"]: r["reason"] for r in answer["rejected"]}
+    assert [(r["index"], r["messageId"]) for r in answer["rejected"]] == [
+        (1, "m-small"),
+        (2, "m-big"),
+    ]
+    [job] = harness.delivery.queue.receive(10, visibility_timeout=30)
+    stamp = job.body["event"]["receivedAt"]  # RFC 3339 in UTC, as the tracking API's
+    assert stamp.endswith("Z") and "+00:00" not in stamp, stamp
     records = harness.delivery.deliveries.list(
         harness.workspace, harness.instance.id, outcome="rejected"
     )
