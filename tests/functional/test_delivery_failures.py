@@ -296,3 +296,25 @@ def test_batches_are_split_at_batch_max_count(world: World) -> None:
         (2, True),
         (1, True),
     ]
+
+
+def test_an_event_for_an_instance_disabled_after_queueing_is_filtered_not_run(
+    world: World,
+) -> None:
+    """Queued, then the instance is disabled: the event is acknowledged and recorded as
+    filtered with the reason (never run, never retried, never lost without a trace)."""
+    instance = world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    [job] = world.send("Order Completed")
+    world.plane.update_instance(ADMIN, world.ws, instance.id, enabled=False)
+    ran: list[Any] = []
+    world.scripted.script = lambda spec, events: ran.append(events) or [result("delivered")]
+    [settlement] = world.dispatcher().process([job])
+    assert (settlement.action, settlement.outcome) == ("ack", "filtered"), settlement
+    assert ran == []
+    [record] = world.delivery.deliveries.list(world.ws, instance.id)
+    assert (record.outcome, record.message_id) == ("filtered", job.body["message_id"])
+    assert record.error == {
+        "type": "InstanceUnavailable",
+        "line": None,
+        "message": "the instance was deleted or disabled; event not delivered",
+    }
