@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -318,3 +319,30 @@ def test_an_event_for_an_instance_disabled_after_queueing_is_filtered_not_run(
         "line": None,
         "message": "the instance was deleted or disabled; event not delivered",
     }
+
+
+def test_a_claim_is_held_for_the_visibility_timeout(world: World, tmp_path: Path) -> None:
+    """The in-progress record of a claimed job expires ``visibility_timeout`` after the
+    claim: long enough that a redelivery meanwhile waits, short enough that a crashed
+    delivery is run again after it (not after the whole idempotency window)."""
+    world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    [job] = world.send("Order Completed")
+
+    def die(spec: InstanceSpec, events: list[Any]) -> list[dict[str, Any]]:
+        raise DispatcherDied
+
+    world.scripted.script = die
+    before = datetime.now(UTC).timestamp() * 1000
+    with pytest.raises(DispatcherDied):
+        world.dispatcher(visibility_timeout=120).process([job])
+    after = datetime.now(UTC).timestamp() * 1000
+    db = sqlite3.connect(tmp_path / "data" / "delivery.db")
+    try:
+        [(status, expiry)] = db.execute(
+            "SELECT status, in_progress_expiry FROM idempotency"
+        ).fetchall()
+    finally:
+        db.close()
+    assert status == "INPROGRESS"
+    assert expiry is not None
+    assert before + 120_000 - 1 <= expiry <= after + 120_000 + 1
