@@ -404,3 +404,34 @@ def assert_calls_allowed(stack: Stack) -> None:
                 assert aws.allowed(policy, action, arn), (function, operation, action, arn)
                 resource = aws.logical_resource(arn, attributes)
                 assert (action, resource) in aws.EXPECTED_CALLS[function], (function, action, arn)
+
+
+@pytest.mark.parametrize("body", ["not json {", "[1, 2]", '"a string"'])
+def test_a_malformed_message_is_dead_lettered_alone(stack: Stack, body: str) -> None:
+    """A queue message whose body is not a JSON object (a hand-sent or truncated one) goes
+    to the dead-letter queue with its reason, is not retried, and does not hold up the
+    well-formed message in the same batch."""
+    write_key = stack.ok("POST", "/v1/sources", {"name": "web"}, 201)["write_key"]
+    stack.ok(
+        "POST", "/v1/functions", {"files": {"handler.py": HANDLER, "function.toml": MANIFEST}}, 201
+    )
+    stack.ok(
+        "POST",
+        "/v1/functions/e2e-webhook/deploy",
+        {"source": "web", "settings": {"url": stack.sink.url, "token": "t0ken"}},
+    )
+    event = {"type": "track", "event": "E1", "userId": "u1", "messageId": "m1"}
+    code, _ = stack.call_api(
+        "POST", "/v1/batch", {"batch": [event]}, headers={"Authorization": aws.basic(write_key)}
+    )
+    assert code == 200
+    stack.sqs.send_message(QueueUrl=stack.names.queue_url, MessageBody=body)
+    messages = stack.receive()
+    assert len(messages) == 2
+    assert stack.run_worker(messages) == []  # neither is retried
+    assert stack.receive() == []
+    assert stack.sink.requests == [{"auth": "Bearer t0ken", "body": {"event": "E1", "user": "u1"}}]
+    [dead] = stack.receive(stack.names.dlq_url)
+    assert json.loads(dead["Body"]) == {"malformed": body}  # the raw body, kept
+    reason = dead["MessageAttributes"]["reason"]["StringValue"]
+    assert reason == "malformed body: not a JSON object"

@@ -1,6 +1,8 @@
 """The entry points under AWS's own Lambda Runtime Interface Emulator, fed the samples.
 
-Opt-in (``FUNCTIONS_RIE=1``, after ``make aws-rie``): the emulator is the binary that
+They run in ``make test`` (which runs ``make aws-rie`` first) and are skipped, saying
+why, only where the emulator cannot be installed (not x86_64, not installed) or with
+``FUNCTIONS_RIE=0``. The emulator is the binary that
 ships inside the aws-sam-cli wheel (what ``sam local invoke`` runs in its container),
 here without Docker, both of its addresses bound to 127.0.0.1. It starts
 ``python -m awslambdaric <Handler>`` as Lambda's Python runtime does, with a Lambda-like
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -34,12 +37,21 @@ RIE = RIE_DIR / "aws-lambda-rie-x86_64"
 PYTHON = RIE_DIR / "venv" / "bin" / "python"
 DEPS = RIE_DIR / "deps"
 
+
+def _why_not() -> str | None:
+    """Why the emulator tests cannot run here (None: they run, as in `make test`)."""
+    if os.environ.get("FUNCTIONS_RIE") == "0":
+        return "turned off with FUNCTIONS_RIE=0"
+    if platform.machine() != "x86_64":
+        return f"the emulator binary is x86_64 only; this machine is {platform.machine()}"
+    if not (RIE_DIR / ".installed").exists():
+        return "the emulator and its Python 3.12 are not installed: run `make aws-rie`"
+    return None
+
+
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("FUNCTIONS_RIE") != "1",
-        reason="opt-in: FUNCTIONS_RIE=1 (after `make aws-rie`)",
-    ),
+    pytest.mark.skipif(_why_not() is not None, reason=_why_not() or ""),
 ]
 
 

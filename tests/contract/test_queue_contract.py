@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from functions_runtime.delivery.ports import Delivery, DeliveryBackend
+from functions_runtime.delivery.ports import Delivery, DeliveryBackend, Job, Queue
 from tests.backends import BACKENDS, make_delivery
 
 
@@ -54,12 +54,23 @@ def test_many_messages_all_arrive_once(delivery: DeliveryBackend):
     assert sorted(seen) == sorted(f"m{n}" for n in range(25))
 
 
+def received(q: Queue, deadline_seconds: float = 30.0) -> list[Job]:
+    """The next job once it becomes visible (polled: the condition, not a fixed sleep)."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        jobs = q.receive(1, visibility_timeout=30)
+        if jobs:
+            return list(jobs)
+        time.sleep(0.05)
+    raise AssertionError("no job became visible")
+
+
 def test_visibility_timeout_returns_unacked_jobs(delivery: DeliveryBackend):
     q = delivery.queue
     q.send([body(1)])
     [first] = q.receive(1, visibility_timeout=1)
-    time.sleep(1.3)
-    [again] = q.receive(1, visibility_timeout=30)
+    assert q.receive(1, visibility_timeout=30) == []  # leased: not visible
+    [again] = received(q)
     assert again.body == first.body
     assert again.receive_count == 2
 
@@ -70,8 +81,7 @@ def test_retry_delays_and_counts_attempts(delivery: DeliveryBackend):
     [job] = q.receive(1, visibility_timeout=30)
     q.retry(job, delay_seconds=1)
     assert q.receive(1, visibility_timeout=30) == []
-    time.sleep(1.3)
-    [again] = q.receive(1, visibility_timeout=30)
+    [again] = received(q)
     assert again.receive_count == 2
 
 
@@ -79,8 +89,7 @@ def test_delayed_send(delivery: DeliveryBackend):
     q = delivery.queue
     q.send([body(1)], delay_seconds=1)
     assert q.receive(1, visibility_timeout=30) == []
-    time.sleep(1.3)
-    assert len(q.receive(1, visibility_timeout=30)) == 1
+    assert len(received(q)) == 1
 
 
 def test_dead_letters_are_kept_and_taken_for_replay(delivery: DeliveryBackend):

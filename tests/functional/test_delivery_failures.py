@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -296,3 +297,52 @@ def test_batches_are_split_at_batch_max_count(world: World) -> None:
         (2, True),
         (1, True),
     ]
+
+
+def test_an_event_for_an_instance_disabled_after_queueing_is_filtered_not_run(
+    world: World,
+) -> None:
+    """Queued, then the instance is disabled: the event is acknowledged and recorded as
+    filtered with the reason (never run, never retried, never lost without a trace)."""
+    instance = world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    [job] = world.send("Order Completed")
+    world.plane.update_instance(ADMIN, world.ws, instance.id, enabled=False)
+    ran: list[Any] = []
+    world.scripted.script = lambda spec, events: ran.append(events) or [result("delivered")]
+    [settlement] = world.dispatcher().process([job])
+    assert (settlement.action, settlement.outcome) == ("ack", "filtered"), settlement
+    assert ran == []
+    [record] = world.delivery.deliveries.list(world.ws, instance.id)
+    assert (record.outcome, record.message_id) == ("filtered", job.body["message_id"])
+    assert record.error == {
+        "type": "InstanceUnavailable",
+        "line": None,
+        "message": "the instance was deleted or disabled; event not delivered",
+    }
+
+
+def test_a_claim_is_held_for_the_visibility_timeout(world: World, tmp_path: Path) -> None:
+    """The in-progress record of a claimed job expires ``visibility_timeout`` after the
+    claim: long enough that a redelivery meanwhile waits, short enough that a crashed
+    delivery is run again after it (not after the whole idempotency window)."""
+    world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    [job] = world.send("Order Completed")
+
+    def die(spec: InstanceSpec, events: list[Any]) -> list[dict[str, Any]]:
+        raise DispatcherDied
+
+    world.scripted.script = die
+    before = datetime.now(UTC).timestamp() * 1000
+    with pytest.raises(DispatcherDied):
+        world.dispatcher(visibility_timeout=120).process([job])
+    after = datetime.now(UTC).timestamp() * 1000
+    db = sqlite3.connect(tmp_path / "data" / "delivery.db")
+    try:
+        [(status, expiry)] = db.execute(
+            "SELECT status, in_progress_expiry FROM idempotency"
+        ).fetchall()
+    finally:
+        db.close()
+    assert status == "INPROGRESS"
+    assert expiry is not None
+    assert before + 120_000 - 1 <= expiry <= after + 120_000 + 1

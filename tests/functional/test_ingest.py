@@ -262,3 +262,135 @@ def test_a_failed_queue_write_is_never_answered_200(
     assert "secret" not in json.dumps(answer) and "No space" not in json.dumps(answer)
     assert "No space left on device" in caplog.text
     assert harness.queued() == 0
+
+
+def test_a_rejected_message_is_recorded_whole_for_each_instance(harness: Harness):
+    """The rejection record is what the console and the stats show: every field pinned
+    (a small message is kept for inspection, one over the limit is not)."""
+    small = {"type": "track", "userId": "u2", "messageId": "m-small"}  # no event name
+    big = track(3, messageId="m-big", properties={"blob": "z" * (MAX_MESSAGE_BYTES + 1)})
+    status, answer = harness.post("/v1/batch", {"batch": [track(1), small, big]})
+    assert (status, answer["queued"]) == (200, 1)
+    reasons = {r["index"]: r["reason"] for r in answer["rejected"]}
+    assert [(r["index"], r["messageId"]) for r in answer["rejected"]] == [
+        (1, "m-small"),
+        (2, "m-big"),
+    ]
+    [job] = harness.delivery.queue.receive(10, visibility_timeout=30)
+    stamp = job.body["event"]["receivedAt"]  # RFC 3339 in UTC, as the tracking API's
+    assert stamp.endswith("Z") and "+00:00" not in stamp, stamp
+    records = harness.delivery.deliveries.list(
+        harness.workspace, harness.instance.id, outcome="rejected"
+    )
+    by_id = {r.message_id: r for r in records}
+    assert sorted(by_id) == ["m-big", "m-small"]
+    instance = harness.instance
+    for message_id, index, event in (("m-small", 1, small), ("m-big", 2, None)):
+        record = by_id[message_id]
+        assert record.id == f"{instance.id}:{message_id}:ingest"
+        assert (record.workspace_id, record.instance_id, record.version_id) == (
+            harness.workspace,
+            instance.id,
+            instance.version_id,
+        )
+        assert (record.event_type, record.outcome, record.attempt) == ("track", "rejected", 0)
+        assert record.error == {
+            "type": "InvalidEventPayload",
+            "message": reasons[index],
+            "line": None,
+        }
+        if event is None:
+            assert record.event is None
+        else:
+            assert record.event is not None
+            assert set(record.event) == {*event, "projectId", "receivedAt"}
+            assert {k: record.event[k] for k in event} == event
+        assert record.at is not None
+
+
+def test_a_write_key_in_the_body_is_never_queued(harness: Harness):
+    """The write key authenticates the request; it is a credential, not event data: it
+    must not reach the queue, the handler, the delivery records or a destination."""
+    status, _ = harness.post(
+        "/v1/track", {"event": "Clicked", "userId": "u1", "writeKey": harness.write_key}, key=None
+    )
+    assert status == 200
+    [job] = harness.delivery.queue.receive(10, visibility_timeout=30)
+    assert "writeKey" not in job.body["event"]
+    assert harness.write_key not in json.dumps(job.body)
+
+
+def test_a_batch_context_is_shared_and_each_message_context_wins(harness: Harness):
+    shared = {"library": {"name": "analytics.js"}, "ip": "10.0.0.1"}
+    batch = [track(1), track(2, context={"ip": "10.0.0.2", "locale": "fr"})]
+    status, answer = harness.post("/v1/batch", {"batch": batch, "context": shared})
+    assert (status, answer["queued"]) == (200, 2)
+    jobs = harness.delivery.queue.receive(10, visibility_timeout=30)
+    contexts = {job.body["event"]["userId"]: job.body["event"]["context"] for job in jobs}
+    assert contexts == {
+        "u1": shared,
+        "u2": {"library": {"name": "analytics.js"}, "ip": "10.0.0.2", "locale": "fr"},
+    }
+
+
+def basic(value: str) -> dict[str, str]:
+    return {"authorization": f"Basic {value}"}
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "no key",
+            "missing write key: send it as the HTTP Basic user name or as writeKey in the body",
+        ),
+        (
+            "a key that is not a string",
+            "missing write key: send it as the HTTP Basic user name or as writeKey in the body",
+        ),
+        ("unknown key", "unknown write key"),
+        ("two words", "malformed Basic authorization"),
+        ("not base64", "malformed Basic authorization"),
+    ],
+)
+def test_write_key_refusals_say_why(harness: Harness, case: str, message: str):
+    """401 with the reason; a token with characters outside base64 is refused, not
+    decoded leniently (the lenient decoder drops them and may find a valid key)."""
+    token = base64.b64encode(f"{harness.write_key}:".encode()).decode()
+    sent: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
+        "no key": (track(), {}),
+        "a key that is not a string": ({**track(), "writeKey": 12345}, {}),
+        "unknown key": (track(), basic(base64.b64encode(b"wk_unknown:").decode())),
+        "two words": (track(), basic(f"{token[:4]} {token[4:]}")),
+        "not base64": (track(), basic(f"{token[:4]}!{token[4:]}")),
+    }
+    body, headers = sent[case]
+    status, answer = harness.post("/v1/track", body, key=None, headers=headers)
+    assert (status, answer["error"]["code"], answer["error"]["message"]) == (
+        401,
+        "unauthorized",
+        message,
+    )
+    assert harness.queued() == 0
+
+
+def test_a_batch_body_without_a_batch_says_what_a_batch_is(harness: Harness):
+    status, answer = harness.post("/v1/batch", {"batch": []})
+    assert (status, answer["error"]["message"]) == (400, 'a batch body is {"batch": [messages]}')
+
+
+def test_the_basic_password_may_hold_colons(harness: Harness):
+    """The write key is the user name: everything before the *first* colon."""
+    token = base64.b64encode(f"{harness.write_key}:pass:with:colons".encode()).decode()
+    status, _ = harness.post("/v1/track", track(), key=None, headers=basic(token))
+    assert status == 200
+
+
+def test_a_rejected_message_with_a_type_that_is_not_text_has_no_event_type(harness: Harness):
+    odd = {"type": 5, "event": "x", "userId": "u", "messageId": "m-odd"}
+    status, answer = harness.post("/v1/batch", {"batch": [track(1), odd]})
+    assert (status, answer["queued"]) == (200, 1)
+    [record] = harness.delivery.deliveries.list(
+        harness.workspace, harness.instance.id, outcome="rejected"
+    )
+    assert (record.message_id, record.event_type) == ("m-odd", None)

@@ -3,8 +3,12 @@ another worker's, the allow-listed environment only, its own random stream."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from typing import Any
@@ -98,15 +102,90 @@ def test_workers_draw_different_random_streams(pool: WorkerPool):
     assert len(set(streams)) == 3, streams
 
 
-def test_zygote_is_not_dumpable(pool: WorkerPool):
-    """A compromised worker (same uid, not root) cannot ptrace or read the zygote."""
-    if os.geteuid() == 0:
-        pytest.skip("as root every /proc file is root's: nothing to tell apart")
+NOT_DUMPABLE = """
+import json, os, sys
+from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
+src = "def on_track(event, settings):\\n    return 1\\n"
+spec = InstanceSpec(key="k", source=src, filename="h.py", timeout=10)
+with WorkerPool(max_workers=2, spares=0) as pool:
+    [result] = pool.invoke(spec, [{"type": "track", "event": "x", "userId": "u"}])
     zygote = pool.launcher.zygote_pid
-    assert zygote is not None
-    assert os.stat(f"/proc/{zygote}/environ").st_uid == 0  # what non-dumpable looks like
-    for pid in pool.worker_pids():  # the workers are dumpable again, as exec'ed ones
-        assert os.stat(f"/proc/{pid}/environ").st_uid == os.geteuid()
+    print(json.dumps({
+        "outcome": result["outcome"],
+        "uid": os.geteuid(),
+        "fallbacks": pool.launcher.fallbacks,
+        "zygote": None if zygote is None else os.stat(f"/proc/{zygote}/environ").st_uid,
+        "workers": [os.stat(f"/proc/{p}/environ").st_uid for p in pool.worker_pids()],
+    }))
+"""
+NOBODY = 65534
+
+
+def _python_for(uid: int) -> str | None:
+    """An interpreter ``uid`` can run with this one's packages: this one, or the system's
+    of the same version (a root-only pyenv or venv is common in CI); None if neither."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (sys.executable, shutil.which(version, path="/usr/local/bin:/usr/bin")):
+        if candidate is None:
+            continue
+        try:
+            probe = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                user=uid,
+                group=uid,
+                extra_groups=[],
+                capture_output=True,
+                text=True,
+                cwd="/",
+                check=False,
+            )
+        except PermissionError:  # e.g. under /root: uid may not reach it
+            continue
+        if probe.returncode == 0 and probe.stdout.strip() == str(sys.version_info[:2]):
+            return candidate
+    return None
+
+
+def _not_dumpable_report() -> dict[str, Any]:
+    """Run :data:`NOT_DUMPABLE` as this uid, or, as root, as ``nobody`` (CI runs as root,
+    where every /proc file is root's and nothing can be told apart)."""
+    if os.geteuid() != 0:
+        command, kwargs = [sys.executable], {}
+    else:
+        python = _python_for(NOBODY)
+        if python is None:
+            pytest.skip(f"no Python {sys.version_info[:2]} that uid {NOBODY} may run")
+        command = [python]
+        kwargs = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    path = [p for p in sys.path if p]  # this interpreter's packages, by absolute path
+    boot = f"import sys; sys.path[:0] = {path!r}; exec(sys.stdin.read())"
+    done = subprocess.run(
+        [*command, "-I", "-c", boot],
+        input=NOT_DUMPABLE,
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def test_zygote_is_not_dumpable() -> None:
+    """A compromised worker (same uid, not root) cannot ptrace or read the zygote."""
+    report = _not_dumpable_report()
+    assert report["uid"] != 0
+    assert report["outcome"] == "delivered", report
+    assert (report["fallbacks"], report["zygote"] is not None) == (0, True), (
+        "the zygote did not start for an unprivileged user: workers were exec'ed",
+        report,
+    )
+    assert report["zygote"] == 0  # what non-dumpable looks like: its /proc files are root's
+    assert report["workers"] == [report["uid"]]  # the workers are dumpable again
 
 
 def test_zygote_holds_no_instance_data_and_no_worker_pipes(pool: WorkerPool):

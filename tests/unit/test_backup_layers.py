@@ -14,6 +14,7 @@ needs a worker without an rlimit).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,3 +57,28 @@ def test_the_rlimit_answers_memory_error_and_the_worker_is_recycled(pool: Worker
     [after] = pool.invoke(hog, [dict(EVENT)])
     assert after["outcome"] == "delivered"
     assert pool.starts == starts + 1, "a worker that hit MemoryError served another event"
+
+
+# 64 KiB of log text (the SDK logger's own cap) of control characters: each one is six
+# bytes of JSON (``\u0001``), so the record is ~384 KiB unless the worker's record cap
+# (``MAX_RECORD_BYTES``, 256 KiB of JSON for logs and requests together) cuts it.
+ESCAPED_LOGS = """
+def on_track(event, settings):
+    line = "\\x01" * 1000
+    for _ in range(80):
+        print(line)
+    return {"ok": True}
+"""
+
+
+def test_the_record_cap_bounds_logs_that_grow_when_encoded(pool: WorkerPool) -> None:
+    from functions_runtime.sandbox.guest.worker import MAX_RECORD_BYTES
+
+    [record] = pool.invoke(spec("backup-record-cap", ESCAPED_LOGS), [dict(EVENT)])
+    assert record["outcome"] == "delivered", record
+    logs = record["logs"]
+    note = f"[logs truncated: the record is limited to {MAX_RECORD_BYTES} bytes]"
+    assert logs[-1] == note, logs[-1][:80]
+    kept = sum(len(json.dumps(line)) for line in logs[:-1])
+    assert 0 < kept <= MAX_RECORD_BYTES
+    assert all(line == "\x01" * 1000 for line in logs[:-1])

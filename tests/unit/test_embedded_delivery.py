@@ -102,9 +102,9 @@ def test_sends_do_not_wait_for_control_plane_writes(data_dir: Path) -> None:
     control = sqlite3.connect(data_dir / "functions.db", isolation_level=None)
     control.execute("BEGIN IMMEDIATE")  # a control-plane writer holding its lock
     try:
-        started = time.monotonic()
+        # Sharing the control plane's database would raise "database is locked" here.
         queue.send([{"n": 1}])
-        assert time.monotonic() - started < 1.0
+        assert queue.counts().visible == 1
     finally:
         control.execute("ROLLBACK")
         control.close()

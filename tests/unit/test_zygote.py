@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -61,6 +62,27 @@ def _gone_within(pids: list[int], seconds: float) -> bool:
     return False
 
 
+# nanosleep and clock_nanosleep: what time.sleep waits in (x86_64; aarch64).
+_SLEEP_SYSCALLS = {"x86_64": {"35", "230"}, "aarch64": {"101", "115"}}.get(
+    platform.machine(), set()
+)
+
+
+def _wait_asleep(pid: int, timeout: float = 20.0) -> bool:
+    """Wait until ``pid`` is inside a sleep system call (/proc/PID/syscall): the
+    handler is running, past the frame read, rather than guessing how long that takes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/syscall") as fh:
+                if fh.read().split()[0] in _SLEEP_SYSCALLS:
+                    return True
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.01)
+    return False
+
+
 def _kill_while_running(pool: WorkerPool, signum: int) -> dict[str, Any]:
     """Run SLEEPY, send ``signum`` to its worker from outside, return the result."""
     results: list[dict[str, Any]] = []
@@ -70,7 +92,7 @@ def _kill_while_running(pool: WorkerPool, signum: int) -> dict[str, Any]:
     while not pool.worker_pids() and time.monotonic() < deadline:
         time.sleep(0.02)
     [pid] = pool.worker_pids()
-    time.sleep(0.3)  # the handler is sleeping now
+    assert _wait_asleep(pid), "the handler never reached its sleep"
     os.kill(pid, signum)
     thread.join(20)
     [result] = results
@@ -192,6 +214,7 @@ def test_close_stops_the_zygote_and_its_workers():
     assert _gone_within(pids, 5)
 
 
+@pytest.mark.skipif(not _SLEEP_SYSCALLS, reason="sleep syscall numbers known for x86_64, aarch64")
 def test_neither_zygote_nor_workers_outlive_a_killed_host(tmp_path: Path):
     host = tmp_path / "host.py"
     host.write_text(
@@ -203,12 +226,15 @@ def test_neither_zygote_nor_workers_outlive_a_killed_host(tmp_path: Path):
         spec = InstanceSpec(key="k", source=src, filename="h.py", timeout=300)
         event = {"type": "track", "event": "x", "userId": "u"}
         threading.Thread(target=pool.invoke, args=(spec, [event]), daemon=True).start()
+        SLEEPING = {SLEEPING!r}
         while not pool.worker_pids():
             time.sleep(0.05)
-        time.sleep(0.5)
+        [pid] = pool.worker_pids()
+        while open(f"/proc/{pid}/syscall").read().split()[0] not in SLEEPING:
+            time.sleep(0.01)  # polled until the handler is in its sleep
         print(pool.launcher.zygote_pid, *pool.worker_pids(), flush=True)
         time.sleep(600)
-    """)
+    """).replace("{SLEEPING!r}", repr(_SLEEP_SYSCALLS))
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen([sys.executable, str(host)], stdout=subprocess.PIPE, text=True, env=env)
@@ -240,7 +266,7 @@ def test_a_dead_worker_is_seen_dead_while_another_thread_holds_the_socket(pool: 
     thread = threading.Thread(target=hold)
     thread.start()
     held.wait()
-    time.sleep(0.1)
+    assert _gone_within([worker.proc.pid], 5), "SIGKILL did not land"
     assert not worker.alive()
     assert worker.death_message() == "the worker was stopped by SIGKILL"
     thread.join()

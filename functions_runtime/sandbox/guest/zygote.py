@@ -230,9 +230,12 @@ def main(body: Callable[[], None] = worker.run) -> None:
     os.dup2(devnull, 0)
     os.close(devnull)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _set_dumpable(False)
     _warm()
+    # Not dumpable only once in the namespaces: an unprivileged zygote writes its own
+    # /proc/self/uid_map and setgroups there, which a non-dumpable process cannot (they
+    # become root's); no worker exists yet to read it in between.
     entered = _enter_namespaces(control)
+    _set_dumpable(False)
     wake = os.pipe()
     for fd in wake:
         os.set_blocking(fd, False)
