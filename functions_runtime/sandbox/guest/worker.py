@@ -41,7 +41,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from functions_runtime.sandbox.guest.isolation import end_event
+from functions_runtime.sandbox.guest.isolation import code_constants, end_event
 from functions_sdk import BaseEvent, FunctionError, Settings, SourceRequest
 from functions_sdk._context import InvocationContext, Transport, activate
 from functions_sdk.events import EventParseError, parse_event
@@ -99,6 +99,8 @@ class Runner:
         self.transport = transport
         self.guards = Guards(AUTHOR_BASES)
         self.exhausted = False
+        # Patterns compiled from these stay in re's cache between events.
+        self.constants = code_constants(code)
 
     def fresh_module(self) -> dict[str, Any]:
         namespace = build_globals(self.guards)
@@ -117,7 +119,7 @@ class Runner:
         """Clear what the event left behind (see ``guest/isolation.py``), still under
         its own context; a failure here asks for a fresh worker."""
         try:
-            end_event()
+            end_event(self.constants)
         except Exception:
             self.exhausted = True
 
