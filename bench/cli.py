@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .cold import run_cold
+from .coldstart import run_coldstart
 from .ingest import IngestParams, run_ingest
 from .machine import machine_info
 from .many import ManyParams, run_many
@@ -23,7 +24,7 @@ from .warm import WarmParams, run_warm
 
 __all__ = ["SCENARIOS", "Options", "main", "parse_args", "run"]
 
-SCENARIOS = ("warm", "cold", "many", "ingest")
+SCENARIOS = ("warm", "cold", "coldstart", "many", "ingest")
 DEFAULT_OUTPUT = Path(__file__).resolve().with_name("results.json")
 SCHEMA_VERSION = 1
 QUICK_ENTRY_POINTS = ("functions_runtime.sandbox.guest.worker",)
@@ -91,6 +92,8 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
             elif name == "cold":
                 modules = QUICK_ENTRY_POINTS if options.quick else None
                 scenarios[name] = run_cold(options.repeat, sink.url, modules)
+            elif name == "coldstart":
+                scenarios[name] = run_coldstart(options.repeat, sink.url)
             elif name == "ingest":
                 scenarios[name] = run_ingest(ingest_params(options))
             else:

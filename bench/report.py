@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .coldstart import render_coldstart
+
 __all__ = ["evaluate_targets", "render", "write_json"]
 
 BATCH_FOR_TARGET = "batch-20"
@@ -430,6 +432,8 @@ def render(results: dict[str, Any]) -> str:
         parts.append(_render_warm(scenarios["warm"]))
     if "cold" in scenarios:
         parts.append(_render_cold(scenarios["cold"], targets))
+    if "coldstart" in scenarios:
+        parts.append(render_coldstart(scenarios["coldstart"]))
     if "many" in scenarios:
         parts.append(_render_many(scenarios["many"]))
     if "ingest" in scenarios:

@@ -12,29 +12,32 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
+from .runtime import build_runtime, start_pool
+
+# The worker template (the zygote) imports the SDK and the sandbox in its own process,
+# from now on, while this module's imports go on: a new instance's first event then
+# costs a fork, not a Python start (docs/PERFORMANCE.md, "Lambda cold start").
+_pool = start_pool()
+
+from aws_lambda_powertools.logging import Logger  # noqa: E402
+from aws_lambda_powertools.metrics import Metrics, MetricUnit  # noqa: E402
+from aws_lambda_powertools.utilities.batch import (  # noqa: E402
     BatchProcessor,
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse  # noqa: E402
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
+from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
 
-from ..delivery.dispatch import Settlement
-from ..delivery.ports import Job
-from .runtime import build_runtime
+from ..delivery.dispatch import Settlement  # noqa: E402
+from ..delivery.ports import Job  # noqa: E402
+from .observe import traced  # noqa: E402
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
-runtime = build_runtime()
-# The worker template imports the SDK and the sandbox during init (full CPU, outside the
-# first invocation's timeout): a new instance's first event then costs a fork, not a
-# Python start.
+runtime = build_runtime(pool=_pool)
 runtime.pool.prestart()
 # Retries are reported item by item even when every record of a batch is one.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -84,7 +87,7 @@ def settle(settlement: Settlement) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     jobs = [job_from(r) for r in event.get("Records") or []]

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tomllib
+import uuid
 from pathlib import Path
 
 from functions_runtime.lambdas.local_aws import local_aws
@@ -58,7 +59,12 @@ def test_the_env_vars_file_reaches_local_aws(tmp_path: Path) -> None:
         env_file.write_text(text)
         base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         shell = {**base, **local.environ(), "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
-        event = aws.SAMPLES / "api-create-source.json"
+        # The sample event under a name of its own: moto's state is process-wide, and
+        # other tests in this process may have made "mobile-app" already.
+        sample = json.loads((aws.SAMPLES / "api-create-source.json").read_text())
+        sample["body"] = json.dumps({"name": f"env-vars-{uuid.uuid4().hex[:8]}"})
+        event = tmp_path / "api-create-source.json"
+        event.write_text(json.dumps(sample))
         command = ["lambda-invoke", "ApiFunction", "-e", str(event), "--env-file", str(env_file)]
         done = subprocess.run(
             [sys.executable, "-m", "functions_runtime.cli", *command],

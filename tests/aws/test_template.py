@@ -356,6 +356,8 @@ def _env_reads(path: Path) -> set[str]:
 
 # Copied into sandbox workers when set; Lambda sets LANG and TZ itself.
 _PASSED_THROUGH = {"LANG", "LC_ALL", "TZ"}
+# Set by Lambda or by SAM's and Chalice's local emulation themselves (whether to trace).
+_PLATFORM = {"LAMBDA_TASK_ROOT", "AWS_SAM_LOCAL", "AWS_CHALICE_CLI_MODE"}
 
 
 def test_every_variable_the_code_reads_is_set_for_its_function(
@@ -369,7 +371,7 @@ def test_every_variable_the_code_reads_is_set_for_its_function(
             if module.endswith(".py"):
                 read |= _env_reads(Path(module))
         assert {"FUNCTIONS_TABLE", "FUNCTIONS_QUEUE_URL", "FUNCTIONS_MAX_WORKERS"} <= read
-        missing = read - declared - _PASSED_THROUGH
+        missing = read - declared - _PASSED_THROUGH - _PLATFORM
         assert missing == set(), (function, missing)
         # Powertools reads these (service, metrics namespace, log level).
         assert {

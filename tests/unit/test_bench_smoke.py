@@ -132,3 +132,12 @@ def test_options_parse():
     )
     with pytest.raises(SystemExit):
         parse_args(["--repeat", "0"])
+
+
+def test_coldstart_times_a_cold_worker_lambdas_first_event(
+    results: tuple[dict[str, Any], Path, str],
+):
+    coldstart = results[0]["scenarios"]["coldstart"]
+    for key in ("worker_import_ms", "worker_event_ms", "worker_first_event_ms", "api_import_ms"):
+        assert _is_summary(coldstart[key]) and coldstart[key]["median"] > 0, key
+    assert "Lambda cold start" in results[2]

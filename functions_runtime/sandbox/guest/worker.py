@@ -48,7 +48,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from functions_runtime.sandbox.guest.isolation import end_event
+from functions_runtime.sandbox.guest.isolation import code_constants, end_event
 from functions_sdk import BaseEvent, FunctionError, Settings, SourceRequest
 from functions_sdk._context import InvocationContext, Transport, activate
 from functions_sdk.events import EventParseError, parse_event
@@ -116,6 +116,8 @@ class Runner:
         self.modules: Mapping[str, ModuleCode] = modules or {}
         self.guards = Guards(AUTHOR_BASES)
         self.exhausted = False
+        # Patterns compiled from these stay in re's cache between events.
+        self.constants = code_constants(code)
 
     def _globals(self, name: str, importer: Importer) -> dict[str, Any]:
         return build_globals(self.guards, name, importer)
@@ -144,7 +146,7 @@ class Runner:
         """Clear what the event left behind (see ``guest/isolation.py``), still under
         its own context; a failure here asks for a fresh worker."""
         try:
-            end_event()
+            end_event(self.constants)
         except Exception:
             self.exhausted = True
 
