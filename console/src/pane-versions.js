@@ -4,6 +4,7 @@
 import { h, replace, when } from './dom.js';
 import { createMerge } from './editor.js';
 import { errorText, message } from './ui.js';
+import { orderFiles, versionFiles } from './files.js';
 
 export function versionsPane(app, st, openFiles) {
   const status = h('div');
@@ -14,8 +15,7 @@ export function versionsPane(app, st, openFiles) {
   const picked = new Set();
 
   async function files(id) {
-    const v = await app.client.version(id);
-    return { 'handler.py': v.code, 'function.toml': v.manifest ?? '' };
+    return versionFiles(await app.client.version(id));
   }
   function drawTable() {
     const sorted = [...st.versions].sort((a, b) => b.number - a.number);
@@ -55,10 +55,12 @@ export function versionsPane(app, st, openFiles) {
     merges = [];
     message(status, '');
     replace(diff, h('h3', {}, `v${a.number} → v${b.number}`));
-    for (const file of ['handler.py', 'function.toml']) {
+    const names = orderFiles([...new Set([...Object.keys(fa), ...Object.keys(fb)])].filter((n) => n !== 'handler.py' && n !== 'function.toml'));
+    for (const file of names) {
       const holder = h('div', { class: 'merge', 'aria-label': `${file} v${a.number} and v${b.number}` });
-      diff.append(h('h4', {}, file), holder);
-      merges.push(createMerge(holder, fa[file], fb[file]));
+      const note = !(file in fa) ? ` (added in v${b.number})` : !(file in fb) ? ` (deleted in v${b.number})` : '';
+      diff.append(h('h4', {}, file, note), holder);
+      merges.push(createMerge(holder, fa[file] ?? '', fb[file] ?? ''));
     }
   }
   async function drawAudit() {

@@ -1,15 +1,14 @@
 // A function: its files in the editor (validated as you type), and the test, settings
 // and deploy, and versions panes. A new function is a draft until it is saved.
 import { h, json, replace, when } from './dom.js';
-import { createEditor } from './editor.js';
+import { fileTabs as makeFileTabs } from './file-tabs.js';
+import { HANDLER, uploadFiles, versionFiles } from './files.js';
 import { debounce, latest } from './problems.js';
 import { SAMPLES } from './samples.js';
 import { TEMPLATES, freshName, withName } from './templates.js';
 import { errorText, message, runResult, tabs } from './ui.js';
 import { settingsPane } from './pane-settings.js';
 import { versionsPane } from './pane-versions.js';
-
-const FILES = ['handler.py', 'function.toml'];
 
 export function newFunctionView(app) {
   const status = h('div');
@@ -53,34 +52,16 @@ async function load(app, id, el, view) {
     st.versions = (await app.client.versions(id)).versions;
     const latestVersion = st.versions.find((v) => v.id === st.fn.latest_version) || st.versions[st.versions.length - 1];
     if (latestVersion) {
-      const v = await app.client.version(latestVersion.id);
-      st.files = { 'handler.py': v.code };
-      if (v.manifest !== null && v.manifest !== undefined) st.files['function.toml'] = v.manifest;
+      st.files = versionFiles(await app.client.version(latestVersion.id));
     }
   }
   const title = st.fn ? st.fn.name : `${app.draft.name} (draft, not saved)`;
   const validity = h('span', { class: 'validity', role: 'status', 'aria-live': 'polite' });
   const saveStatus = h('div');
   const problemsList = h('ul', { class: 'problems', 'aria-label': 'Problems' });
-  const editors = {};
-  const fileTabs = tabs(
-    FILES.map((file) => {
-      const holder = h('div', { class: 'editor', dataset: { file } });
-      editors[file] = createEditor(holder, {
-        file,
-        text: st.files[file] ?? '',
-        label: `${file} editor`,
-        onChange: (text) => {
-          st.files[file] = text;
-          editors['handler.py'].showErrorLine(null);
-          check();
-        },
-      });
-      return { id: file.replace('.', '-'), title: file, panel: holder };
-    }),
-    null,
-    'Files',
-  );
+  if (st.files['function.toml'] === undefined) st.files['function.toml'] = '';
+  const fileTabs = makeFileTabs(st.files, () => check());
+  const editors = fileTabs.editors;
 
   const guard = latest();
   const check = debounce(async () => {
@@ -89,7 +70,7 @@ async function load(app, id, el, view) {
       const { value, stale } = await guard(app.client.validate(files));
       if (stale) return;
       st.valid = value.ok;
-      for (const file of FILES) editors[file].showProblems(value.problems);
+      fileTabs.showProblems(value.problems);
       drawProblems(value.problems, value.warnings);
       if (value.ok) {
         st.manifest = value.manifest;
@@ -115,9 +96,8 @@ async function load(app, id, el, view) {
   }
 
   function jump(file, line) {
-    const i = FILES.indexOf(file);
-    if (i >= 0) fileTabs.select(i);
-    const editor = editors[file] || editors['handler.py'];
+    if (editors[file]) fileTabs.select(file);
+    const editor = editors[file] || editors[HANDLER];
     const doc = editor.view.state.doc;
     const pos = doc.line(Math.min(Math.max(line || 1, 1), doc.lines)).from;
     editor.view.dispatch({ selection: { anchor: pos }, scrollIntoView: true });
@@ -151,12 +131,9 @@ async function load(app, id, el, view) {
     }
   });
 
-  const test = testPane(app, st, editors);
+  const test = testPane(app, st, fileTabs);
   const settings = settingsPane(app, st);
-  const versions = versionsPane(app, st, (files) => {
-    for (const file of FILES) editors[file].setText(files[file] ?? '');
-    fileTabs.select(0);
-  });
+  const versions = versionsPane(app, st, (files) => fileTabs.setFiles(files));
   const side = tabs(
     [
       { id: 'test', title: 'Test', panel: test.el },
@@ -176,18 +153,14 @@ async function load(app, id, el, view) {
   check();
   view.cleanup = () => {
     check.cancel();
-    for (const e of Object.values(editors)) e.destroy();
+    fileTabs.destroy();
     versions.destroy();
   };
 }
 
-export function uploadFiles(files) {
-  const out = { 'handler.py': files['handler.py'] ?? '' };
-  if (files['function.toml'] && files['function.toml'].trim()) out['function.toml'] = files['function.toml'];
-  return out;
-}
+export { uploadFiles };
 
-function testPane(app, st, editors) {
+function testPane(app, st, fileTabs) {
   const result = h('div', { class: 'test-result', 'aria-live': 'polite' });
   const textarea = h('textarea', { id: 'test-event', rows: 12, spellcheck: 'false', class: 'code' });
   const picker = h('select', { id: 'test-pick' },
@@ -234,8 +207,8 @@ function testPane(app, st, editors) {
     try {
       const out = await app.client.test(body);
       replace(result, runResult(out));
-      const line = (out.error && out.error.line) || ((out.results || []).find((r) => r.error && r.error.line) || { error: {} }).error.line;
-      editors['handler.py'].showErrorLine(line || null);
+      const error = (out.error && out.error.line ? out.error : null) || ((out.results || []).find((r) => r.error && r.error.line) || {}).error;
+      fileTabs.showErrorLine((error && error.file) || HANDLER, (error && error.line) || null);
     } catch (err) {
       message(result, errorText(err), 'error');
     } finally {
