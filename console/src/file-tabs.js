@@ -46,7 +46,7 @@ export function fileTabs(files, onChange) {
       const n = counts[name] || 0;
       const b = h('button', {
         type: 'button', role: 'tab', id: tabId(name), 'aria-controls': `${tabId(name)}-panel`,
-        'aria-selected': String(name === current), tabindex: name === current ? 0 : -1, dataset: { file: name },
+        'aria-selected': String(name === current), tabindex: name === current ? 0 : -1, dataset: { tabFile: name },
         onclick: () => select(name),
       }, name, n ? h('span', { class: 'count bad', 'aria-label': `${n} problem${n === 1 ? '' : 's'}` }, String(n)) : null);
       b.addEventListener('keydown', (e) => {
