@@ -1,7 +1,7 @@
 # expect: contained
 # attack: memory bomb: a list that grows until the machine runs out
 # outcome: retry
-# error: MemoryError
+# error: MemoryError MemoryLimitExceeded
 
 
 def on_track(event, settings):

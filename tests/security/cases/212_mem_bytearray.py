@@ -1,7 +1,7 @@
 # expect: contained
 # attack: bytearray(10 ** 11) / [0] * 10 ** 10 (one allocation in C)
 # outcome: retry
-# error: MemoryError
+# error: MemoryError MemoryLimitExceeded
 
 
 def on_track(event, settings):

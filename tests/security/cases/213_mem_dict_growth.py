@@ -1,7 +1,7 @@
 # expect: contained
 # attack: dict/str growth by doubling (allocations that stay under any single-object cap)
 # outcome: retry
-# error: MemoryError
+# error: MemoryError MemoryLimitExceeded
 
 
 def on_track(event, settings):
