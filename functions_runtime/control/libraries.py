@@ -13,15 +13,22 @@ another workspace is never found (every lookup is by workspace).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
+from ..manifest import Manifest
 from ..sandbox.folder import compile_library
-from .errors import ServiceError, bad_request, invalid
-from .models import Version
-from .ports import BlobStore, MetadataStore, NotFoundError
+from .auth import Principal
+from .errors import ServiceError, bad_request, conflict, invalid, not_found
+from .models import Function, Version, new_id
+from .ports import BlobStore, ConflictError, MetadataStore, NotFoundError
+from .uploads import Upload
+
+if TYPE_CHECKING:
+    from .plane import Plane
 
 __all__ = [
     "LIBRARY",
+    "LibrariesMixin",
     "check_library",
     "module_files",
     "module_files_of",
@@ -113,3 +120,56 @@ def module_files_of(
             raise ServiceError(500, "internal", f"library version {version_id} is missing")
         files.update(read_files(blobs, library_version))
     return tuple(sorted(files.items()))
+
+
+class LibrariesMixin:
+    """The control plane's library methods (push, list, get)."""
+
+    def push_library(
+        self: Plane,
+        who: Principal,
+        ws: str,
+        name: str,
+        files: dict[str, str],
+        *,
+        create: bool = True,
+    ) -> tuple[Function, Version]:
+        """Upload a version of library ``name`` (created on its first push unless
+        ``create`` is false: then a missing library is not found); the same files twice
+        give the same version."""
+        library = self.store.find_function(ws, name)
+        if library is None and not create:
+            raise not_found("library", name)
+        modules, warnings = check_library(name, files)
+        upload = Upload("", None, Manifest(name=name), (), tuple(warnings), modules)
+        if library is None:
+            now = self.clock()
+            library = Function(
+                id=new_id("fn"),
+                workspace_id=ws,
+                name=name,
+                kind=LIBRARY,
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                self.store.create_function(library)
+            except ConflictError:
+                raise conflict(f"a library or function named {name!r} exists; retry") from None
+            self._audit(who, ws, "library.create", library.id, {"name": name})
+        elif library.kind != LIBRARY:
+            raise conflict(f"{name!r} is a function of this workspace; name the library otherwise")
+        version = self._store_version(who, library, upload)
+        return self._function(ws, library.id), version
+
+    def list_libraries(self: Plane, ws: str) -> list[Function]:
+        return [f for f in self.store.list_functions(ws) if f.kind == LIBRARY]
+
+    def _library_names(self: Plane, ws: str) -> frozenset[str]:
+        return frozenset(f.name for f in self.list_libraries(ws))
+
+    def get_library(self: Plane, ws: str, name: str) -> Function:
+        library = self.store.find_function(ws, name) or self.store.get_function(ws, name)
+        if library is None or library.kind != LIBRARY:
+            raise not_found("library", name)
+        return library

@@ -6,41 +6,49 @@ records of other workspaces are simply not found. Every change is audited.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import json
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..json_limits import problem
-from ..manifest import HANDLER_NAME, Manifest, ManifestError, check_settings
+from ..manifest import HANDLER_NAME
 from ..sandbox.folder import imported_names
-from ..sandbox.host.pool import InstanceSpec, WorkerPool, summarise
+from ..sandbox.host.pool import WorkerPool
 from .auth import WRITE_KEY_PREFIX, Principal, hash_key, issue_key, new_secret
 from .backend import Backend
 from .errors import ServiceError, bad_request, conflict, invalid, not_found
-from .libraries import (
-    LIBRARY,
-    check_library,
-    module_files,
-    module_files_of,
-    pins_for,
-    read_files,
-)
+from .libraries import LIBRARY, LibrariesMixin, pins_for
 from .models import AuditEntry, Function, Instance, Source, Version, Workspace, new_id, utcnow
-from .ports import ConflictError, NotFoundError, SecretBox
+from .ports import ConflictError, NotFoundError
+from .settings import (
+    MASK,
+    SettingsMixin,
+    check_values,
+    decrypt_settings,
+    decrypt_settings_and_names,
+    manifest_of,
+    spec_for,
+)
+from .trials import MAX_TEST_EVENTS, TrialsMixin
 from .uploads import Upload, read_upload
+from .versions import VersionsMixin
 
-__all__ = ["ControlPlane"]
+__all__ = [
+    "MASK",
+    "MAX_TEST_EVENTS",
+    "ControlPlane",
+    "decrypt_settings",
+    "decrypt_settings_and_names",
+    "spec_for",
+]
 
-MASK = "***"
-MAX_TEST_EVENTS = 100
 
+class ControlPlane(LibrariesMixin, VersionsMixin, SettingsMixin, TrialsMixin):
+    """Functions, versions, instances and sources of workspaces, over one backend.
 
-class ControlPlane:
-    """Functions, versions, instances and sources of workspaces, over one backend."""
+    Libraries, version files and diffs, settings (sealing, masking) and test runs are
+    methods of its mixins: ``libraries.py``, ``versions.py``, ``settings.py``,
+    ``trials.py`` (their ``self`` is a :class:`~.plane.Plane`)."""
 
     def __init__(
         self,
@@ -212,51 +220,6 @@ class ControlPlane:
             f for f in self.store.list_functions(ws) if f.kind != LIBRARY and f.deleted_at is None
         ]
 
-    # -- libraries (control/libraries.py) ---------------------------------------------------
-
-    def push_library(
-        self, who: Principal, ws: str, name: str, files: dict[str, str], *, create: bool = True
-    ) -> tuple[Function, Version]:
-        """Upload a version of library ``name`` (created on its first push unless
-        ``create`` is false: then a missing library is not found); the same files twice
-        give the same version."""
-        library = self.store.find_function(ws, name)
-        if library is None and not create:
-            raise not_found("library", name)
-        modules, warnings = check_library(name, files)
-        upload = Upload("", None, Manifest(name=name), (), tuple(warnings), modules)
-        if library is None:
-            now = self.clock()
-            library = Function(
-                id=new_id("fn"),
-                workspace_id=ws,
-                name=name,
-                kind=LIBRARY,
-                created_at=now,
-                updated_at=now,
-            )
-            try:
-                self.store.create_function(library)
-            except ConflictError:
-                raise conflict(f"a library or function named {name!r} exists; retry") from None
-            self._audit(who, ws, "library.create", library.id, {"name": name})
-        elif library.kind != LIBRARY:
-            raise conflict(f"{name!r} is a function of this workspace; name the library otherwise")
-        version = self._store_version(who, library, upload)
-        return self._function(ws, library.id), version
-
-    def list_libraries(self, ws: str) -> list[Function]:
-        return [f for f in self.store.list_functions(ws) if f.kind == LIBRARY]
-
-    def _library_names(self, ws: str) -> frozenset[str]:
-        return frozenset(f.name for f in self.list_libraries(ws))
-
-    def get_library(self, ws: str, name: str) -> Function:
-        library = self.store.find_function(ws, name) or self.store.get_function(ws, name)
-        if library is None or library.kind != LIBRARY:
-            raise not_found("library", name)
-        return library
-
     def get_function(self, ws: str, ident: str) -> Function:
         return self._function(ws, ident)
 
@@ -267,43 +230,6 @@ class ControlPlane:
     def get_version(self, ws: str, version_id: str) -> tuple[Version, str]:
         version = self._version(ws, version_id)
         return version, self._code(version)
-
-    def version_files(self, version: Version) -> dict[str, str]:
-        """Every file of a version: handler.py (not for a library), its other modules,
-        function.toml when it had one."""
-        files = read_files(self.backend.blobs, version)
-        if (
-            version.code_key
-            and self._function(version.workspace_id, version.function_id).kind != LIBRARY
-        ):
-            files[HANDLER_NAME] = self._code(version)
-        manifest = version.manifest.get("source")
-        if isinstance(manifest, str):
-            files["function.toml"] = manifest
-        return dict(sorted(files.items()))
-
-    def diff_versions(self, ws: str, a: str, b: str) -> str:
-        """A unified diff of every file (code, modules, manifest) between two versions;
-        handler.py first, then the others by path, function.toml last."""
-        va, vb = self._version(ws, a), self._version(ws, b)
-        if va.function_id != vb.function_id:
-            raise bad_request("both versions must belong to the same function")
-        fa, fb = self.version_files(va), self.version_files(vb)
-        order = sorted(
-            set(fa) | set(fb),
-            key=lambda p: (p != HANDLER_NAME, p == "function.toml", p),
-        )
-        out: list[str] = []
-        for path in order:
-            out.extend(
-                difflib.unified_diff(
-                    fa.get(path, "").splitlines(keepends=True),
-                    fb.get(path, "").splitlines(keepends=True),
-                    f"v{va.number}/{path}" if path in fa else "/dev/null",
-                    f"v{vb.number}/{path}" if path in fb else "/dev/null",
-                )
-            )
-        return "".join(out)
 
     # -- instances ---------------------------------------------------------------------------
 
@@ -428,7 +354,7 @@ class ControlPlane:
         if not isinstance(changes, dict):
             raise bad_request("settings must be a JSON object")
         values, was_secret = decrypt_settings_and_names(self.backend.box, instance)
-        secrets = set(_manifest(version).secret_names()) | was_secret
+        secrets = set(manifest_of(version).secret_names()) | was_secret
         for name, value in changes.items():
             if value is None:
                 values.pop(name, None)
@@ -468,8 +394,8 @@ class ControlPlane:
         source_id: str | None,
         values: dict[str, Any],
     ) -> Instance:
-        manifest = _manifest(version)
-        checked = _check(version, values)
+        manifest = manifest_of(version)
+        checked = check_values(version, values)
         now = self.clock()
         instance_id = new_id("in")
         plain, sealed = self._seal(ws, instance_id, manifest, checked)
@@ -506,7 +432,7 @@ class ControlPlane:
     ) -> Instance:
         """``repin``: pin the version's libraries at their latest versions (a deploy or
         a rollback); otherwise the instance keeps its pins."""
-        manifest = _manifest(version)
+        manifest = manifest_of(version)
         previous, was_secret = decrypt_settings_and_names(self.backend.box, instance)
         # A setting once secret stays secret, whatever this version's manifest says.
         secret_names = set(manifest.secret_names()) | was_secret
@@ -524,7 +450,7 @@ class ControlPlane:
             for name in secret_names:  # secrets omitted or masked: keep them
                 if name not in values and name in previous:
                     values[name] = previous[name]
-        checked = _check(version, values)
+        checked = check_values(version, values)
         plain, sealed = self._seal(
             instance.workspace_id, instance.id, manifest, checked, also_secret=was_secret
         )
@@ -565,40 +491,6 @@ class ControlPlane:
         )
         return updated
 
-    def _seal(
-        self,
-        ws: str,
-        instance_id: str,
-        manifest: Manifest,
-        values: dict[str, Any],
-        also_secret: frozenset[str] = frozenset(),
-    ) -> tuple[dict[str, Any], str | None]:
-        """Split ``values`` into plain settings and the encrypted blob of secret ones:
-        the manifest's secret names and ``also_secret`` (names that were secret in the
-        instance before: a later manifest that drops ``secret = true`` does not make a
-        stored secret plain)."""
-        secret_names = set(manifest.secret_names()) | also_secret
-        plain = {k: v for k, v in values.items() if k not in secret_names}
-        secret = {k: v for k, v in values.items() if k in secret_names}
-        if not secret:
-            return plain, None
-        blob = self.backend.box.encrypt(
-            json.dumps(secret).encode(), {"workspace": ws, "instance": instance_id}
-        )
-        return plain, blob
-
-    def settings_of(self, instance: Instance) -> dict[str, Any]:
-        """Decrypted settings: only on the way into the sandbox, never returned by the API."""
-        return decrypt_settings(self.backend.box, instance)
-
-    def masked_settings(self, instance: Instance) -> dict[str, Any]:
-        version = self.store.get_version(instance.workspace_id, instance.version_id)
-        names = set(_manifest(version).secret_names()) if version else set()
-        values, sealed = decrypt_settings_and_names(self.backend.box, instance)
-        secret = (names & set(values)) | sealed
-        shown = {k: v for k, v in instance.settings.items() if k not in secret}
-        return {**shown, **{n: MASK for n in sorted(secret)}}
-
     # -- sources -------------------------------------------------------------------------------
 
     def create_source(self, who: Principal, ws: str, name: str) -> tuple[Source, str]:
@@ -622,127 +514,6 @@ class ControlPlane:
 
     def find_source(self, ws: str, ident: str) -> Source:
         return self._source(ws, ident)
-
-    # -- test ----------------------------------------------------------------------------------
-
-    def test(
-        self,
-        ws: str,
-        version_id: str,
-        payload: Any,
-        *,
-        settings: dict[str, Any] | None = None,
-        instance_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Run a version on an event (object) or batch (array); ``functions invoke`` JSON."""
-        version, code = self.get_version(ws, version_id)
-        manifest = _manifest(version)
-        if instance_id is not None:
-            instance = self._instance(ws, instance_id)
-            if instance.function_id != version.function_id:
-                raise bad_request(f"instance {instance_id} belongs to another function")
-            values, was_secret = decrypt_settings_and_names(self.backend.box, instance)
-            pins = instance.libraries
-        else:
-            values, was_secret = settings or {}, frozenset()
-            pins = pins_for(self.store, ws, version.imports)
-        checked = _check(version, values)
-        modules = module_files(self.backend.blobs, self.store, ws, version, pins)
-        key = "test:" + InstanceSpec.key_for(code, checked, version.id, pins, self.allow)
-        spec = spec_for(
-            key, code, manifest, checked, self.allow, also_secret=was_secret, modules=modules
-        )
-        return self._run_test(spec, payload)
-
-    def validate(self, files: dict[str, str], ws: str | None = None) -> dict[str, Any]:
-        """Compile an upload without storing it: every problem, as text and by line.
-
-        Problems are ``{"file", "line", "message", "text"}`` (``line`` is 0 when the
-        problem has no line); ``ok`` is true when the upload would be accepted, and then
-        ``manifest`` is what ``function.toml`` declares (the settings schema included).
-        """
-        try:
-            libraries = self._library_names(ws) if ws is not None else frozenset()
-            upload = read_upload(files, None, libraries)
-        except ServiceError as exc:
-            if exc.code != "validation_failed":
-                raise
-            return {
-                "ok": False,
-                "problems": [_problem(text) for text in exc.problems],
-                "handlers": [],
-                "warnings": [],
-                "manifest": None,
-            }
-        return {
-            "ok": True,
-            "problems": [],
-            "handlers": list(upload.handlers),
-            "warnings": [_problem(text) for text in upload.warnings],
-            "manifest": upload.manifest.model_dump(mode="json"),
-        }
-
-    def test_files(
-        self,
-        ws: str,
-        files: dict[str, str],
-        payload: Any,
-        *,
-        settings: dict[str, Any] | None = None,
-        instance_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Run unsaved code (an upload's ``files``) on an event or batch; nothing is
-        stored. With ``instance_id`` the instance's settings are used (its secrets
-        decrypted into the sandbox only)."""
-        upload = read_upload(files, None, self._library_names(ws))
-        was_secret: frozenset[str] = frozenset()
-        if instance_id is not None:
-            instance = self._instance(ws, instance_id)
-            values, was_secret = decrypt_settings_and_names(self.backend.box, instance)
-        else:
-            values = settings or {}
-        if not isinstance(values, dict):
-            raise bad_request("settings must be a JSON object")
-        try:
-            checked = check_settings(
-                upload.manifest, values, declared=upload.manifest_text is not None
-            )
-        except ManifestError as exc:
-            raise invalid("the settings do not match the function's schema", exc.problems) from None
-        own = {HANDLER_NAME: upload.code, **upload.modules}
-        pins = pins_for(self.store, ws, imported_names(own))
-        modules = module_files_of(self.backend.blobs, self.store, ws, upload.modules, pins)
-        key = "test:" + InstanceSpec.key_for(
-            upload.code, checked, upload.content_hash, pins, self.allow
-        )
-        spec = spec_for(
-            key,
-            upload.code,
-            upload.manifest,
-            checked,
-            self.allow,
-            also_secret=was_secret,
-            modules=modules,
-        )
-        return self._run_test(spec, payload)
-
-    def _run_test(self, spec: InstanceSpec, payload: Any) -> dict[str, Any]:
-        batch = isinstance(payload, list)
-        events = payload if isinstance(payload, list) else [payload]
-        if not events or len(events) > MAX_TEST_EVENTS:
-            raise bad_request(f"send one event or a batch of 1 to {MAX_TEST_EVENTS} events")
-        # An event JSON cannot carry (NaN, too deep) is rejected alone, as at ingest.
-        refused = [_unfit(event) for event in events]
-        runnable = [event for event, no in zip(events, refused, strict=True) if no is None]
-        ran = iter(self.pool.invoke(spec, runnable, batch=batch) if runnable else [])
-        results = [next(ran) if no is None else no for no in refused]
-        if not batch:
-            return results[0]
-        return {
-            "outcome": summarise(results),
-            "results": results,
-            "duration_ms": round(sum(r["duration_ms"] for r in results), 3),
-        }
 
     def audit(self, ws: str, limit: int = 100) -> list[AuditEntry]:
         return self.store.list_audit(ws, max(1, min(limit, 1000)))
@@ -797,100 +568,3 @@ class ControlPlane:
             return self.backend.blobs.get(version.code_key).decode("utf-8")
         except NotFoundError:
             raise ServiceError(500, "internal", f"code of {version.id} is missing") from None
-
-
-def _problem(text: str) -> dict[str, Any]:
-    """``"handler.py:3: message"`` as ``{"file", "line", "message", "text"}``."""
-    match = _PROBLEM.match(text)
-    if match is None:
-        return {"file": None, "line": 0, "message": text, "text": text}
-    return {
-        "file": match["file"],
-        "line": int(match["line"] or 0),
-        "message": match["message"],
-        "text": text,
-    }
-
-
-_PROBLEM = re.compile(
-    r"^(?P<file>[\w.-]+\.(?:py|toml)):(?:(?P<line>\d+):)?\s*(?P<message>.*)$", re.S
-)
-
-
-def _manifest(version: Version | None) -> Manifest:
-    if version is None:
-        return Manifest()
-    data = {k: v for k, v in version.manifest.items() if k != "source"}
-    return Manifest.model_validate(data)
-
-
-def _check(version: Version, values: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(values, dict):
-        raise bad_request("settings must be a JSON object")
-    declared = version.manifest.get("source") is not None
-    try:
-        return check_settings(_manifest(version), values, declared=declared)
-    except ManifestError as exc:
-        raise invalid("the settings do not match the function's schema", exc.problems) from None
-
-
-def decrypt_settings(box: SecretBox, instance: Instance) -> dict[str, Any]:
-    """An instance's settings with its secrets decrypted (for the sandbox only)."""
-    return decrypt_settings_and_names(box, instance)[0]
-
-
-def decrypt_settings_and_names(
-    box: SecretBox, instance: Instance
-) -> tuple[dict[str, Any], frozenset[str]]:
-    """:func:`decrypt_settings`, and the names of the settings stored encrypted: secret
-    once, secret for good (they stay encrypted and masked even when a later version's
-    manifest no longer marks them ``secret``; there is no operation that un-secrets a
-    setting: set a new, non-secret setting instead)."""
-    values = dict(instance.settings)
-    sealed: dict[str, Any] = {}
-    if instance.secrets:
-        context = {"workspace": instance.workspace_id, "instance": instance.id}
-        sealed = json.loads(box.decrypt(instance.secrets, context))
-        values.update(sealed)
-    return values, frozenset(sealed)
-
-
-def spec_for(
-    key: str,
-    code: str,
-    manifest: Manifest,
-    settings: dict[str, Any],
-    allow: tuple[str, ...],
-    *,
-    also_secret: frozenset[str] = frozenset(),
-    modules: tuple[tuple[str, str], ...] = (),
-) -> InstanceSpec:
-    """What the worker pool needs to run a version's code with these settings
-    (``also_secret``: names stored encrypted, masked whatever the manifest says)."""
-    return InstanceSpec(
-        key=key,
-        source=code,
-        filename=HANDLER_NAME,
-        kind=manifest.kind,
-        timeout=manifest.timeout_seconds,
-        memory_mb=manifest.memory_mb,
-        settings=settings,
-        secret_names=tuple(dict.fromkeys((*manifest.secret_names(), *sorted(also_secret)))),
-        allow=allow,
-        modules=modules,
-    )
-
-
-def _unfit(event: Any) -> dict[str, Any] | None:
-    """The ``rejected`` result of an event the sandbox cannot be handed, or None."""
-    trouble = problem(event)
-    if trouble is None:
-        return None
-    return {
-        "outcome": "rejected",
-        "result": None,
-        "logs": [],
-        "requests": [],
-        "duration_ms": 0.0,
-        "error": {"type": "InvalidEventPayload", "line": None, "message": f"the event {trouble}"},
-    }
