@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from functions_runtime.lambdas import local_pipeline
 from functions_runtime.lambdas.local_invoke import find_function, load_template, resolve_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,24 +241,9 @@ def basic(write_key: str) -> str:
 
 
 def sqs_event(messages: Iterable[dict[str, Any]], queue_url: str) -> dict[str, Any]:
-    """The event the SQS event source mapping sends for messages it received."""
-    arn = queue_arn(queue_url)
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": dict(m.get("Attributes") or {}),
-                "messageAttributes": {},
-                "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
+    """The event the SQS event source mapping sends for messages it received (the same
+    builder ``functions lambda-invoke --pipeline`` uses)."""
+    return local_pipeline.sqs_event(list(messages), queue_url, REGION)
 
 
 class Context:
