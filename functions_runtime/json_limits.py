@@ -45,17 +45,24 @@ def problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
     Refused: nesting deeper than ``limit`` levels, and numbers that are not finite
     (``NaN``, ``Infinity`` and literals too large for a double, such as ``1e400``).
     """
-    if too_deep(value, limit):
-        return f"nested more than {limit} levels deep (objects and arrays)"
-    stack: list[Any] = [value]
+    not_finite = False
+    stack: list[tuple[Any, int]] = [(value, 1)]  # one walk for both checks
     while stack:
-        item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return "holds a number JSON cannot carry (NaN, Infinity or out of range)"
+        item, depth = stack.pop()
+        if isinstance(item, float):
+            not_finite = not_finite or not math.isfinite(item)
+            continue
         if isinstance(item, dict):
-            stack.extend(item.values())
+            children: Any = item.values()
         elif isinstance(item, list | tuple):
-            stack.extend(item)
+            children = item
+        else:
+            continue
+        if depth > limit:  # depth is reported first, wherever a bad number stands
+            return f"nested more than {limit} levels deep (objects and arrays)"
+        stack.extend((child, depth + 1) for child in children)
+    if not_finite:
+        return "holds a number JSON cannot carry (NaN, Infinity or out of range)"
     return None
 
 
