@@ -11,10 +11,11 @@ every store can write (for delivery records, which must always be written).
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "TOO_DEEP", "make_safe", "problem", "too_deep"]
+__all__ = ["MAX_DEPTH", "TOO_DEEP", "compact_text", "make_safe", "problem", "too_deep"]
 
 MAX_DEPTH = 64  # levels of objects and arrays, the outermost one counted as 1
 TOO_DEEP = f"[nested more than {MAX_DEPTH} levels deep: dropped]"
@@ -64,6 +65,32 @@ def problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
     if not_finite:
         return "holds a number JSON cannot carry (NaN, Infinity or out of range)"
     return None
+
+
+def compact_text(value: Any, limit: int = MAX_DEPTH) -> tuple[str, None] | tuple[None, str]:
+    """``(text, None)``: ``value`` as compact, ASCII-only JSON; or ``(None, why)`` when
+    it is refused, with the answer :func:`problem` gives (depth first, then numbers), or
+    because it holds something that is not JSON at all.
+
+    One pass of the C encoder does most of the checking: it refuses numbers that are
+    not finite, and a text with at most ``limit`` opening brackets cannot nest deeper
+    than ``limit`` (brackets inside strings only count too many). Only a value that
+    fails either is walked by :func:`problem`. ASCII-only, so ``len(text)`` is its size
+    in bytes and any Python string (even a lone surrogate) round-trips.
+    """
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (ValueError, RecursionError):
+        text = None  # a number that is not finite (or nesting past the encoder)
+    except TypeError as exc:
+        return None, f"holds a value JSON cannot carry ({exc})"
+    if text is None or text.count("{") + text.count("[") > limit:
+        trouble = problem(value, limit)
+        if trouble is not None:
+            return None, trouble
+        if text is None:
+            return None, "cannot be written as JSON (a container holds itself)"
+    return text, None
 
 
 def make_safe(value: Any, limit: int = MAX_DEPTH) -> Any:

@@ -35,8 +35,8 @@ from ..control.auth import hash_key
 from ..control.errors import ServiceError
 from ..control.models import Instance, Source
 from ..control.ports import MetadataStore
-from ..json_limits import MAX_DEPTH, problem, too_deep
-from .ports import Delivery, DeliveryStore, Queue
+from ..json_limits import MAX_DEPTH, compact_text, too_deep
+from .ports import Delivery, DeliveryStore, EncodedBody, Queue
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_MESSAGE_BYTES", "Accepted", "Ingest"]
 
@@ -151,15 +151,22 @@ class Ingest:
         received = self.clock()
         received_at = received.isoformat()
         stamp = received_at.replace("+00:00", "Z")
-        bodies: list[dict[str, Any]] = []
+        bodies: list[EncodedBody] = []
         rejected: list[dict[str, Any]] = []
+        # Each queued body is built around the event's JSON text, which _check encoded
+        # (once) to check it: the same bytes as json.dumps of the whole body.
+        heads = [
+            f'{{"workspace_id":{_json(i.workspace_id)},"instance_id":{_json(i.id)},'
+            f'"received_at":{_json(received_at)},"message_id":'
+            for i in instances
+        ]
         for index, message in enumerate(messages):
-            reason = _check(message)
             if isinstance(message, dict):
                 if "messageId" not in message:
                     message["messageId"] = f"fn-{uuid.uuid4()}"
                 message["receivedAt"] = stamp
                 message["projectId"] = source.id  # the authenticated source, never the client's
+            text, reason = _check(message)
             message_id = str(message.get("messageId")) if isinstance(message, dict) else None
             if reason is not None:
                 rejected.append({"index": index, "messageId": message_id, "reason": reason})
@@ -167,16 +174,8 @@ class Ingest:
                     instances, message, message_id or f"index-{index}", reason, received
                 )
                 continue
-            for instance in instances:
-                bodies.append(
-                    {
-                        "workspace_id": instance.workspace_id,
-                        "instance_id": instance.id,
-                        "message_id": message_id,
-                        "event": message,
-                        "received_at": received_at,
-                    }
-                )
+            tail = f'{_json(message_id)},"event":{text}}}'
+            bodies.extend(EncodedBody(head + tail) for head in heads)
         if bodies:
             self.queue.send(bodies)  # durable before we answer
         return Accepted(
@@ -244,24 +243,28 @@ class Ingest:
             self._routes.clear()
 
 
-def _check(message: Any) -> str | None:
-    """Why a message cannot be queued, or None."""
+def _check(message: Any) -> tuple[str, str | None]:
+    """``(text, None)``: the message as compact JSON; or ``("", why)`` it cannot be
+    queued."""
     if not isinstance(message, dict):
-        return f"a message must be a JSON object, got {type(message).__name__}"
+        return "", f"a message must be a JSON object, got {type(message).__name__}"
     context = message.get("context")
     if context is not None and not isinstance(context, dict):
-        return f"context must be a JSON object, got {type(context).__name__}"
-    trouble = problem(message)
-    if trouble is not None:
-        return f"the message {trouble}"
-    size = len(json.dumps(message, separators=(",", ":")).encode())
-    if size > MAX_MESSAGE_BYTES:
-        return f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}"
+        return "", f"context must be a JSON object, got {type(context).__name__}"
+    text, trouble = compact_text(message)
+    if text is None:
+        return "", f"the message {trouble}"
+    if len(text) > MAX_MESSAGE_BYTES:  # ASCII-only: characters are bytes
+        return "", f"message is {len(text)} bytes; the limit is {MAX_MESSAGE_BYTES}"
     try:
         parse_event(message)
     except EventParseError as exc:
-        return str(exc)
-    return None
+        return "", str(exc)
+    return text, None
+
+
+def _json(value: str | None) -> str:
+    return json.dumps(value)
 
 
 def _small(message: Any) -> bool:

@@ -22,6 +22,7 @@ __all__ = [
     "Delivery",
     "DeliveryBackend",
     "DeliveryStore",
+    "EncodedBody",
     "Job",
     "Outcome",
     "Queue",
@@ -58,10 +59,17 @@ class QueueCounts:
     dead: int
 
 
+class EncodedBody(str):
+    """A queue body that is already compact JSON text (ingest builds them around the
+    event's text, which it encoded once to check it): queues store it as it is."""
+
+    __slots__ = ()
+
+
 class Queue(Protocol):
     """At-least-once message queue."""
 
-    def send(self, bodies: Sequence[dict[str, Any]], delay_seconds: int = 0) -> None:
+    def send(self, bodies: Sequence[dict[str, Any] | EncodedBody], delay_seconds: int = 0) -> None:
         """Queue every body durably before returning (raises if any was not queued)."""
         ...
 

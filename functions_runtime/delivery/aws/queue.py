@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...control.ports import StoreError
-from ..ports import DeadLetter, Job, QueueCounts
+from ..ports import DeadLetter, EncodedBody, Job, QueueCounts
 from .faults import BotoCoreError, ClientError, error_code, translate
 from .messages import (
     DEAD_ATTRIBUTES,
@@ -77,7 +77,7 @@ class SqsQueue:
 
     # -- sending -------------------------------------------------------------------------
 
-    def send(self, bodies: Sequence[dict[str, Any]], delay_seconds: int = 0) -> None:
+    def send(self, bodies: Sequence[dict[str, Any] | EncodedBody], delay_seconds: int = 0) -> None:
         """Queue every body (JSON) before returning; ``StoreError`` if any was not queued.
 
         Bodies go in batches of up to 10 (and 1 MiB); entries that SQS refuses are sent
@@ -313,6 +313,9 @@ class SqsQueue:
         )
 
 
-def _dump(body: dict[str, Any]) -> str:
-    """Compact, strict JSON (NaN and infinities raise ``ValueError``, as embedded)."""
+def _dump(body: dict[str, Any] | EncodedBody) -> str:
+    """Compact, strict JSON (NaN and infinities raise ``ValueError``, as embedded); an
+    ``EncodedBody`` is that already."""
+    if isinstance(body, EncodedBody):
+        return str(body)
     return json.dumps(body, separators=(",", ":"), allow_nan=False)

@@ -11,15 +11,15 @@ Every change is one ``BEGIN IMMEDIATE`` transaction with ``synchronous=FULL``: w
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ...control.ports import StoreError
-from ..ports import DeadLetter, Job, QueueCounts
+from ..ports import DeadLetter, EncodedBody, Job, QueueCounts
 from .database import DeliveryDatabase
 
 __all__ = ["EmbeddedQueue"]
@@ -46,14 +46,14 @@ class EmbeddedQueue:
         self._clock = clock
         self._group = _GroupCommit(db)
 
-    def send(self, bodies: Sequence[dict[str, Any]], delay_seconds: int = 0) -> None:
+    def send(self, bodies: Sequence[dict[str, Any] | EncodedBody], delay_seconds: int = 0) -> None:
         """Queue every body durably (all or none) before returning.
 
         ``ValueError`` or ``TypeError`` when a body is not JSON (nothing is queued).
         Sends from several threads at once share one transaction and one ``fsync``
         (group commit); inside this thread's open transaction, a send is part of it.
         """
-        rows = [(uuid.uuid4().hex, _dump(body)) for body in bodies]
+        rows = [(os.urandom(16).hex(), _dump(body)) for body in bodies]
         if not rows:
             return
         now = self._clock()
@@ -147,11 +147,14 @@ class EmbeddedQueue:
         return QueueCounts(visible=int(visible), in_flight=int(hidden), dead=int(dead))
 
 
-def _dump(body: dict[str, Any]) -> str:
+def _dump(body: dict[str, Any] | EncodedBody) -> str:
     """Compact, strict JSON (no NaN or infinities: SQS would refuse them too).
 
-    ASCII-only, so that any Python string (even a lone surrogate) round-trips.
+    ASCII-only, so that any Python string (even a lone surrogate) round-trips. An
+    ``EncodedBody`` is that already.
     """
+    if isinstance(body, EncodedBody):
+        return str(body)
     return json.dumps(body, separators=(",", ":"), allow_nan=False)
 
 
