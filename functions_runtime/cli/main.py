@@ -209,6 +209,14 @@ def parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=2, help="delivery loops per delivery process (default 2)"
     )
     serve.add_argument(
+        "--delivery-nice",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run delivery processes N steps below serve's CPU priority, so a burst of "
+        "ingest is answered first (0-19, default 10)",
+    )
+    serve.add_argument(
         "--max-attempts",
         type=int,
         default=8,
@@ -249,8 +257,12 @@ def parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..control.ports import StoreError
     from ..delivery.dispatch import DeliveryPolicy
+    from ..server.deliverer import DELIVERY_NICENESS
     from ..server.serve import serve
 
+    niceness = DELIVERY_NICENESS if args.delivery_nice is None else args.delivery_nice
+    if not 0 <= niceness <= 19:
+        raise UsageError(f"--delivery-nice must be 0 to 19, got {niceness}")
     if min(args.max_attempts, args.workers, args.delivery_processes) < 1 or args.retry_base <= 0:
         raise UsageError(
             "--max-attempts, --workers and --delivery-processes must be >= 1, --retry-base > 0"
@@ -280,6 +292,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             policy=policy,
             processes=args.delivery_processes,
+            delivery_niceness=niceness,
         )
     except StoreError as exc:  # a database that cannot be used: refuse to start
         raise UsageError(str(exc)) from None

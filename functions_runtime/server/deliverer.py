@@ -8,6 +8,13 @@ pool, and stops, after settling what it holds, on SIGTERM or SIGINT or when its 
 input closes: the serve process stopped, or died (no orphan keeps delivering). The serve
 process restarts a child that exits unexpectedly; jobs a dead child had received come
 back after the visibility timeout.
+
+Children run at a lower CPU priority than serve (``nice``, ``DELIVERY_NICENESS`` by
+default; their zygote and sandbox workers inherit it): when ingest and delivery want
+more CPU than the machine has, requests are answered (durably queued) first and
+deliveries go on with what is left, catching up after the burst. Ingest is what
+clients wait on; delivery is asynchronous by design. Under sustained overload the
+queue grows either way; the priority only decides who waits.
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ from typing import Any
 
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher, run_worker
 
-__all__ = ["DeliveryProcesses", "main"]
+__all__ = ["DELIVERY_NICENESS", "DeliveryProcesses", "main"]
 
 _RESTART_DELAY = 1.0
+DELIVERY_NICENESS = 10
+"""How much lower than serve's the delivery processes' CPU priority is (``nice``)."""
 
 
 def _policy_json(policy: DeliveryPolicy) -> str:
@@ -57,6 +66,7 @@ class DeliveryProcesses:
         *,
         threads: int,
         policy: DeliveryPolicy,
+        niceness: int = DELIVERY_NICENESS,
     ) -> None:
         self._command = [
             sys.executable,
@@ -68,6 +78,8 @@ class DeliveryProcesses:
             str(threads),
             "--policy",
             _policy_json(policy),
+            "--nice",
+            str(niceness),
             *(f"--allow-host={host}" for host in allow),
         ]
         self._children: list[subprocess.Popen[bytes] | None] = [None] * count
@@ -154,7 +166,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--policy", default=_policy_json(DeliveryPolicy()))
     parser.add_argument("--allow-host", dest="allow", action="append", default=[])
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's priority")
     args = parser.parse_args(argv)
+    if args.nice > 0:
+        os.nice(args.nice)  # first: the zygote and the workers inherit it
 
     from ..control.embedded import open_embedded
     from ..control.ports import StoreError

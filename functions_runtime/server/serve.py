@@ -28,7 +28,7 @@ from ..delivery.embedded import open_delivery
 from ..delivery.embedded.store import open_store
 from ..delivery.ingest import Ingest
 from ..sandbox.host import isolation
-from .deliverer import DeliveryProcesses
+from .deliverer import DELIVERY_NICENESS, DeliveryProcesses
 
 __all__ = ["serve"]
 
@@ -42,9 +42,10 @@ def serve(
     workers: int = 2,
     policy: DeliveryPolicy | None = None,
     processes: int = 2,
+    delivery_niceness: int = DELIVERY_NICENESS,
 ) -> None:
-    """Run the API and ingest, and ``processes`` x ``workers`` delivery loops, until
-    SIGINT / SIGTERM."""
+    """Run the API and ingest, and ``processes`` x ``workers`` delivery loops (at
+    ``delivery_niceness`` lower CPU priority, see ``deliverer``), until SIGINT / SIGTERM."""
     backend = open_embedded(data_dir)
     delivery = open_delivery(data_dir)
     policy = policy or DeliveryPolicy()
@@ -58,7 +59,14 @@ def serve(
         generated, workspace = plane.bootstrap(os.environ.get("FUNCTIONS_API_KEY"))
         ingest = Ingest(backend.metadata, delivery.queue, delivery.deliveries)
         dispatcher = Dispatcher(backend, delivery, pool, allow=allow, policy=policy)
-        deliverers = DeliveryProcesses(processes, data_dir, allow, threads=workers, policy=policy)
+        deliverers = DeliveryProcesses(
+            processes,
+            data_dir,
+            allow,
+            threads=workers,
+            policy=policy,
+            niceness=delivery_niceness,
+        )
         openapi = OpenApiDocument()  # built once, for every thread's resolver
         server = LocalApiServer(
             (host, port), lambda: build_app(plane, ingest, delivery, dispatcher, openapi)

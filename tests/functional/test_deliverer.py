@@ -134,3 +134,28 @@ def test_the_policy_reaches_the_child_unchanged() -> None:
         max_attempts=3, max_age=timedelta(minutes=90), base_delay=0.5, visibility_timeout=7
     )
     assert _policy(_policy_json(policy)) == policy
+
+
+def _descendants(pid: int) -> list[int]:
+    kids: list[int] = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as fh:
+            kids += [int(x) for x in fh.read().split()]
+    return [grand for kid in kids for grand in (kid, *_descendants(kid))]
+
+
+def test_delivery_processes_and_their_workers_run_below_serves_priority(world: World) -> None:
+    deliverers = DeliveryProcesses(
+        1, world.data_dir, (), threads=1, policy=DeliveryPolicy(), niceness=7
+    )
+    deliverers.start()
+    try:
+        world.send(0, 2)
+        assert wait_until(lambda: world.delivered() == 2)  # its zygote and a worker ran
+        [child] = deliverers.pids()
+        family = [child, *_descendants(child)]
+        assert len(family) >= 3  # the process, its zygote, a sandbox worker
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert {os.getpriority(os.PRIO_PROCESS, pid) - ours for pid in family} == {7}
+    finally:
+        deliverers.stop(timeout=30)
