@@ -94,11 +94,24 @@ def compact_text(value: Any, limit: int = MAX_DEPTH) -> tuple[str, None] | tuple
 
 
 def make_safe(value: Any, limit: int = MAX_DEPTH) -> Any:
-    """A copy of ``value`` that any JSON writer takes: strings with lone surrogates
+    """``value``, or a copy of it, that any JSON writer takes: strings with lone surrogates
     escaped (``\\ud800`` as the six characters), keys made strings, numbers that are not
     finite as their names (``"NaN"``), containers deeper than ``limit`` replaced by a
-    note saying so, and anything that is not JSON by its ``repr``."""
-    return _safe(value, limit, 1)
+    note saying so, and anything that is not JSON by its ``repr``.
+
+    A value that needs none of that (the usual case) is returned as it is: one pass of
+    the C encoder tells (no number that is not finite, nothing that is not JSON, at most
+    ``limit`` opening brackets, and no ``\\ud...`` escape, which is how the ASCII-only
+    text shows any surrogate, lone or paired). Its keys may then be numbers, ``None`` or
+    booleans, which every writer turns into text (pydantic's JSON does).
+    """
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        return _safe(value, limit, 1)
+    if "\\ud" in text or text.count("{") + text.count("[") > limit:
+        return _safe(value, limit, 1)
+    return value
 
 
 def _safe(value: Any, limit: int, depth: int) -> Any:

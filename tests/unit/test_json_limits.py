@@ -8,8 +8,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from functions_runtime.json_limits import MAX_DEPTH, compact_text, problem
+from functions_runtime.json_limits import MAX_DEPTH, _safe, compact_text, make_safe, problem
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
 _VALUES = st.recursive(
@@ -70,3 +71,38 @@ def test_compact_text_agrees_with_problem_and_the_encoder(value: Any, limit: int
         assert compact_text(value, limit) == (None, trouble)
     else:
         assert compact_text(value, limit) == (json.dumps(value, separators=(",", ":")), None)
+
+
+_ANY_TEXT = st.text(alphabet=st.characters(), max_size=6)  # surrogates and emoji included
+_RECORDS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ANY_TEXT, inner, max_size=3),
+    max_leaves=40,
+)
+
+
+class _Record(BaseModel):
+    value: Any = None
+
+
+@settings(max_examples=400, deadline=None)
+@given(_RECORDS, st.integers(min_value=1, max_value=6))
+def test_make_safe_writes_what_the_full_walk_writes(value: Any, limit: int) -> None:
+    """The shortcut (the value itself when it needs nothing) and the full walk give a
+    record the same JSON, and it always encodes as UTF-8."""
+    text = _Record(value=make_safe(value, limit)).model_dump_json()
+    assert text == _Record(value=_safe(value, limit, 1)).model_dump_json()
+    text.encode("utf-8")
+
+
+def test_make_safe_returns_a_value_that_needs_nothing_as_it_is() -> None:
+    event = {"type": "track", "properties": {"n": [1, 2.5, None], "name": "Zoë"}}
+    assert make_safe(event) is event
+
+
+def test_make_safe_still_mends_what_a_writer_would_refuse() -> None:
+    assert make_safe(["\ud800"]) == ["\\ud800"]
+    assert make_safe(["\ud83d\ude00"]) == ["\\ud83d\\ude00"]  # two lone halves, not a pair
+    assert make_safe({"x": math.nan}) == {"x": "nan"}
+    assert make_safe(_nested(MAX_DEPTH + 1)) != _nested(MAX_DEPTH + 1)
+    assert make_safe({"when": object()})["when"].startswith("<object object")
