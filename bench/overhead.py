@@ -86,7 +86,9 @@ def _sandboxed(
 
 
 def _cpu_per_event(
-    run: Callable[[list[dict[str, Any]]], int], chunks: Sequence[list[dict[str, Any]]], pids: list[int]
+    run: Callable[[list[dict[str, Any]]], int],
+    chunks: Sequence[list[dict[str, Any]]],
+    pids: list[int],
 ) -> float:
     before = time.process_time() + cpu_seconds(pids)
     delivered = sum(run(chunk) for chunk in chunks)
