@@ -130,7 +130,7 @@ def profile(events: int, top: int) -> None:
     report = compile_function(spec.source, spec.filename, spec.kind)
     if report.code is None:
         raise BenchError(f"the handler does not compile: {report.errors}")
-    runner = Runner(report.code, spec.filename, spec.kind)
+    runner = Runner(report.code, spec.filename, spec.kind, freeze=True)
     message = {"settings": spec.settings, "secret_names": list(spec.secret_names)}
     raws = workload.events(events)
 
