@@ -306,7 +306,7 @@ class Worker:
             raise WorkerLost("rejected", "WorkerProtocolError", "oversize frame from the worker")
         if len(self._buffer) < 4 + size:
             return None
-        body = bytes(self._buffer[4 : 4 + size])
+        body = self._buffer[4 : 4 + size]  # one copy (json reads a bytearray too)
         del self._buffer[: 4 + size]
         try:
             return json.loads(body)
