@@ -66,6 +66,10 @@ def _models() -> tuple[type[BaseModel], ...]:
 
 
 _MODELS = _models()
+_HANDLERS = "__pydantic_setattr_handlers__"
+# Live views of the models' class namespaces (a class's mappingproxy follows it), taken
+# once: end_event reads them after every event.
+_NAMESPACES = tuple(vars(model) for model in _MODELS)
 # The functools caches that handler code reaches through the urllib.parse facade.
 _CACHES: tuple[Any, ...] = tuple(
     cache
@@ -78,7 +82,7 @@ _CACHES: tuple[Any, ...] = tuple(
 
 
 def _setattr_handlers(model: type[BaseModel]) -> dict[str, Any] | None:
-    handlers = vars(model).get("__pydantic_setattr_handlers__")
+    handlers = vars(model).get(_HANDLERS)
     return handlers if type(handlers) is dict else None
 
 
@@ -126,9 +130,9 @@ def end_event(keep_patterns: frozenset[str | bytes] = frozenset(), *, freeze: bo
     long-lived host process would never collect a frozen object that became garbage)."""
     # The author's unreachable objects die now, under this event's context.
     gc.collect()
-    for model in _MODELS:
-        handlers = _setattr_handlers(model)
-        if handlers:
+    for namespace in _NAMESPACES:
+        handlers = namespace.get(_HANDLERS)
+        if type(handlers) is dict and handlers:
             handlers.clear()
     for cache in _CACHES:
         cache.cache_clear()
