@@ -42,7 +42,7 @@ class Options:
 
 def warm_params(options: Options) -> WarmParams:
     if options.quick:
-        return WarmParams(events=20, repeat=options.repeat, warmup=5)
+        return WarmParams(events=20, repeat=options.repeat, warmup=5, overhead_events=40)
     return WarmParams(events=400, repeat=options.repeat)
 
 

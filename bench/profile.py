@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import pstats
 import time
@@ -107,7 +108,7 @@ def profile_worker(
         secrets=Settings(spec.settings, secret_names=spec.secret_names).secret_values(),
         mocks=mocks if mocked else None,
     )
-    runner = Runner(report.code, spec.filename, spec.kind, session.fetch)
+    runner = Runner(report.code, spec.filename, spec.kind, session.fetch, freeze=True)
     frame = encode(
         {
             "op": "invoke",
@@ -128,6 +129,7 @@ def profile_worker(
             encode({"index": i, "result": result})  # ... then writes its frame
 
     serve()  # warm: first connections, lazy imports
+    gc.freeze()  # as in a worker: the zygote's heap and each event's survivors are frozen
     return _profiled(serve)
 
 

@@ -36,6 +36,13 @@ def _warm_ratio(warm: Any, mode: str) -> float | None:
     return None
 
 
+def _overhead_us(warm: Any, mode: str) -> float | None:
+    for row in _get(warm, "cpu_only") or []:
+        if row["mode"] == mode:
+            return float(row["overhead_us"])
+    return None
+
+
 def _target(
     name: str, goal: str, value: float | None, unit: str, met: bool | None
 ) -> dict[str, Any]:
@@ -92,6 +99,7 @@ def evaluate_targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
     idle_mb = _get(scenarios, "cold", "idle_worker_rss_mb", "median")
     ingest = _ingest_targets(scenarios["ingest"]) if "ingest" in scenarios else []
     single = _warm_ratio(scenarios.get("warm"), "single")
+    overhead = _overhead_us(scenarios.get("warm"), BATCH_FOR_TARGET)
     return [
         _target(
             "warm HTTP handler through the broker vs in-process with a pooled client, "
@@ -122,6 +130,13 @@ def evaluate_targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
             idle_mb,
             "MB",
             None if idle_mb is None else idle_mb < 30,
+        ),
+        _target(
+            f"sandbox overhead of a CPU-only handler per event (CPU), {BATCH_FOR_TARGET}",
+            "< 120 us",
+            overhead,
+            "us",
+            None if overhead is None else overhead < 120,
         ),
         *ingest,
     ]
@@ -199,7 +214,19 @@ def _render_warm(warm: dict[str, Any]) -> str:
         "sandbox/plain as events per CPU-second"
     )
     cpu_headers = ["mode", "sandbox", "plain", "powertools", "sandbox/plain"]
-    return f"{title}\n{_table(headers, rows)}\n\n{cpu_title}\n{_table(cpu_headers, cpu_rows)}"
+    text = f"{title}\n{_table(headers, rows)}\n\n{cpu_title}\n{_table(cpu_headers, cpu_rows)}"
+    if warm.get("cpu_only"):
+        only_rows = [
+            [r["mode"], _num(r["sandbox_us"]), _num(r["plain_us"]), _num(r["overhead_us"])]
+            for r in warm["cpu_only"]
+        ]
+        only_title = (
+            "   CPU-only handler (python -m bench.overhead): CPU us per event, median of "
+            "paired runs; overhead = sandbox minus in-process"
+        )
+        only_headers = ["mode", "sandbox", "in-process", "overhead"]
+        text += f"\n\n{only_title}\n{_table(only_headers, only_rows)}"
+    return text
 
 
 def _import_label(entry: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from functions_runtime.sandbox.host.pool import WorkerPool
 
-from . import workload
+from . import overhead, workload
 from .paths import BenchError, Path, PlainPath, PowertoolsPath, SandboxPath, powertools_available
 from .procstat import cpu_seconds
 from .stats import summary
@@ -25,6 +25,8 @@ class WarmParams:
     batches: tuple[int, ...] = (1, 20, 400)
     repeat: int = 5
     warmup: int = 20
+    overhead_events: int = 2000
+    """Events per run of the CPU-only handler (``bench.overhead``; 0: not measured)."""
 
 
 def _modes(params: WarmParams) -> list[tuple[str, int | None]]:
@@ -86,12 +88,18 @@ def run_warm(params: WarmParams, sink_url: str) -> dict[str, Any]:
         for mode, batch in modes
         for name in ("sandbox", "plain", "powertools")
     ]
+    # The sandbox's own cost per event: a CPU-only handler, sandbox minus in-process.
+    cpu_only = [
+        overhead.measure(params.overhead_events, batch, params.repeat)
+        for batch in ((0, 20) if params.overhead_events else ())
+    ]
     return {
         "events_per_run": params.events,
         "repeat": params.repeat,
         "worker_starts": starts,
         "rows": rows,
         "ratios": _ratios(times, cpu, modes),
+        "cpu_only": cpu_only,
     }
 
 

@@ -54,6 +54,11 @@ def test_warm_has_every_path_and_mode(results: tuple[dict[str, Any], Path, str])
     assert ratios["batch-20"]["sandbox_vs_plain"] > 0
     assert ratios["batch-20"]["sandbox_vs_plain_cpu"] > 0
     assert _is_summary(ratios["batch-20"]["sandbox_vs_plain_runs"])
+    cpu_only = {r["mode"]: r for r in warm["cpu_only"]}
+    assert set(cpu_only) == {"single", "batch-20"}
+    for row in cpu_only.values():
+        assert row["sandbox_us"] > 0 and row["plain_us"] > 0
+        assert len(row["overhead_runs"]) == 1  # --repeat 1
 
 
 def test_cold_reports_first_event_memory_and_imports(results: tuple[dict[str, Any], Path, str]):

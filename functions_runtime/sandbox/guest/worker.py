@@ -61,7 +61,7 @@ from . import confine
 from .guards import Guards
 from .loader import EventModules, Importer
 from .namespace import AUTHOR_BASES, build_globals
-from .protocol import FrameError, read_frame, write_frame
+from .protocol import FrameError, FrameReader, write_frame, write_frames
 from .results import ResultError, classify, error_info, to_json
 
 __all__ = ["main", "run"]
@@ -108,7 +108,11 @@ class Runner:
         kind: str,
         transport: Transport | None = None,
         modules: Mapping[str, ModuleCode] | None = None,
+        *,
+        freeze: bool = False,
     ) -> None:
+        """``freeze``: after each event, freeze what survives its collection (only in a
+        worker process: see ``guest/isolation.py``)."""
         self.code = code
         self.filename = filename
         self.kind = kind
@@ -118,6 +122,9 @@ class Runner:
         self.exhausted = False
         # Patterns compiled from these stay in re's cache between events.
         self.constants = code_constants(code)
+        self.freeze = freeze
+        # The secrets of the invocation message last seen (the same for all its events).
+        self._secrets: tuple[dict[str, Any] | None, tuple[str, ...]] = (None, ())
 
     def _globals(self, name: str, importer: Importer) -> dict[str, Any]:
         return build_globals(self.guards, name, importer)
@@ -134,8 +141,17 @@ class Runner:
         exec(self.code, namespace)
         return namespace
 
+    def _context(self, message: dict[str, Any]) -> InvocationContext:
+        """A fresh context per event; the secrets to mask (a tuple of strings) are
+        computed once per invocation message."""
+        seen, secrets = self._secrets
+        if seen is not message:
+            secrets = _settings(message).secret_values()
+            self._secrets = (message, secrets)
+        return InvocationContext(secrets=secrets, transport=self.transport)
+
     def run_one(self, raw: Any, message: dict[str, Any]) -> dict[str, Any]:
-        ctx = _context(message, self.transport)
+        ctx = self._context(message)
         started = time.perf_counter()
         with activate(ctx):
             outcome, result, error = self._call_single(raw, message, ctx)
@@ -146,7 +162,7 @@ class Runner:
         """Clear what the event left behind (see ``guest/isolation.py``), still under
         its own context; a failure here asks for a fresh worker."""
         try:
-            end_event(self.constants)
+            end_event(self.constants, freeze=self.freeze)
         except Exception:
             self.exhausted = True
 
@@ -218,7 +234,7 @@ class Runner:
 
     def run_batch(self, raws: list[Any], message: dict[str, Any]) -> list[dict[str, Any]]:
         """``on_batch``: one call for the valid events, one result per event in order."""
-        ctx = _context(message, self.transport)
+        ctx = self._context(message)
         started = time.perf_counter()
         results: list[dict[str, Any] | None] = [None] * len(raws)
         events: list[BaseEvent] = []
@@ -297,17 +313,12 @@ class Runner:
             return outcome, None, error_info(exc, self.filename, ctx.redact)
 
 
-def _context(message: dict[str, Any], transport: Transport | None) -> InvocationContext:
-    settings = _settings(message)
-    return InvocationContext(secrets=settings.secret_values(), transport=transport)
-
-
-def pipe_transport(inp: int, out: int) -> Transport:
+def pipe_transport(inp: FrameReader, out: int) -> Transport:
     """``fetch`` over the worker's pipes: one request frame out, one answer frame in."""
 
     def send(request: dict[str, Any]) -> dict[str, Any]:
         write_frame(out, request)
-        answer = read_frame(inp)
+        answer = inp.read()
         if not isinstance(answer, dict) or answer.get("op") != "answer":
             raise FrameError("the host sent something other than a fetch answer")
         return answer
@@ -334,8 +345,9 @@ def _record(
     }
 
 
-def _serve(inp: int, out: int, vm_now: int, confinement: dict[str, str]) -> None:
-    load = read_frame(inp)
+def _serve(fd: int, out: int, vm_now: int, confinement: dict[str, str]) -> None:
+    inp = FrameReader(fd)
+    load = inp.read()
     kind = load.get("kind", "destination")
     modules = load.get("modules") or {}
     local = local_names(modules) | {"handler"}
@@ -348,23 +360,32 @@ def _serve(inp: int, out: int, vm_now: int, confinement: dict[str, str]) -> None
         return
     _set_limits(int(load.get("memory_mb", 256)), int(load.get("cpu_seconds", 600)), vm_now)
     runner = Runner(
-        report.code, load["filename"], kind, pipe_transport(inp, out), modules=folder.modules
+        report.code,
+        load["filename"],
+        kind,
+        pipe_transport(inp, out),
+        modules=folder.modules,
+        freeze=True,
     )
     # What confinement is active is reported before any handler code has run (compiling
     # runs none): the host's isolation policy decides whether this worker may serve.
     reply = {"ok": True, "handlers": list(report.handlers), "confinement": confinement}
     write_frame(out, reply)
     while True:
-        message = read_frame(inp)
+        message = inp.read()
         events = message["events"]
+        frames: list[dict[str, Any]] = []
         if message.get("batch") and "on_batch" in report.handlers:
-            write_frame(out, _batch_frame(runner.run_batch(events, message)))
+            frames.append(_batch_frame(runner.run_batch(events, message)))
         else:
             for i, raw in enumerate(events):
-                result = _safe(runner.run_one(raw, message))
-                write_frame(out, {"index": i, "result": result})
+                if frames:  # sent before the next event runs: a record never waits
+                    write_frames(out, *frames)
+                frames = [{"index": i, "result": _safe(runner.run_one(raw, message))}]
         # After a MemoryError the interpreter may be in a poor state: ask for a new worker.
-        write_frame(out, {"done": True, "cpu": _cpu_used(), "recycle": runner.exhausted})
+        # The end goes out with the last record, in one write (one wake-up of the host).
+        frames.append({"done": True, "cpu": _cpu_used(), "recycle": runner.exhausted})
+        write_frames(out, *frames)
 
 
 def _safe(result: dict[str, Any]) -> dict[str, Any]:

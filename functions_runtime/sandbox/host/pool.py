@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import functools
 import hashlib
 import threading
 import time
@@ -312,9 +313,19 @@ def _confined(worker: Worker, layers: tuple[str, ...]) -> bool:
 
 
 def _code_key(spec: InstanceSpec) -> str:
-    digest = hashlib.sha256(f"{spec.kind}\0{spec.filename}\0{spec.source}".encode())
-    for path, source in spec.modules:
-        digest.update(f"\0{path}\0{len(source)}\0{source}".encode())
+    return _code_digest(spec.kind, spec.filename, spec.source, spec.modules)
+
+
+@functools.lru_cache(maxsize=64)  # holds the sources: a few warm instances' worth
+def _code_digest(
+    kind: str, filename: str, source: str, modules: tuple[tuple[str, str], ...]
+) -> str:
+    """The code's digest, remembered: every invocation asks for it, and hashing a
+    warm instance's source again each time cost more than the lookup (a cache hit
+    compares the same string objects, which is immediate)."""
+    digest = hashlib.sha256(f"{kind}\0{filename}\0{source}".encode())
+    for path, text in modules:
+        digest.update(f"\0{path}\0{len(text)}\0{text}".encode())
     return digest.hexdigest()
 
 

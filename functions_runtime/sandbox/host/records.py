@@ -62,6 +62,8 @@ _SECRET_HEADERS = frozenset(
 )
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BREAK_RE = re.compile("[\r\n\0]")
+_SECRET_NAME_RE = re.compile("|".join(_SECRET_NAME_PARTS))
 
 
 class Failure(Exception):
@@ -145,6 +147,7 @@ def _check_headers(pairs: object) -> dict[str, str]:
     if not isinstance(pairs, list) or len(pairs) > MAX_HEADERS:
         raise _fail(f"malformed request: headers must be a list of at most {MAX_HEADERS} pairs")
     checked: dict[str, str] = {}
+    seen: set[str] = set()  # the names given, lower-cased
     for pair in pairs:
         if (
             not isinstance(pair, list)
@@ -153,15 +156,16 @@ def _check_headers(pairs: object) -> dict[str, str]:
         ):
             raise _fail("malformed request: each header is a [name, value] pair of text")
         name, value = pair
-        if any(c in name for c in "\r\n\0") or any(c in value for c in "\r\n\0"):
+        if _BREAK_RE.search(name) or _BREAK_RE.search(value):
             raise _fail(f"header {name!r} contains CR, LF or NUL")
         if not _TOKEN_RE.match(name):
             raise _fail(f"invalid header name {name!r}")
         lowered = name.lower()
         if lowered in _RESERVED_HEADERS:
             raise _fail(f"header {name!r} is set by fetch and cannot be given")
-        if lowered in _names(checked):
+        if lowered in seen:
             raise _fail(f"header {name!r} is given more than once")
+        seen.add(lowered)
         checked[name] = value
     return checked
 
@@ -203,7 +207,7 @@ def _check_timeout(timeout: object) -> float:
 
 def _looks_secret(name: str) -> bool:
     lowered = name.lower()
-    return lowered in _SECRET_HEADERS or any(part in lowered for part in _SECRET_NAME_PARTS)
+    return lowered in _SECRET_HEADERS or _SECRET_NAME_RE.search(lowered) is not None
 
 
 def masked_url(url: str, masker: Masker) -> str:

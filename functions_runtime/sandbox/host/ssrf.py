@@ -11,6 +11,7 @@ address: it sends a URL and gets an answer.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -43,6 +44,7 @@ _NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 _HOSTNAME_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
 _IP_LIKE_RE = re.compile(r"^[0-9.]+$|:|/")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_VERDICTS = 1024  # permits() answers remembered per policy
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters left as they are in the request target; everything else (spaces,
 # non-ASCII) is percent-encoded. "%" stays so existing escapes survive.
@@ -124,7 +126,10 @@ def normalize_host(host: str) -> str:
     return ascii_host
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_ip(text: str) -> IPAddress | None:
+    """The address ``text`` spells, or ``None`` (a pure function of the text, and the
+    address objects are immutable: cached, since one request parses its host 3 times)."""
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -228,6 +233,11 @@ class NetworkPolicy:
     allow: tuple[str, ...] = ()
     _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
+    # permits() answers, by (host, address): a pure function of them and of this
+    # immutable policy (DNS is still asked every time; only the verdict is remembered).
+    _verdicts: dict[tuple[str, IPAddress], str | None] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         networks: list[IPNetwork] = []
@@ -240,6 +250,7 @@ class NetworkPolicy:
                 networks.append(parsed)
         object.__setattr__(self, "_networks", tuple(networks))
         object.__setattr__(self, "_names", frozenset(names))
+        object.__setattr__(self, "_verdicts", {})
 
     @classmethod
     def from_string(cls, value: str | None) -> NetworkPolicy:
@@ -272,6 +283,18 @@ class NetworkPolicy:
 
     def permits(self, host: str, ip: IPAddress) -> str | None:
         """``None`` when ``host`` may be reached at ``ip``, else the refusal reason."""
+        key = (host, ip)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            pass
+        verdict = self._verdict(host, ip)
+        if len(self._verdicts) >= _VERDICTS:
+            self._verdicts.clear()
+        self._verdicts[key] = verdict
+        return verdict
+
+    def _verdict(self, host: str, ip: IPAddress) -> str | None:
         reason = refusal_reason(ip)
         if reason is None or self._covers_ip(ip):
             return None

@@ -75,7 +75,7 @@ def _encoded(secret: str) -> set[str]:
 class Masker:
     """Masks a fixed set of secret values in text. Immutable, deterministic."""
 
-    __slots__ = ("_long", "_short_quoted", "_values")
+    __slots__ = ("_long", "_longest", "_short_quoted", "_values")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         values = sorted({s for s in secrets if s})
@@ -91,13 +91,14 @@ class Masker:
         self._long = tuple(sorted(long_forms, key=lambda f: (-len(f), f)))
         self._short_quoted = tuple(sorted(quoted, key=lambda f: (-len(f), f)))
         self._values = frozenset(values)
+        self._longest = max((len(f) for f in self._long + self._short_quoted), default=0)
 
     def __bool__(self) -> bool:
         return bool(self._values)
 
     def longest(self) -> int:
         """The length of the longest form masked (how far a cut must look ahead)."""
-        return max((len(f) for f in self._long + self._short_quoted), default=0)
+        return self._longest
 
     def is_secret(self, value: str) -> bool:
         """``value`` is, as a whole, one of the secret values (any length)."""
