@@ -9,8 +9,9 @@ visibility set to the backoff and are reported as failures, so SQS keeps exactly
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .runtime import build_runtime, start_pool
 
@@ -21,26 +22,40 @@ _pool = start_pool()
 
 from aws_lambda_powertools.logging import Logger  # noqa: E402
 from aws_lambda_powertools.metrics import Metrics, MetricUnit  # noqa: E402
-from aws_lambda_powertools.utilities.batch import (  # noqa: E402
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse  # noqa: E402
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
-from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
 
-from ..delivery.dispatch import Settlement  # noqa: E402
-from ..delivery.ports import Job  # noqa: E402
 from .observe import traced  # noqa: E402
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from ..delivery.dispatch import Settlement
+    from ..delivery.ports import Job
 
 logger = Logger()
 metrics = Metrics()
 
+# The pool is ready here (a strict-mode isolation failure fails the cold start); the
+# clients, the dispatcher and Powertools' batch and idempotency utilities come with the
+# first event (docs/PERFORMANCE.md, "Lambda cold start").
 runtime = build_runtime(pool=_pool)
 runtime.pool.prestart()
-# Retries are reported item by item even when every record of a batch is one.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_processor: list[BatchProcessor] = []
+_processor_lock = threading.Lock()
+
+
+def processor() -> BatchProcessor:
+    """Powertools' SQS batch processor, built once (on the first event)."""
+    with _processor_lock:
+        if not _processor:
+            from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+            # Retries are reported item by item even when every record of a batch is one.
+            _processor.append(
+                BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+            )
+        return _processor[0]
 
 
 class RetryLater(Exception):
@@ -49,6 +64,8 @@ class RetryLater(Exception):
 
 def job_from(record: dict[str, Any]) -> Job:
     """The queue message as a job; a body that is not a JSON object is kept raw."""
+    from ..delivery.ports import Job
+
     attributes = record.get("attributes") or {}
     sent = int(attributes.get("SentTimestamp", "0")) / 1000
     try:
@@ -90,6 +107,11 @@ def settle(settlement: Settlement) -> None:
 @traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from ..delivery.dispatch import Settlement
+
     jobs = [job_from(r) for r in event.get("Records") or []]
     # A malformed message is dead-lettered on its own; it never holds up the batch.
     settlements = {
@@ -104,5 +126,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         settle(settlements[record.message_id])
 
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event, record_handler=record_handler, processor=processor(), context=context
     )
