@@ -9,9 +9,18 @@ visibility set to the backoff and are reported as failures, so SQS keeps exactly
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+# Powertools' batch utility first: imported once pydantic is, it also imports and builds
+# its parser's pydantic models for every event source (about 70 ms of CPU at a cold
+# start), which a processor without a model never uses. Nothing above imports pydantic;
+# tests/unit/test_lambda_cold_start.py checks that the parser stays out.
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
 
 from .runtime import build_runtime, start_pool
 
@@ -26,7 +35,6 @@ from aws_lambda_powertools.metrics import Metrics, MetricUnit  # noqa: E402
 from .observe import traced  # noqa: E402
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch import BatchProcessor
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -37,25 +45,12 @@ logger = Logger()
 metrics = Metrics()
 
 # The pool is ready here (a strict-mode isolation failure fails the cold start); the
-# clients, the dispatcher and Powertools' batch and idempotency utilities come with the
-# first event (docs/PERFORMANCE.md, "Lambda cold start").
+# clients, the dispatcher and Powertools' idempotency utility come with the first event
+# (docs/PERFORMANCE.md, "Lambda cold start").
 runtime = build_runtime(pool=_pool)
 runtime.pool.prestart()
-_processor: list[BatchProcessor] = []
-_processor_lock = threading.Lock()
-
-
-def processor() -> BatchProcessor:
-    """Powertools' SQS batch processor, built once (on the first event)."""
-    with _processor_lock:
-        if not _processor:
-            from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-
-            # Retries are reported item by item even when every record of a batch is one.
-            _processor.append(
-                BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-            )
-        return _processor[0]
+# Retries are reported item by item even when every record of a batch is one.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):
@@ -107,7 +102,6 @@ def settle(settlement: Settlement) -> None:
 @traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    from aws_lambda_powertools.utilities.batch import process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from ..delivery.dispatch import Settlement
@@ -126,5 +120,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         settle(settlements[record.message_id])
 
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor(), context=context
+        event=event, record_handler=record_handler, processor=processor, context=context
     )
