@@ -179,3 +179,19 @@ def test_a_cold_start_imports_only_what_init_needs(module: str, deferred: list[s
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_dispatcher_does_not_import_the_compiler_or_the_event_models() -> None:
+    """The worker Lambda's first event imports the dispatcher: not RestrictedPython, the
+    sandbox's module table or the SDK's event models, which only the worker template
+    (its own process) and uploads need."""
+    code = (
+        "import sys, functions_runtime.delivery.dispatch\n"
+        "print(sorted(n for n in ('functions_sdk.events', 'functions_sdk.source',\n"
+        "    'functions_runtime.sandbox.compiler', 'RestrictedPython') if n in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
