@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from ..delivery.ingest import Ingest
     from ..delivery.ports import DeliveryBackend
     from ..sandbox.host.pool import WorkerPool
+    from ..sandbox.host.store import KeyValueStore
 
-__all__ = ["LambdaRuntime", "LazyClient", "build_runtime", "start_pool"]
+__all__ = ["LambdaRuntime", "LazyClient", "LazyStore", "build_runtime", "start_pool"]
 
 T = TypeVar("T")
 
@@ -57,6 +58,36 @@ class LazyClient:
                     self._client = self._build()
                 client = self._client
         return getattr(client, name)
+
+
+class LazyStore:
+    """The handlers' store (``functions_sdk.store``), built on its first call, once: its
+    module brings the AWS delivery backend's models (pydantic), which init need not
+    import."""
+
+    def __init__(self, build: Callable[[], KeyValueStore]) -> None:
+        self._build = build
+        self._store: KeyValueStore | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def target(self) -> KeyValueStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._build()
+            return self._store
+
+    def get(self, scope: str, key: str) -> str | None:
+        return self.target.get(scope, key)
+
+    def put(self, scope: str, key: str, text: str, ttl: float | None) -> None:
+        self.target.put(scope, key, text, ttl)
+
+    def delete(self, scope: str, key: str) -> bool:
+        return self.target.delete(scope, key)
+
+    def incr(self, scope: str, key: str, by: int) -> int:
+        return self.target.incr(scope, key, by)
 
 
 def _allow(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -200,9 +231,13 @@ def build_runtime(
     # functions_sdk.store: the table template.yaml declares; without one, in memory.
     table = env.get("FUNCTIONS_STORE_TABLE", "").strip()
     if table:
-        from ..delivery.aws.store import DynamoStore
 
-        workers.store = DynamoStore(runtime._clients["dynamodb"], table)
+        def store() -> KeyValueStore:
+            from ..delivery.aws.store import DynamoStore
+
+            return DynamoStore(runtime._clients["dynamodb"], table)
+
+        workers.store = LazyStore(store)
     else:
         emit("FUNCTIONS_STORE_TABLE not set: handlers' store is in memory, per Lambda instance")
     return runtime

@@ -14,7 +14,7 @@ from unittest.mock import MagicMock
 import pytest
 
 from functions_runtime.lambdas.observe import traced, tracing_enabled
-from functions_runtime.lambdas.runtime import LambdaRuntime, LazyClient, start_pool
+from functions_runtime.lambdas.runtime import LambdaRuntime, LazyClient, LazyStore, start_pool
 
 IN_LAMBDA = {"LAMBDA_TASK_ROOT": "/var/task"}
 
@@ -148,6 +148,7 @@ def test_the_runtime_builds_each_service_once_when_threads_race() -> None:
             "functions_runtime.lambdas.worker",
             [
                 "boto3",
+                "pydantic",  # the store's module brings it: a LazyStore
                 "functions_runtime.delivery.dispatch",
                 # Powertools' parser models: never (the batch utility comes first).
                 "aws_lambda_powertools.utilities.parser",
@@ -155,7 +156,12 @@ def test_the_runtime_builds_each_service_once_when_threads_race() -> None:
         ),
         (
             "functions_runtime.lambdas.api",
-            ["boto3", "functions_runtime.api.app", "aws_lambda_powertools.event_handler"],
+            [
+                "boto3",
+                "pydantic",
+                "functions_runtime.api.app",
+                "aws_lambda_powertools.event_handler",
+            ],
         ),
     ],
 )
@@ -195,3 +201,21 @@ def test_the_dispatcher_does_not_import_the_compiler_or_the_event_models() -> No
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_the_handlers_store_is_built_on_its_first_call_and_only_once() -> None:
+    from functions_sdk._memory_store import MemoryStore
+
+    built: list[MemoryStore] = []
+
+    def build() -> MemoryStore:
+        built.append(MemoryStore())
+        return built[-1]
+
+    store = LazyStore(build)
+    assert built == []
+    store.put("s", "k", '"v"', None)
+    assert store.get("s", "k") == '"v"'
+    assert store.incr("s", "n", 2) == 2
+    assert store.delete("s", "k") is True
+    assert len(built) == 1 and store.target is built[0]
