@@ -176,10 +176,7 @@ def run_coldstart_rie(repeat: int, stack: Stack) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-rie-") as tmp:
         code = Path(tmp, "code")
         subprocess.run(
-            [str(ROOT / "scripts" / "build_lambda.sh"), str(code)],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "LAMBDA_PYTHON": str(PYTHON)},
+            [str(ROOT / "scripts" / "build_lambda.sh"), str(code)], check=True, capture_output=True
         )
         for i in range(repeat):
             event = stack.sqs_event(1000 + i)
