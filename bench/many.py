@@ -39,7 +39,7 @@ __all__ = ["ManyParams", "run_many"]
 
 @dataclass(frozen=True)
 class ManyParams:
-    counts: tuple[int, ...] = (1, 10, 100, 500)
+    counts: tuple[int, ...] = (1, 10, 100, 500, 1000, 3000)
     max_workers: int = 64
     rounds: int = 5
     events_per_round: int = 100
@@ -67,12 +67,15 @@ def _run_count(count: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
             _deliver(pool, specs[rank], next(events))
         warm_starts, warm_evictions = pool.starts, pool.evictions
         round_eps: list[float] = []
+        waits: list[tuple[int, float, bool]] = []  # (rank, ms invoke to result, missed)
         for _ in range(params.rounds):
             targets = rng.choices(range(count), weights, k=params.events_per_round)
             hit.update(targets)
             started = time.perf_counter()
             for rank in targets:
+                sent, starts = time.perf_counter(), pool.starts
                 _deliver(pool, specs[rank], next(events))
+                waits.append((rank, (time.perf_counter() - sent) * 1000, pool.starts > starts))
             round_eps.append(params.events_per_round / (time.perf_counter() - started))
         pids = pool.worker_pids()  # the workers (forked ones are the zygote's children)
         rss = [rss_bytes(pid) / MiB for pid in pids]
@@ -96,6 +99,7 @@ def _run_count(count: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
                 "worker_starts": steady_starts,
                 "evictions": pool.evictions - warm_evictions,
                 "miss_rate": round(steady_starts / steady_events, 3) if steady_events else 0.0,
+                **_waits(waits, count),
             },
             "worker_starts": pool.starts,
             "spare_hits": getattr(pool, "spare_hits", None),
@@ -109,6 +113,29 @@ def _run_count(count: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
             # the pages they have in common (not in total_pss_mb).
             "zygote_pss_mb": zygote_pss,
         }
+
+
+def _waits(waits: Sequence[tuple[int, float, bool]], count: int) -> dict[str, Any]:
+    """Invoke-to-result times: every event's p50 / p99, the p99 of the events of the
+    least busy instances (the less popular half of the ranks: the long tail), and the
+    median of the events that found their worker (hit) and of those that started one."""
+
+    def p(values: list[float], q: float) -> float | None:
+        if not values:
+            return None
+        ordered = sorted(values)
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    every = [ms for _, ms, _ in waits]
+    tail = [ms for rank, ms, _ in waits if rank >= count // 2]
+    return {
+        "wait_ms_p50": p(every, 0.5),
+        "wait_ms_p99": p(every, 0.99),
+        "tail_events": len(tail),
+        "tail_wait_ms_p99": p(tail, 0.99),
+        "hit_wait_ms_p50": p([ms for _, ms, missed in waits if not missed], 0.5),
+        "miss_wait_ms_p50": p([ms for _, ms, missed in waits if missed], 0.5),
+    }
 
 
 def _rss_summary(rss: Sequence[float]) -> dict[str, Any]:

@@ -300,6 +300,7 @@ def _render_cold(cold: dict[str, Any], targets: dict[str, dict[str, Any]]) -> st
 def _render_many(many: dict[str, Any]) -> str:
     rows = []
     for row in many["rows"]:
+        steady = row["steady"]
         rows.append(
             [
                 str(row["instances"]),
@@ -313,6 +314,9 @@ def _render_many(many: dict[str, Any]) -> str:
                 _num(row.get("zygote_pss_mb")),
                 _spread(row["steady"]["events_per_s"], 1),
                 _num(row["steady"]["miss_rate"], 3),
+                f"{_num(steady.get('wait_ms_p50'))} / {_num(steady.get('wait_ms_p99'))}",
+                _num(steady.get("tail_wait_ms_p99")),
+                f"{_num(steady.get('hit_wait_ms_p50'))} / {_num(steady.get('miss_wait_ms_p50'))}",
             ]
         )
     headers = [
@@ -327,6 +331,9 @@ def _render_many(many: dict[str, Any]) -> str:
         "zygote PSS MB",
         "steady events/s",
         "miss rate",
+        "wait ms p50 / p99",
+        "tail p99 ms",
+        "hit / miss p50 ms",
     ]
     title = (
         f"3. Many instances: WorkerPool(max_workers={many['max_workers']}), "

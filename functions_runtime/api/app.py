@@ -19,7 +19,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -141,6 +140,9 @@ class TestIn(_Body):
 
 def openapi_json(app: APIGatewayHttpResolver) -> str:
     """The OpenAPI document of ``app``'s routes (slow: it walks every model)."""
+    # Powertools' OpenAPI models take tens of ms to import: only when the document is.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     text: str = app.get_openapi_json_schema(
         title="Functions control plane",
         version="0.1.0",

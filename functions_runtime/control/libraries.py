@@ -16,12 +16,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, Literal
 
 from ..manifest import Manifest
-from ..sandbox.folder import compile_library
 from .auth import Principal
 from .errors import ServiceError, bad_request, conflict, invalid, not_found
 from .models import Function, Version, new_id
 from .ports import BlobStore, ConflictError, MetadataStore, NotFoundError
-from .uploads import Upload
 
 if TYPE_CHECKING:
     from .plane import Plane
@@ -54,6 +52,11 @@ def check_library(name: str, files: Mapping[str, str]) -> tuple[dict[str, str], 
                 "the library failed validation; nothing was stored",
                 [f"{name}/{path}:1: not valid UTF-8 text (a lone surrogate)"],
             ) from None
+    # The compiler (RestrictedPython, the sandbox's module table, the SDK's event models)
+    # only when a library is uploaded: the worker Lambda imports this module for
+    # module_files and pins_for (docs/PERFORMANCE.md, "Lambda cold start").
+    from ..sandbox.folder import compile_library
+
     report = compile_library(name, files)
     if report.errors:
         raise invalid(
@@ -140,6 +143,8 @@ class LibrariesMixin:
         library = self.store.find_function(ws, name)
         if library is None and not create:
             raise not_found("library", name)
+        from .uploads import Upload  # with the compiler: see check_library
+
         modules, warnings = check_library(name, files)
         upload = Upload("", None, Manifest(name=name), (), tuple(warnings), modules)
         if library is None:

@@ -33,7 +33,7 @@ from ..control.backend import Backend
 from ..control.libraries import module_files, pins_for
 from ..control.models import Instance, Version
 from ..control.ports import StoreError
-from ..control.service import decrypt_settings_and_names, spec_for
+from ..control.settings import decrypt_settings_and_names, spec_for
 from ..manifest import Manifest, RetrySpec
 from ..sandbox.host.pool import InstanceSpec, WorkerPool
 from .ports import Delivery, DeliveryBackend, Job, Queue

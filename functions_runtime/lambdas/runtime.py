@@ -2,9 +2,12 @@
 
 Cold start (docs/PERFORMANCE.md, "Lambda cold start"): the sandbox pool's zygote and
 isolation probe start in their own process, from a thread, as soon as the handler module
-asks (:func:`start_pool`), so they overlap the rest of the module's imports; each AWS
-client is built on its first call (:class:`LazyClient`), once per cold start, so an
-entry point pays only for the services it uses.
+asks (:func:`start_pool`), so they overlap the rest of the module's imports. Everything
+else is built when first used, once: each AWS client on its first call
+(:class:`LazyClient`, boto3 itself imported then), and the stores and services of
+:class:`LambdaRuntime` (the control plane, ingest, the dispatcher, with their modules and
+Powertools' idempotency) on first access, so an entry point pays only for what its
+requests use and its import stays small.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..sandbox.host import isolation
 
@@ -25,18 +28,11 @@ if TYPE_CHECKING:
     from ..delivery.ingest import Ingest
     from ..delivery.ports import DeliveryBackend
     from ..sandbox.host.pool import WorkerPool
+    from ..sandbox.host.store import KeyValueStore
 
-__all__ = ["LambdaRuntime", "LazyClient", "build_runtime", "start_pool"]
+__all__ = ["LambdaRuntime", "LazyClient", "LazyStore", "build_runtime", "start_pool"]
 
-
-@dataclass(frozen=True)
-class LambdaRuntime:
-    backend: Backend
-    delivery: DeliveryBackend
-    pool: WorkerPool
-    plane: ControlPlane
-    ingest: Ingest
-    dispatcher: Dispatcher
+T = TypeVar("T")
 
 
 # One lock for every client: a boto3 session is not safe to build clients from in
@@ -62,6 +58,36 @@ class LazyClient:
                     self._client = self._build()
                 client = self._client
         return getattr(client, name)
+
+
+class LazyStore:
+    """The handlers' store (``functions_sdk.store``), built on its first call, once: its
+    module brings the AWS delivery backend's models (pydantic), which init need not
+    import."""
+
+    def __init__(self, build: Callable[[], KeyValueStore]) -> None:
+        self._build = build
+        self._store: KeyValueStore | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def target(self) -> KeyValueStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._build()
+            return self._store
+
+    def get(self, scope: str, key: str) -> str | None:
+        return self.target.get(scope, key)
+
+    def put(self, scope: str, key: str, text: str, ttl: float | None) -> None:
+        self.target.put(scope, key, text, ttl)
+
+    def delete(self, scope: str, key: str) -> bool:
+        return self.target.delete(scope, key)
+
+    def incr(self, scope: str, key: str, by: int) -> int:
+        return self.target.incr(scope, key, by)
 
 
 def _allow(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -100,47 +126,118 @@ def start_pool(env: Mapping[str, str] | None = None) -> Future[WorkerPool]:
     return pending
 
 
+class LambdaRuntime:
+    """The pool (ready: strict isolation failures surface at init) and, built on first
+    access, once, under one lock: the control and delivery backends over lazy clients,
+    the control plane, ingest and the dispatcher. The worker Lambda never builds the
+    control plane or ingest; the API builds them on its first request."""
+
+    def __init__(self, env: Mapping[str, str], session: Any, pool: WorkerPool) -> None:
+        self.env = env
+        self.pool = pool
+        self.allow = _allow(env)
+        self._session = session
+        self._lock = threading.RLock()
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        # cached_property alone may build twice in two threads: here once, under the lock.
+        with self._lock:
+            if name not in self.__dict__:
+                self.__dict__[name] = build()
+            found: T = self.__dict__[name]
+            return found
+
+    def _client(self, name: str) -> LazyClient:
+        def build() -> Any:
+            if self._session is None:
+                import boto3
+
+                self._session = boto3.Session()
+            return self._session.client(name)
+
+        return LazyClient(build)
+
+    @cached_property
+    def _clients(self) -> dict[str, LazyClient]:
+        return self._once(
+            "_clients", lambda: {n: self._client(n) for n in ("dynamodb", "s3", "kms", "sqs")}
+        )
+
+    @cached_property
+    def backend(self) -> Backend:
+        def build() -> Backend:
+            from ..control.aws import aws_backend, names_from_env
+
+            c = self._clients
+            names = names_from_env(self.env)
+            return aws_backend(c["dynamodb"], c["s3"], c["kms"], names, serialize=False)
+
+        return self._once("backend", build)
+
+    @cached_property
+    def delivery(self) -> DeliveryBackend:
+        def build() -> DeliveryBackend:
+            from ..delivery.aws import aws_delivery, delivery_names_from_env
+
+            c = self._clients
+            return aws_delivery(c["sqs"], c["dynamodb"], delivery_names_from_env(self.env))
+
+        return self._once("delivery", build)
+
+    @cached_property
+    def plane(self) -> ControlPlane:
+        def build() -> ControlPlane:
+            from ..control.service import ControlPlane
+
+            return ControlPlane(self.backend, self.pool, allow=self.allow)
+
+        return self._once("plane", build)
+
+    @cached_property
+    def ingest(self) -> Ingest:
+        def build() -> Ingest:
+            from ..delivery.ingest import Ingest
+
+            delivery = self.delivery
+            return Ingest(self.backend.metadata, delivery.queue, delivery.deliveries)
+
+        return self._once("ingest", build)
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        def build() -> Dispatcher:
+            from ..delivery.dispatch import DeliveryPolicy, Dispatcher
+
+            attempts = int(self.env.get("FUNCTIONS_MAX_ATTEMPTS", "8"))
+            policy = DeliveryPolicy(max_attempts=attempts)
+            return Dispatcher(
+                self.backend, self.delivery, self.pool, policy=policy, allow=self.allow
+            )
+
+        return self._once("dispatcher", build)
+
+
 def build_runtime(
     env: Mapping[str, str] | None = None,
     session: Any = None,
     pool: Future[WorkerPool] | None = None,
 ) -> LambdaRuntime:
-    """Clients, stores and services from the environment the template sets. ``pool``:
-    from :func:`start_pool` (started here when not given)."""
-    from ..control.aws import aws_backend, names_from_env
-    from ..control.service import ControlPlane
-    from ..delivery.aws import aws_delivery, delivery_names_from_env
-    from ..delivery.aws.store import STORE_ENV_VAR, DynamoStore
-    from ..delivery.dispatch import DeliveryPolicy, Dispatcher
-    from ..delivery.ingest import Ingest
-
+    """The runtime of the environment the template sets; waits for the pool (``pool``:
+    from :func:`start_pool`, started here when not given) and gives it the handlers'
+    store. Clients, stores and services are built on first use."""
     env = os.environ if env is None else env
-    pending = pool or start_pool(env)
-    if session is None:
-        import boto3
-
-        session = boto3.Session()
-
-    def client(name: str) -> LazyClient:
-        return LazyClient(lambda: session.client(name))
-
-    dynamodb, s3, kms, sqs = (client(n) for n in ("dynamodb", "s3", "kms", "sqs"))
-    backend = aws_backend(dynamodb, s3, kms, names_from_env(env), serialize=False)
-    delivery = aws_delivery(sqs, dynamodb, delivery_names_from_env(env))
-    allow = _allow(env)
-    policy = DeliveryPolicy(max_attempts=int(env.get("FUNCTIONS_MAX_ATTEMPTS", "8")))
-    workers = pending.result()
+    workers = (pool or start_pool(env)).result()
+    runtime = LambdaRuntime(env, session, workers)
     # functions_sdk.store: the table template.yaml declares; without one, in memory.
-    table = env.get(STORE_ENV_VAR, "").strip()
+    table = env.get("FUNCTIONS_STORE_TABLE", "").strip()
     if table:
-        workers.store = DynamoStore(dynamodb, table)
+
+        def store() -> KeyValueStore:
+            from ..delivery.aws.store import DynamoStore
+
+            return DynamoStore(runtime._clients["dynamodb"], table)
+
+        workers.store = LazyStore(store)
     else:
-        emit(f"{STORE_ENV_VAR} not set: handlers' store is in memory, per Lambda instance")
-    return LambdaRuntime(
-        backend=backend,
-        delivery=delivery,
-        pool=workers,
-        plane=ControlPlane(backend, workers, allow=allow),
-        ingest=Ingest(backend.metadata, delivery.queue, delivery.deliveries),
-        dispatcher=Dispatcher(backend, delivery, workers, policy=policy, allow=allow),
-    )
+        emit("FUNCTIONS_STORE_TABLE not set: handlers' store is in memory, per Lambda instance")
+    return runtime

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+# Powertools' batch utility first: imported once pydantic is, it also imports and builds
+# its parser's pydantic models for every event source (about 70 ms of CPU at a cold
+# start), which a processor without a model never uses. Nothing above imports pydantic;
+# tests/unit/test_lambda_cold_start.py checks that the parser stays out.
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
 
 from .runtime import build_runtime, start_pool
 
@@ -21,22 +31,22 @@ _pool = start_pool()
 
 from aws_lambda_powertools.logging import Logger  # noqa: E402
 from aws_lambda_powertools.metrics import Metrics, MetricUnit  # noqa: E402
-from aws_lambda_powertools.utilities.batch import (  # noqa: E402
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse  # noqa: E402
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
-from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
 
-from ..delivery.dispatch import Settlement  # noqa: E402
-from ..delivery.ports import Job  # noqa: E402
 from .observe import traced  # noqa: E402
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from ..delivery.dispatch import Settlement
+    from ..delivery.ports import Job
 
 logger = Logger()
 metrics = Metrics()
 
+# The pool is ready here (a strict-mode isolation failure fails the cold start); the
+# clients, the dispatcher and Powertools' idempotency utility come with the first event
+# (docs/PERFORMANCE.md, "Lambda cold start").
 runtime = build_runtime(pool=_pool)
 runtime.pool.prestart()
 # Retries are reported item by item even when every record of a batch is one.
@@ -49,6 +59,8 @@ class RetryLater(Exception):
 
 def job_from(record: dict[str, Any]) -> Job:
     """The queue message as a job; a body that is not a JSON object is kept raw."""
+    from ..delivery.ports import Job
+
     attributes = record.get("attributes") or {}
     sent = int(attributes.get("SentTimestamp", "0")) / 1000
     try:
@@ -90,6 +102,10 @@ def settle(settlement: Settlement) -> None:
 @traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from ..delivery.dispatch import Settlement
+
     jobs = [job_from(r) for r in event.get("Records") or []]
     # A malformed message is dead-lettered on its own; it never holds up the batch.
     settlements = {

@@ -255,8 +255,9 @@ def test_events_flow_from_ingest_through_the_queue_to_deliveries(stack: Stack) -
     from functions_runtime.delivery.aws.store import DynamoStore
 
     for module in (stack.api, stack.worker):
-        assert isinstance(module.runtime.pool.store, DynamoStore)
-        assert module.runtime.pool.store._table == stack.names.store_table
+        store = module.runtime.pool.store.target  # a LazyStore: built on first use
+        assert isinstance(store, DynamoStore)
+        assert store._table == stack.names.store_table
     # -- control plane: a source, a function with a secret setting, a deployment ------
     write_key = stack.ok("POST", "/v1/sources", {"name": "web"}, 201)["write_key"]
     created = stack.ok(

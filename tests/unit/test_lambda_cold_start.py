@@ -1,15 +1,20 @@
 """What the Lambda entry points build at a cold start: the tracer only when tracing is
-on, AWS clients only when first used (once), the pool from a thread with its errors."""
+on, AWS clients and the runtime's services only when first used (once), the pool from a
+thread with its errors, and which heavy modules init leaves to the first event."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from typing import Any
+from unittest.mock import MagicMock
 
 import pytest
 
 from functions_runtime.lambdas.observe import traced, tracing_enabled
-from functions_runtime.lambdas.runtime import LazyClient, start_pool
+from functions_runtime.lambdas.runtime import LambdaRuntime, LazyClient, LazyStore, start_pool
 
 IN_LAMBDA = {"LAMBDA_TASK_ROOT": "/var/task"}
 
@@ -76,3 +81,141 @@ def test_the_pools_start_error_reaches_the_importing_thread() -> None:
     pending = start_pool({"FUNCTIONS_ISOLATION": "no-such-mode"})
     with pytest.raises(ValueError, match="must be one of"):
         pending.result(timeout=30)
+
+
+NAMES = {
+    "FUNCTIONS_TABLE": "t",
+    "FUNCTIONS_CODE_BUCKET": "b",
+    "FUNCTIONS_KMS_KEY_ID": "k",
+    "FUNCTIONS_QUEUE_URL": "https://sqs.example/q",
+    "FUNCTIONS_DLQ_URL": "https://sqs.example/dlq",
+    "FUNCTIONS_DELIVERIES_TABLE": "d",
+    "FUNCTIONS_IDEMPOTENCY_TABLE": "i",
+}
+
+
+class _Session:
+    """A boto3 session stand-in: counts the clients built; each is a MagicMock."""
+
+    def __init__(self) -> None:
+        self.built: list[str] = []
+        self._lock = threading.Lock()
+
+    def client(self, name: str) -> Any:
+        with self._lock:
+            self.built.append(name)
+        return MagicMock(name=name)
+
+
+def _runtime(session: _Session) -> LambdaRuntime:
+    return LambdaRuntime(NAMES, session, pool=MagicMock(name="pool"))
+
+
+def test_the_runtime_builds_nothing_until_asked() -> None:
+    session = _Session()
+    runtime = _runtime(session)
+    assert session.built == []
+    assert not {"backend", "delivery", "plane", "ingest", "dispatcher"} & set(vars(runtime))
+    runtime.backend  # noqa: B018 (the access builds it)
+    assert session.built == []  # its clients are built on their first call
+    assert "plane" not in vars(runtime) and "dispatcher" not in vars(runtime)
+
+
+def test_the_runtime_builds_each_service_once_when_threads_race() -> None:
+    session = _Session()
+    runtime = _runtime(session)
+    start = threading.Barrier(8)
+    seen: list[tuple[int, int, int]] = []
+
+    def use() -> None:
+        start.wait()
+        seen.append((id(runtime.dispatcher), id(runtime.plane), id(runtime.ingest)))
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 1
+    assert runtime.dispatcher.delivery is runtime.delivery
+    assert len(session.built) == len(set(session.built))  # each client built once
+
+
+@pytest.mark.parametrize(
+    ("module", "deferred"),
+    [
+        (
+            "functions_runtime.lambdas.worker",
+            [
+                "boto3",
+                "pydantic",  # the store's module brings it: a LazyStore
+                "functions_runtime.delivery.dispatch",
+                # Powertools' parser models: never (the batch utility comes first).
+                "aws_lambda_powertools.utilities.parser",
+            ],
+        ),
+        (
+            "functions_runtime.lambdas.api",
+            [
+                "boto3",
+                "pydantic",
+                "functions_runtime.api.app",
+                "aws_lambda_powertools.event_handler",
+            ],
+        ),
+    ],
+)
+def test_a_cold_start_imports_only_what_init_needs(module: str, deferred: list[str]) -> None:
+    """Init starts the pool and Powertools' logger and metrics (and the worker's batch
+    processor); the clients, the dispatcher, the API's resolver come with the first
+    event (docs/PERFORMANCE.md)."""
+    code = (
+        f"import sys, {module} as m\n"
+        f"print(sorted(n for n in {deferred!r} if n in sys.modules))\n"
+        "m.runtime.pool.close()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNCTIONS_", "AWS_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, **NAMES, "AWS_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_dispatcher_does_not_import_the_compiler_or_the_event_models() -> None:
+    """The worker Lambda's first event imports the dispatcher: not RestrictedPython, the
+    sandbox's module table or the SDK's event models, which only the worker template
+    (its own process) and uploads need."""
+    code = (
+        "import sys, functions_runtime.delivery.dispatch\n"
+        "print(sorted(n for n in ('functions_sdk.events', 'functions_sdk.source',\n"
+        "    'functions_runtime.sandbox.compiler', 'RestrictedPython') if n in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_handlers_store_is_built_on_its_first_call_and_only_once() -> None:
+    from functions_sdk._memory_store import MemoryStore
+
+    built: list[MemoryStore] = []
+
+    def build() -> MemoryStore:
+        built.append(MemoryStore())
+        return built[-1]
+
+    store = LazyStore(build)
+    assert built == []
+    store.put("s", "k", '"v"', None)
+    assert store.get("s", "k") == '"v"'
+    assert store.incr("s", "n", 2) == 2
+    assert store.delete("s", "k") is True
+    assert len(built) == 1 and store.target is built[0]

@@ -91,14 +91,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...control.ports import StoreError
 from ..ports import DeliveryBackend
 from .faults import ClientError, error_code, translate
-from .idempotency import DeliveryIdempotency
 from .queue import REDRIVE_REASON, SqsQueue
 from .records import DynamoDeliveryStore
+
+if TYPE_CHECKING:
+    from .idempotency import DeliveryIdempotency
 
 __all__ = [
     "REDRIVE_REASON",
@@ -163,6 +165,8 @@ def aws_delivery(
 ) -> DeliveryBackend:
     """The queue, records and idempotency layer on AWS. ``serialize`` and
     ``dead_wait_seconds``: see ``SqsQueue``."""
+    from .idempotency import DeliveryIdempotency
+
     return DeliveryBackend(
         queue=SqsQueue(
             sqs,
@@ -253,3 +257,13 @@ def _provision_table(dynamodb: Any, table: str, keys: list[str], *, ttl: str) ->
                 TableName=table,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl},
             )
+
+
+def __getattr__(name: str) -> Any:
+    # Powertools' idempotency imports boto3: only when the layer is built (aws_delivery)
+    # or asked for, not when a Lambda imports the store (docs/PERFORMANCE.md).
+    if name == "DeliveryIdempotency":
+        from .idempotency import DeliveryIdempotency
+
+        return DeliveryIdempotency
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

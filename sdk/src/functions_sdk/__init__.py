@@ -12,6 +12,9 @@ A destination function is a module with one handler per event type::
 Everything public is listed in ``__all__``; anything else is private and may change.
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     DropEvent,
     EventNotSupported,
@@ -23,22 +26,60 @@ from .errors import (
     StoreError,
     ValidationError,
 )
-from .events import (
-    AliasEvent,
-    BaseEvent,
-    DeleteEvent,
-    Event,
-    GroupEvent,
-    IdentifyEvent,
-    PageEvent,
-    ScreenEvent,
-    TrackEvent,
-    event_to_dict,
-)
 from .http import Response, fetch
 from .log import logger
 from .settings import Settings
-from .source import SourceRequest, emit
+
+if TYPE_CHECKING:
+    from .events import (
+        AliasEvent,
+        BaseEvent,
+        DeleteEvent,
+        Event,
+        GroupEvent,
+        IdentifyEvent,
+        PageEvent,
+        ScreenEvent,
+        TrackEvent,
+        event_to_dict,
+    )
+    from .source import SourceRequest, emit
+
+# The event models and source requests are pydantic models: their module is imported
+# when one of them is first asked for, so a process that needs only the errors,
+# settings or fetch (the runtime's host side, a Lambda's cold start) does not build
+# them. The sandbox's worker template imports functions_sdk.events itself.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "AliasEvent",
+            "BaseEvent",
+            "DeleteEvent",
+            "Event",
+            "GroupEvent",
+            "IdentifyEvent",
+            "PageEvent",
+            "ScreenEvent",
+            "TrackEvent",
+            "event_to_dict",
+        ),
+        "events",
+    ),
+    "SourceRequest": "source",
+    "emit": "source",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "AliasEvent",
