@@ -108,6 +108,9 @@ class Database:
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
         self._finalizer = weakref.finalize(self, _close_all, self._idle)
+        self._watch: list[sqlite3.Connection] = []  # the one that asks for data_version
+        self._watch_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._watch)
         _create_private_file(path)
         with translate_errors("the schema could not be created"):
             self._initialise()
@@ -117,6 +120,19 @@ class Database:
         with self._lock:
             self._closed = True
             self._finalizer()
+        with self._watch_lock:
+            _close_all(self._watch)
+
+    def changes_seen(self) -> int:
+        """A number that changes whenever a connection other than the one asked (of this
+        process or another) commits to the file: SQLite's ``PRAGMA data_version``, on a
+        connection kept for asking only. What was read before it changed may be stale."""
+        with self._watch_lock, translate_errors("the database could not be read"):
+            if not self._watch:
+                if self._closed:
+                    raise StoreError("the metadata store is closed")
+                self._watch.append(self._connect())
+            return int(self._watch[0].execute("PRAGMA data_version").fetchone()[0])
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

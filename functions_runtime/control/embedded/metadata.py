@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from .db import Database, time_key
 __all__ = ["EmbeddedMetadataStore"]
 
 R = TypeVar("R", bound=BaseModel)
+_KEYS_REMEMBERED = 10_000
 Params = Sequence[str | int | None]
 Columns = Mapping[str, str | int | None]
 
@@ -30,6 +32,9 @@ class EmbeddedMetadataStore:
 
     def __init__(self, path: Path) -> None:
         self._db = Database(path)
+        self._keys: dict[str, Source | None] = {}  # write key hash -> its source
+        self._keys_version = -1
+        self._keys_lock = threading.Lock()
 
     def close(self) -> None:
         """Release the database connections; the store cannot be used afterwards."""
@@ -233,9 +238,28 @@ class EmbeddedMetadataStore:
         return self._one(Source, sql, [workspace_id, name])
 
     def find_source_by_write_key(self, write_key_hash: str) -> Source | None:
-        """The source whose write key has this SHA-256 hash, or None."""
+        """The source whose write key has this SHA-256 hash, or None.
+
+        Ingest asks this for every request, so answers are remembered until anything
+        commits to the file (any connection, any process: ``Database.changes_seen``):
+        a key created, rotated or deleted counts from the next request on, as without
+        the memory. An answer is kept only under the version read before its query.
+        """
+        version = self._db.changes_seen()
+        with self._keys_lock:
+            if version != self._keys_version:
+                self._keys.clear()
+                self._keys_version = version
+            elif write_key_hash in self._keys:
+                return self._keys[write_key_hash]
         sql = "SELECT body FROM sources WHERE write_key_hash = ?"
-        return self._one(Source, sql, [write_key_hash])
+        source = self._one(Source, sql, [write_key_hash])
+        with self._keys_lock:
+            if version == self._keys_version:
+                if len(self._keys) >= _KEYS_REMEMBERED:  # a flood of unknown keys
+                    self._keys.clear()
+                self._keys[write_key_hash] = source
+        return source
 
     def update_source(self, source: Source) -> None:
         """Replace the source's record; ``NotFoundError`` if it is not in its workspace."""
