@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ import pytest
 from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.service import ControlPlane
-from functions_runtime.delivery.dispatch import DeliveryPolicy, Dispatcher, wait_for
+from functions_runtime.delivery.dispatch import DeliveryPolicy, Dispatcher
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import Ingest
 from functions_runtime.delivery.ports import Job
@@ -92,9 +93,9 @@ def result(outcome: str, error_type: str | None = None) -> dict[str, Any]:
 
 
 class World:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, clock: Callable[[], float] = time.time) -> None:
         self.backend = open_embedded(tmp_path / "data")
-        self.delivery = open_delivery(tmp_path / "data")
+        self.delivery = open_delivery(tmp_path / "data", clock=clock)
         self.pool = WorkerPool(max_workers=4, spares=0)
         self.scripted = ScriptedPool(self.pool)
         self.plane = ControlPlane(self.backend, self.pool)
@@ -138,42 +139,48 @@ def world(tmp_path: Path) -> Iterator[World]:
 # -- a crash after the in-progress save --------------------------------------------------
 
 
-def test_a_crash_after_the_claim_retries_the_event_then_delivers_it(world: World) -> None:
-    instance = world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
-    dispatcher = world.dispatcher(visibility_timeout=1)
-    [job] = world.send("Order Completed")
+def test_a_crash_after_the_claim_retries_the_event_then_delivers_it(tmp_path: Path) -> None:
+    """A crashed claim holds the message for exactly the visibility timeout.
 
-    def die(spec: InstanceSpec, events: list[Any]) -> list[dict[str, Any]]:
-        raise DispatcherDied
+    The delivery store's clock runs ``ahead`` seconds before the wall clock: Powertools
+    stamps the in-progress expiry with the wall clock, the store decides with its own, so
+    moving ``ahead`` is moving time for the claim and nothing else."""
+    ahead = 0.0
+    world = World(tmp_path, clock=lambda: time.time() + ahead)
+    try:
+        instance = world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+        dispatcher = world.dispatcher(visibility_timeout=10)
+        [job] = world.send("Order Completed")
 
-    world.scripted.script = die
-    with pytest.raises(DispatcherDied):  # claimed (saved in progress), then gone
-        dispatcher.process([job])
-    world.scripted.script = None
+        def die(spec: InstanceSpec, events: list[Any]) -> list[dict[str, Any]]:
+            raise DispatcherDied
 
-    # Received again while its claim is still in progress: retried, never acked.
-    again = replace(job, receive_count=2)
-    [busy] = dispatcher.process([again])
-    assert (busy.action, busy.outcome) == ("retry", ""), busy
-    assert busy.delay >= 1
-    assert world.outcomes(instance.id) == []
+        world.scripted.script = die
+        with pytest.raises(DispatcherDied):  # claimed (saved in progress), then gone
+            dispatcher.process([job])
+        world.scripted.script = None
 
-    # Once the claim has expired, the next receive runs it.
-    settled: list[Any] = []
+        # Received again while its claim is in progress (9 s of the 10 passed): retried
+        # after the base delay, never acked, nothing recorded, nothing run.
+        ahead = 9.0
+        [busy] = dispatcher.process([replace(job, receive_count=2)])
+        assert (busy.action, busy.delay, busy.outcome) == ("retry", 1, ""), busy
+        assert world.outcomes(instance.id) == []
+        assert world.scripted.calls[1:] == []
 
-    def delivered() -> bool:
-        [settlement] = dispatcher.process([replace(job, receive_count=3 + len(settled))])
-        settled.append(settlement)
-        return settlement.action == "ack"
-
-    assert wait_for(delivered, timeout=30, interval=0.2)
-    assert settled[-1].outcome == "delivered"
-    assert world.outcomes(instance.id) == ["delivered"]
-    # and a duplicate after that is acked without running again
-    calls = len(world.scripted.calls)
-    [duplicate] = dispatcher.process([replace(job, receive_count=9)])
-    assert (duplicate.action, duplicate.outcome) == ("ack", "")
-    assert len(world.scripted.calls) == calls
+        # Once the claim has expired (11 s: the visibility timeout is over, well within
+        # the idempotency window and the backends' own 30 s default), it runs.
+        ahead = 11.0
+        [settlement] = dispatcher.process([replace(job, receive_count=3)])
+        assert (settlement.action, settlement.outcome) == ("ack", "delivered"), settlement
+        assert world.outcomes(instance.id) == ["delivered"]
+        # and a duplicate after that is acked without running again
+        calls = len(world.scripted.calls)
+        [duplicate] = dispatcher.process([replace(job, receive_count=9)])
+        assert (duplicate.action, duplicate.outcome) == ("ack", "")
+        assert len(world.scripted.calls) == calls
+    finally:
+        world.pool.close()
 
 
 # -- insert functions ----------------------------------------------------------------------
@@ -308,7 +315,12 @@ def test_an_event_for_an_instance_disabled_after_queueing_is_filtered_not_run(
     [job] = world.send("Order Completed")
     world.plane.update_instance(ADMIN, world.ws, instance.id, enabled=False)
     ran: list[Any] = []
-    world.scripted.script = lambda spec, events: ran.append(events) or [result("delivered")]
+
+    def run(spec: InstanceSpec, events: list[Any]) -> list[dict[str, Any]]:
+        ran.append(events)
+        return [result("delivered")]
+
+    world.scripted.script = run
     [settlement] = world.dispatcher().process([job])
     assert (settlement.action, settlement.outcome) == ("ack", "filtered"), settlement
     assert ran == []
