@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from functions_runtime.api.app import build_app
 from functions_runtime.api.local import LocalContext, to_apigw_event
 from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
+from functions_runtime.control.errors import ServiceError
 from functions_runtime.control.service import ControlPlane
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, Ingest
@@ -394,3 +396,127 @@ def test_a_rejected_message_with_a_type_that_is_not_text_has_no_event_type(harne
         harness.workspace, harness.instance.id, outcome="rejected"
     )
     assert (record.message_id, record.event_type) == ("m-odd", None)
+
+
+# -- Content-Encoding and whole-request refusals, each with its status, code and message ---
+
+
+def test_identity_gzip_and_deflate_bodies_are_all_queued(harness: Harness) -> None:
+    raw = json.dumps({"batch": [track(1), track(2)]}).encode()
+    bodies = {
+        "identity": raw,
+        " Identity ": raw,
+        "": raw,
+        "gzip": gzip.compress(raw),
+        "GZIP": gzip.compress(raw),
+        "deflate": zlib.compress(raw),
+    }
+    for encoding, body in bodies.items():
+        status, answer = harness.post("/v1/batch", body, headers={"content-encoding": encoding})
+        assert (status, answer) == (200, {"success": True, "queued": 2}), encoding
+    assert harness.queued() == 12
+
+
+def test_a_body_that_decompresses_to_exactly_the_limit_is_read_whole(harness: Harness) -> None:
+    """Decompression stops just past ``MAX_BATCH_BYTES``: a body of exactly the limit
+    is read to its end (and queued), one byte more is refused with 413."""
+
+    def batch(last: int) -> bytes:
+        messages = [track(i, properties={"pad": "p" * 21_500}) for i in range(23)]
+        messages.append(track(23, properties={"pad": "p" * last}))
+        return json.dumps({"batch": messages}).encode()
+
+    exact = batch(MAX_BATCH_BYTES - len(batch(0)))
+    assert len(exact) == MAX_BATCH_BYTES
+    status, answer = harness.post(
+        "/v1/batch", gzip.compress(exact), headers={"content-encoding": "gzip"}
+    )
+    assert (status, answer) == (200, {"success": True, "queued": 24})
+    status, answer = harness.post(
+        "/v1/batch", gzip.compress(exact + b" "), headers={"content-encoding": "gzip"}
+    )
+    assert (status, answer["error"]) == (
+        413,
+        {
+            "code": "payload_too_large",
+            "message": f"the decompressed body is over {MAX_BATCH_BYTES} bytes",
+        },
+    )
+
+
+def refused(harness: Harness, kind: str, body: bytes, **headers: str | None) -> Any:
+    options: dict[str, str | None] = {
+        "content_type": "application/json",
+        "content_encoding": None,
+        "authorization": "Basic " + base64.b64encode(f"{harness.write_key}:".encode()).decode(),
+        **headers,
+    }
+    with pytest.raises(ServiceError) as caught:
+        harness.ingest.accept(kind, body, **options)
+    assert harness.queued() == 0
+    return caught.value.status, caught.value.code, caught.value.message
+
+
+def test_whole_request_refusals_say_why(harness: Harness) -> None:
+    one = json.dumps(track()).encode()
+    big = json.dumps(track(properties={"blob": "x" * MAX_MESSAGE_BYTES})).encode()
+    assert refused(harness, "batch", one, content_encoding="br") == (
+        415,
+        "unsupported_media_type",
+        "unsupported Content-Encoding br",
+    )
+    bad = refused(harness, "batch", b"not gzip at all", content_encoding="gzip")
+    assert bad[:2] == (400, "bad_request")
+    assert bad[2].startswith("the body is not valid gzip: ")
+    bad = refused(harness, "batch", b"not deflate", content_encoding="deflate")
+    assert bad[:2] == (400, "bad_request")
+    assert bad[2].startswith("the body is not valid deflate: ")
+    assert refused(harness, "trackx", one) == (
+        404,
+        "not_found",
+        "unknown ingest endpoint /v1/trackx",
+    )
+    assert refused(harness, "track", one, content_type="Application/XML; charset=utf-8") == (
+        415,
+        "unsupported_media_type",
+        "send JSON (Content-Type: application/json), not application/xml",
+    )
+    assert refused(harness, "track", big) == (
+        413,
+        "payload_too_large",
+        f"the request body is {len(big)} bytes; the limit is {MAX_MESSAGE_BYTES}",
+    )
+    bad = refused(harness, "track", b"{nope")
+    assert bad[:2] == (400, "bad_request")
+    assert bad[2].startswith("the body is not JSON: ")
+    assert refused(harness, "batch", b"[1, 2]") == (
+        400,
+        "bad_request",
+        "the body must be a JSON object",
+    )
+    assert refused(harness, "batch", b"[" * 5000 + b"]" * 5000) == (
+        400,
+        "bad_request",
+        "the body nests objects and arrays too deeply (the limit is 64 levels)",
+    )
+
+
+@pytest.mark.parametrize("kind", ["track", "identify", "page", "screen", "group", "alias"])
+def test_each_single_message_endpoint_takes_up_to_the_message_limit(
+    harness: Harness, kind: str
+) -> None:
+    message = {"type": kind, "userId": "u1", "event": "Clicked", "groupId": "g1"}
+    message["previousId"] = "u0"
+    head = len(json.dumps({**message, "properties": {"pad": ""}}).encode())
+    exact = json.dumps({**message, "properties": {"pad": "p" * (MAX_MESSAGE_BYTES - head)}})
+    assert len(exact.encode()) == MAX_MESSAGE_BYTES
+    options = {
+        "content_type": "text/plain",
+        "content_encoding": None,
+        "authorization": "Basic " + base64.b64encode(f"{harness.write_key}:".encode()).decode(),
+    }
+    accepted = harness.ingest.accept(kind, exact.encode(), **options)
+    assert (accepted.accepted, accepted.rejected) == (1, [])
+    with pytest.raises(ServiceError) as caught:
+        harness.ingest.accept(kind, exact.encode() + b" ", **options)
+    assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
