@@ -520,3 +520,19 @@ def test_each_single_message_endpoint_takes_up_to_the_message_limit(
     with pytest.raises(ServiceError) as caught:
         harness.ingest.accept(kind, exact.encode() + b" ", **options)
     assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
+
+
+@pytest.mark.parametrize("content_type", [None, "", "application/json; charset=utf-8"])
+def test_the_import_endpoint_takes_a_batch_with_or_without_a_content_type(
+    harness: Harness, content_type: str | None
+) -> None:
+    body = json.dumps({"batch": [track(1), track(2)]}).encode()
+    accepted = harness.ingest.accept(
+        "import",
+        body,
+        authorization="Basic " + base64.b64encode(f"{harness.write_key}:".encode()).decode(),
+        content_type=content_type,
+        content_encoding=None,
+    )
+    assert (accepted.queued, accepted.accepted, accepted.rejected) == (2, 2, [])
+    assert harness.queued() == 2
