@@ -104,13 +104,15 @@ class World:
         self.source, _ = self.plane.create_source(ADMIN, self.ws, "web")
         self.ingest = Ingest(self.backend.metadata, self.delivery.queue, self.delivery.deliveries)
 
-    def dispatcher(self, **policy: Any) -> Dispatcher:
+    def dispatcher(self, clock: Callable[[], datetime] | None = None, **policy: Any) -> Dispatcher:
         return Dispatcher(
             self.backend,
             self.delivery,
             self.scripted,  # type: ignore[arg-type]
             policy=DeliveryPolicy(**policy),
             allow=("127.0.0.1",),
+            clock=clock or (lambda: datetime.now(UTC)),
+            rng=random.Random(7),
         )
 
     def deploy(self, name: str, files: dict[str, str], **kw: Any) -> Any:
@@ -358,3 +360,104 @@ def test_a_claim_is_held_for_the_visibility_timeout(world: World, tmp_path: Path
     assert status == "INPROGRESS"
     assert expiry is not None
     assert before + 120_000 - 1 <= expiry <= after + 120_000 + 1
+
+
+# -- what each settlement records -------------------------------------------------------------
+
+
+def sandbox(
+    outcome: str, error: dict[str, Any] | None, *, message: str = "scripted"
+) -> dict[str, Any]:
+    """A full sandbox result: logs, requests and duration as a real invoke returns them."""
+    return {
+        "outcome": outcome,
+        "result": {"ok": True} if outcome == "delivered" else None,
+        "error": error,
+        "logs": [f"{outcome}: {message}"],
+        "requests": [{"method": "POST", "url": "https://example.com/hook", "status": 200}],
+        "duration_ms": 12.5,
+    }
+
+
+def test_each_outcome_is_recorded_with_what_the_sandbox_returned(world: World) -> None:
+    instance = world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    long = "m" * 600
+    results = {
+        "delivered": sandbox("delivered", None),
+        "rejected": sandbox("rejected", {"type": "ValidationError", "message": "no", "line": 3}),
+        "invalid": sandbox("invalid", {"type": "CompileError", "message": long, "line": 1}),
+        "retry": sandbox("retry", {"type": "RetryError", "message": "later", "line": 2}),
+        "exhausted": sandbox("retry", {"type": "RetryError", "message": "again", "line": 2}),
+        "bare": sandbox("retry", None),
+    }
+    world.scripted.script = lambda spec, events: [results[e["event"]] for e in events]
+    jobs = {job.body["event"]["event"]: job for job in world.send(*results)}
+    now = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    dispatcher = world.dispatcher(clock=lambda: now, max_attempts=3)
+    ordered = [
+        replace(jobs[name], receive_count=3 if name in ("exhausted", "bare") else 1)
+        for name in results
+    ]
+    settled = {s.job.body["event"]["event"]: s for s in dispatcher.process(ordered)}
+    assert (settled["delivered"].action, settled["delivered"].outcome) == ("ack", "delivered")
+    assert (settled["rejected"].action, settled["rejected"].outcome) == ("ack", "rejected")
+    invalid = settled["invalid"]
+    assert (invalid.action, invalid.outcome) == ("dead", "failed")
+    assert invalid.reason == ("CompileError: " + long)[:500]
+    assert len(invalid.reason) == 500
+    retry = settled["retry"]
+    assert (retry.action, retry.outcome, retry.reason) == ("retry", "retry", "")
+    assert retry.delay == dispatcher.policy.schedule().wait(1, random.Random(7))
+    assert (settled["exhausted"].action, settled["exhausted"].reason) == (
+        "dead",
+        "retries exhausted after 3 attempts: RetryError: again",
+    )
+    assert (settled["bare"].action, settled["bare"].reason) == (
+        "dead",
+        "retries exhausted after 3 attempts: retry: ",
+    )
+
+    records = {r.event["event"]: r for r in world.delivery.deliveries.list(world.ws, instance.id)}
+    expected_outcome = {
+        "delivered": "delivered",
+        "rejected": "rejected",
+        "invalid": "failed",
+        "retry": "retry",
+        "exhausted": "failed",
+        "bare": "failed",
+    }
+    for name, record in records.items():
+        job = next(j for j in ordered if j.body["event"]["event"] == name)
+        assert record.outcome == expected_outcome[name], name
+        # a failure without an error says so with an empty one
+        assert record.error == (results[name]["error"] if name != "bare" else {}), name
+        assert (record.logs, record.requests, record.duration_ms) == (
+            results[name]["logs"],
+            results[name]["requests"],
+            12.5,
+        ), name
+        assert (record.attempt, record.at, record.version_id) == (
+            job.receive_count,
+            now,
+            instance.version_id,
+        ), name
+        assert record.id == f"{instance.id}:{job.body['message_id']}:{job.receive_count}"
+        assert (record.message_id, record.event_type, record.workspace_id) == (
+            job.body["message_id"],
+            "track",
+            world.ws,
+        )
+        assert record.event == job.body["event"]
+    assert sorted(records) == sorted(results)
+
+
+def test_an_event_exactly_at_its_window_is_dead_lettered(world: World) -> None:
+    world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    world.scripted.script = lambda spec, events: [result("retry", "RetryError")]
+    [job] = world.send("Order Completed")
+    deadline = world.dispatcher().policy.schedule().deadline_seconds
+    at = job.sent_at + timedelta(seconds=deadline)
+    before = world.dispatcher(clock=lambda: at - timedelta(seconds=1))
+    assert before.process([job])[0].action == "retry"
+    [settlement] = world.dispatcher(clock=lambda: at).process([replace(job, receive_count=2)])
+    assert (settlement.action, settlement.outcome) == ("dead", "failed"), settlement
