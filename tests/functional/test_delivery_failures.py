@@ -461,3 +461,78 @@ def test_an_event_exactly_at_its_window_is_dead_lettered(world: World) -> None:
     assert before.process([job])[0].action == "retry"
     [settlement] = world.dispatcher(clock=lambda: at).process([replace(job, receive_count=2)])
     assert (settlement.action, settlement.outcome) == ("dead", "failed"), settlement
+
+
+def test_an_insert_forwards_each_returned_event_and_settles_the_others_itself(
+    world: World,
+) -> None:
+    """Scripted insert results, one per event: two forwarded (replaced by what the
+    insert returned), one returning nothing (rejected), one failing (retried with its
+    error), one filtered. Only the forwarded ones reach the destination, in one call."""
+    scrub = world.deploy("scrub", {"handler.py": INSERT, "function.toml": INSERT_MANIFEST})
+    dest = world.deploy("dest", {"handler.py": ECHO}, source_id=world.source.id, insert_id=scrub.id)
+    inserted = {
+        "a": sandbox("delivered", None) | {"result": {"type": "track", "event": "A2"}},
+        "b": sandbox("delivered", None) | {"result": {"type": "track", "event": "B2"}},
+        "none": sandbox("delivered", None) | {"result": None},
+        "flaky": sandbox("retry", {"type": "RetryError", "message": "busy", "line": 4}),
+        "drop": sandbox("filtered", {"type": "Filtered", "message": "internal", "line": 5}),
+    }
+
+    def script(spec: InstanceSpec, events: list[Any]) -> list[dict[str, Any]]:
+        if spec.key.startswith(scrub.id):
+            return [inserted[e["event"]] for e in events]
+        return [sandbox("delivered", None) for _ in events]
+
+    world.scripted.script = script
+    jobs = world.send(*inserted)
+    settled = {s.job.body["event"]["event"]: s for s in world.dispatcher().process(jobs)}
+    assert {name: (s.action, s.outcome) for name, s in settled.items()} == {
+        "a": ("ack", "delivered"),
+        "b": ("ack", "delivered"),
+        "none": ("ack", "rejected"),
+        "flaky": ("retry", "retry"),
+        "drop": ("ack", "filtered"),
+    }
+    [to_insert, to_dest] = world.scripted.calls
+    assert (to_insert[0].key.startswith(scrub.id), to_insert[2]) == (True, False)
+    assert [e["event"] for e in to_insert[1]] == list(inserted)
+    assert to_dest[1] == [{"type": "track", "event": "A2"}, {"type": "track", "event": "B2"}]
+    errors = {r.event["event"]: r.error for r in world.delivery.deliveries.list(world.ws, dest.id)}
+    assert errors == {
+        "a": None,
+        "b": None,
+        "none": {
+            "type": "ValidationError",
+            "line": None,
+            "message": "insert function: the insert function must return the event to forward",
+        },
+        "flaky": {"type": "RetryError", "line": 4, "message": "insert function: busy"},
+        "drop": {"type": "Filtered", "line": 5, "message": "insert function: internal"},
+    }
+
+
+def test_a_missing_insert_is_recorded_as_unavailable_and_retried(world: World) -> None:
+    dest = world.deploy("dest", {"handler.py": ECHO}, source_id=world.source.id)
+    current = world.backend.metadata.get_instance(world.ws, dest.id)
+    assert current is not None
+    world.backend.metadata.update_instance(
+        current.model_copy(update={"insert_id": "ins_gone", "revision": current.revision + 1}),
+        expected_revision=current.revision,
+    )
+    [job] = world.send("Signed Up")
+    [settlement] = world.dispatcher().process([job])
+    assert (settlement.action, settlement.outcome) == ("retry", "retry")
+    assert world.scripted.calls == []
+    [record] = world.delivery.deliveries.list(world.ws, dest.id)
+    assert (record.outcome, record.logs, record.requests, record.duration_ms) == (
+        "retry",
+        [],
+        [],
+        0.0,
+    )
+    assert record.error == {
+        "type": "InsertUnavailable",
+        "line": None,
+        "message": "insert instance ins_gone is missing or disabled",
+    }
