@@ -536,3 +536,40 @@ def test_a_missing_insert_is_recorded_as_unavailable_and_retried(world: World) -
         "line": None,
         "message": "insert instance ins_gone is missing or disabled",
     }
+
+
+def test_a_job_naming_a_version_runs_that_version(world: World) -> None:
+    """A replay's job names the version to run: it runs that one, not the deployed one."""
+    function, first = world.plane.create_function(
+        ADMIN, world.ws, files={"handler.py": ECHO}, name="echo"
+    )
+    instance = world.plane.deploy(ADMIN, world.ws, function.id, source_id=world.source.id)
+    second = world.plane.upload_version(
+        ADMIN, world.ws, function.id, files={"handler.py": ECHO + "\n# v2\n"}
+    )
+    instance = world.plane.deploy(ADMIN, world.ws, function.id, version_id=second.id)
+    assert instance.version_id == second.id
+    world.scripted.script = lambda spec, events: [sandbox("delivered", None) for _ in events]
+    [job] = world.send("Replayed")
+    replay = replace(job, body={**job.body, "version_id": first.id, "replay_id": "r1"})
+    [settlement] = world.dispatcher().process([replay])
+    assert (settlement.action, settlement.outcome) == ("ack", "delivered")
+    [(spec, _, _)] = world.scripted.calls
+    assert spec.key.split(":")[1] == first.id
+    [record] = world.delivery.deliveries.list(world.ws, instance.id)
+    assert (record.version_id, record.id) == (
+        first.id,
+        f"{instance.id}:{job.body['message_id']}:1:r1",
+    )
+
+
+def test_a_group_larger_than_one_claim_transaction_runs_whole(world: World) -> None:
+    instance = world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    world.scripted.script = lambda spec, events: [sandbox("delivered", None) for _ in events]
+    names = [f"e{i}" for i in range(23)]
+    jobs = world.send(*names)
+    settlements = world.dispatcher().process(jobs)
+    assert [s.job.id for s in settlements] == [job.id for job in jobs]
+    assert {(s.action, s.outcome) for s in settlements} == {("ack", "delivered")}
+    assert [e["event"] for _, events, _ in world.scripted.calls for e in events] == names
+    assert len(world.delivery.deliveries.list(world.ws, instance.id)) == 23
