@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import tracemalloc
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -539,3 +540,25 @@ def test_the_import_endpoint_takes_a_batch_with_or_without_a_content_type(
     )
     assert (accepted.queued, accepted.accepted, accepted.rejected) == (2, 2, [])
     assert harness.queued() == 2
+
+
+def test_a_decompression_bomb_is_refused_without_being_inflated(harness: Harness) -> None:
+    """100 MB of zeros in a 100 KB gzip body: refused with 413 after inflating just past
+    the batch limit, never the whole of it (memory traced while ingest reads it)."""
+    bomb = gzip.compress(b"0" * (100 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < 200 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(ServiceError) as caught:
+            harness.ingest.accept(
+                "batch",
+                bomb,
+                authorization=None,
+                content_type="application/json",
+                content_encoding="gzip",
+            )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
+    assert peak < 10 * MAX_BATCH_BYTES  # about 1 MB read, not 100 MB
