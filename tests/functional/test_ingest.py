@@ -45,6 +45,7 @@ class Harness:
         self.ingest = Ingest(backend.metadata, self.delivery.queue, self.delivery.deliveries)
         self.app = build_app(plane, self.ingest, self.delivery)
         self.workspace = workspace.id
+        self.plane, self.admin, self.function_id = plane, admin, function.id
 
     def post(
         self,
@@ -562,3 +563,48 @@ def test_a_decompression_bomb_is_refused_without_being_inflated(harness: Harness
         tracemalloc.stop()
     assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
     assert peak < 10 * MAX_BATCH_BYTES  # about 1 MB read, not 100 MB
+
+
+def test_a_source_feeds_only_its_own_enabled_destinations(harness: Harness) -> None:
+    """Events of a source reach its enabled destination instances only: not another
+    source's instances in the same workspace, not a disabled one, not an insert."""
+    plane, admin, ws = harness.plane, harness.admin, harness.workspace
+    other, _ = plane.create_source(admin, ws, "other")
+    elsewhere = plane.deploy(admin, ws, harness.function_id, source_id=other.id)
+    second, _ = plane.create_function(admin, ws, files={"handler.py": HANDLER}, name="fn2")
+    off = plane.deploy(admin, ws, second.id, source_id=harness.instance.source_id)
+    plane.update_instance(admin, ws, off.id, enabled=False)
+    harness.ingest.forget_routes()
+    status, answer = harness.post("/v1/batch", {"batch": [track(1), track(2)]})
+    assert (status, answer) == (200, {"success": True, "queued": 2})
+    jobs = harness.delivery.queue.receive(10, visibility_timeout=30)
+    assert [job.body["instance_id"] for job in jobs] == [harness.instance.id] * 2
+    assert harness.instance.id not in (elsewhere.id, off.id)
+
+
+def test_batch_messages_that_cannot_be_queued_say_why(harness: Harness) -> None:
+    status, answer = harness.post(
+        "/v1/batch", {"batch": [5, {**track(2), "context": "web"}, track(3)]}
+    )
+    assert status == 200
+    assert answer["queued"] == 1
+    assert [(r["index"], r["reason"]) for r in answer["rejected"]] == [
+        (0, "a message must be a JSON object, got int"),
+        (1, "context must be a JSON object, got str"),
+    ]
+
+
+def test_a_batch_message_of_exactly_the_message_limit_is_queued(harness: Harness) -> None:
+    def message(pad: int) -> dict[str, Any]:
+        return track(1, messageId="m-exact", properties={"pad": "p" * pad})
+
+    compact = len(json.dumps(message(0), separators=(",", ":")).encode())
+    exact = message(MAX_MESSAGE_BYTES - compact)
+    assert len(json.dumps(exact, separators=(",", ":")).encode()) == MAX_MESSAGE_BYTES
+    over = {**message(MAX_MESSAGE_BYTES - compact + 1), "messageId": "m-over+"}
+    status, answer = harness.post("/v1/batch", {"batch": [exact, over]})
+    assert status == 200
+    assert answer["queued"] == 1
+    assert [(r["messageId"], r["reason"]) for r in answer["rejected"]] == [
+        ("m-over+", f"message is {MAX_MESSAGE_BYTES + 1} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    ]
