@@ -608,3 +608,32 @@ def test_a_batch_message_of_exactly_the_message_limit_is_queued(harness: Harness
     assert [(r["messageId"], r["reason"]) for r in answer["rejected"]] == [
         ("m-over+", f"message is {MAX_MESSAGE_BYTES + 1} bytes; the limit is {MAX_MESSAGE_BYTES}")
     ]
+
+
+def test_accepted_counts_messages_and_queued_counts_jobs(harness: Harness) -> None:
+    """One job per accepted message and destination instance, each naming its
+    workspace, instance, message and the time ingest received it."""
+    plane, admin, ws = harness.plane, harness.admin, harness.workspace
+    second, _ = plane.create_function(admin, ws, files={"handler.py": HANDLER}, name="fn2")
+    other = plane.deploy(admin, ws, second.id, source_id=harness.instance.source_id)
+    harness.ingest.forget_routes()
+    batch = [track(1, messageId="m1"), "not a message", track(2, messageId="m2")]
+    accepted = harness.ingest.accept(
+        "batch",
+        json.dumps({"batch": batch}).encode(),
+        authorization="Basic " + base64.b64encode(f"{harness.write_key}:".encode()).decode(),
+        content_type="application/json",
+        content_encoding=None,
+    )
+    assert (accepted.accepted, accepted.queued, len(accepted.rejected)) == (2, 4, 1)
+    jobs = harness.delivery.queue.receive(10, visibility_timeout=30)
+    seen = sorted((job.body["instance_id"], job.body["message_id"]) for job in jobs)
+    assert seen == sorted(
+        (instance, message)
+        for instance in (harness.instance.id, other.id)
+        for message in ("m1", "m2")
+    )
+    for job in jobs:
+        assert job.body["workspace_id"] == ws
+        stamp = job.body["event"]["receivedAt"]
+        assert job.body["received_at"].replace("+00:00", "Z") == stamp
