@@ -112,7 +112,15 @@ def test_a_setting_once_secret_stays_sealed_under_a_manifest_that_drops_secret(
 
 
 def test_settings_are_checked_against_the_declared_schema(p: Plane) -> None:
-    _, instance = p.deploy(SECRET_TOKEN, {"greeting": "hi"})
+    function_id, instance = p.deploy(SECRET_TOKEN, {"greeting": "hi"})
+    other, _ = p.plane.create_source(ADMIN, p.ws, "web")
+    with pytest.raises(ServiceError) as caught:  # a new instance: checked the same way
+        p.plane.deploy(ADMIN, p.ws, function_id, source_id=other.id, settings=["greeting"])  # type: ignore[arg-type]
+    assert (caught.value.status, caught.value.code, caught.value.message) == (
+        400,
+        "bad_request",
+        "settings must be a JSON object",
+    )
     with pytest.raises(ServiceError) as caught:
         p.plane.update_instance(ADMIN, p.ws, instance.id, settings=["greeting"])  # type: ignore[arg-type]
     assert (caught.value.status, caught.value.code, caught.value.message) == (
@@ -153,7 +161,7 @@ def test_the_sandbox_spec_masks_manifest_and_once_secret_names() -> None:
     manifest = Manifest.model_validate(
         {
             "name": "x",
-            "kind": "destination",
+            "kind": "insert",
             "timeout_seconds": 7,
             "memory_mb": 96,
             "settings": {"b": {"type": "string", "secret": True}},
@@ -172,7 +180,7 @@ def test_the_sandbox_spec_masks_manifest_and_once_secret_names() -> None:
         "ins:ver:3",
         "CODE",
         "handler.py",
-        "destination",
+        "insert",
     )
     assert (spec.timeout, spec.memory_mb, spec.settings, spec.allow, spec.modules) == (
         7,
@@ -182,3 +190,12 @@ def test_the_sandbox_spec_masks_manifest_and_once_secret_names() -> None:
         (("lib.py", "X = 1"),),
     )
     assert spec.secret_names == ("b", "c", "z")
+
+
+def test_a_value_the_manifest_calls_secret_is_masked_even_if_stored_plain(p: Plane) -> None:
+    """Masking does not rely on sealing alone: a setting the instance's manifest marks
+    secret is masked in answers even when its value sits with the plain ones (data
+    written before the setting became secret, or by another writer)."""
+    _, instance = p.deploy(SECRET_TOKEN, {"greeting": "hi"})
+    legacy = instance.model_copy(update={"settings": {"greeting": "hi", "token": "plain!"}})
+    assert p.plane.masked_settings(legacy) == {"greeting": "hi", "token": MASK}
