@@ -207,6 +207,9 @@ def test_a_retry_without_a_delay_is_visible_at_once_and_limits_take_that_many(
     [oldest] = q.take_dead(lambda body: True, limit=1)
     assert (oldest.body, oldest.reason) == ({"n": 1}, "done")
     assert q.counts().dead == 1
+    q.send([{"n": 3}])
+    [peek] = q.receive(1, visibility_timeout=0)  # not hidden at all
+    assert [(job.id, job.receive_count) for job in q.receive(1)] == [(peek.id, 2)]
 
 
 def test_a_batch_with_a_body_that_is_not_json_queues_nothing(backend: DeliveryBackend) -> None:
