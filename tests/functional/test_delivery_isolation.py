@@ -155,8 +155,10 @@ def test_a_job_whose_record_cannot_be_written_is_dead_lettered_alone(world: Worl
 
     assert acked(settlements) == {"m0": "ack", "m1": "dead", "m2": "ack"}
     dead = next(s for s in settlements if s.action == "dead")
-    assert "could not be recorded" in dead.reason
-    assert "Maximum serialization depth exceeded" in dead.reason
+    reason = "its delivery could not be recorded: ValueError: Maximum serialization depth exceeded"
+    assert (dead.reason, dead.outcome) == (reason, "failed")
     records = world.records()
     assert records["m1"].outcome == "failed"
+    assert records["m1"].error == {"type": "RecordFailed", "line": None, "message": reason}
+    assert records["m1"].duration_ms > 0  # the run's own duration, kept
     assert [records[m].outcome for m in ("m0", "m2")] == ["delivered", "delivered"]
