@@ -573,3 +573,21 @@ def test_a_group_larger_than_one_claim_transaction_runs_whole(world: World) -> N
     assert {(s.action, s.outcome) for s in settlements} == {("ack", "delivered")}
     assert [e["event"] for _, events, _ in world.scripted.calls for e in events] == names
     assert len(world.delivery.deliveries.list(world.ws, instance.id)) == 23
+
+
+def test_a_queued_event_that_is_not_an_object_is_recorded_without_a_type(world: World) -> None:
+    """A job written to the queue by something other than ingest (an old release, a
+    hand-made replay) whose event is not an object: run, and recorded with no type."""
+    instance = world.deploy("echo", {"handler.py": ECHO}, source_id=world.source.id)
+    body = {"workspace_id": world.ws, "instance_id": instance.id, "message_id": "m-odd"}
+    world.delivery.queue.send([{**body, "event": "not an object"}])
+    [job] = world.delivery.queue.receive(1, visibility_timeout=30)
+    world.scripted.script = lambda spec, events: [sandbox("rejected", None) for _ in events]
+    [settlement] = world.dispatcher().process([job])
+    assert (settlement.action, settlement.outcome) == ("ack", "rejected")
+    [record] = world.delivery.deliveries.list(world.ws, instance.id)
+    assert (record.message_id, record.event_type, record.event) == (
+        "m-odd",
+        None,
+        "not an object",
+    )
