@@ -477,6 +477,7 @@ def test_an_insert_forwards_each_returned_event_and_settles_the_others_itself(
         "none": sandbox("delivered", None) | {"result": None},
         "flaky": sandbox("retry", {"type": "RetryError", "message": "busy", "line": 4}),
         "drop": sandbox("filtered", {"type": "Filtered", "message": "internal", "line": 5}),
+        "terse": sandbox("rejected", {"type": "ValueError", "line": 6}),
     }
 
     def script(spec: InstanceSpec, events: list[Any]) -> list[dict[str, Any]]:
@@ -493,6 +494,7 @@ def test_an_insert_forwards_each_returned_event_and_settles_the_others_itself(
         "none": ("ack", "rejected"),
         "flaky": ("retry", "retry"),
         "drop": ("ack", "filtered"),
+        "terse": ("ack", "rejected"),
     }
     [to_insert, to_dest] = world.scripted.calls
     assert (to_insert[0].key.startswith(scrub.id), to_insert[2]) == (True, False)
@@ -509,6 +511,7 @@ def test_an_insert_forwards_each_returned_event_and_settles_the_others_itself(
         },
         "flaky": {"type": "RetryError", "line": 4, "message": "insert function: busy"},
         "drop": {"type": "Filtered", "line": 5, "message": "insert function: internal"},
+        "terse": {"type": "ValueError", "line": 6, "message": "insert function: "},
     }
 
 

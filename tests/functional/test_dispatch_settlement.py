@@ -242,3 +242,18 @@ def test_a_bug_is_logged_with_its_traceback_once_a_streak(
     first, second = caplog.records
     assert first.exc_info is not None and first.exc_info[0] is RuntimeError
     assert second.exc_info is None
+
+
+def test_a_failure_is_logged_on_one_line_of_at_most_500_characters(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = LockedQueue(world.delivery.queue, failing=1)
+    queue.error = StoreError("the disk\nis " + "full " * 200)
+    dispatcher = Dispatcher(world.backend, replace(world.delivery, queue=queue), world.pool)
+    stop = threading.Event()
+    with caplog.at_level("ERROR", logger="functions.delivery"):
+        run_worker(dispatcher, stop, idle_sleep=1.0, wait=lambda seconds: stop.set())
+    what = ("StoreError: the disk is " + "full " * 200)[:500]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"delivery step failed ({what}); 1 in a row, next try in 2.00 s"
+    ]
