@@ -146,17 +146,25 @@ class RefusingStore:
         return getattr(self._store, name)
 
 
-def test_a_job_whose_record_cannot_be_written_is_dead_lettered_alone(world: World) -> None:
+def test_a_job_whose_record_cannot_be_written_is_dead_lettered_alone(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     refusing = RefusingStore(world.delivery.deliveries, "m1")
     dispatcher = world.dispatcher(replace(world.delivery, deliveries=refusing))
     world.queue_raw([track("ok"), track("ok"), track("ok")])
 
-    settlements = dispatcher.process(world.receive())
+    with caplog.at_level("ERROR", logger="functions.delivery"):
+        settlements = dispatcher.process(world.receive())
 
     assert acked(settlements) == {"m0": "ack", "m1": "dead", "m2": "ack"}
     dead = next(s for s in settlements if s.action == "dead")
-    assert "could not be recorded" in dead.reason
-    assert "Maximum serialization depth exceeded" in dead.reason
+    reason = "its delivery could not be recorded: ValueError: Maximum serialization depth exceeded"
+    assert (dead.reason, dead.outcome) == (reason, "failed")
     records = world.records()
     assert records["m1"].outcome == "failed"
+    assert records["m1"].error == {"type": "RecordFailed", "line": None, "message": reason}
+    assert records["m1"].duration_ms > 0  # the run's own duration, kept
+    [logged] = caplog.records
+    assert logged.getMessage() == f"the delivery of job {dead.job.id} could not be recorded"
+    assert logged.exc_info is not None and logged.exc_info[0] is ValueError
     assert [records[m].outcome for m in ("m0", "m2")] == ["delivered", "delivered"]

@@ -165,3 +165,95 @@ def test_the_loop_survives_a_failed_receive(world: World) -> None:
     assert queue.failures == 1
     assert world.records() == ["delivered"] * 3
     assert not loop.is_alive()
+
+
+class LockedQueue:
+    """The world's queue, whose first ``failing`` receives raise ``error`` (by default
+    a locked database's)."""
+
+    def __init__(self, queue: Any, failing: int) -> None:
+        self._queue = queue
+        self.failing = failing
+        self.error: Exception = StoreError("database is locked")
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[Job]:
+        if self.failing:
+            self.failing -= 1
+            raise self.error
+        return list(self._queue.receive(max_messages, visibility_timeout))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+
+def test_the_loop_backs_off_doubling_to_max_pause_then_idles(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four failed steps in a row pause 2, 4, 5, 5 s (twice ``idle_sleep``, doubling,
+    capped at ``max_pause``), one log line each; then the jobs are delivered and an idle
+    loop pauses ``idle_sleep``. Run in this thread: ``wait`` records the pauses and
+    stops the loop after the sixth."""
+    queue = LockedQueue(world.delivery.queue, failing=4)
+    dispatcher = Dispatcher(world.backend, replace(world.delivery, queue=queue), world.pool)
+    world.send(2)
+    stop = threading.Event()
+    pauses: list[float] = []
+
+    def wait(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 6:
+            stop.set()
+
+    with caplog.at_level("ERROR", logger="functions.delivery"):
+        run_worker(dispatcher, stop, idle_sleep=1.0, max_pause=5.0, wait=wait)
+    assert pauses == [2.0, 4.0, 5.0, 5.0, 1.0, 1.0]
+    assert world.records() == ["delivered", "delivered"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"delivery step failed (StoreError: database is locked); {n} in a row, "
+        f"next try in {pause:.2f} s"
+        for n, pause in zip(range(1, 5), pauses, strict=False)
+    ]
+    assert [r.exc_info for r in caplog.records] == [None] * 4  # a store error: no traceback
+
+
+def test_a_bug_is_logged_with_its_traceback_once_a_streak(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = LockedQueue(world.delivery.queue, failing=2)
+    queue.error = RuntimeError("a bug\n  spanning lines")
+    dispatcher = Dispatcher(world.backend, replace(world.delivery, queue=queue), world.pool)
+    world.send(1)
+    stop = threading.Event()
+    pauses: list[float] = []
+
+    def wait(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            stop.set()
+
+    with caplog.at_level("ERROR", logger="functions.delivery"):
+        run_worker(dispatcher, stop, idle_sleep=0.5, max_pause=30.0, wait=wait)
+    assert pauses == [1.0, 2.0, 0.5]
+    assert world.records() == ["delivered"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "delivery step failed (RuntimeError: a bug spanning lines); 1 in a row, next try in 1.00 s",
+        "delivery step failed (RuntimeError: a bug spanning lines); 2 in a row, next try in 2.00 s",
+    ]
+    first, second = caplog.records
+    assert first.exc_info is not None and first.exc_info[0] is RuntimeError
+    assert second.exc_info is None
+
+
+def test_a_failure_is_logged_on_one_line_of_at_most_500_characters(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = LockedQueue(world.delivery.queue, failing=1)
+    queue.error = StoreError("the disk\nis " + "full " * 200)
+    dispatcher = Dispatcher(world.backend, replace(world.delivery, queue=queue), world.pool)
+    stop = threading.Event()
+    with caplog.at_level("ERROR", logger="functions.delivery"):
+        run_worker(dispatcher, stop, idle_sleep=1.0, wait=lambda seconds: stop.set())
+    what = ("StoreError: the disk is " + "full " * 200)[:500]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"delivery step failed ({what}); 1 in a row, next try in 2.00 s"
+    ]

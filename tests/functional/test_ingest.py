@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from functions_runtime.api.app import build_app
 from functions_runtime.api.local import LocalContext, to_apigw_event
 from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
+from functions_runtime.control.errors import ServiceError
 from functions_runtime.control.service import ControlPlane
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, Ingest
@@ -42,6 +45,7 @@ class Harness:
         self.ingest = Ingest(backend.metadata, self.delivery.queue, self.delivery.deliveries)
         self.app = build_app(plane, self.ingest, self.delivery)
         self.workspace = workspace.id
+        self.plane, self.admin, self.function_id = plane, admin, function.id
 
     def post(
         self,
@@ -228,7 +232,10 @@ def test_a_single_message_nested_too_deep_is_refused_with_the_reason(harness: Ha
     status, answer = harness.post("/v1/track", track(properties=nested(100)))
 
     assert status == 400, answer
-    assert "more than 64 levels" in answer["error"]["message"]
+    assert answer["error"] == {
+        "code": "bad_request",
+        "message": "the message nests objects and arrays more than 64 levels deep",
+    }
     assert harness.queued() == 0
 
 
@@ -394,3 +401,239 @@ def test_a_rejected_message_with_a_type_that_is_not_text_has_no_event_type(harne
         harness.workspace, harness.instance.id, outcome="rejected"
     )
     assert (record.message_id, record.event_type) == ("m-odd", None)
+
+
+# -- Content-Encoding and whole-request refusals, each with its status, code and message ---
+
+
+def test_identity_gzip_and_deflate_bodies_are_all_queued(harness: Harness) -> None:
+    raw = json.dumps({"batch": [track(1), track(2)]}).encode()
+    bodies = {
+        "identity": raw,
+        " Identity ": raw,
+        "": raw,
+        "gzip": gzip.compress(raw),
+        "GZIP": gzip.compress(raw),
+        "deflate": zlib.compress(raw),
+    }
+    for encoding, body in bodies.items():
+        status, answer = harness.post("/v1/batch", body, headers={"content-encoding": encoding})
+        assert (status, answer) == (200, {"success": True, "queued": 2}), encoding
+    assert harness.queued() == 12
+
+
+def test_a_body_that_decompresses_to_exactly_the_limit_is_read_whole(harness: Harness) -> None:
+    """Decompression stops just past ``MAX_BATCH_BYTES``: a body of exactly the limit
+    is read to its end (and queued), one byte more is refused with 413."""
+
+    def batch(last: int) -> bytes:
+        messages = [track(i, properties={"pad": "p" * 21_500}) for i in range(23)]
+        messages.append(track(23, properties={"pad": "p" * last}))
+        return json.dumps({"batch": messages}).encode()
+
+    exact = batch(MAX_BATCH_BYTES - len(batch(0)))
+    assert len(exact) == MAX_BATCH_BYTES
+    status, answer = harness.post(
+        "/v1/batch", gzip.compress(exact), headers={"content-encoding": "gzip"}
+    )
+    assert (status, answer) == (200, {"success": True, "queued": 24})
+    status, answer = harness.post(
+        "/v1/batch", gzip.compress(exact + b" "), headers={"content-encoding": "gzip"}
+    )
+    assert (status, answer["error"]) == (
+        413,
+        {
+            "code": "payload_too_large",
+            "message": f"the decompressed body is over {MAX_BATCH_BYTES} bytes",
+        },
+    )
+
+
+def refused(harness: Harness, kind: str, body: bytes, **headers: str | None) -> Any:
+    options: dict[str, str | None] = {
+        "content_type": "application/json",
+        "content_encoding": None,
+        "authorization": "Basic " + base64.b64encode(f"{harness.write_key}:".encode()).decode(),
+        **headers,
+    }
+    with pytest.raises(ServiceError) as caught:
+        harness.ingest.accept(kind, body, **options)
+    assert harness.queued() == 0
+    return caught.value.status, caught.value.code, caught.value.message
+
+
+def test_whole_request_refusals_say_why(harness: Harness) -> None:
+    one = json.dumps(track()).encode()
+    big = json.dumps(track(properties={"blob": "x" * MAX_MESSAGE_BYTES})).encode()
+    assert refused(harness, "batch", one, content_encoding="br") == (
+        415,
+        "unsupported_media_type",
+        "unsupported Content-Encoding br",
+    )
+    bad = refused(harness, "batch", b"not gzip at all", content_encoding="gzip")
+    assert bad[:2] == (400, "bad_request")
+    assert bad[2].startswith("the body is not valid gzip: ")
+    bad = refused(harness, "batch", b"not deflate", content_encoding="deflate")
+    assert bad[:2] == (400, "bad_request")
+    assert bad[2].startswith("the body is not valid deflate: ")
+    assert refused(harness, "trackx", one) == (
+        404,
+        "not_found",
+        "unknown ingest endpoint /v1/trackx",
+    )
+    assert refused(harness, "track", one, content_type="Application/XML; charset=utf-8") == (
+        415,
+        "unsupported_media_type",
+        "send JSON (Content-Type: application/json), not application/xml",
+    )
+    assert refused(harness, "track", big) == (
+        413,
+        "payload_too_large",
+        f"the request body is {len(big)} bytes; the limit is {MAX_MESSAGE_BYTES}",
+    )
+    bad = refused(harness, "track", b"{nope")
+    assert bad[:2] == (400, "bad_request")
+    assert bad[2].startswith("the body is not JSON: ")
+    assert refused(harness, "batch", b"[1, 2]") == (
+        400,
+        "bad_request",
+        "the body must be a JSON object",
+    )
+    assert refused(harness, "batch", b"[" * 5000 + b"]" * 5000) == (
+        400,
+        "bad_request",
+        "the body nests objects and arrays too deeply (the limit is 64 levels)",
+    )
+
+
+@pytest.mark.parametrize("kind", ["track", "identify", "page", "screen", "group", "alias"])
+def test_each_single_message_endpoint_takes_up_to_the_message_limit(
+    harness: Harness, kind: str
+) -> None:
+    message = {"type": kind, "userId": "u1", "event": "Clicked", "groupId": "g1"}
+    message["previousId"] = "u0"
+    head = len(json.dumps({**message, "properties": {"pad": ""}}).encode())
+    exact = json.dumps({**message, "properties": {"pad": "p" * (MAX_MESSAGE_BYTES - head)}})
+    assert len(exact.encode()) == MAX_MESSAGE_BYTES
+    options = {
+        "content_type": "text/plain",
+        "content_encoding": None,
+        "authorization": "Basic " + base64.b64encode(f"{harness.write_key}:".encode()).decode(),
+    }
+    accepted = harness.ingest.accept(kind, exact.encode(), **options)
+    assert (accepted.accepted, accepted.rejected) == (1, [])
+    with pytest.raises(ServiceError) as caught:
+        harness.ingest.accept(kind, exact.encode() + b" ", **options)
+    assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
+
+
+@pytest.mark.parametrize("content_type", [None, "", "application/json; charset=utf-8"])
+def test_the_import_endpoint_takes_a_batch_with_or_without_a_content_type(
+    harness: Harness, content_type: str | None
+) -> None:
+    body = json.dumps({"batch": [track(1), track(2)]}).encode()
+    accepted = harness.ingest.accept(
+        "import",
+        body,
+        authorization="Basic " + base64.b64encode(f"{harness.write_key}:".encode()).decode(),
+        content_type=content_type,
+        content_encoding=None,
+    )
+    assert (accepted.queued, accepted.accepted, accepted.rejected) == (2, 2, [])
+    assert harness.queued() == 2
+
+
+def test_a_decompression_bomb_is_refused_without_being_inflated(harness: Harness) -> None:
+    """100 MB of zeros in a 100 KB gzip body: refused with 413 after inflating just past
+    the batch limit, never the whole of it (memory traced while ingest reads it)."""
+    bomb = gzip.compress(b"0" * (100 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < 200 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(ServiceError) as caught:
+            harness.ingest.accept(
+                "batch",
+                bomb,
+                authorization=None,
+                content_type="application/json",
+                content_encoding="gzip",
+            )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
+    assert peak < 10 * MAX_BATCH_BYTES  # about 1 MB read, not 100 MB
+
+
+def test_a_source_feeds_only_its_own_enabled_destinations(harness: Harness) -> None:
+    """Events of a source reach its enabled destination instances only: not another
+    source's instances in the same workspace, not a disabled one, not an insert."""
+    plane, admin, ws = harness.plane, harness.admin, harness.workspace
+    other, _ = plane.create_source(admin, ws, "other")
+    elsewhere = plane.deploy(admin, ws, harness.function_id, source_id=other.id)
+    second, _ = plane.create_function(admin, ws, files={"handler.py": HANDLER}, name="fn2")
+    off = plane.deploy(admin, ws, second.id, source_id=harness.instance.source_id)
+    plane.update_instance(admin, ws, off.id, enabled=False)
+    harness.ingest.forget_routes()
+    status, answer = harness.post("/v1/batch", {"batch": [track(1), track(2)]})
+    assert (status, answer) == (200, {"success": True, "queued": 2})
+    jobs = harness.delivery.queue.receive(10, visibility_timeout=30)
+    assert [job.body["instance_id"] for job in jobs] == [harness.instance.id] * 2
+    assert harness.instance.id not in (elsewhere.id, off.id)
+
+
+def test_batch_messages_that_cannot_be_queued_say_why(harness: Harness) -> None:
+    status, answer = harness.post(
+        "/v1/batch", {"batch": [5, {**track(2), "context": "web"}, track(3)]}
+    )
+    assert status == 200
+    assert answer["queued"] == 1
+    assert [(r["index"], r["reason"]) for r in answer["rejected"]] == [
+        (0, "a message must be a JSON object, got int"),
+        (1, "context must be a JSON object, got str"),
+    ]
+
+
+def test_a_batch_message_of_exactly_the_message_limit_is_queued(harness: Harness) -> None:
+    def message(pad: int) -> dict[str, Any]:
+        return track(1, messageId="m-exact", properties={"pad": "p" * pad})
+
+    compact = len(json.dumps(message(0), separators=(",", ":")).encode())
+    exact = message(MAX_MESSAGE_BYTES - compact)
+    assert len(json.dumps(exact, separators=(",", ":")).encode()) == MAX_MESSAGE_BYTES
+    over = {**message(MAX_MESSAGE_BYTES - compact + 1), "messageId": "m-over+"}
+    status, answer = harness.post("/v1/batch", {"batch": [exact, over]})
+    assert status == 200
+    assert answer["queued"] == 1
+    assert [(r["messageId"], r["reason"]) for r in answer["rejected"]] == [
+        ("m-over+", f"message is {MAX_MESSAGE_BYTES + 1} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    ]
+
+
+def test_accepted_counts_messages_and_queued_counts_jobs(harness: Harness) -> None:
+    """One job per accepted message and destination instance, each naming its
+    workspace, instance, message and the time ingest received it."""
+    plane, admin, ws = harness.plane, harness.admin, harness.workspace
+    second, _ = plane.create_function(admin, ws, files={"handler.py": HANDLER}, name="fn2")
+    other = plane.deploy(admin, ws, second.id, source_id=harness.instance.source_id)
+    harness.ingest.forget_routes()
+    batch = [track(1, messageId="m1"), "not a message", track(2, messageId="m2")]
+    accepted = harness.ingest.accept(
+        "batch",
+        json.dumps({"batch": batch}).encode(),
+        authorization="Basic " + base64.b64encode(f"{harness.write_key}:".encode()).decode(),
+        content_type="application/json",
+        content_encoding=None,
+    )
+    assert (accepted.accepted, accepted.queued, len(accepted.rejected)) == (2, 4, 1)
+    jobs = harness.delivery.queue.receive(10, visibility_timeout=30)
+    seen = sorted((job.body["instance_id"], job.body["message_id"]) for job in jobs)
+    assert seen == sorted(
+        (instance, message)
+        for instance in (harness.instance.id, other.id)
+        for message in ("m1", "m2")
+    )
+    for job in jobs:
+        assert job.body["workspace_id"] == ws
+        stamp = job.body["event"]["receivedAt"]
+        assert job.body["received_at"].replace("+00:00", "Z") == stamp

@@ -191,6 +191,27 @@ def test_dead_letters_keep_their_reason_time_and_leave_oldest_first(
     assert [d.body["n"] for d in q.take_dead(lambda body: True)] == [1, 3, 4]
 
 
+def test_a_retry_without_a_delay_is_visible_at_once_and_limits_take_that_many(
+    backend: DeliveryBackend, clock: Clock
+) -> None:
+    q = backend.queue
+    q.send([{"n": 1}, {"n": 2}])
+    one, two = q.receive(2)
+    q.retry(one, delay_seconds=0)
+    q.retry(two, delay_seconds=-5)  # never in the past: now
+    again = q.receive(2)
+    assert [(job.id, job.receive_count) for job in again] == [(one.id, 2), (two.id, 2)]
+    for job in again:
+        clock.advance(1)
+        q.dead_letter(job, "done")
+    [oldest] = q.take_dead(lambda body: True, limit=1)
+    assert (oldest.body, oldest.reason) == ({"n": 1}, "done")
+    assert q.counts().dead == 1
+    q.send([{"n": 3}])
+    [peek] = q.receive(1, visibility_timeout=0)  # not hidden at all
+    assert [(job.id, job.receive_count) for job in q.receive(1)] == [(peek.id, 2)]
+
+
 def test_a_batch_with_a_body_that_is_not_json_queues_nothing(backend: DeliveryBackend) -> None:
     q = backend.queue
     with pytest.raises(TypeError):
