@@ -154,19 +154,26 @@ class Ingest:
         bodies: list[EncodedBody] = []
         rejected: list[dict[str, Any]] = []
         # Each queued body is built around the event's JSON text, which _check encoded
-        # (once) to check it: the same bytes as json.dumps of the whole body.
+        # (once, before the stamps: the size limit is on what the client sent) to check
+        # it: the same text as json.dumps of the whole stamped body.
         heads = [
             f'{{"workspace_id":{_json(i.workspace_id)},"instance_id":{_json(i.id)},'
             f'"received_at":{_json(received_at)},"message_id":'
             for i in instances
         ]
+        stamps = f'"receivedAt":{_json(stamp)},"projectId":{_json(source.id)}'
         for index, message in enumerate(messages):
+            text, reason = _check(message)
             if isinstance(message, dict):
+                restamped = "receivedAt" in message or "projectId" in message
+                added = []
                 if "messageId" not in message:
                     message["messageId"] = f"fn-{uuid.uuid4()}"
+                    added.append(f'"messageId":{_json(message["messageId"])}')
                 message["receivedAt"] = stamp
                 message["projectId"] = source.id  # the authenticated source, never the client's
-            text, reason = _check(message)
+                if reason is None:
+                    text = _stamped(text, message, restamped, [*added, stamps])
             message_id = str(message.get("messageId")) if isinstance(message, dict) else None
             if reason is not None:
                 rejected.append({"index": index, "messageId": message_id, "reason": reason})
@@ -261,6 +268,15 @@ def _check(message: Any) -> tuple[str, str | None]:
     except EventParseError as exc:
         return "", str(exc)
     return text, None
+
+
+def _stamped(text: str, message: dict[str, Any], restamped: bool, fields: list[str]) -> str:
+    """``text`` (the message as the client sent it) with ingest's stamps: appended, as
+    ``json.dumps`` writes keys new to the dict; encoded anew when the client sent stamp
+    keys of its own (ours then stand in their places)."""
+    if restamped:
+        return json.dumps(message, separators=(",", ":"))
+    return text[:-1] + ("," if len(text) > 2 else "") + ",".join(fields) + "}"
 
 
 def _json(value: str | None) -> str:

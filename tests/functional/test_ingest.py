@@ -17,7 +17,7 @@ import pytest
 
 from functions_runtime.api.app import build_app
 from functions_runtime.api.local import LocalContext, to_apigw_event
-from functions_runtime.control.auth import Principal
+from functions_runtime.control.auth import Principal, hash_key
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.errors import ServiceError
 from functions_runtime.control.service import ControlPlane
@@ -637,3 +637,67 @@ def test_accepted_counts_messages_and_queued_counts_jobs(harness: Harness) -> No
         assert job.body["workspace_id"] == ws
         stamp = job.body["event"]["receivedAt"]
         assert job.body["received_at"].replace("+00:00", "Z") == stamp
+
+
+def test_the_queued_event_is_the_stamped_message_with_its_keys_in_order(harness: Harness) -> None:
+    """Ingest queues the text it encoded to check a message, with its stamps added:
+    it must read back as the message stamped (keys new to it last, in stamp order; the
+    client's own receivedAt / projectId replaced where they stand)."""
+    plain = {"type": "track", "event": "E", "userId": "u1", "properties": {"a": [1, "é"]}}
+    named = {**plain, "messageId": "m-named"}
+    forged = {"projectId": "src_forged", **plain, "receivedAt": "1999-01-01T00:00:00Z"}
+    status, answer = harness.post("/v1/batch", {"batch": [plain, named, forged]})
+    assert (status, answer["queued"]) == (200, 3)
+    jobs = harness.delivery.queue.receive(10, visibility_timeout=30)
+    events = [job.body["event"] for job in jobs]
+    source_id = harness.instance.source_id
+    stamp = events[0]["receivedAt"]
+    assert stamp.endswith("Z")
+    assert events[0]["messageId"].startswith("fn-")
+    assert list(events[0]) == [*plain, "messageId", "receivedAt", "projectId"]
+    assert events[0] == {
+        **plain,
+        "messageId": events[0]["messageId"],
+        "receivedAt": stamp,
+        "projectId": source_id,
+    }
+    assert list(events[1]) == [*named, "receivedAt", "projectId"]
+    assert events[1] == {**named, "receivedAt": stamp, "projectId": source_id}
+    assert list(events[2]) == [*forged, "messageId"]
+    assert events[2] == {
+        **forged,
+        "receivedAt": stamp,
+        "projectId": source_id,
+        "messageId": events[2]["messageId"],
+    }
+    assert [job.body["message_id"] for job in jobs] == [e["messageId"] for e in events]
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def send(self, bodies: list[Any], delay_seconds: int = 0) -> None:
+        self.bodies += bodies
+
+
+def test_each_queued_body_is_exactly_the_json_of_the_body_it_stands_for(harness: Harness) -> None:
+    """No key written twice, nothing beside the JSON encoder's own output."""
+    recorder = _Recorder()
+    ingest = Ingest(harness.ingest.store, recorder, harness.delivery.deliveries)  # type: ignore[arg-type]
+    source = harness.ingest.store.find_source_by_write_key(hash_key(harness.write_key))
+    assert source is not None
+    messages = [
+        {"type": "track", "event": "E", "userId": "u1"},
+        {"type": "track", "event": "E", "userId": "u1", "messageId": "m1", "projectId": "x"},
+        {
+            "receivedAt": "2020-01-01T00:00:00Z",
+            "type": "identify",
+            "userId": "u\ud83d\ude00",
+            "messageId": "m2",
+        },
+    ]
+    assert ingest.enqueue(source, messages).queued == 3
+    assert len(recorder.bodies) == 3
+    for text in recorder.bodies:
+        assert text == json.dumps(json.loads(text), separators=(",", ":"))
