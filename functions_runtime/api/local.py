@@ -24,6 +24,7 @@ Resolvers keep per-request state, so each pool thread gets its own.
 from __future__ import annotations
 
 import base64
+import functools
 import http
 import json
 import logging
@@ -89,18 +90,19 @@ def to_apigw_event(
 ) -> dict[str, Any]:
     """An API Gateway HTTP API (payload v2.0) event for one request."""
     parsed = urllib.parse.urlsplit(target)
-    query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+    query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True) if parsed.query else {}
     try:
         text, is_b64 = body.decode("utf-8"), False
     except UnicodeDecodeError:
         text, is_b64 = base64.b64encode(body).decode("ascii"), True
     now = time.time()
+    lowered = {k.lower(): v for k, v in headers.items()}
     return {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": parsed.path or "/",
         "rawQueryString": parsed.query,
-        "headers": {k.lower(): v for k, v in headers.items()},
+        "headers": lowered,
         "queryStringParameters": {k: ",".join(v) for k, v in query.items()} or None,
         "requestContext": {
             "accountId": "000000000000",
@@ -110,14 +112,14 @@ def to_apigw_event(
             "requestId": f"local-{now:.6f}",
             "routeKey": "$default",
             "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "time": _request_time(int(now)),
             "timeEpoch": int(now * 1000),
             "http": {
                 "method": method,
                 "path": parsed.path or "/",
                 "protocol": "HTTP/1.1",
                 "sourceIp": source_ip,
-                "userAgent": headers.get("User-Agent", ""),
+                "userAgent": lowered.get("user-agent", ""),
             },
         },
         "body": text if body else None,
@@ -125,10 +127,16 @@ def to_apigw_event(
     }
 
 
+@functools.lru_cache(maxsize=4)
+def _request_time(second: int) -> str:
+    """API Gateway's ``requestContext.time`` for this second (formatted once per second)."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
+
+
 def _headers(environ: WSGIEnvironment) -> dict[str, str]:
     headers: dict[str, str] = {}
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
+        if key[:5] == "HTTP_":
             headers[key[5:].replace("_", "-").title()] = value
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(key):
