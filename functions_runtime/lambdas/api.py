@@ -1,8 +1,9 @@
 """The HTTP API Lambda (control plane, ingest, deliveries): ``handler``.
 
 Init starts the sandbox pool and Powertools' logger and metrics; the resolver (the
-event handler, the control plane's modules, the AWS clients) is built by the first
-request, once (docs/PERFORMANCE.md, "Lambda cold start").
+event handler, the control plane's modules, the AWS clients) is built once, by a thread
+started at the end of the import or by the first request, whichever comes first
+(docs/PERFORMANCE.md, "Lambda cold start").
 """
 
 from __future__ import annotations
@@ -49,3 +50,15 @@ def app() -> APIGatewayHttpResolver:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app().resolve(event, context)
+
+
+def _warm() -> None:
+    try:
+        app()
+        runtime.warm(clients=("dynamodb",))
+    except Exception:  # the first request builds it again and reports the error
+        return
+
+
+# Last: the resolver and its services, built while the zygote is still starting.
+threading.Thread(target=_warm, name="functions-warm", daemon=True).start()

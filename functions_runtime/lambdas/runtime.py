@@ -2,12 +2,14 @@
 
 Cold start (docs/PERFORMANCE.md, "Lambda cold start"): the sandbox pool's zygote and
 isolation probe start in their own process, from a thread, as soon as the handler module
-asks (:func:`start_pool`), so they overlap the rest of the module's imports. Everything
-else is built when first used, once: each AWS client on its first call
-(:class:`LazyClient`, boto3 itself imported then), and the stores and services of
-:class:`LambdaRuntime` (the control plane, ingest, the dispatcher, with their modules and
-Powertools' idempotency) on first access, so an entry point pays only for what its
-requests use and its import stays small.
+asks (:func:`start_pool`), so they overlap the rest of the module's imports; the pool is
+waited for when first used. Everything else is built when first used, once: each AWS
+client on its first call (:class:`LazyClient`, boto3 itself imported then), and the
+stores and services of :class:`LambdaRuntime` (the control plane, ingest, the
+dispatcher, with their modules and Powertools' idempotency) on first access. The handler
+modules end their import by starting :func:`warm_in_background`, which builds what their
+first event needs while the zygote is still starting: the import stays small and the
+first event does not pay for the build after it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ if TYPE_CHECKING:
     from ..sandbox.host.pool import WorkerPool
     from ..sandbox.host.store import KeyValueStore
 
-__all__ = ["LambdaRuntime", "LazyClient", "LazyStore", "build_runtime", "start_pool"]
+__all__ = [
+    "LambdaRuntime",
+    "LazyClient",
+    "LazyStore",
+    "build_runtime",
+    "start_pool",
+    "warm_in_background",
+]
 
 T = TypeVar("T")
 
@@ -127,17 +136,54 @@ def start_pool(env: Mapping[str, str] | None = None) -> Future[WorkerPool]:
 
 
 class LambdaRuntime:
-    """The pool (ready: strict isolation failures surface at init) and, built on first
-    access, once, under one lock: the control and delivery backends over lazy clients,
-    the control plane, ingest and the dispatcher. The worker Lambda never builds the
-    control plane or ingest; the API builds them on its first request."""
+    """The pool (from :func:`start_pool`: waited for on first use, when a strict-mode
+    isolation failure surfaces) and, built on first access, once, under one lock: the
+    control and delivery backends over lazy clients, the control plane, ingest and the
+    dispatcher. :meth:`warm` builds some of them ahead of the first event."""
 
-    def __init__(self, env: Mapping[str, str], session: Any, pool: WorkerPool) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        session: Any,
+        pool: WorkerPool | Future[WorkerPool],
+        on_pool: Callable[[WorkerPool], None] | None = None,
+    ) -> None:
         self.env = env
-        self.pool = pool
         self.allow = _allow(env)
         self._session = session
         self._lock = threading.RLock()
+        self._pending = pool if isinstance(pool, Future) else None
+        self._pool: WorkerPool | None = None if isinstance(pool, Future) else pool
+        self._on_pool = on_pool
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> WorkerPool:
+        """The sandbox pool; the first access waits for it to start (and raises its
+        ``IsolationError`` in strict mode when the isolation required is missing)."""
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None and self._pending is not None:
+                    workers = self._pending.result()
+                    if self._on_pool is not None:
+                        self._on_pool(workers)
+                    self._pool = workers
+        assert self._pool is not None
+        return self._pool
+
+    def warm(self, *names: str, clients: tuple[str, ...] = ()) -> None:
+        """Build ``names`` (attributes: ``dispatcher``, ``plane``, ...) and the AWS
+        ``clients`` now, as a first event would; called from a thread at the end of a
+        handler module's import, so the first event finds them (or waits for them,
+        under the same locks) instead of building them after the import. A failure is
+        left for the first event to meet again and report."""
+        try:
+            for name in clients:
+                self._clients[name].meta  # noqa: B018 (the access builds the client)
+            for name in names:
+                getattr(self, name)
+        except Exception:  # the first event builds it again and reports the error
+            return
 
     def _once(self, name: str, build: Callable[[], T]) -> T:
         # cached_property alone may build twice in two threads: here once, under the lock.
@@ -222,15 +268,19 @@ def build_runtime(
     session: Any = None,
     pool: Future[WorkerPool] | None = None,
 ) -> LambdaRuntime:
-    """The runtime of the environment the template sets; waits for the pool (``pool``:
-    from :func:`start_pool`, started here when not given) and gives it the handlers'
-    store. Clients, stores and services are built on first use."""
+    """The runtime of the environment the template sets (``pool``: from
+    :func:`start_pool`, started here when not given). Nothing here waits: the pool is
+    waited for on first use, when it also gets the handlers' store; clients, stores and
+    services are built on first use (or by :meth:`LambdaRuntime.warm`)."""
     env = os.environ if env is None else env
-    workers = (pool or start_pool(env)).result()
-    runtime = LambdaRuntime(env, session, workers)
     # functions_sdk.store: the table template.yaml declares; without one, in memory.
     table = env.get("FUNCTIONS_STORE_TABLE", "").strip()
-    if table:
+    if not table:
+        emit("FUNCTIONS_STORE_TABLE not set: handlers' store is in memory, per Lambda instance")
+
+    def give_store(workers: WorkerPool) -> None:
+        if not table:
+            return
 
         def store() -> KeyValueStore:
             from ..delivery.aws.store import DynamoStore
@@ -238,6 +288,17 @@ def build_runtime(
             return DynamoStore(runtime._clients["dynamodb"], table)
 
         workers.store = LazyStore(store)
-    else:
-        emit("FUNCTIONS_STORE_TABLE not set: handlers' store is in memory, per Lambda instance")
+
+    runtime = LambdaRuntime(env, session, pool or start_pool(env), on_pool=give_store)
     return runtime
+
+
+def warm_in_background(runtime: LambdaRuntime, *names: str, clients: tuple[str, ...] = ()) -> None:
+    """:meth:`LambdaRuntime.warm` in a daemon thread (see there)."""
+    threading.Thread(
+        target=runtime.warm,
+        args=names,
+        kwargs={"clients": clients},
+        name="functions-warm",
+        daemon=True,
+    ).start()

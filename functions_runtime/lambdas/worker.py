@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 
-from .runtime import build_runtime, start_pool
+from .runtime import build_runtime, start_pool, warm_in_background
 
 # The worker template (the zygote) imports the SDK and the sandbox in its own process,
 # from now on, while this module's imports go on: a new instance's first event then
@@ -44,11 +44,11 @@ if TYPE_CHECKING:
 logger = Logger()
 metrics = Metrics()
 
-# The pool is ready here (a strict-mode isolation failure fails the cold start); the
-# clients, the dispatcher and Powertools' idempotency utility come with the first event
-# (docs/PERFORMANCE.md, "Lambda cold start").
+# The pool is waited for by the first event (a strict-mode isolation failure fails it,
+# and every event after it); the clients, the dispatcher and Powertools' idempotency
+# utility are built by a thread started at the end of this module, while the zygote
+# is still starting (docs/PERFORMANCE.md, "Lambda cold start").
 runtime = build_runtime(pool=_pool)
-runtime.pool.prestart()
 # Retries are reported item by item even when every record of a batch is one.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -122,3 +122,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+# Last: what the first event needs, built while the zygote is still starting.
+warm_in_background(runtime, "dispatcher", clients=("dynamodb", "s3"))

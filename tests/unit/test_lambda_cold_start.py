@@ -166,12 +166,21 @@ def test_the_runtime_builds_each_service_once_when_threads_race() -> None:
     ],
 )
 def test_a_cold_start_imports_only_what_init_needs(module: str, deferred: list[str]) -> None:
-    """Init starts the pool and Powertools' logger and metrics (and the worker's batch
-    processor); the clients, the dispatcher, the API's resolver come with the first
-    event (docs/PERFORMANCE.md)."""
+    """The handler module's import (the thread Lambda's init runs) starts the pool and
+    Powertools' logger and metrics (and the worker's batch processor); the clients, the
+    dispatcher, the API's resolver are built by the warm-up thread it starts last, or by
+    the first event (docs/PERFORMANCE.md). An import hook notes which thread imported
+    each module."""
     code = (
-        f"import sys, {module} as m\n"
-        f"print(sorted(n for n in {deferred!r} if n in sys.modules))\n"
+        "import sys, threading\n"
+        "seen = {}\n"
+        "class Spy:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        seen.setdefault(name, threading.current_thread().name)\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        f"import {module} as m\n"
+        "main = threading.current_thread().name\n"
+        f"print(sorted(n for n in {deferred!r} if seen.get(n) == main))\n"
         "m.runtime.pool.close()\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FUNCTIONS_", "AWS_"))}
@@ -184,7 +193,41 @@ def test_a_cold_start_imports_only_what_init_needs(module: str, deferred: list[s
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert [line for line in done.stdout.splitlines() if line.startswith("[")] == ["[]"]
+
+
+def test_the_warm_up_builds_what_the_first_event_needs_once() -> None:
+    session = _Session()
+    runtime = _runtime(session)
+    runtime.warm("dispatcher", clients=("dynamodb", "s3"))
+    assert {"backend", "delivery", "dispatcher"} <= set(vars(runtime))
+    assert sorted(session.built) == ["dynamodb", "s3"]
+    dispatcher = runtime.dispatcher
+    runtime.warm("dispatcher", clients=("dynamodb", "s3"))
+    assert runtime.dispatcher is dispatcher and sorted(session.built) == ["dynamodb", "s3"]
+
+
+def test_the_pool_is_waited_for_on_first_use_and_gets_its_store_once() -> None:
+    from concurrent.futures import Future
+
+    pending: Future[Any] = Future()
+    given: list[Any] = []
+    runtime = LambdaRuntime(NAMES, _Session(), pending, on_pool=given.append)
+    pool = MagicMock(name="pool")
+    pending.set_result(pool)
+    assert runtime.pool is pool and runtime.pool is pool
+    assert given == [pool]
+
+
+def test_a_strict_isolation_failure_surfaces_at_the_first_use_of_the_pool() -> None:
+    from concurrent.futures import Future
+
+    pending: Future[Any] = Future()
+    pending.set_exception(RuntimeError("isolation required and missing"))
+    runtime = LambdaRuntime(NAMES, _Session(), pending)
+    for _ in range(2):  # and at every use after it
+        with pytest.raises(RuntimeError, match="isolation required"):
+            runtime.pool  # noqa: B018
 
 
 def test_the_dispatcher_does_not_import_the_compiler_or_the_event_models() -> None:
