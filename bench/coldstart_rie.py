@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cold import ROOT
 from .paths import BenchError
-from .procstat import cpu_seconds
+from .procstat import cpu_seconds, descendants
 from .stats import summary
 
 if TYPE_CHECKING:
@@ -67,18 +67,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            found += [child, *_descendants(child)]
-    return found
 
 
 def _is_runtime(pid: int) -> bool:
@@ -147,10 +135,10 @@ def _first_invoke(name: str, stack: Stack, code: Path, event: Path, log: Path) -
             with urllib.request.urlopen(request, timeout=120) as response:
                 reply = json.loads(response.read())
             elapsed = (time.perf_counter() - started) * 1000
-            runtime = [p for p in _descendants(process.pid) if _is_runtime(p)]
+            runtime = [p for p in descendants(process.pid) if _is_runtime(p)]
             cpu = cpu_seconds(runtime) * 1000
         finally:
-            others = _descendants(process.pid)
+            others = descendants(process.pid)
             process.terminate()
             try:
                 process.wait(timeout=10)

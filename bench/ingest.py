@@ -55,7 +55,7 @@ from types import TracebackType
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
-from .procstat import cpu_seconds, machine_busy_seconds
+from .procstat import cpu_seconds, descendants, machine_busy_seconds
 from .sink import serve_until_stdin_closes
 
 __all__ = ["IngestParams", "RecordingSink", "run_ingest"]
@@ -465,19 +465,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _children(pid: int) -> list[int]:
-    """Every descendant of ``pid``: a serve process's delivery processes and the sandbox
-    workers of both."""
-    kids: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                kids += [int(x) for x in fh.read().split()]
-    except OSError:
-        pass
-    return [grand for kid in kids for grand in (kid, *_children(kid))]
-
-
 class Server:
     """``functions serve`` on a fresh data dir, with signed_webhook deployed."""
 
@@ -555,7 +542,7 @@ class Server:
     def pids(self) -> list[int]:
         if self.proc is None:
             return []
-        return [self.proc.pid, *_children(self.proc.pid)]
+        return [self.proc.pid, *descendants(self.proc.pid)]
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Iterable
+from pathlib import Path
 
 __all__ = [
     "MiB",
     "cpu_seconds",
+    "descendants",
     "machine_busy_seconds",
     "own_cpu_seconds",
     "pss_bytes",
@@ -72,3 +74,17 @@ def own_cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid``'s children, grandchildren, ... from ``/proc/<pid>/task/*/children``
+    (a process or task that is gone meanwhile is skipped)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found

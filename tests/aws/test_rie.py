@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -28,25 +27,18 @@ from typing import Any
 
 import pytest
 
+from bench.coldstart_rie import DEPS, PYTHON, RIE, rie_missing
+from bench.procstat import descendants
 from functions_runtime.lambdas.local_invoke import find_function
 from tests.aws import aws_support as aws
 from tests.aws.conftest import MotoStack
-
-RIE_DIR = aws.TOOLS / "rie"
-RIE = RIE_DIR / "aws-lambda-rie-x86_64"
-PYTHON = RIE_DIR / "venv" / "bin" / "python"
-DEPS = RIE_DIR / "deps"
 
 
 def _why_not() -> str | None:
     """Why the emulator tests cannot run here (None: they run, as in `make test`)."""
     if os.environ.get("FUNCTIONS_RIE") == "0":
         return "turned off with FUNCTIONS_RIE=0"
-    if platform.machine() != "x86_64":
-        return f"the emulator binary is x86_64 only; this machine is {platform.machine()}"
-    if not (RIE_DIR / ".installed").exists():
-        return "the emulator and its Python 3.12 are not installed: run `make aws-rie`"
-    return None
+    return rie_missing()
 
 
 pytestmark = [
@@ -59,19 +51,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def descendants(pid: int) -> list[int]:
-    """The process's children, grandchildren… (Linux /proc)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            found += [child, *descendants(child)]
-    return found
 
 
 class Emulator:

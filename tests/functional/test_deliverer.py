@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.procstat import descendants
 from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.service import ControlPlane
@@ -136,14 +137,6 @@ def test_the_policy_reaches_the_child_unchanged() -> None:
     assert _policy(_policy_json(policy)) == policy
 
 
-def _descendants(pid: int) -> list[int]:
-    kids: list[int] = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/children") as fh:
-            kids += [int(x) for x in fh.read().split()]
-    return [grand for kid in kids for grand in (kid, *_descendants(kid))]
-
-
 def test_delivery_processes_and_their_workers_run_below_serves_priority(world: World) -> None:
     deliverers = DeliveryProcesses(
         1, world.data_dir, (), threads=1, policy=DeliveryPolicy(), niceness=7
@@ -153,7 +146,7 @@ def test_delivery_processes_and_their_workers_run_below_serves_priority(world: W
         world.send(0, 2)
         assert wait_until(lambda: world.delivered() == 2)  # its zygote and a worker ran
         [child] = deliverers.pids()
-        family = [child, *_descendants(child)]
+        family = [child, *descendants(child)]
         assert len(family) >= 3  # the process, its zygote, a sandbox worker
         ours = os.getpriority(os.PRIO_PROCESS, 0)
         assert {os.getpriority(os.PRIO_PROCESS, pid) - ours for pid in family} == {7}
