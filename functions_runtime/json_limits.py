@@ -84,7 +84,7 @@ def compact_text(value: Any, limit: int = MAX_DEPTH) -> tuple[str, None] | tuple
         text = None  # a number that is not finite (or nesting past the encoder)
     except TypeError as exc:
         return None, f"holds a value JSON cannot carry ({exc})"
-    if text is None or text.count("{") + text.count("[") > limit:
+    if text is None or not _shallow(text, limit):
         trouble = problem(value, limit)
         if trouble is not None:
             return None, trouble
@@ -109,9 +109,15 @@ def make_safe(value: Any, limit: int = MAX_DEPTH) -> Any:
         text = json.dumps(value, allow_nan=False)
     except (ValueError, TypeError, RecursionError):
         return _safe(value, limit, 1)
-    if "\\ud" in text or text.count("{") + text.count("[") > limit:
+    if "\\ud" in text or not _shallow(text, limit):
         return _safe(value, limit, 1)
     return value
+
+
+def _shallow(text: str, limit: int) -> bool:
+    """True when the JSON ``text`` has at most ``limit`` opening brackets, so it cannot
+    nest deeper than ``limit`` levels (brackets inside strings only count too many)."""
+    return text.count("{") + text.count("[") <= limit
 
 
 def _safe(value: Any, limit: int, depth: int) -> Any:

@@ -7,6 +7,7 @@ dead-letter queue. Both pass ``tests/contract/test_queue_contract.py``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ __all__ = [
     "Queue",
     "QueueCounts",
     "Stats",
+    "body_text",
 ]
 
 Outcome = Literal["delivered", "filtered", "rejected", "retry", "failed", "invalid"]
@@ -64,6 +66,15 @@ class EncodedBody(str):
     event's text, which it encoded once to check it): queues store it as it is."""
 
     __slots__ = ()
+
+
+def body_text(body: dict[str, Any] | EncodedBody) -> str:
+    """A queue body as every queue stores it: compact, strict JSON (``ValueError`` for
+    NaN and infinities, which SQS would refuse too), ASCII-only so that any Python
+    string (even a lone surrogate) round-trips; an ``EncodedBody`` is that already."""
+    if isinstance(body, EncodedBody):
+        return str(body)
+    return json.dumps(body, separators=(",", ":"), allow_nan=False)
 
 
 class Queue(Protocol):

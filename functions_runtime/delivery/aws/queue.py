@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -11,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...control.ports import StoreError
-from ..ports import DeadLetter, EncodedBody, Job, QueueCounts
+from ..ports import DeadLetter, EncodedBody, Job, QueueCounts, body_text
 from .faults import BotoCoreError, ClientError, error_code, translate
 from .messages import (
     DEAD_ATTRIBUTES,
@@ -86,7 +85,7 @@ class SqsQueue:
         """
         if not 0 <= delay_seconds <= MAX_DELAY:
             raise ValueError(f"delay_seconds must be 0 to {MAX_DELAY} (SQS DelaySeconds)")
-        texts = [_dump(body) for body in bodies]  # all or none: raises before sending
+        texts = [body_text(body) for body in bodies]  # all or none: raises before sending
         for batch in batches(texts):
             self._send_batch(batch, delay_seconds)
 
@@ -200,7 +199,7 @@ class SqsQueue:
     def dead_letter(self, job: Job, reason: str) -> None:
         """Send the body to the dead-letter queue (with ``reason``, ``dead_at`` and the
         job's id as message attributes), then delete it from the queue."""
-        self._bury(job.id, _dump(job.body), reason)
+        self._bury(job.id, body_text(job.body), reason)
         self._delete(self.queue_url, job.receipt, "queue dead-letter")
 
     def _bury(self, job_id: str, text: str, reason: str) -> None:
@@ -311,11 +310,3 @@ class SqsQueue:
             dead=int(dead.get("ApproximateNumberOfMessages", 0))
             + int(dead.get("ApproximateNumberOfMessagesNotVisible", 0)),
         )
-
-
-def _dump(body: dict[str, Any] | EncodedBody) -> str:
-    """Compact, strict JSON (NaN and infinities raise ``ValueError``, as embedded); an
-    ``EncodedBody`` is that already."""
-    if isinstance(body, EncodedBody):
-        return str(body)
-    return json.dumps(body, separators=(",", ":"), allow_nan=False)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...control.ports import StoreError
-from ..ports import DeadLetter, EncodedBody, Job, QueueCounts
+from ..ports import DeadLetter, EncodedBody, Job, QueueCounts, body_text
 from .database import DeliveryDatabase
 
 __all__ = ["EmbeddedQueue"]
@@ -53,7 +53,7 @@ class EmbeddedQueue:
         Sends from several threads at once share one transaction and one ``fsync``
         (group commit); inside this thread's open transaction, a send is part of it.
         """
-        rows = [(os.urandom(16).hex(), _dump(body)) for body in bodies]
+        rows = [(os.urandom(16).hex(), body_text(body)) for body in bodies]
         if not rows:
             return
         now = self._clock()
@@ -145,17 +145,6 @@ class EmbeddedQueue:
             ).fetchone()
             (dead,) = conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
         return QueueCounts(visible=int(visible), in_flight=int(hidden), dead=int(dead))
-
-
-def _dump(body: dict[str, Any] | EncodedBody) -> str:
-    """Compact, strict JSON (no NaN or infinities: SQS would refuse them too).
-
-    ASCII-only, so that any Python string (even a lone surrogate) round-trips. An
-    ``EncodedBody`` is that already.
-    """
-    if isinstance(body, EncodedBody):
-        return str(body)
-    return json.dumps(body, separators=(",", ":"), allow_nan=False)
 
 
 def _instant(epoch_seconds: float) -> datetime:
