@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .runtime import build_runtime, start_pool
+from .runtime import build_runtime, start_pool, warm_in_background
 
 # The sandbox's zygote and isolation probe start in their own process now, while the
 # app's modules import (docs/PERFORMANCE.md, "Lambda cold start").
@@ -52,13 +52,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app().resolve(event, context)
 
 
-def _warm() -> None:
-    try:
-        app()
-        runtime.warm(clients=("dynamodb",))
-    except Exception:  # the first request builds it again and reports the error
-        return
-
-
 # Last: the resolver and its services, built while the zygote is still starting.
-threading.Thread(target=_warm, name="functions-warm", daemon=True).start()
+warm_in_background(runtime, clients=("dynamodb",), build=app)

@@ -171,17 +171,25 @@ class LambdaRuntime:
         assert self._pool is not None
         return self._pool
 
-    def warm(self, *names: str, clients: tuple[str, ...] = ()) -> None:
-        """Build ``names`` (attributes: ``dispatcher``, ``plane``, ...) and the AWS
-        ``clients`` now, as a first event would; called from a thread at the end of a
-        handler module's import, so the first event finds them (or waits for them,
-        under the same locks) instead of building them after the import. A failure is
-        left for the first event to meet again and report."""
+    def warm(
+        self,
+        *names: str,
+        clients: tuple[str, ...] = (),
+        build: Callable[[], object] | None = None,
+    ) -> None:
+        """Build ``names`` (attributes: ``dispatcher``, ``plane``, ...), then what
+        ``build`` builds (the API's resolver), and the AWS ``clients`` now, as a first
+        event would; called from a thread at the end of a handler module's import, so
+        the first event finds them (or waits for them, under the same locks) instead of
+        building them after the import. A failure is left for the first event to meet
+        again and report."""
         try:
-            for name in clients:
-                self._clients[name].meta  # noqa: B018 (the access builds the client)
             for name in names:
                 getattr(self, name)
+            if build is not None:
+                build()
+            for name in clients:
+                self._clients[name].meta  # noqa: B018 (the access builds the client)
         except Exception:  # the first event builds it again and reports the error
             return
 
@@ -293,12 +301,17 @@ def build_runtime(
     return runtime
 
 
-def warm_in_background(runtime: LambdaRuntime, *names: str, clients: tuple[str, ...] = ()) -> None:
+def warm_in_background(
+    runtime: LambdaRuntime,
+    *names: str,
+    clients: tuple[str, ...] = (),
+    build: Callable[[], object] | None = None,
+) -> None:
     """:meth:`LambdaRuntime.warm` in a daemon thread (see there)."""
     threading.Thread(
         target=runtime.warm,
         args=names,
-        kwargs={"clients": clients},
+        kwargs={"clients": clients, "build": build},
         name="functions-warm",
         daemon=True,
     ).start()
