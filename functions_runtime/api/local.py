@@ -199,10 +199,51 @@ def wsgi_app(
     return application
 
 
+_serving = threading.local()  # .channel: the connection a pool thread is answering
+
+
 class _Channel(HTTPChannel):
-    """A connection that also knows since when its current request has been arriving."""
+    """A connection that also knows since when its current request has been arriving,
+    and whether the I/O thread is waiting for its next request (see ``_Server``)."""
 
     partial_since: float | None = None
+    polled = False
+    """The I/O thread's last look at this connection left it polled for something that
+    brings the thread back by itself: input (the next request) or output room (the
+    socket is writable, so that poll returns at once and the thread looks again)."""
+
+    def readable(self) -> bool:
+        # The I/O thread asks readable() then writable() as it builds its poll. The flag
+        # is cleared before the look and set after it: a pool thread that reads it while
+        # a look is under way sees False and wakes the thread (at worst needlessly).
+        self.polled = False
+        readable = bool(super().readable())
+        self.polled = readable
+        return readable
+
+    def writable(self) -> bool:
+        writable = bool(super().writable())
+        if writable:
+            self.polled = True
+        return writable
+
+    def service(self) -> None:
+        _serving.channel = self
+        try:
+            super().service()
+        finally:
+            _serving.channel = None
+
+    def needs_io_thread(self) -> bool:
+        """Whether the I/O thread has something to do for this connection that its poll
+        would not wake it for: output left to send, a close, or input it is not polling."""
+        return bool(
+            not self.polled
+            or not self.connected
+            or self.will_close
+            or self.close_when_flushed
+            or self.total_outbufs_len
+        )
 
     def received(self, data: bytes) -> bool:
         before = self.request
@@ -215,8 +256,27 @@ class _Channel(HTTPChannel):
 
 
 class _Server(TcpWSGIServer):
+    """waitress's server with one wake-up less per request.
+
+    A pool thread that has answered a request wakes the I/O thread (a byte down a pipe)
+    so that it polls that connection again; but in the usual case, a keep-alive
+    connection whose answer went out whole, the I/O thread is already polling it for the
+    next request. Under load each such wake-up costs the I/O thread a poll, a read and
+    turns of the interpreter lock against the pool threads (skipping them cut the I/O
+    thread's CPU per single-event ingest request by about a quarter, serve's by a tenth
+    or more). It is skipped exactly when the connection
+    needs nothing from the I/O thread (``_Channel.needs_io_thread``); every other wake-up
+    (output left to send, a close, pipelined requests, shutdown) still happens.
+    """
+
     channel_class = _Channel
     read_timeout = 30.0
+
+    def pull_trigger(self) -> None:
+        channel: _Channel | None = getattr(_serving, "channel", None)
+        if channel is not None and not channel.needs_io_thread():
+            return
+        super().pull_trigger()
 
     def maintenance(self, now: float) -> None:
         super().maintenance(now)  # type: ignore[arg-type]  # idle connections (the stub says int)
@@ -305,6 +365,7 @@ class LocalApiServer:
     def shutdown(self) -> None:
         """Ask ``serve_forever`` to finish; returns once it has (if it is running)."""
         self._stop.set()
+        self._server.pull_trigger()  # now, not at the end of the I/O thread's poll
         if self._started.is_set():
             self._stopped.wait()
 

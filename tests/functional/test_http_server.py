@@ -28,6 +28,7 @@ from functions_runtime.control.service import ControlPlane
 from functions_runtime.sandbox.host.pool import WorkerPool
 
 DEADLINE = 30.0  # a bound on every wait, so that a broken server fails instead of hanging
+BIG = 32 * 1024 * 1024
 
 
 class Routes:
@@ -58,6 +59,10 @@ class Routes:
             assert self.release.wait(DEADLINE)
             return {"ok": True}
 
+        @app.get("/big")
+        def big() -> Response[str]:  # more than a socket's send buffer takes at once
+            return Response(200, "text/plain", "x" * BIG)
+
         @app.not_found
         def not_found(exc: Exception) -> Response[str]:
             self.paths.append(app.current_event.raw_path)
@@ -68,10 +73,12 @@ class Routes:
 
 @contextmanager
 def running(
-    factory: Callable[[], APIGatewayHttpResolver], limits: ServerLimits | None = None
+    factory: Callable[[], APIGatewayHttpResolver],
+    limits: ServerLimits | None = None,
+    poll_interval: float = 0.05,
 ) -> Iterator[LocalApiServer]:
     server = LocalApiServer(("127.0.0.1", 0), factory, limits)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval})
     thread.start()
     try:
         yield server
@@ -195,6 +202,76 @@ def test_an_oversize_body_gets_a_readable_413():
         conn.request("GET", "/ping")
         assert conn.getresponse().read() == b'{"ok":true}'
         conn.close()
+
+
+# -- waking the I/O thread ------------------------------------------------------------------
+# The server skips waking its I/O thread after an answer when that thread is already
+# polling the connection (local._Server). With a poll that never times out by itself, a
+# wake-up skipped wrongly leaves the client waiting: its socket timeout fails the test.
+
+NEVER = 3600.0
+CLIENT_WAIT = 10.0
+
+
+def answers(conn: socket.socket, count: int) -> list[bytes]:
+    """``count`` responses (status line to body) read off a keep-alive connection."""
+    reader = conn.makefile("rb")
+    out = []
+    for _ in range(count):
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            line = reader.readline()
+            assert line, "the server closed the connection"
+            head += line
+        length = next(
+            int(h.split(b":")[1])
+            for h in head.split(b"\r\n")
+            if h.lower().startswith(b"content-length")
+        )
+        out.append(head.split(b"\r\n")[0] + b" " + reader.read(length))
+    return out
+
+
+def test_keep_alive_requests_one_after_another_are_all_answered():
+    with running(Routes(), poll_interval=NEVER) as server:
+        conn = socket.create_connection(server.server_address, timeout=CLIENT_WAIT)
+        with conn:
+            for _ in range(20):
+                conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert answers(conn, 1) == [b'HTTP/1.1 200 OK {"ok":true}']
+
+
+def test_pipelined_requests_and_the_one_after_them_are_answered():
+    routes = Routes()
+    with running(routes, poll_interval=NEVER) as server:
+        conn = socket.create_connection(server.server_address, timeout=CLIENT_WAIT)
+        with conn:
+            # Three at once: the I/O thread stops reading while two wait (lookahead 1).
+            conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+            assert len(answers(conn, 3)) == 3
+            conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answers(conn, 1) == [b'HTTP/1.1 200 OK {"ok":true}']
+    assert routes.paths == ["/ping"] * 4
+
+
+def test_an_answer_bigger_than_the_send_buffer_arrives_whole():
+    with running(Routes(), poll_interval=NEVER) as server:
+        conn = socket.create_connection(server.server_address, timeout=CLIENT_WAIT)
+        with conn:
+            for _ in range(2):
+                conn.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+                [answer] = answers(conn, 1)
+                assert answer == b"HTTP/1.1 200 OK " + b"x" * BIG
+
+
+def test_connection_close_is_honoured_after_the_answer():
+    with running(Routes(), poll_interval=NEVER) as server:
+        conn = socket.create_connection(server.server_address, timeout=CLIENT_WAIT)
+        with conn:
+            conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = read_until_closed(conn)
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b'{"ok":true}')
+        wait_for(lambda: server.open_connections() == 0)
 
 
 # -- a client that hangs up ----------------------------------------------------------------
