@@ -12,7 +12,9 @@ start, the handler module's import (init) and the first event; and the CPU time 
 runtime's own process by then (``/proc``; the zygote and its workers are others). As
 on Lambda, nothing is written next to the code at run time (``PYTHONDONTWRITEBYTECODE``;
 ``/var/task`` is read-only there), so a module without a ``.pyc`` in the build is
-compiled at every cold start. The API Lambda is timed the same way on ``GET /v1/sources``.
+compiled at every cold start: the build ships unchecked-hash ``.pyc`` files compiled by
+the emulator's Python (``LAMBDA_PYTHON=none`` in the environment builds without, to
+compare). The API Lambda is timed the same way on ``GET /v1/sources``.
 
 Skipped (with the reason in the results) where the emulator is not installed.
 """
@@ -163,8 +165,11 @@ def run_coldstart_rie(repeat: int, stack: Stack) -> dict[str, Any]:
     rows: dict[str, list[dict[str, Any]]] = {"worker": [], "api": []}
     with tempfile.TemporaryDirectory(prefix="bench-rie-") as tmp:
         code = Path(tmp, "code")
-        subprocess.run(
-            [str(ROOT / "scripts" / "build_lambda.sh"), str(code)], check=True, capture_output=True
+        subprocess.run(  # with the emulator Python's bytecode, as SAM's build ships it
+            [str(ROOT / "scripts" / "build_lambda.sh"), str(code)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "LAMBDA_PYTHON": os.environ.get("LAMBDA_PYTHON", str(PYTHON))},
         )
         for i in range(repeat):
             event = stack.sqs_event(1000 + i)

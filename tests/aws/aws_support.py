@@ -63,13 +63,15 @@ def tools_python() -> Path:
     pytest.skip(message)
 
 
-def build_code(dest: Path) -> Path:
-    """Build the Lambda code directory (scripts/build_lambda.sh) into ``dest``."""
+def build_code(dest: Path, lambda_python: Path | None = None) -> Path:
+    """Build the Lambda code directory (scripts/build_lambda.sh) into ``dest``; with
+    ``lambda_python`` (a Python of Lambda's version), with its bytecode as on Lambda."""
+    extra = {"LAMBDA_PYTHON": str(lambda_python) if lambda_python else "none"}
     subprocess.run(
         ["bash", str(BUILD_SCRIPT), str(dest)],
         check=True,
         capture_output=True,
-        env={**os.environ, "PYTHON": sys.executable},
+        env={**os.environ, "PYTHON": sys.executable, **extra},
     )
     return dest
 

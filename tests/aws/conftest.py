@@ -79,5 +79,9 @@ def moto_stack(moto_server: str, request: pytest.FixtureRequest) -> MotoStack:
 
 @pytest.fixture(scope="session")
 def lambda_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Lambda code directory, built as `make build-lambda` builds it."""
-    return aws.build_code(tmp_path_factory.mktemp("code") / "lambda")
+    """The Lambda code directory, built as `make build-lambda` builds it (with bytecode
+    when the emulator's Python 3.12 is installed, as the emulator tests run it)."""
+    from bench.coldstart_rie import PYTHON
+
+    python = PYTHON if PYTHON.exists() else None
+    return aws.build_code(tmp_path_factory.mktemp("code") / "lambda", python)

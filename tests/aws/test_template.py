@@ -310,6 +310,7 @@ def imported(build_dir: Path) -> dict[str, dict[str, Any]]:
 
 def test_build_directory_holds_the_runtime_and_the_sdk_only(build_dir: Path) -> None:
     assert sorted(p.name for p in build_dir.iterdir()) == [
+        "Makefile",
         "functions_runtime",
         "functions_sdk",
         "requirements.txt",
@@ -319,6 +320,40 @@ def test_build_directory_holds_the_runtime_and_the_sdk_only(build_dir: Path) -> 
         assert dependency in requirements
     for dev_tool in ("pytest", "moto", "mypy", "ruff", "functions-sdk"):
         assert dev_tool not in requirements
+
+
+def test_sam_builds_every_function_with_the_makefile_that_ships_bytecode(
+    raw: dict[str, Any], build_dir: Path
+) -> None:
+    # SAM's default Python builder drops .pyc files; the makefile method keeps them.
+    functions = resources(raw, "AWS::Serverless::Function")
+    assert functions
+    makefile = (build_dir / "Makefile").read_text()
+    runtime = raw["Globals"]["Function"]["Runtime"]
+    assert f"LAMBDA_PYTHON ?= {runtime}\n" in makefile
+    targets = makefile.split("\nbuild-", 1)[1].split(":", 1)[0]
+    for name, function in functions.items():
+        assert function["Metadata"]["BuildMethod"] == "makefile", name
+        assert f"build-{name}" in f"build-{targets}".split(), name
+    assert "--invalidation-mode unchecked-hash" in makefile
+    assert "--no-compile" in makefile  # pip's own .pyc would be timestamp-checked
+
+
+def test_the_build_ships_unchecked_bytecode_for_lambdas_python(
+    raw: dict[str, Any], tmp_path: Path
+) -> None:
+    from bench.coldstart_rie import PYTHON
+
+    if not PYTHON.exists():
+        pytest.skip(f"no Python of Lambda's version here ({PYTHON}: run `make aws-rie`)")
+    tag = raw["Globals"]["Function"]["Runtime"].replace("python", "cpython-").replace(".", "")
+    code = aws.build_code(tmp_path / "lambda", PYTHON)
+    sources = sorted(code.rglob("*.py"))
+    assert len(sources) > 50
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        # PEP 552 flags: bit 0 hash-based, bit 1 check the source; unchecked is 0b01.
+        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, compiled
 
 
 def test_every_handler_resolves_to_a_callable_from_the_build_directory(
