@@ -9,6 +9,8 @@ stops working at once. Every operation is audited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from .auth import WRITE_KEY_PREFIX, Principal, hash_key, issue_key, new_secret
@@ -50,14 +52,7 @@ def delete_function(plane: ControlPlane, who: Principal, ws: str, ident: str) ->
         )
     for instance in instances:
         _retire(plane, who, instance)
-    at = plane.clock()
-    try:
-        plane.store.delete_function(ws, function.id, at)
-    except NotFoundError:
-        raise not_found("function", ident) from None
-    except ConflictError:
-        raise conflict("the function changed while it was deleted; retry") from None
-    _audit(plane, who, ws, "function.delete", function.id, {"name": function.name})
+    at = _soft_delete(plane, who, ws, "function", ident, function, plane.store.delete_function)
     return function.model_copy(update={"deleted_at": at})
 
 
@@ -71,15 +66,29 @@ def delete_source(plane: ControlPlane, who: Principal, ws: str, ident: str) -> S
             f"instances {', '.join(attached)} are attached to source {source.name}; "
             "delete them (or deploy them to another source) first"
         )
+    at = _soft_delete(plane, who, ws, "source", ident, source, plane.store.delete_source)
+    return source.model_copy(update={"deleted_at": at})
+
+
+def _soft_delete(
+    plane: ControlPlane,
+    who: Principal,
+    ws: str,
+    kind: str,
+    ident: str,
+    item: Function | Source,
+    delete: Callable[[str, str, datetime], None],
+) -> datetime:
+    """Mark ``item`` deleted now with the store's ``delete`` and audit it; when."""
     at = plane.clock()
     try:
-        plane.store.delete_source(ws, source.id, at)
+        delete(ws, item.id, at)
     except NotFoundError:
-        raise not_found("source", ident) from None
+        raise not_found(kind, ident) from None
     except ConflictError:
-        raise conflict("the source changed while it was deleted; retry") from None
-    _audit(plane, who, ws, "source.delete", source.id, {"name": source.name})
-    return source.model_copy(update={"deleted_at": at})
+        raise conflict(f"the {kind} changed while it was deleted; retry") from None
+    _audit(plane, who, ws, f"{kind}.delete", item.id, {"name": item.name})
+    return at
 
 
 def rotate_write_key(

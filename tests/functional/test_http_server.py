@@ -232,44 +232,46 @@ def answers(conn: socket.socket, count: int) -> list[bytes]:
     return out
 
 
+@contextmanager
+def never_polled_again(routes: Routes) -> Iterator[tuple[LocalApiServer, socket.socket]]:
+    """A server whose I/O thread wakes only when told to, and a connection to it."""
+    with (
+        running(routes, poll_interval=NEVER) as server,
+        socket.create_connection(server.server_address, timeout=CLIENT_WAIT) as conn,
+    ):
+        yield server, conn
+
+
 def test_keep_alive_requests_one_after_another_are_all_answered():
-    with running(Routes(), poll_interval=NEVER) as server:
-        conn = socket.create_connection(server.server_address, timeout=CLIENT_WAIT)
-        with conn:
-            for _ in range(20):
-                conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
-                assert answers(conn, 1) == [b'HTTP/1.1 200 OK {"ok":true}']
+    with never_polled_again(Routes()) as (_, conn):
+        for _ in range(20):
+            conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answers(conn, 1) == [b'HTTP/1.1 200 OK {"ok":true}']
 
 
 def test_pipelined_requests_and_the_one_after_them_are_answered():
     routes = Routes()
-    with running(routes, poll_interval=NEVER) as server:
-        conn = socket.create_connection(server.server_address, timeout=CLIENT_WAIT)
-        with conn:
-            # Three at once: the I/O thread stops reading while two wait (lookahead 1).
-            conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
-            assert len(answers(conn, 3)) == 3
-            conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert answers(conn, 1) == [b'HTTP/1.1 200 OK {"ok":true}']
+    with never_polled_again(routes) as (_, conn):
+        # Three at once: the I/O thread stops reading while two wait (lookahead 1).
+        conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        assert len(answers(conn, 3)) == 3
+        conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answers(conn, 1) == [b'HTTP/1.1 200 OK {"ok":true}']
     assert routes.paths == ["/ping"] * 4
 
 
 def test_an_answer_bigger_than_the_send_buffer_arrives_whole():
-    with running(Routes(), poll_interval=NEVER) as server:
-        conn = socket.create_connection(server.server_address, timeout=CLIENT_WAIT)
-        with conn:
-            for _ in range(2):
-                conn.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-                [answer] = answers(conn, 1)
-                assert answer == b"HTTP/1.1 200 OK " + b"x" * BIG
+    with never_polled_again(Routes()) as (_, conn):
+        for _ in range(2):
+            conn.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            [answer] = answers(conn, 1)
+            assert answer == b"HTTP/1.1 200 OK " + b"x" * BIG
 
 
 def test_connection_close_is_honoured_after_the_answer():
-    with running(Routes(), poll_interval=NEVER) as server:
-        conn = socket.create_connection(server.server_address, timeout=CLIENT_WAIT)
-        with conn:
-            conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = read_until_closed(conn)
+    with never_polled_again(Routes()) as (server, conn):
+        conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = read_until_closed(conn)
         assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b'{"ok":true}')
         wait_for(lambda: server.open_connections() == 0)
 
