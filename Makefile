@@ -107,7 +107,7 @@ LAMBDA_PYTHON ?= $(shell PYENV_VERSION=3.12.1 python3.12 -c 'import sys; print(s
 .PHONY: build-lambda aws-tools aws-rie test-aws sam-build
 
 build-lambda:
-	PYTHON=$(PYTHON) scripts/build_lambda.sh
+	PYTHON=$(PYTHON) LAMBDA_PYTHON=$(LAMBDA_PYTHON) scripts/build_lambda.sh
 
 $(TOOLS_STAMP):
 	test -x $(TOOLS)/venv/bin/python || $(PYTHON) -m venv $(TOOLS)/venv
