@@ -17,7 +17,12 @@ from typing import Any
 import pytest
 
 from functions_runtime.sandbox.compiler import compile_function
-from functions_runtime.sandbox.guest.guards import Guards, SandboxAccessError
+from functions_runtime.sandbox.guest.guards import (
+    MAX_REMEMBERED,
+    MAX_REMEMBERED_NAME,
+    Guards,
+    SandboxAccessError,
+)
 from functions_runtime.sandbox.guest.namespace import AUTHOR_BASES, build_globals
 from functions_sdk import Settings, TrackEvent
 from functions_sdk._context import InvocationContext, activate
@@ -35,7 +40,10 @@ ABC = "from abc import ABC\nclass A(ABC):\n    pass\n"
 ENUM = "from enum import Enum\nclass C(Enum):\n    RED = 1\n"
 
 
-def run(prelude: str, body: str, guards: Guards | None = None) -> Any:
+EVENT: dict[str, Any] = {"type": "track", "event": "E", "userId": "u"}
+
+
+def run(prelude: str, body: str, data: dict[str, Any] | None = None) -> Any:
     """The handler's return value, or ``(error type, message)`` for what it raised."""
     source = (
         textwrap.dedent(prelude)
@@ -44,9 +52,9 @@ def run(prelude: str, body: str, guards: Guards | None = None) -> Any:
     )
     report = compile_function(source, "handler.py")
     assert report.ok and report.code is not None, [str(e) for e in report.errors]
-    namespace = build_globals(guards or Guards(AUTHOR_BASES))
+    namespace = build_globals(Guards(AUTHOR_BASES))
     exec(report.code, namespace)
-    event = parse_event({"type": "track", "event": "E", "userId": "u"})
+    event = parse_event(data or EVENT)
     try:
         with activate(InvocationContext()):
             return namespace["on_track"](event, Settings({}))
@@ -74,7 +82,7 @@ CASES: list[tuple[str, str, str, Any]] = [
     ("own_instance_dict", OWN, "return getattr(Own(), '__dict__', 'refused')", "refused"),
     ("own_instance_class", OWN, "return getattr(Own(), '__class__', 'refused')", "refused"),
     ("own_class_dict", OWN, "return getattr(Own, '__dict__', 'refused')", "refused"),
-    ("own_class_init", OWN, "return getattr(Own, '__init__', 'r') is not None", True),
+    ("own_class_init", OWN, "return getattr(Own, '__init__', 'r') != 'r'", True),
     ("host_class_init", "", "return getattr(int, '__init__', 'refused')", "refused"),
     (
         "own_method_via_super",
@@ -105,7 +113,22 @@ CASES: list[tuple[str, str, str, Any]] = [
         "return [getattr(abs, '__name__', 'r'), getattr(1, '__name__', 'r')]",
         ["abs", "r"],
     ),
+    # super() of a host class, after the same name was read on the author's super()
+    (
+        "super_of_host_class",
+        "class Base:\n    def real(self):\n        return 1\n"
+        "class Sub(Base):\n    def real(self):\n        return super().real()\n",
+        "host = super(int, 5)\n"
+        "return [Sub().real(), getattr(host, 'real', 'r'), getattr(host, 'real', 'r')]",
+        [1, "r", "r"],
+    ),
     # facades: exports only, never their slots
+    (
+        "facade_special",
+        "import json",
+        "return getattr(json, '__dict__')",
+        refused('"__dict__" is not available in functions (special attribute)'),
+    ),
     ("facade_slot", "import json", "return getattr(json, '_facade_exports', 'r')", "r"),
     ("facade_item", "import json", "return json['x']", refused("modules cannot be subscripted")),
     # exceptions: args, and the extra names of their own classes only
@@ -167,6 +190,28 @@ CASES: list[tuple[str, str, str, Any]] = [
     ("inplace", "", "t = 10\nt -= 2\nl = [1]\nl += [2]\nreturn [t, l]", [8, [1, 2]]),
     ("apply", "def f(a, b=0):\n    return a - b\n", "return f(*[5], **{'b': 2})", 3),
 ]
+
+
+def test_an_unknown_event_field_named_like_a_model_method_is_refused() -> None:
+    """``event.copy`` would be pydantic's ``BaseModel.copy`` (its ``update`` unchecked),
+    not the field: an unknown field is readable only if no class attribute has its name."""
+    data = {**EVENT, "copy": 1, "json": 2, "note": 3}
+    body = "return [getattr(event, 'copy', 'r'), getattr(event, 'json', 'r'), event.note]"
+    assert run("", body, data) == ["r", "r", 3]
+
+
+def test_the_remembered_tables_hold_at_most_their_bound() -> None:
+    """At exactly ``MAX_REMEMBERED`` entries a table is cleared before the next one;
+    a name of exactly ``MAX_REMEMBERED_NAME`` characters is still remembered."""
+    guards = Guards(AUTHOR_BASES)
+    for i in range(MAX_REMEMBERED + 1):
+        with pytest.raises(AttributeError):
+            guards.getattr(7, f"name{i}")
+    assert len(guards._by_type) == 1
+    longest = "x" * MAX_REMEMBERED_NAME
+    with pytest.raises(AttributeError):
+        guards.getattr(7, longest)
+    assert guards._by_type[(int, longest)] is True
 
 
 @pytest.mark.parametrize(
