@@ -118,7 +118,7 @@ CASES: list[tuple[str, str, str, Any]] = [
         "super_of_host_class",
         "class Base:\n    def real(self):\n        return 1\n"
         "class Sub(Base):\n    def real(self):\n        return super().real()\n",
-        "host = super(int, 5)\n"
+        "host = super(bool, True)\n"
         "return [Sub().real(), getattr(host, 'real', 'r'), getattr(host, 'real', 'r')]",
         [1, "r", "r"],
     ),
