@@ -162,6 +162,49 @@ CASES: list[tuple[str, str, str, Any]] = [
         "return event.model_copy(update={'_x': 1})",
         refused('cannot set "_x" on an event'),
     ),
+    (
+        "model_validate_two_refused",
+        "from functions_sdk import TrackEvent",
+        "return TrackEvent.model_validate({}, from_attributes=True, context={})",
+        refused(
+            "model_validate(context, from_attributes=...) is not available in functions; "
+            "pass the event data as a dict"
+        ),
+    ),
+    (
+        "model_validate_data",
+        "from functions_sdk import TrackEvent",
+        "data = {'type': 'track', 'event': 'X', 'userId': 'u', 'channel': b'c'}\n"
+        "e = TrackEvent.model_validate(data)\nreturn [e.event, e.channel]",
+        ["X", "c"],
+    ),
+    (
+        "model_validate_strict",
+        "from functions_sdk import TrackEvent",
+        "data = {'type': 'track', 'event': 'X', 'userId': 'u', 'channel': b'c'}\n"
+        "try:\n    TrackEvent.model_validate(data, strict=True)\n"
+        "except ValueError:\n    return 'refused'",
+        "refused",
+    ),
+    (
+        "model_copy_not_a_dict",
+        "",
+        "return event.model_copy(update=[('event', 'x')])",
+        refused("model_copy(update=...) takes a dict of field values"),
+    ),
+    (
+        "model_copy_shallow",
+        "",
+        "c = event.model_copy(update={'event': 'F'})\nc.properties['x'] = 1\n"
+        "return [c.event, event.event, event.properties]",
+        ["F", "E", {"x": 1}],
+    ),
+    (
+        "event_field_delete",
+        "",
+        "delattr(event, 'userId')",
+        refused("event fields cannot be deleted; set them to None"),
+    ),
     # exposed classes: their public names
     ("class_method_of_exposed", "import datetime", "return callable(datetime.datetime.now)", True),
     ("dict_fromkeys", "", "return dict.fromkeys(['a'], 1)", {"a": 1}),
