@@ -194,3 +194,24 @@ MODULE_CASES: list[tuple[str, str, str, Any]] = [
 )
 def test_modules_and_event_methods(prelude: str, body: str, expected: Any) -> None:
     assert run(prelude, body) == expected
+
+
+def test_strptime_works_behind_the_import_hook() -> None:
+    """``datetime.strptime``'s C code imports ``_strptime`` through the handler's
+    ``__import__``: it gets a stand-in (and takes the real module from sys.modules)."""
+    body = (
+        "return [datetime.datetime.strptime('2024-01-02', '%Y-%m-%d').day, "
+        "time.strptime('2024', '%Y').tm_year]"
+    )
+    assert run("import datetime\nimport time", body) == [2, 2024]
+
+
+def test_the_import_hook_refuses_what_the_sandbox_does_not_offer() -> None:
+    """Defence in depth: the compiler refuses such imports first."""
+    hook = build_globals(Guards(AUTHOR_BASES))["__builtins__"]["__import__"]
+    for args in (("os",), ("os", None, None, ("path",), 0), ("json", None, None, (), 1)):
+        with pytest.raises(ImportError) as info:
+            hook(*args)
+        assert str(info.value) == f'module "{args[0]}" is not available in functions'
+    assert hook("urllib.parse").facade_name() == "urllib"
+    assert hook("urllib.parse", None, None, ("quote",), 0).facade_name() == "urllib.parse"
