@@ -54,15 +54,43 @@ def test_print_to_a_file_is_refused() -> None:
     assert run("", "print('x', file=None)\nprint('y', file=1)") == refused(message)
 
 
-def test_printed_lines_and_printed_text_are_capped() -> None:
-    """A line is cut at MAX_PRINT_LINE characters; ``printed`` keeps lines while the
-    text so far (each line with its newline) is under MAX_PRINTED."""
-    line = MAX_PRINT_LINE + 10
-    body = f"for i in range(20):\n    print('x' * {line})\nreturn printed"
-    printed, logs = run_logged(body)
-    kept = -(-MAX_PRINTED // (MAX_PRINT_LINE + 1))  # the line that reaches the cap is kept
-    assert printed == "\n".join(["x" * MAX_PRINT_LINE] * kept)
-    assert logs == ["x" * MAX_PRINT_LINE] * 20
+def test_a_printed_line_is_cut() -> None:
+    body = f"print('x' * {MAX_PRINT_LINE + 10})\nreturn printed"
+    assert run_logged(body) == ("x" * MAX_PRINT_LINE, ["x" * MAX_PRINT_LINE])
+
+
+def test_printed_text_is_capped_at_exactly_its_limit() -> None:
+    """``printed`` keeps lines while the text so far, each line with its newline, is
+    under MAX_PRINTED: with lines of MAX_PRINT_LINE - 1 characters the kept ones make
+    exactly MAX_PRINTED; the log takes every line (its own cap is higher here)."""
+    assert MAX_PRINTED % MAX_PRINT_LINE == 0
+    kept = MAX_PRINTED // MAX_PRINT_LINE
+    line = "x" * (MAX_PRINT_LINE - 1)
+    body = f"for i in range({kept + 4}):\n    print('x' * {len(line)})\nreturn printed"
+    assert run_logged(body) == ("\n".join([line] * kept), [line] * (kept + 4))
+
+
+BUILTIN_CASES: list[tuple[str, str, str, Any]] = [
+    (
+        "type",
+        "class Own:\n    pass\n",
+        "return [type('s') is str, type(Own()) is Own]",
+        [True, True],
+    ),
+    ("for_loop", "", "t = 0\nfor x in [1, 2]:\n    t = t + x\nreturn t", 3),
+    ("unpack_in_loop", "", "return [a + b for a, b in [(1, 2), (3, 4)]]", [3, 7]),
+    ("unpack", "", "a, (b, c) = 1, (2, 3)\nreturn [a, b, c]", [1, 2, 3]),
+    ("module_name", "class Own:\n    pass\n", "return repr(Own()).split(' ')[0]", "<handler.Own"),
+]
+
+
+@pytest.mark.parametrize(
+    ("prelude", "body", "expected"),
+    [c[1:] for c in BUILTIN_CASES],
+    ids=[c[0] for c in BUILTIN_CASES],
+)
+def test_builtins_and_the_compiler_hooks(prelude: str, body: str, expected: Any) -> None:
+    assert run(prelude, body) == expected
 
 
 JSON_CASES: list[tuple[str, Any]] = [
