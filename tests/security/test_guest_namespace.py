@@ -70,6 +70,18 @@ def test_printed_text_is_capped_at_exactly_its_limit() -> None:
     assert run_logged(body) == ("\n".join([line] * kept), [line] * (kept + 4))
 
 
+def test_printed_keeps_the_line_after_one_character_under_its_limit() -> None:
+    """Lines worth MAX_PRINTED - 1 (newlines counted from an empty start): the next line
+    is still kept, the one after is not."""
+    full = MAX_PRINTED // MAX_PRINT_LINE - 1
+    body = (
+        f"for i in range({full}):\n    print('x' * {MAX_PRINT_LINE - 1})\n"
+        f"print('x' * {MAX_PRINT_LINE - 2})\nprint('y')\nprint('z')\nreturn printed"
+    )
+    printed, _ = run_logged(body)
+    assert printed.split("\n")[-2:] == ["x" * (MAX_PRINT_LINE - 2), "y"]
+
+
 BUILTIN_CASES: list[tuple[str, str, str, Any]] = [
     (
         "type",
