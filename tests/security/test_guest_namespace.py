@@ -15,6 +15,7 @@ import pytest
 from test_guard_rules import refused, run
 
 from functions_runtime.sandbox.compiler import compile_function
+from functions_runtime.sandbox.folder import compile_folder
 from functions_runtime.sandbox.guest.guards import Guards
 from functions_runtime.sandbox.guest.modules import MAX_JSON_INPUT
 from functions_runtime.sandbox.guest.namespace import (
@@ -23,6 +24,7 @@ from functions_runtime.sandbox.guest.namespace import (
     MAX_PRINTED,
     build_globals,
 )
+from functions_runtime.sandbox.guest.worker import Runner
 from functions_sdk import Settings
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk.events import parse_event
@@ -255,3 +257,31 @@ def test_the_import_hook_refuses_what_the_sandbox_does_not_offer() -> None:
         assert str(info.value) == f'module "{args[0]}" is not available in functions'
     assert hook("urllib.parse").facade_name() == "urllib"
     assert hook("urllib.parse", None, None, ("quote",), 0).facade_name() == "urllib.parse"
+
+
+def _folder_runner(files: dict[str, str]) -> Runner:
+    compiled = compile_folder(files)
+    assert not compiled.errors, compiled.errors
+    assert compiled.handler is not None and compiled.handler.code is not None
+    return Runner(
+        compiled.handler.code, "handler.py", "destination", modules=dict(compiled.modules)
+    )
+
+
+def test_the_import_hook_hands_the_names_imported_from_a_package_to_the_loader() -> None:
+    """``from acme_utils import x`` loads the package's submodule ``x`` (the hook passes
+    the names to the function's own loader); ``import collections.abc`` is the
+    ``collections`` facade with this worker's guard (its namedtuples are the author's)."""
+    handler = (
+        "import collections.abc\n"
+        "from acme_utils import x\n\n"
+        "def on_track(event, settings):\n"
+        "    P = collections.namedtuple('P', 'a')\n"
+        "    return [x.VALUE, P(2).a]\n"
+    )
+    files = {"handler.py": handler, "acme_utils/__init__.py": "", "acme_utils/x.py": "VALUE = 1\n"}
+    runner = _folder_runner(files)
+    out = runner.run_one(
+        {"type": "track", "event": "E", "userId": "u"}, {"settings": {}, "secret_names": []}
+    )
+    assert (out["outcome"], out["result"], out["error"]) == ("delivered", [1, 2], None)
