@@ -48,12 +48,13 @@ def result_error(message: str) -> tuple[str, None, dict[str, Any]]:
 
 
 NEST = "x = 1\nfor i in range({n}):\n    x = [x]\nreturn x"
+NEST_DICT = "x = 1\nfor i in range({n}):\n    x = {{'a': x}}\nreturn x"
 
 
-def nested(n: int) -> Any:
+def nested(n: int, in_dicts: bool = False) -> Any:
     value: Any = 1
     for _ in range(n):
-        value = [value]
+        value = {"a": value} if in_dicts else [value]
     return value
 
 
@@ -100,6 +101,18 @@ CASES: list[tuple[str, str, str, Any]] = [
         "depth_over_limit",
         "",
         NEST.format(n=MAX_RESULT_DEPTH + 1),
+        result_error(f"result is nested deeper than {MAX_RESULT_DEPTH} levels"),
+    ),
+    (
+        "dict_depth_at_limit",
+        "",
+        NEST_DICT.format(n=MAX_RESULT_DEPTH),
+        ("delivered", nested(32, in_dicts=True), None),
+    ),
+    (
+        "dict_depth_over_limit",
+        "",
+        NEST_DICT.format(n=MAX_RESULT_DEPTH + 1),
         result_error(f"result is nested deeper than {MAX_RESULT_DEPTH} levels"),
     ),
     (
