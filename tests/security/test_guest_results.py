@@ -134,6 +134,12 @@ CASES: list[tuple[str, str, str, Any]] = [
         result_error(f"handler returned a Own; {PLAIN}"),
     ),
     ("set", "", "return {1}", result_error(f"handler returned a set; {PLAIN}")),
+    (
+        "not_an_event_from_the_events_module",
+        "from functions_sdk.events import EventParseError",
+        "return EventParseError('x')",
+        result_error(f"handler returned a EventParseError; {PLAIN}"),
+    ),
     # outcomes, by SDK class
     (
         "drop",
@@ -194,6 +200,12 @@ CASES: list[tuple[str, str, str, Any]] = [
         "",
         "raise ValueError('a', [1], Exception())",
         ("rejected", None, error("ValueError", "a, <list>, <Exception>", 3)),
+    ),
+    (
+        "unreadable_message",
+        "",
+        "raise ValueError(10 ** 5000)",  # str() of the exception raises (int digits limit)
+        ("rejected", None, error("ValueError", "<the exception's message could not be read>", 3)),
     ),
     (
         "innermost_line_of_the_handler_file",
