@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from functions_runtime.sandbox.compiler import compile_function
-from functions_runtime.sandbox.guest.results import MAX_MESSAGE, MAX_RESULT_DEPTH
+from functions_runtime.sandbox.guest.results import MAX_MESSAGE, MAX_RESULT_DEPTH, error_info
 from functions_runtime.sandbox.guest.worker import Runner
 
 MAX_RESULT_ITEMS = 100_000
@@ -188,6 +188,13 @@ CASES: list[tuple[str, str, str, Any]] = [
         "raise FunctionError(5)",
         ("rejected", None, error("FunctionError", "<non-text message>", 3)),
     ),
+    (
+        "function_error_without_args",
+        "from functions_sdk import FunctionError\n"
+        "class E(FunctionError):\n    def __init__(self):\n        pass\n",
+        "raise E()",
+        ("rejected", None, error("E", "", 7)),
+    ),
     ("no_args", "", "raise ValueError()", ("rejected", None, error("ValueError", "", 3))),
     (
         "plain_args",
@@ -235,3 +242,14 @@ def test_a_result_or_an_error_leaves_the_sandbox_as_json(
     prelude: str, body: str, expected: Any
 ) -> None:
     assert record(prelude, body) == expected
+
+
+def test_a_memory_error_says_it_hit_the_limit() -> None:
+    """Handler code cannot raise MemoryError itself (not a builtin there); the worker's
+    memory limit does (tests/unit/test_backup_layers.py runs that in a worker)."""
+    info = error_info(MemoryError("x" * 10), "handler.py", str.upper)
+    assert info == {
+        "type": "MemoryError",
+        "message": "MEMORY LIMIT EXCEEDED (RESOURCE LIMIT)",
+        "line": None,
+    }
