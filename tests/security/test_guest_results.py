@@ -247,9 +247,9 @@ def test_a_result_or_an_error_leaves_the_sandbox_as_json(
 def test_a_memory_error_says_it_hit_the_limit() -> None:
     """Handler code cannot raise MemoryError itself (not a builtin there); the worker's
     memory limit does (tests/unit/test_backup_layers.py runs that in a worker)."""
-    info = error_info(MemoryError("x" * 10), "handler.py", str.upper)
+    info = error_info(MemoryError("x" * 10), "handler.py", "[{}]".format)
     assert info == {
         "type": "MemoryError",
-        "message": "MEMORY LIMIT EXCEEDED (RESOURCE LIMIT)",
+        "message": "[memory limit exceeded (resource limit)]",
         "line": None,
     }
