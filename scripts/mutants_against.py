@@ -12,6 +12,17 @@ selection can only miss kills, never invent them: a mutant it reports killed is 
 Results go to stdout and are appended to ``--out`` (one ``name killed|survived|rcN
 seconds`` line each); names already in ``--out`` are skipped, so a stopped run resumes.
 Run it under ``nice -n 19`` on a shared machine.
+
+Sandbox guest mutants: workers start with ``python -I`` and an allow-listed environment
+(``sandbox/host/zygote_client.py``), so ``MUTANT_UNDER_TEST`` never reaches them, though
+they import the mutated copy (the host's import path, ``mutants/`` first, is passed to
+them). So this script adds :data:`GUEST_HOOK` to the *generated* copy
+``mutants/functions_runtime/sandbox/guest/__init__.py`` (never to the source tree) and
+writes each mutant's name to ``mutants/.mutant_under_test`` before running it: a zygote
+or exec'ed worker reads that file once, when it imports ``sandbox.guest``, before any
+confinement, and activates the same mutant as the host. Production has no such file
+and no such hook; nothing in configuration, the CLI, the API or the environment reaches
+it, and no isolation layer changes (the worker's environment stays the allow-list).
 """
 
 from __future__ import annotations
@@ -23,6 +34,25 @@ import re
 import sys
 import time
 from pathlib import Path
+
+MARKER = ".mutant_under_test"
+GUEST_INIT = Path("functions_runtime", "sandbox", "guest", "__init__.py")
+GUEST_HOOK = f"""
+
+# -- added by scripts/mutants_against.py to this generated copy only ----------------
+def _mutmut_mutant_from_file() -> None:
+    import os
+    import pathlib
+
+    from mutmut.mutation import trampoline
+
+    marker = pathlib.Path(__file__).resolve().parents[3] / {MARKER!r}
+    if "MUTANT_UNDER_TEST" not in os.environ and marker.is_file():
+        trampoline._mutant_under_test = marker.read_text().strip()
+
+
+_mutmut_mutant_from_file()
+"""
 
 _DEF = re.compile(r"^\s*def (x[^\s(]*__mutmut_\d+)\(", re.MULTILINE)
 
@@ -37,10 +67,19 @@ def mutant_names(root: Path) -> list[str]:
     return names
 
 
+def hook_guest(root: Path) -> None:
+    """Add :data:`GUEST_HOOK` to the mutated copy's ``sandbox/guest/__init__.py`` once."""
+    init = root / GUEST_INIT
+    if init.exists() and "_mutmut_mutant_from_file" not in init.read_text("utf-8"):
+        with init.open("a", encoding="utf-8") as handle:
+            handle.write(GUEST_HOOK)
+
+
 def run_one(name: str, pytest_args: list[str]) -> int:
     """Exit code of pytest on ``pytest_args`` with ``name`` active, in a forked child."""
     import pytest
 
+    Path(MARKER).write_text(name)  # for workers: see the module's docstring
     pid = os.fork()
     if pid == 0:  # the child: quiet, the mutant active, then pytest
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -67,6 +106,8 @@ def main(argv: list[str]) -> int:
     done = {line.split()[0] for line in out.read_text().splitlines()} if out.exists() else set()
     os.chdir(options.mutants)
     sys.path.insert(0, os.getcwd())
+    hook_guest(Path("."))
+    Path(MARKER).unlink(missing_ok=True)
     import pytest
 
     # Import and collect once here: every forked child then starts warm.
@@ -77,15 +118,18 @@ def main(argv: list[str]) -> int:
         if any(fnmatch.fnmatchcase(name, pattern) for pattern in options.patterns)
         and name not in done
     ]
-    with out.open("a") as results:
-        for name in wanted:
-            started = time.monotonic()
-            code = run_one(name, pytest_args)
-            verdict = {0: "survived", 1: "killed"}.get(code, f"rc{code}")
-            line = f"{name} {verdict} {time.monotonic() - started:.1f}s"
-            print(line, flush=True)
-            results.write(line + "\n")
-            results.flush()
+    try:
+        with out.open("a") as results:
+            for name in wanted:
+                started = time.monotonic()
+                code = run_one(name, pytest_args)
+                verdict = {0: "survived", 1: "killed"}.get(code, f"rc{code}")
+                line = f"{name} {verdict} {time.monotonic() - started:.1f}s"
+                print(line, flush=True)
+                results.write(line + "\n")
+                results.flush()
+    finally:
+        Path(MARKER).unlink(missing_ok=True)
     return 0
 
 
