@@ -261,3 +261,29 @@ def test_batching_caps_the_wait_at_half_the_visibility_timeout(world: World) -> 
     assert dispatcher.batching(jobs[batched.id]) == (1, 0.0)
     world.plane.update_instance(ADMIN, world.ws, batched.id, enabled=True, batch_wait_seconds=4)
     assert dispatcher.batching(jobs[batched.id]) == (7, 4.0)
+
+
+def test_a_replay_runs_again_once_per_replay(world: World) -> None:
+    """A replayed event (``replay_id``) is not a duplicate of its delivered original: it
+    runs, and is recorded under its own id; the same replay received twice runs once."""
+    instance = world.deploy("echo", {"handler.py": ECHO})
+    [job] = world.send("Order Completed")
+    pool = CountingPool(world.pool)
+    dispatcher = Dispatcher(world.backend, world.delivery, pool)  # type: ignore[arg-type]
+    [first] = dispatcher.process([job])
+    replay = replace(job, id="replayed", body={**job.body, "replay_id": "rp_1"})
+    [again] = dispatcher.process([replay])
+    [duplicate] = dispatcher.process([replace(replay, id="replayed-again")])
+
+    assert [(s.action, s.outcome) for s in (first, again, duplicate)] == [
+        ("ack", "delivered"),
+        ("ack", "delivered"),
+        ("ack", ""),
+    ]
+    assert pool.calls == [(1, False), (1, False)]
+    records = world.delivery.deliveries.list(world.ws, instance.id)
+    message = job.body["message_id"]
+    assert sorted(r.id for r in records) == [
+        f"{instance.id}:{message}:1",
+        f"{instance.id}:{message}:1:rp_1",
+    ]
