@@ -287,3 +287,26 @@ def test_a_replay_runs_again_once_per_replay(world: World) -> None:
         f"{instance.id}:{message}:1",
         f"{instance.id}:{message}:1:rp_1",
     ]
+
+
+def test_batching_follows_the_version_a_replay_names(world: World) -> None:
+    """A replay of an earlier version with ``on_batch`` is batched as that version is,
+    though the deployed version has no ``on_batch`` (and the other way round)."""
+    function, first = world.plane.create_function(
+        ADMIN, world.ws, files={"handler.py": BATCHED}, name="batched"
+    )
+    instance = world.plane.deploy(ADMIN, world.ws, function.id, source_id=world.source.id)
+    world.plane.update_instance(
+        ADMIN, world.ws, instance.id, batch_max_count=7, batch_wait_seconds=3
+    )
+    second = world.plane.upload_version(ADMIN, world.ws, function.id, files={"handler.py": ECHO})
+    world.plane.deploy(ADMIN, world.ws, function.id, version_id=second.id)
+    [job] = world.send("a")
+    dispatcher = Dispatcher(world.backend, world.delivery, world.pool)
+
+    assert dispatcher.batching(job) == (1, 0.0)
+    replay = replace(job, body={**job.body, "version_id": first.id, "replay_id": "r1"})
+    assert dispatcher.batching(replay) == (7, 3.0)
+    world.plane.deploy(ADMIN, world.ws, function.id, version_id=first.id)
+    replay = replace(job, body={**job.body, "version_id": second.id, "replay_id": "r2"})
+    assert dispatcher.batching(replay) == (1, 0.0)
