@@ -310,3 +310,64 @@ def test_batching_follows_the_version_a_replay_names(world: World) -> None:
     world.plane.deploy(ADMIN, world.ws, function.id, version_id=first.id)
     replay = replace(job, body={**job.body, "version_id": second.id, "replay_id": "r2"})
     assert dispatcher.batching(replay) == (1, 0.0)
+
+
+def test_a_replay_of_a_version_importing_an_unpinned_library_gets_its_latest(
+    world: World,
+) -> None:
+    """The deployed version imports no library, so the instance pins none; a replay of
+    another version that imports one runs with the library's latest version (not with
+    no library at all). The deployed version keeps its pins (none): a library pushed
+    since deploy never reaches it."""
+    function, _ = world.plane.create_function(
+        ADMIN, world.ws, files={"handler.py": ECHO}, name="echo"
+    )
+    instance = world.plane.deploy(ADMIN, world.ws, function.id, source_id=world.source.id)
+    world.plane.push_library(ADMIN, world.ws, "acme_tag", {"__init__.py": "TAG = 'v1'\n"})
+    tagged = "import acme_tag\n\ndef on_track(event, settings):\n    return acme_tag.TAG\n"
+    second = world.plane.upload_version(ADMIN, world.ws, function.id, files={"handler.py": tagged})
+    assert instance.libraries == {}
+    [job] = world.send("a")
+    replay = replace(job, body={**job.body, "version_id": second.id, "replay_id": "r1"})
+    pool = CountingPool(world.pool)
+    dispatcher = Dispatcher(world.backend, world.delivery, pool)  # type: ignore[arg-type]
+
+    [settlement] = dispatcher.process([replay])
+    assert (settlement.action, settlement.outcome) == ("ack", "delivered"), settlement
+    spec = dispatcher.spec_for(world.ws, instance.id)
+    assert spec is not None and dict(spec.modules) == {}
+    assert dispatcher.spec_for(world.ws, "in_missing") is None
+    world.plane.update_instance(ADMIN, world.ws, instance.id, enabled=False)
+    assert dispatcher.spec_for(world.ws, instance.id) is None
+
+
+class CountingBlobs:
+    """The backend's blob store; counts the reads."""
+
+    def __init__(self, blobs: Any) -> None:
+        self._blobs = blobs
+        self.reads = 0
+
+    def get(self, key: str) -> bytes:
+        self.reads += 1
+        data: bytes = self._blobs.get(key)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._blobs, name)
+
+
+def test_an_instance_is_built_once_per_revision_not_once_per_event(world: World) -> None:
+    """The code, libraries and sealed settings are read and decrypted once per instance
+    revision (on AWS: S3 and KMS calls), not for every group of events."""
+    instance = world.deploy("echo", {"handler.py": ECHO})
+    blobs = CountingBlobs(world.backend.blobs)
+    backend = replace(world.backend, blobs=blobs)
+    dispatcher = Dispatcher(backend, world.delivery, world.pool)
+    for name in ("a", "b", "c"):
+        [settlement] = dispatcher.process(world.send(name))
+        assert settlement.outcome == "delivered"
+    assert blobs.reads == 1
+    world.plane.update_instance(ADMIN, world.ws, instance.id, batch_max_count=3)
+    dispatcher.process(world.send("d"))
+    assert blobs.reads == 2
