@@ -371,3 +371,34 @@ def test_an_instance_is_built_once_per_revision_not_once_per_event(world: World)
     world.plane.update_instance(ADMIN, world.ws, instance.id, batch_max_count=3)
     dispatcher.process(world.send("d"))
     assert blobs.reads == 2
+
+
+SECRET_TOKEN = 'name = "leaky"\n[settings.token]\ntype = "string"\nsecret = true\n'
+LOGS_TOKEN = """
+def on_track(event, settings):
+    print("token is", settings.get_str("token"))
+    return settings.get_str("token")
+"""
+
+
+def test_a_setting_once_secret_stays_masked_in_delivery_logs(world: World) -> None:
+    """A version whose manifest no longer calls ``token`` secret still runs with it
+    masked: what the handler prints of it never reaches the delivery record."""
+    function, _ = world.plane.create_function(
+        ADMIN,
+        world.ws,
+        files={"handler.py": LOGS_TOKEN, "function.toml": SECRET_TOKEN},
+        name="leaky",
+    )
+    world.plane.deploy(
+        ADMIN, world.ws, function.id, source_id=world.source.id, settings={"token": "s3cr3t-v"}
+    )
+    plain = SECRET_TOKEN.replace("secret = true", "secret = false")
+    version = world.plane.upload_version(
+        ADMIN, world.ws, function.id, files={"handler.py": LOGS_TOKEN, "function.toml": plain}
+    )
+    instance = world.plane.deploy(ADMIN, world.ws, function.id, version_id=version.id)
+    [settlement] = Dispatcher(world.backend, world.delivery, world.pool).process(world.send("a"))
+    assert settlement.outcome == "delivered"
+    [record] = world.delivery.deliveries.list(world.ws, instance.id)
+    assert record.logs and "s3cr3t-v" not in " ".join(record.logs)
