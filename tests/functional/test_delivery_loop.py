@@ -183,6 +183,35 @@ def test_the_loop_with_its_defaults_pauses_up_to_30_seconds_and_idles_briefly(
     assert queue.receives == [(100, 45)] * 12
 
 
+class IntermittentQueue(RecordingQueue):
+    """Fails the receives whose (1-based) number is in ``failing_at``."""
+
+    def __init__(self, queue: Any, failing_at: set[int]) -> None:
+        super().__init__(queue)
+        self.failing_at = failing_at
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[Job]:
+        self.failing = 1 if len(self.receives) + 1 in self.failing_at else 0
+        return super().receive(max_messages, visibility_timeout)
+
+
+def test_a_failure_after_a_success_starts_a_new_streak(world: World) -> None:
+    """A step that works ends the streak: the next failure pauses as the first did
+    (and the loop goes on delivering)."""
+    queue = IntermittentQueue(world.delivery.queue, failing_at={1, 3})
+    stop = threading.Event()
+    pauses: list[float] = []
+
+    def wait(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 4:
+            stop.set()
+
+    run_worker(looping(world, queue), stop, idle_sleep=1.0, wait=wait)
+    assert pauses == [2.0, 1.0, 2.0, 1.0]
+    assert len(queue.receives) == 4
+
+
 def test_held_batches_take_room_and_a_stop_runs_what_is_held(world: World) -> None:
     """Jobs held for a batch count against ``max_messages`` (the next receive asks for
     the room left); a stop runs everything held, as one batch, and settles it on the
