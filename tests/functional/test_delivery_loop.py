@@ -431,3 +431,61 @@ def test_a_setting_once_secret_stays_masked_in_delivery_logs(world: World) -> No
     assert settlement.outcome == "delivered"
     [record] = world.delivery.deliveries.list(world.ws, instance.id)
     assert record.logs and "s3cr3t-v" not in " ".join(record.logs)
+
+
+def _first_pause_and_end(world: World, dispatcher: Dispatcher, *instance_ids: str) -> list[Any]:
+    """Run the loop to its first pause (then stop); the delivery records of each
+    instance at that pause, and at the end."""
+    stop = threading.Event()
+    seen: list[list[int]] = []
+
+    def wait(seconds: float) -> None:
+        seen.append([len(world.delivery.deliveries.list(world.ws, i)) for i in instance_ids])
+        stop.set()
+
+    run_worker(dispatcher, stop, wait=wait)
+    end = [len(world.delivery.deliveries.list(world.ws, i)) for i in instance_ids]
+    return [seen, end]
+
+
+def test_each_instance_is_held_apart(world: World) -> None:
+    """One event for a batched instance and a plain one: the plain one's job runs at
+    once, the batched one's is held for its batch (then run by the stop)."""
+    batched = world.deploy("batched", {"handler.py": BATCHED})
+    world.plane.update_instance(
+        ADMIN, world.ws, batched.id, batch_max_count=5, batch_wait_seconds=30
+    )
+    plain = world.deploy("echo", {"handler.py": ECHO})
+    world.ingest.enqueue(world.source, [{"type": "track", "event": "e", "userId": "u1"}])
+    dispatcher = Dispatcher(world.backend, world.delivery, world.pool)
+    assert _first_pause_and_end(world, dispatcher, batched.id, plain.id) == [[[0, 1]], [1, 1]]
+
+
+def test_a_replay_is_held_apart_from_the_deployed_version(world: World) -> None:
+    """A replay of a batched version, a replay of a plain one, and a new event for the
+    deployed plain version, all of one instance: the replay of the batched version is
+    held for its batch, the others run at once."""
+    function, first = world.plane.create_function(
+        ADMIN, world.ws, files={"handler.py": BATCHED}, name="batched"
+    )
+    instance = world.plane.deploy(ADMIN, world.ws, function.id, source_id=world.source.id)
+    world.plane.update_instance(
+        ADMIN, world.ws, instance.id, batch_max_count=5, batch_wait_seconds=30
+    )
+    second = world.plane.upload_version(ADMIN, world.ws, function.id, files={"handler.py": ECHO})
+    world.plane.deploy(ADMIN, world.ws, function.id, version_id=second.id)
+    world.ingest.enqueue(world.source, [{"type": "track", "event": "new", "userId": "u1"}])
+    [job] = world.delivery.queue.receive(1, visibility_timeout=0)
+    replayed = {**job.body, "message_id": "m-old", "version_id": first.id, "replay_id": "r1"}
+    plain = {**job.body, "message_id": "m-plain", "version_id": second.id, "replay_id": "r1"}
+    world.delivery.queue.send([replayed, plain])
+    dispatcher = Dispatcher(world.backend, world.delivery, world.pool)
+
+    [seen, end] = _first_pause_and_end(world, dispatcher, instance.id)
+    assert (seen, end) == ([[2]], [3])
+    records = world.delivery.deliveries.list(world.ws, instance.id)
+    assert {(r.message_id, r.version_id) for r in records} == {
+        (job.body["message_id"], second.id),
+        ("m-plain", second.id),
+        ("m-old", first.id),
+    }
