@@ -489,3 +489,48 @@ def test_a_replay_is_held_apart_from_the_deployed_version(world: World) -> None:
         ("m-plain", second.id),
         ("m-old", first.id),
     }
+
+
+DOWN = """
+from functions_sdk import RetryError
+
+def on_track(event, settings):
+    raise RetryError("the endpoint is down")
+"""
+
+
+class StoppingQueue(RecordingQueue):
+    """Sets ``stop`` at its ``after``-th receive."""
+
+    def __init__(self, queue: Any, stop: threading.Event, after: int) -> None:
+        super().__init__(queue)
+        self.stop, self.after = stop, after
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 30) -> list[Job]:
+        if len(self.receives) + 1 >= self.after:
+            self.stop.set()
+        return super().receive(max_messages, visibility_timeout)
+
+
+def test_the_loop_settles_a_retry_as_a_retry_and_a_last_attempt_as_dead(world: World) -> None:
+    """Through the loop: a failed attempt with attempts left is hidden for its wait (in
+    flight, not dead); the last attempt goes to the dead letters with its reason."""
+    down = world.deploy("down", {"handler.py": DOWN})
+    once = world.deploy(
+        "once", {"handler.py": DOWN, "function.toml": 'name = "once"\n[retry]\nattempts = 1\n'}
+    )
+    world.ingest.enqueue(world.source, [{"type": "track", "event": "e", "userId": "u1"}])
+    stop = threading.Event()
+    queue = StoppingQueue(world.delivery.queue, stop, after=3)  # a bound, should it spin
+    dispatcher = Dispatcher(world.backend, replace(world.delivery, queue=queue), world.pool)
+    run_worker(dispatcher, stop, wait=lambda seconds: stop.set())
+    assert len(queue.receives) == 2  # the jobs, then nothing: a pause, the stop
+    counts = world.delivery.queue.counts()
+    assert (counts.visible, counts.in_flight, counts.dead) == (0, 1, 1)
+    [dead] = world.delivery.queue.take_dead(lambda body: True)
+    assert dead.body["instance_id"] == once.id
+    assert dead.reason.startswith("retries exhausted after 1 attempts: ")
+    outcomes = [
+        [r.outcome for r in world.delivery.deliveries.list(world.ws, i.id)] for i in (down, once)
+    ]
+    assert outcomes == [["retry"], ["failed"]]
