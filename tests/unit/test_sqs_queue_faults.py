@@ -241,3 +241,15 @@ def test_releasing_held_dead_letters_is_best_effort(error: Exception) -> None:
     ]
     assert [e["Id"] for e in released[1]["Entries"]] == ["0", "1"]
     assert {e["VisibilityTimeout"] for p in released for e in p["Entries"]} == {0}
+
+
+def test_a_send_fault_names_the_operation_and_a_refusal_without_message_says_so() -> None:
+    with pytest.raises(StoreError) as raised:
+        queue(ScriptedSqs(send_message_batch=fault("InternalError"))).send([{"n": 0}])
+    assert str(raised.value) == "queue send failed: InternalError: boom"
+    refused = {"Failed": [{"Id": "0", "SenderFault": True, "Code": "InvalidParameterValue"}]}
+    with pytest.raises(StoreError) as raised:
+        queue(ScriptedSqs(send_message_batch=refused)).send([{"n": 0}])
+    assert str(raised.value).startswith(
+        "queue send failed: 1 of 1 messages not queued (InvalidParameterValue: ); "
+    )
