@@ -253,3 +253,19 @@ def test_a_send_fault_names_the_operation_and_a_refusal_without_message_says_so(
     assert str(raised.value).startswith(
         "queue send failed: 1 of 1 messages not queued (InvalidParameterValue: ); "
     )
+
+
+def test_a_receive_stops_at_repeats_and_returns_each_message_once() -> None:
+    """SQS may hand the same messages out again (a visibility timeout of 0): a receive
+    that asks for more stops at a page of repeats instead of returning them twice."""
+    page = {"Messages": [dead_message(n) for n in range(10)]}
+    sqs = ScriptedSqs(receive_message=page)
+    jobs = queue(sqs).receive(25, visibility_timeout=0)
+    assert sorted(j.id for j in jobs) == sorted(f"d{n}" for n in range(10))
+    assert [p["MaxNumberOfMessages"] for p in sqs.named("receive_message")] == [10, 10]
+
+
+def test_a_receive_fault_names_the_operation() -> None:
+    with pytest.raises(StoreError) as raised:
+        queue(ScriptedSqs(receive_message=fault("InternalError"))).receive(1)
+    assert str(raised.value) == "queue receive failed: InternalError: boom"
