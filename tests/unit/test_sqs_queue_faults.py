@@ -270,3 +270,22 @@ def test_a_receive_fault_names_the_operation() -> None:
     with pytest.raises(StoreError) as raised:
         queue(ScriptedSqs(receive_message=fault("InternalError"))).receive(1)
     assert str(raised.value) == "queue receive failed: InternalError: boom"
+
+
+def test_a_malformed_body_is_buried_with_its_reason_then_deleted() -> None:
+    message = {"MessageId": "m1", "ReceiptHandle": "r1", "Body": "[1, 2]"}
+    sqs = ScriptedSqs(receive_message=[{"Messages": [message]}], delete_message=[{}])
+    assert queue(sqs).receive(10) == []
+    [buried] = sqs.named("send_message")
+    assert (buried["QueueUrl"], buried["MessageBody"]) == ("https://dlq", "[1, 2]")
+    attributes = {k: v["StringValue"] for k, v in buried["MessageAttributes"].items()}
+    assert attributes == {
+        "reason": "malformed body: not a JSON object",
+        "dead_at": NOW.isoformat(),
+        "job_id": "m1",
+    }
+    assert sqs.named("delete_message") == [{"QueueUrl": "https://q", "ReceiptHandle": "r1"}]
+    sqs = ScriptedSqs(receive_message=[{"Messages": [message]}], delete_message=fault("Boom"))
+    with pytest.raises(StoreError) as raised:
+        queue(sqs).receive(10)
+    assert str(raised.value) == "queue ack failed: Boom: boom"
