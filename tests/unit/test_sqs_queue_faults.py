@@ -289,3 +289,21 @@ def test_a_malformed_body_is_buried_with_its_reason_then_deleted() -> None:
     with pytest.raises(StoreError) as raised:
         queue(sqs).receive(10)
     assert str(raised.value) == "queue ack failed: Boom: boom"
+
+
+def test_a_job_carries_its_first_send_time_and_receive_count() -> None:
+    """The retry window is measured from the first send (SentTimestamp), not from this
+    receive: without it an event failing for ever would never age out."""
+    sent = NOW - timedelta(hours=3)
+    message = {
+        "MessageId": "m1",
+        "ReceiptHandle": "r1",
+        "Body": '{"n": 1}',
+        "Attributes": {
+            "SentTimestamp": str(int(sent.timestamp() * 1000)),
+            "ApproximateReceiveCount": "4",
+        },
+    }
+    sqs = ScriptedSqs(receive_message=[{"Messages": [message]}])
+    [received] = queue(sqs).receive(10)
+    assert (received.sent_at, received.receive_count) == (sent, 4)
