@@ -307,3 +307,13 @@ def test_a_job_carries_its_first_send_time_and_receive_count() -> None:
     sqs = ScriptedSqs(receive_message=[{"Messages": [message]}])
     [received] = queue(sqs).receive(10)
     assert (received.sent_at, received.receive_count) == (sent, 4)
+
+
+def test_a_dead_letter_receive_fault_names_the_operation_and_releases_what_it_held() -> None:
+    pages = [{"Messages": [dead_message(n) for n in range(10)]}, fault("InternalError")]
+    sqs = ScriptedSqs(receive_message=pages)
+    with pytest.raises(StoreError) as raised:
+        queue(sqs).take_dead(lambda body: False)
+    assert str(raised.value) == "dead-letter receive failed: InternalError: boom"
+    [released] = sqs.named("change_message_visibility_batch")
+    assert [e["ReceiptHandle"] for e in released["Entries"]] == [f"h{n}" for n in range(10)]
