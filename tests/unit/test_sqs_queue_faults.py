@@ -317,3 +317,41 @@ def test_a_dead_letter_receive_fault_names_the_operation_and_releases_what_it_he
     assert str(raised.value) == "dead-letter receive failed: InternalError: boom"
     [released] = sqs.named("change_message_visibility_batch")
     assert [e["ReceiptHandle"] for e in released["Entries"]] == [f"h{n}" for n in range(10)]
+
+
+def test_take_dead_asks_for_what_is_left_and_takes_each_letter_once() -> None:
+    """Pages: two letters, then the first again (its hold lapsed: a new receipt) with a
+    new one that matches, then repeats only. Each letter is looked at once, the lapsed
+    one released under its latest receipt, the receive asks for no more than the limit
+    leaves, and a letter without attributes died now."""
+    again = {**dead_message(0), "ReceiptHandle": "h0-again"}
+    pages = [
+        {"Messages": [dead_message(0), dead_message(1)]},
+        {"Messages": [again, dead_message(2)]},
+        {"Messages": [again]},
+    ]
+    sqs = ScriptedSqs(receive_message=pages)
+    taken = queue(sqs).take_dead(lambda body: body["n"] in (1, 2), limit=3)
+    assert [(d.id, d.body, d.dead_at, d.reason) for d in taken] == [
+        ("d1", {"n": 1}, NOW, "redrive: receive count exceeded"),
+        ("d2", {"n": 2}, NOW, "redrive: receive count exceeded"),
+    ]
+    asked = sqs.named("receive_message")
+    assert [p["MaxNumberOfMessages"] for p in asked] == [3, 2, 1]
+    assert {(p["QueueUrl"], p["VisibilityTimeout"], p["WaitTimeSeconds"]) for p in asked} == {
+        ("https://dlq", 30, 1)
+    }
+    assert {tuple(p["MessageSystemAttributeNames"]) for p in asked} == {("SentTimestamp",)}
+    assert {tuple(p["MessageAttributeNames"]) for p in asked} == {("reason", "dead_at", "job_id")}
+    assert [p["ReceiptHandle"] for p in sqs.named("delete_message")] == ["h1", "h2"]
+    [released] = sqs.named("change_message_visibility_batch")
+    assert [e["ReceiptHandle"] for e in released["Entries"]] == ["h0-again"]
+
+
+def test_a_failed_take_names_the_operation() -> None:
+    sqs = ScriptedSqs(
+        receive_message=[{"Messages": [dead_message(0)]}], delete_message=fault("InternalError")
+    )
+    with pytest.raises(StoreError) as raised:
+        queue(sqs).take_dead(lambda body: True)
+    assert str(raised.value) == "dead-letter take failed: InternalError: boom"
