@@ -355,3 +355,9 @@ def test_a_failed_take_names_the_operation() -> None:
     with pytest.raises(StoreError) as raised:
         queue(sqs).take_dead(lambda body: True)
     assert str(raised.value) == "dead-letter take failed: InternalError: boom"
+
+
+def test_a_counts_fault_names_the_operation() -> None:
+    with pytest.raises(StoreError) as raised:
+        queue(ScriptedSqs(get_queue_attributes=fault("InternalError"))).counts()
+    assert str(raised.value) == "queue counts failed: InternalError: boom"
