@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from functions_runtime.control.ports import StoreError
 from functions_runtime.delivery.aws import SqsQueue
-from functions_runtime.delivery.ports import Job
+from functions_runtime.delivery.ports import Job, QueueCounts
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 STALE = [
@@ -361,3 +361,12 @@ def test_a_counts_fault_names_the_operation() -> None:
     with pytest.raises(StoreError) as raised:
         queue(ScriptedSqs(get_queue_attributes=fault("InternalError"))).counts()
     assert str(raised.value) == "queue counts failed: InternalError: boom"
+
+
+def test_counts_missing_from_the_answer_are_zero_and_each_queue_is_asked() -> None:
+    sqs = ScriptedSqs(get_queue_attributes={"Attributes": {}})
+    assert queue(sqs).counts() == QueueCounts(visible=0, in_flight=0, dead=0)
+    assert [p["QueueUrl"] for p in sqs.named("get_queue_attributes")] == [
+        "https://q",
+        "https://dlq",
+    ]
