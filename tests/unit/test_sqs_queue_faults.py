@@ -370,3 +370,17 @@ def test_counts_missing_from_the_answer_are_zero_and_each_queue_is_asked() -> No
         "https://q",
         "https://dlq",
     ]
+
+
+def test_counts_add_delayed_to_in_flight_and_held_dead_letters_to_dead() -> None:
+    """A dead letter held by a replay in progress (not visible) is still a dead letter."""
+
+    def attributes(params: dict[str, Any]) -> dict[str, Any]:
+        if params["QueueUrl"] == "https://q":
+            values = {"Messages": 3, "MessagesNotVisible": 4, "MessagesDelayed": 5}
+        else:
+            values = {"Messages": 6, "MessagesNotVisible": 7}
+        return {"Attributes": {f"ApproximateNumberOf{k}": str(v) for k, v in values.items()}}
+
+    sqs = ScriptedSqs(get_queue_attributes=attributes)
+    assert queue(sqs).counts() == QueueCounts(visible=3, in_flight=9, dead=13)
