@@ -164,6 +164,7 @@ def test_a_job_whose_record_cannot_be_written_is_dead_lettered_alone(
     assert records["m1"].outcome == "failed"
     assert records["m1"].error == {"type": "RecordFailed", "line": None, "message": reason}
     assert records["m1"].duration_ms > 0  # the run's own duration, kept
+    assert records["m1"].version_id == world.instance.version_id  # the version that ran
     [logged] = caplog.records
     assert logged.getMessage() == f"the delivery of job {dead.job.id} could not be recorded"
     assert logged.exc_info is not None and logged.exc_info[0] is ValueError

@@ -137,3 +137,20 @@ def test_a_function_sets_its_own_attempts_and_window(tmp_path: Path) -> None:
     assert (second.action, second.delay) == ("retry", round(schedule.bounds(2)[1]))
     assert first.delay + second.delay == pytest.approx(600, abs=2)
     assert third.action == "dead" and "after 3 attempts" in third.reason
+
+
+def test_the_deployment_policy_sets_the_first_wait_and_the_jitter() -> None:
+    """A deployment's ``base_delay`` and ``jitter`` reach the schedule (a function's
+    ``[retry]`` table sets only attempts and window)."""
+    policy = DeliveryPolicy(base_delay=5.0, jitter=0.5)
+    schedule = policy.schedule(
+        parse_manifest('name = "f"\n[retry]\nattempts = 3\n', "function.toml").retry
+    )
+
+    assert schedule == RetrySchedule(
+        attempts=3, window_seconds=4 * 3600.0, first_wait=5.0, jitter=0.5
+    )
+    assert policy.schedule().nominal[0] == 5.0
+    least, most = policy.schedule().bounds(1)
+    assert (least, most) == (2.5, 5.0)
+    assert policy.backoff(1, Edge(high=False)) == round(least)

@@ -199,3 +199,37 @@ def test_a_value_the_manifest_calls_secret_is_masked_even_if_stored_plain(p: Pla
     _, instance = p.deploy(SECRET_TOKEN, {"greeting": "hi"})
     legacy = instance.model_copy(update={"settings": {"greeting": "hi", "token": "plain!"}})
     assert p.plane.masked_settings(legacy) == {"greeting": "hi", "token": MASK}
+
+
+def test_an_update_keeps_a_masked_secret_removes_a_null_and_stores_other_values(
+    p: Plane,
+) -> None:
+    """PATCH semantics of ``update_instance(settings=...)``: a secret given back as the
+    mask the API shows stays as it is (never overwritten by the mask), ``null`` removes
+    a setting, a plain setting given as the mask's text is that text."""
+    _, instance = p.deploy(SECRET_TOKEN, {"greeting": "hi", "token": "s3cret"})
+    updated = p.plane.update_instance(
+        ADMIN, p.ws, instance.id, settings={"token": MASK, "greeting": MASK}
+    )
+    assert p.plane.settings_of(updated) == {"greeting": MASK, "token": "s3cret"}
+    updated = p.plane.update_instance(ADMIN, p.ws, instance.id, settings={"token": None})
+    assert p.plane.settings_of(updated) == {"greeting": MASK}
+    updated = p.plane.update_instance(ADMIN, p.ws, instance.id, settings={"token": None})
+    assert p.plane.settings_of(updated) == {"greeting": MASK}  # removing it again: fine
+    # A secret never set, given as the mask: still not set (not stored as the mask).
+    updated = p.plane.update_instance(ADMIN, p.ws, instance.id, settings={"token": MASK})
+    assert p.plane.settings_of(updated) == {"greeting": MASK}
+
+
+def test_a_setting_once_secret_given_as_the_mask_stays_under_a_plain_manifest(
+    p: Plane,
+) -> None:
+    function_id, _ = p.deploy(SECRET_TOKEN, {"greeting": "hi", "token": "s3cret"})
+    version = p.plane.upload_version(
+        ADMIN, p.ws, function_id, files={"handler.py": HANDLER, "function.toml": PLAIN_TOKEN}
+    )
+    moved = p.plane.deploy(ADMIN, p.ws, function_id, version_id=version.id)
+    updated = p.plane.update_instance(
+        ADMIN, p.ws, moved.id, settings={"token": MASK, "greeting": "hello"}
+    )
+    assert p.plane.settings_of(updated) == {"greeting": "hello", "token": "s3cret"}
