@@ -127,6 +127,8 @@ def test_host_names_are_normalised(host: str, normal: str) -> None:
         ("a-", "a-"),
         ("A B", "a b"),
         ("a/b", "a/b"),
+        ("[a", "[a"),  # brackets are dropped only in pairs
+        ("a]", "a]"),
     ],
 )
 def test_implausible_host_names_are_refused(host: str, shown: str) -> None:
