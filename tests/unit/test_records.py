@@ -219,6 +219,8 @@ def test_a_user_without_a_password_is_sent_as_basic_auth() -> None:
     checked = check_request(_message(url="http://u@api.test/"))
     assert checked.headers["Authorization"] == "Basic " + base64.b64encode(b"u:").decode()
     assert "Authorization" not in check_request(_message()).headers
+    empty_user = check_request(_message(url="http://:pw@api.test/"))
+    assert empty_user.headers["Authorization"] == "Basic " + base64.b64encode(b":pw").decode()
 
 
 @pytest.mark.parametrize("flag", [1, "true", None, False])

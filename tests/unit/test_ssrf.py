@@ -216,6 +216,7 @@ def test_allow_entries_cover_their_addresses_only() -> None:
             "invalid allow-list entry '10.0.0.0/33': not an IP address or CIDR network",
         ),
         ("1.2.3", "invalid allow-list entry '1.2.3': not an IP address or CIDR network"),
+        ("[::1", "invalid allow-list entry '[::1': not an IP address or CIDR network"),
         (
             "bad host",
             "invalid allow-list entry 'bad host': expected a host name, an IP address "
