@@ -140,6 +140,7 @@ def test_the_most_headers_a_request_may_have() -> None:
         ({"body": "%%%", "body_b64": True}, "malformed request: the body cannot be decoded"),
         ({"body": "\ud800"}, "malformed request: the body cannot be decoded"),
         ({"body": "x" * (MAX_REQUEST_BYTES + 1)}, "request body over 8388608 bytes"),
+        ({"body": "x" * (MAX_REQUEST_BYTES * 2)}, "request body over 8388608 bytes"),
         (
             {"body": base64.b64encode(b"x" * (MAX_REQUEST_BYTES + 1)).decode(), "body_b64": True},
             "request body over 8388608 bytes",
@@ -248,6 +249,11 @@ def test_a_new_record_shows_the_message_masked() -> None:
     }
     assert new_record({"method": 1, "url": None}, MASKER)["method"] is None
     assert new_record({"method": 1, "url": None}, MASKER)["url"] is None
+    assert new_record({"method": "GET", "url": 2}, MASKER)["url"] is None
+    # a short secret is masked in a URL only as a whole query value
+    short = Masker(("abc",))
+    url = new_record({"method": "GET", "url": "http://h/abc?q=abc&r=abcd"}, short)["url"]
+    assert url == "http://h/abc?q=***&r=abcd"
 
 
 def test_a_new_record_cuts_a_long_url_after_masking() -> None:
@@ -315,6 +321,9 @@ def test_recorded_text_is_masked_then_cut() -> None:
     # 5 characters of 4 bytes each: 20 bytes, all kept
     assert masked_text("😀".encode() * 5, 5, MASKER) == "😀" * 5
     assert masked_text("😀".encode() * 6, 5, MASKER) == "😀" * 5 + TRUNCATED
+    nothing = Masker(())  # no look-ahead: the window is the limit
+    assert masked_text("😀".encode() * 5, 5, nothing) == "😀" * 5
+    assert masked_text("😀".encode() * 6, 5, nothing) == "😀" * 5 + TRUNCATED
     cut = masked_text(b"x" * 8 + SECRET.encode() + b"y" * 50, 10, MASKER)
     assert cut == "x" * 8 + "**" + TRUNCATED
 

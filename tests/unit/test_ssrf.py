@@ -257,6 +257,8 @@ def test_allow_list_from_a_string() -> None:
         (("169.254.0.0/16",), "::ffff:169.254.169.254", False),
         (("169.254.0.0/16",), "64:ff9b::a9fe:a9fe", False),
         (("fd00:ec2::/32",), "fd00:ec2::254", False),
+        (("fd00:ec2::/32",), "fd00:ec2::254%eth0", False),  # a scope hides nothing
+        (("fd00:ec2::254",), "fd00:ec2::254%eth0", True),
         (("100.100.100.0/24",), "100.100.100.200", False),
         (("169.254.0.0/16",), "169.254.1.1", True),  # link-local but not metadata
     ],
