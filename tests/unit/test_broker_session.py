@@ -71,6 +71,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"z" * 50)
             self.close_connection = True
             return
+        if self.path.startswith("/together"):  # answers once two requests are in
+            with self.server.arrived:
+                self.server.inside += 1
+                self.server.arrived.notify_all()
+                together = self.server.arrived.wait_for(lambda: self.server.inside >= 2, 10)
+            body = b"together" if together else b"alone"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path.startswith("/drip"):  # one byte at a time, slowly
             self.send_response(200)
             self.send_header("Content-Length", "40")
@@ -100,6 +111,8 @@ class _Server(ThreadingHTTPServer):
         self.peers: list[tuple[str, int]] = []
         self.hosts: list[str] = []
         self.release = threading.Event()
+        self.arrived = threading.Condition()
+        self.inside = 0
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that hang up early are expected
@@ -374,4 +387,27 @@ def test_a_failed_read_does_not_leave_the_connection_for_reuse(server: _Server) 
     assert "error" in session.fetch(_message(f"{base}/bytes/50"))
     assert session.fetch(_message(f"{base}/bytes/5"))["body"] == "xxxxx"
     assert len(set(server.peers)) == 2  # the half-read connection was closed, not reused
+    broker.close()
+
+
+@pytest.mark.parametrize("per_origin", [1, 2])
+def test_requests_of_one_instance_never_wait_for_a_pooled_connection(
+    server: _Server, per_origin: int
+) -> None:
+    # Two requests at once to one origin both go out at once (a connection is opened
+    # beyond the pool's size rather than waited for); at most `per_origin` are kept.
+    broker = Broker(connections_per_origin=per_origin)
+    session = broker.session("a", allow=LOOPBACK, secrets=())
+    url = f"http://127.0.0.1:{_port(server)}/together"
+    bodies: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: bodies.append(session.fetch(_message(url))["body"]))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert bodies == ["together", "together"]
+    assert broker.idle_connections("a") == per_origin
     broker.close()
