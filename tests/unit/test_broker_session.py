@@ -11,6 +11,8 @@ are answered by a resolver passed in; the one server is started here on 127.0.0.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import socket
 import threading
 import time
@@ -70,6 +72,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"z" * 50)
             self.close_connection = True
+            return
+        if self.path.startswith("/hold"):  # no answer until the test is over
+            self.server.release.wait(60)
+            self.close_connection = True
+            return
+        if self.path.startswith("/gzip"):
+            body = gzip.compress(b"hello")
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         if self.path.startswith("/together"):  # answers once two requests are in
             with self.server.arrived:
@@ -360,6 +374,7 @@ def test_connections_are_kept_per_instance_and_closed_when_it_goes(server: _Serv
     broker.close()
     assert broker.idle_connections("a") == broker.idle_connections("b") == 0
     assert broker.idle_connections("never") == 0
+    broker.forget("never")  # an instance without connections: nothing to close
 
 
 def test_the_least_recently_used_origin_is_closed_first(server: _Server) -> None:
@@ -410,4 +425,71 @@ def test_requests_of_one_instance_never_wait_for_a_pooled_connection(
         thread.join(30)
     assert bodies == ["together", "together"]
     assert broker.idle_connections("a") == per_origin
+    broker.close()
+
+
+def _in_thread(session: Session, message: dict[str, Any]) -> dict[str, Any]:
+    """The answer to ``message``, failing the test if none comes within 30 s (the
+    requests here have timeouts under a second)."""
+    answers: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: answers.append(session.fetch(message)))
+    thread.start()
+    thread.join(30)
+    assert answers, "the broker is still waiting"
+    return answers[0]
+
+
+def test_an_endpoint_that_never_answers_is_a_timeout(server: _Server) -> None:
+    broker = Broker()
+    session = broker.session("i", allow=LOOPBACK, secrets=())
+    url = f"http://127.0.0.1:{_port(server)}/hold"
+    answer = _in_thread(session, _message(url, timeout=0.3))
+    assert answer["error"]["type"] == "RetryError"
+    assert answer["record"]["error"] == "timed out after 0.3 s"
+    broker.close()
+
+
+def test_a_timeout_under_a_second_is_enough_for_a_quick_answer(server: _Server) -> None:
+    broker = Broker()
+    session = broker.session("i", allow=LOOPBACK, secrets=())
+    url = f"http://127.0.0.1:{_port(server)}/bytes/3"
+    assert session.fetch(_message(url, timeout=0.9))["body"] == "xxx"
+    broker.close()
+
+
+def test_an_encoded_body_is_handed_over_as_sent(server: _Server) -> None:
+    # The broker does not undo Content-Encoding: the size cap counts the bytes sent,
+    # and the handler gets them as they came.
+    broker = Broker()
+    session = broker.session("i", allow=LOOPBACK, secrets=())
+    answer = session.fetch(_message(f"http://127.0.0.1:{_port(server)}/gzip"))
+    assert answer["body_b64"] is True
+    assert gzip.decompress(base64.b64decode(answer["body"])) == b"hello"
+    assert ["content-encoding", "gzip"] in [[k.lower(), v] for k, v in answer["headers"]]
+    broker.close()
+
+
+@pytest.fixture
+def unanswered(server: _Server) -> Iterator[str]:
+    """127.0.0.2 at the server's port, where a connection is never accepted: one
+    connection fills the listen queue, so later handshakes get no answer."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.2", _port(server)))
+    hole.listen(0)
+    filler = socket.create_connection(("127.0.0.2", _port(server)), timeout=5)
+    try:
+        yield "127.0.0.2"
+    finally:
+        filler.close()
+        hole.close()
+
+
+def test_a_connection_that_is_never_accepted_is_a_timeout(server: _Server, unanswered: str) -> None:
+    # The first address takes the whole timeout; the second one is not tried.
+    broker = Broker(resolver=_loopback_dns(unanswered, "127.0.0.1"))
+    session = broker.session("i", allow=LOOPBACK, secrets=())
+    answer = _in_thread(session, _message(f"http://api.test:{_port(server)}/", timeout=0.4))
+    assert answer["error"]["type"] == "RetryError"
+    assert answer["record"]["error"] == "timed out after 0.4 s"
+    assert server.peers == []
     broker.close()
