@@ -96,6 +96,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if self.path.startswith("/trickle"):  # 40 bytes in small pieces, no length
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b"t")
+                self.wfile.flush()
+                if self.server.release.wait(0.01):
+                    break
+            self.close_connection = True
+            return
         if self.path.startswith("/drip"):  # one byte at a time, slowly
             self.send_response(200)
             self.send_header("Content-Length", "40")
@@ -492,4 +503,14 @@ def test_a_connection_that_is_never_accepted_is_a_timeout(server: _Server, unans
     assert answer["error"]["type"] == "RetryError"
     assert answer["record"]["error"] == "timed out after 0.4 s"
     assert server.peers == []
+    broker.close()
+
+
+def test_a_body_in_small_pieces_is_capped_on_the_total(server: _Server) -> None:
+    broker = Broker(max_response_bytes=10)
+    session = broker.session("i", allow=LOOPBACK, secrets=())
+    answer = session.fetch(_message(f"http://127.0.0.1:{_port(server)}/trickle"))
+    assert answer["record"]["error"] == "response from 127.0.0.1 exceeded 10 bytes"
+    roomy = Broker(max_response_bytes=40).session("i", allow=LOOPBACK, secrets=())
+    assert roomy.fetch(_message(f"http://127.0.0.1:{_port(server)}/trickle"))["body"] == "t" * 40
     broker.close()
