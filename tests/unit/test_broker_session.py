@@ -182,7 +182,11 @@ def test_a_text_answer_and_a_binary_one() -> None:
         "url": "https://api.test/text",
     }
     assert record["status"] == 200 and record["error"] is None
-    assert record["duration_ms"] >= 0.0
+    assert sorted(record) == [
+        "duration_ms", "error", "method", "request_body", "request_headers", "response",
+        "status", "url",
+    ]  # fmt: skip
+    assert record["duration_ms"] > 0.0  # measured, not the 0.0 of a new record
     binary = session.fetch(_message("https://api.test/bin"))
     assert (binary["body"], binary["body_b64"]) == ("/wA=", True)
 
@@ -238,6 +242,8 @@ def test_the_handlers_time_limit_comes_first() -> None:
         "message": "GET https://api.test/x failed: the handler's time limit was reached",
         "status": None,
     }
+    soon = session.fetch(_message("https://api.test/x"), deadline=time.monotonic() + 0.9)
+    assert soon["body"] == "never"
     assert session.fetch(_message("https://api.test/x"), deadline=time.monotonic() + 60)[
         "body"
     ] == ("never")
@@ -287,6 +293,11 @@ def test_records_are_taken_once_and_bounded() -> None:
     session.fetch(_message("https://api.test/y"))
     [again] = session.take_records()  # the count started over
     assert again["url"] == "https://api.test/y"
+    for _ in range(RECORD_LIMIT + 1):
+        session.fetch(_message("https://api.test/z"))
+    assert session.take_records()[-1]["error"] == (
+        "[1 more requests not recorded: at most 100 per invocation]"
+    )
 
 
 def test_exactly_the_record_limit_needs_no_marker() -> None:
