@@ -465,9 +465,15 @@ def test_an_endpoint_that_never_answers_is_a_timeout(server: _Server) -> None:
     broker = Broker()
     session = broker.session("i", allow=LOOPBACK, secrets=())
     url = f"http://127.0.0.1:{_port(server)}/hold"
+    started = time.perf_counter()
     answer = _in_thread(session, _message(url, timeout=0.3))
+    outer_ms = (time.perf_counter() - started) * 1000
     assert answer["error"]["type"] == "RetryError"
     assert answer["record"]["error"] == "timed out after 0.3 s"
+    # the recorded duration: the time waited, in milliseconds (within the test's own)
+    duration = answer["record"]["duration_ms"]
+    assert isinstance(duration, float)
+    assert 300 <= duration <= outer_ms
     broker.close()
 
 
