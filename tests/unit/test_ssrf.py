@@ -360,3 +360,10 @@ def test_a_refusal_names_the_host_the_first_address_and_the_way_to_allow_it() ->
 def test_an_ip_literal_is_not_looked_up() -> None:
     assert NetworkPolicy(("10.0.0.0/8",)).resolve("10.0.0.7", 80, _no_dns) == ["10.0.0.7"]
     assert NetworkPolicy().resolve("[2606:4700::1]", 443, _no_dns) == ["2606:4700::1"]
+
+
+def test_a_refused_address_stays_refused_when_asked_again() -> None:
+    policy = NetworkPolicy()
+    for _ in range(3):  # the first verdict is remembered: it must be the refusal
+        with pytest.raises(RequestBlocked, match="private address"):
+            policy.resolve("10.0.0.7", 80, _no_dns)
