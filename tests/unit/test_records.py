@@ -250,6 +250,8 @@ def test_a_new_record_shows_the_message_masked() -> None:
     assert new_record({"method": 1, "url": None}, MASKER)["method"] is None
     assert new_record({"method": 1, "url": None}, MASKER)["url"] is None
     assert new_record({"method": "GET", "url": 2}, MASKER)["url"] is None
+    # a secret sent as the method is masked as written, not upper-cased first
+    assert new_record({"method": f" {SECRET}", "url": URL}, MASKER)["method"] == "***"
     # a short secret is masked in a URL only as a whole query value
     short = Masker(("abc",))
     url = new_record({"method": "GET", "url": "http://h/abc?q=abc&r=abcd"}, short)["url"]
