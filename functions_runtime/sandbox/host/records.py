@@ -247,7 +247,8 @@ def new_record(message: Mapping[str, Any], masker: Masker) -> dict[str, Any]:
     if isinstance(url, str):
         url = _cut(masked_url(url[:window], masker), url, window)
     if isinstance(method, str):
-        method = masker.mask(method[:RECORDED_HEADER_CHARS].strip().upper())
+        # masked before upper-casing: a secret sent as the method is found as written
+        method = masker.mask(method[:RECORDED_HEADER_CHARS].strip()).upper()
     return {
         "method": method if isinstance(method, str) else None,
         "url": url if isinstance(url, str) else None,
