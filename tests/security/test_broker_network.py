@@ -96,3 +96,31 @@ def test_worker_holds_no_socket_while_its_fetch_is_in_flight(server: _Server) ->
             thread.join(WAIT)
     assert results and results[0]["outcome"] == "delivered", results
     assert results[0]["result"] == {"status": 204}
+
+
+METHOD_SOURCE = """
+from functions_sdk import fetch
+
+def on_track(event, settings):
+    fetch(settings["url"], method=settings["token"])
+"""
+
+
+def test_a_secret_sent_as_the_method_is_recorded_masked(server: _Server) -> None:
+    # The broker refuses the method, and records the request: the record masks the
+    # secret as the handler wrote it (it once upper-cased the method first, so a
+    # lower-case secret was recorded in capitals, unmasked).
+    token = "lower-case-secret-token"
+    url = f"http://127.0.0.1:{server.server_address[1]}/held"
+    spec = InstanceSpec(
+        key="method", source=textwrap.dedent(METHOD_SOURCE), filename="handler.py",
+        settings={"url": url, "token": token}, secret_names=("token",),
+        allow=("127.0.0.1",), timeout=WAIT,
+    )  # fmt: skip
+    with WorkerPool(max_workers=1, spares=0) as pool:
+        [result] = pool.invoke(spec, [{"type": "track", "event": "e", "userId": "u"}])
+    assert result["outcome"] != "delivered", result
+    [request] = result["requests"]
+    assert request["method"] == "***", request
+    assert token not in repr(result) and token.upper() not in repr(result), result
+    assert not server.entered.is_set()  # refused before any connection
