@@ -31,6 +31,8 @@ import argparse
 import fnmatch
 import os
 import re
+import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -75,21 +77,35 @@ def hook_guest(root: Path) -> None:
             handle.write(GUEST_HOOK)
 
 
-def run_one(name: str, pytest_args: list[str]) -> int:
-    """Exit code of pytest on ``pytest_args`` with ``name`` active, in a forked child."""
+def run_one(name: str, pytest_args: list[str], *, memory_mb: int = 3072, seconds: int = 300) -> int:
+    """Exit code of pytest on ``pytest_args`` with ``name`` active, in a forked child
+    that may use ``memory_mb`` of address space and ``seconds`` of wall time (a mutant
+    that loops forever, or allocates forever, must not take the shared machine down:
+    one grew a test child to 24 GB before the kernel's OOM killer stopped it)."""
     import pytest
 
     Path(MARKER).write_text(name)  # for workers: see the module's docstring
     pid = os.fork()
-    if pid == 0:  # the child: quiet, the mutant active, then pytest
+    if pid == 0:  # the child: quiet, bounded, the mutant active, then pytest
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        signal.alarm(seconds)  # SIGALRM's default action ends the child
         os.environ["MUTANT_UNDER_TEST"] = name
         code = pytest.main(["--rootdir=.", "-x", "-q", "-p", "no:cacheprovider", *pytest_args])
         os._exit(int(code))
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def verdict(code: int) -> str:
+    """``killed`` (a test failed), ``survived``, ``timeout`` (counted as killed, as
+    mutmut counts it) or ``rcN`` (pytest could not run: look at that mutant by hand)."""
+    if code == -signal.SIGALRM:
+        return "timeout"
+    return {0: "survived", 1: "killed"}.get(code, f"rc{code}")
 
 
 def main(argv: list[str]) -> int:
@@ -98,6 +114,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("patterns", nargs="+", help="mutant name globs")
     parser.add_argument("--mutants", default="mutants", help="mutmut's mutated copy")
     parser.add_argument("--out", default="mutants/against.txt", help="results file")
+    parser.add_argument("--memory-mb", type=int, default=3072, help="per mutant's run")
+    parser.add_argument("--seconds", type=int, default=300, help="per mutant's run")
     options = parser.parse_args(argv[:split])
     pytest_args = argv[split + 1 :]
     if not pytest_args:
@@ -122,9 +140,10 @@ def main(argv: list[str]) -> int:
         with out.open("a") as results:
             for name in wanted:
                 started = time.monotonic()
-                code = run_one(name, pytest_args)
-                verdict = {0: "survived", 1: "killed"}.get(code, f"rc{code}")
-                line = f"{name} {verdict} {time.monotonic() - started:.1f}s"
+                code = run_one(
+                    name, pytest_args, memory_mb=options.memory_mb, seconds=options.seconds
+                )
+                line = f"{name} {verdict(code)} {time.monotonic() - started:.1f}s"
                 print(line, flush=True)
                 results.write(line + "\n")
                 results.flush()
