@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
+from tests.http_servers import serving
 
 WAIT = 20.0
 SOURCE = """
@@ -53,16 +54,8 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Server()) as srv:
         yield srv
-    finally:
-        srv.release.set()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)
 
 
 def _sockets(pid: int) -> list[str]:

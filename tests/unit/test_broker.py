@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
+from tests.http_servers import serving
 
 TRACK = {"type": "track", "event": "Signed Up", "userId": "u1"}
 WAIT = 20.0  # generous bound on waits for events (never reached when things work)
@@ -63,16 +64,8 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Server()) as srv:
         yield srv
-    finally:
-        srv.release.set()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)
 
 
 @pytest.fixture

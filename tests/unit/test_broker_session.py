@@ -24,6 +24,7 @@ import pytest
 
 from functions_runtime.sandbox.host.broker import RECORD_LIMIT, Broker, Session, _host_header
 from functions_runtime.sandbox.host.ssrf import Target
+from tests.http_servers import serving
 
 LOOPBACK = ("127.0.0.0/8",)
 SECRET = "s3cr3t-value"
@@ -145,16 +146,8 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Server()) as srv:
         yield srv
-    finally:
-        srv.release.set()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)
 
 
 def _port(server: _Server) -> int:

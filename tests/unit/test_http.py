@@ -27,6 +27,7 @@ from functions_runtime.sandbox.host.ssrf import NetworkPolicy
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk.errors import FetchError, RequestBlocked, RetryError
 from functions_sdk.http import DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, Response, fetch
+from tests.http_servers import serving
 
 LOOPBACK = ("127.0.0.1",)
 
@@ -123,16 +124,8 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[_Server]:
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Server()) as srv:
         yield srv
-    finally:
-        srv.release.set()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)
 
 
 @pytest.fixture
