@@ -56,6 +56,7 @@ from .records import (
     clip,
     masked_url,
     new_record,
+    note_record,
     record_request,
     record_response,
 )
@@ -372,13 +373,6 @@ def _answer(status: int, headers: list[tuple[str, str]], body: bytes, url: str) 
 
 
 def _dropped_marker(count: int) -> dict[str, Any]:
-    return {
-        "method": None,
-        "url": None,
-        "status": None,
-        "duration_ms": 0.0,
-        "request_headers": {},
-        "request_body": None,
-        "error": f"[{count} more requests not recorded: at most {RECORD_LIMIT} per invocation]",
-        "response": None,
-    }
+    return note_record(
+        f"[{count} more requests not recorded: at most {RECORD_LIMIT} per invocation]"
+    )

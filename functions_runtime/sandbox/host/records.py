@@ -40,6 +40,7 @@ __all__ = [
     "masked_text",
     "masked_url",
     "new_record",
+    "note_record",
     "record_request",
     "record_response",
 ]
@@ -250,13 +251,23 @@ def new_record(message: Mapping[str, Any], masker: Masker) -> dict[str, Any]:
         # masked before upper-casing: a secret sent as the method is found as written
         method = masker.mask(method[:RECORDED_HEADER_CHARS].strip()).upper()
     return {
+        **note_record(None),
         "method": method if isinstance(method, str) else None,
         "url": url if isinstance(url, str) else None,
+    }
+
+
+def note_record(error: str | None) -> dict[str, Any]:
+    """A request record that holds nothing but ``error`` (a note, such as how many
+    requests were left unrecorded)."""
+    return {
+        "method": None,
+        "url": None,
         "status": None,
         "duration_ms": 0.0,
         "request_headers": {},
         "request_body": None,
-        "error": None,
+        "error": error,
         "response": None,
     }
 
