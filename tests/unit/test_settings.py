@@ -15,7 +15,7 @@ import pytest
 from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.errors import ServiceError
-from functions_runtime.control.models import Instance
+from functions_runtime.control.models import Instance, Version
 from functions_runtime.control.ports import StoreError
 from functions_runtime.control.service import ControlPlane
 from functions_runtime.control.settings import (
@@ -96,14 +96,20 @@ def test_settings_without_secrets_have_no_sealed_part(p: Plane) -> None:
     assert p.plane.masked_settings(instance) == {"greeting": "hi"}
 
 
-def test_a_setting_once_secret_stays_sealed_under_a_manifest_that_drops_secret(
-    p: Plane,
-) -> None:
+def _secret_then_plain(p: Plane) -> tuple[Instance, Version]:
+    """An instance whose ``token`` was deployed secret, moved to a version whose manifest
+    no longer calls it secret; and that version."""
     function_id, _ = p.deploy(SECRET_TOKEN, {"greeting": "hi", "token": "s3cret"})
     version = p.plane.upload_version(
         ADMIN, p.ws, function_id, files={"handler.py": HANDLER, "function.toml": PLAIN_TOKEN}
     )
-    moved = p.plane.deploy(ADMIN, p.ws, function_id, version_id=version.id)
+    return p.plane.deploy(ADMIN, p.ws, function_id, version_id=version.id), version
+
+
+def test_a_setting_once_secret_stays_sealed_under_a_manifest_that_drops_secret(
+    p: Plane,
+) -> None:
+    moved, version = _secret_then_plain(p)
     assert moved.version_id == version.id
     assert moved.settings == {"greeting": "hi"}
     assert moved.secrets is not None and "s3cret" not in moved.secrets
@@ -224,11 +230,7 @@ def test_an_update_keeps_a_masked_secret_removes_a_null_and_stores_other_values(
 def test_a_setting_once_secret_given_as_the_mask_stays_under_a_plain_manifest(
     p: Plane,
 ) -> None:
-    function_id, _ = p.deploy(SECRET_TOKEN, {"greeting": "hi", "token": "s3cret"})
-    version = p.plane.upload_version(
-        ADMIN, p.ws, function_id, files={"handler.py": HANDLER, "function.toml": PLAIN_TOKEN}
-    )
-    moved = p.plane.deploy(ADMIN, p.ws, function_id, version_id=version.id)
+    moved, _ = _secret_then_plain(p)
     updated = p.plane.update_instance(
         ADMIN, p.ws, moved.id, settings={"token": MASK, "greeting": "hello"}
     )
