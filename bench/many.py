@@ -1,7 +1,12 @@
 """Scenario 3, many instances: one pool of at most ``max_workers`` serving N instances.
 
 Each instance is the bench handler deployed with its own settings (a distinct
-``InstanceSpec`` key, one shared version). The instances receive a mix of events
+``InstanceSpec`` key, one shared version). Each count runs twice, as ``workspaces``
+says: ``one``, every instance in one workspace (one customer's catalogue: a function
+deployed to many sources; the pool may serve them all from the same warm workers,
+``pool.worker_key``), and ``each``, every instance in a workspace of its own (every
+instance another tenant: no worker is ever shared, one warm worker per instance, as
+before workers were shared). The instances receive a mix of events
 (70 % track, 20 % identify, 10 % page), one ``invoke`` per event, spread over them
 by a Zipf law: the instance of popularity rank r gets a share proportional to
 1 / r**skew, as traffic across customers' sources usually is.
@@ -45,6 +50,7 @@ class ManyParams:
     events_per_round: int = 100
     warmup_events: int = 200
     skew: float = 1.1
+    workspaces: tuple[str, ...] = ("one", "each")
 
 
 def _deliver(pool: WorkerPool, spec: InstanceSpec, event: dict[str, Any]) -> None:
@@ -53,8 +59,18 @@ def _deliver(pool: WorkerPool, spec: InstanceSpec, event: dict[str, Any]) -> Non
         raise BenchError(f"many instances: {result['outcome']}: {result['error']}")
 
 
-def _run_count(count: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
-    specs = [workload.instance_spec(sink_url, i) for i in range(count)]
+def _workspace(shape: str, instance: int) -> str:
+    if shape == "one":
+        return "ws-bench"
+    if shape == "each":
+        return f"ws-{instance:05d}"
+    raise BenchError(f"many instances: unknown workspaces shape {shape!r} (one, each)")
+
+
+def _run_count(count: int, shape: str, params: ManyParams, sink_url: str) -> dict[str, Any]:
+    specs = [
+        workload.instance_spec(sink_url, i, workspace=_workspace(shape, i)) for i in range(count)
+    ]
     rng = random.Random(count)
     weights = [1.0 / (rank + 1) ** params.skew for rank in range(count)]
     steady_events = params.rounds * params.events_per_round
@@ -86,6 +102,7 @@ def _run_count(count: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
         steady_starts = pool.starts - warm_starts
         return {
             "instances": count,
+            "workspaces": shape,
             "max_workers": params.max_workers,
             "instances_hit": len(hit),
             "warmup": {
@@ -155,5 +172,9 @@ def run_many(params: ManyParams, sink_url: str) -> dict[str, Any]:
         "events_per_round": params.events_per_round,
         "warmup_events": params.warmup_events,
         "skew": params.skew,
-        "rows": [_run_count(count, params, sink_url) for count in params.counts],
+        "rows": [
+            _run_count(count, shape, params, sink_url)
+            for shape in params.workspaces
+            for count in params.counts
+        ],
     }

@@ -40,8 +40,12 @@ def settings_for(url: str, instance: int = 0) -> dict[str, Any]:
     }
 
 
-def instance_spec(url: str, instance: int = 0, *, nonce: str = "") -> InstanceSpec:
-    """A deployed instance of the bench handler; ``nonce`` makes a new version."""
+def instance_spec(
+    url: str, instance: int = 0, *, nonce: str = "", workspace: str = ""
+) -> InstanceSpec:
+    """A deployed instance of the bench handler; ``nonce`` makes a new version;
+    ``workspace`` names its workspace, as deliveries do (instances of one workspace
+    that run the same code may share a warm worker)."""
     source = handler_source() + (f"\n# version {nonce}\n" if nonce else "")
     settings = settings_for(url, instance)
     return InstanceSpec(
@@ -52,6 +56,7 @@ def instance_spec(url: str, instance: int = 0, *, nonce: str = "") -> InstanceSp
         secret_names=SECRET_NAMES,
         allow=ALLOW,
         timeout=10.0,
+        workspace=workspace,
     )
 
 

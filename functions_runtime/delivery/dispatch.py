@@ -434,7 +434,11 @@ class Dispatcher:
         )
         # The instance's own store (functions_sdk.store), whatever its version: decided
         # here, by the host, never by the worker.
-        spec = replace(spec, store_scope=f"{instance.workspace_id}/{instance.id}")
+        spec = replace(
+            spec,
+            store_scope=f"{instance.workspace_id}/{instance.id}",
+            workspace=instance.workspace_id,
+        )
         return _Target(
             instance,
             version.id,

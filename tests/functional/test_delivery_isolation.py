@@ -169,3 +169,23 @@ def test_a_job_whose_record_cannot_be_written_is_dead_lettered_alone(
     assert logged.getMessage() == f"the delivery of job {dead.job.id} could not be recorded"
     assert logged.exc_info is not None and logged.exc_info[0] is ValueError
     assert [records[m].outcome for m in ("m0", "m2")] == ["delivered", "delivered"]
+
+
+def test_instances_of_one_function_in_a_workspace_share_a_warm_worker(world: World) -> None:
+    """The dispatcher names each instance's workspace, so instances of one function
+    there are served by one warm worker (``pool.worker_key``), each with its own
+    settings and store; the sandbox side is proven in tests/security/test_workspace_workers.py."""
+    other, _ = world.plane.create_source(ADMIN, world.ws, "app")
+    second = world.plane.deploy(ADMIN, world.ws, world.instance.function_id, source_id=other.id)
+    dispatcher = world.dispatcher()
+    specs = [dispatcher.spec_for(world.ws, i.id) for i in (world.instance, second)]
+    assert [s.workspace if s else None for s in specs] == [world.ws, world.ws]
+    assert [s.store_scope if s else None for s in specs] == [
+        f"{world.ws}/{world.instance.id}",
+        f"{world.ws}/{second.id}",
+    ]
+    for spec in specs:
+        assert spec is not None
+        [result] = world.pool.invoke(spec, [{"type": "track", "event": "E", "userId": "u"}])
+        assert result["outcome"] == "delivered", result
+    assert len(world.pool.worker_pids()) == 1

@@ -168,7 +168,7 @@ def _check_invalid(case: Case, sandbox: Sandbox, event: Any) -> None:
     # refuses it before anything runs; the worker is not kept, and the refusal is
     # remembered so the same code never starts another.
     [result] = sandbox.pool.invoke(spec, [event])
-    assert spec.key not in sandbox.pool._workers, "a worker was kept for refused code"
+    assert sandbox.pool.worker_pids(spec) == [], "a worker was kept for refused code"
     starts = sandbox.pool.starts
     [again] = sandbox.pool.invoke(spec, [event])
     assert sandbox.pool.starts == starts, "refused code started a second worker"

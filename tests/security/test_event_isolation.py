@@ -124,12 +124,12 @@ def test_distinct_attribute_names_keep_worker_memory_flat(sandbox: Sandbox) -> N
     for warm in range(3):
         [result] = sandbox.pool.invoke(spec, [_event("u", properties={"round": -1 - warm})])
         assert result["outcome"] == "delivered", result
-    pid = sandbox.pool._workers[spec.key].proc.pid
+    [pid] = sandbox.pool.worker_pids(spec)
     before = _rss(pid)
     for round_ in range(30):
         [result] = sandbox.pool.invoke(spec, [_event("u", properties={"round": round_})])
         assert result["outcome"] == "delivered", result
-    assert sandbox.pool._workers[spec.key].proc.pid == pid, "the worker was replaced"
+    assert sandbox.pool.worker_pids(spec) == [pid], "the worker was replaced"
     grown = _rss(pid) - before
     assert grown < 4 * MiB, f"the worker grew by {grown / MiB:.1f} MiB over 30 events"
 

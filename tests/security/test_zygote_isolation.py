@@ -44,7 +44,7 @@ def pool() -> Iterator[WorkerPool]:
 
 
 def _workers(pool: WorkerPool) -> list[Worker]:
-    return list(pool._workers.values())
+    return list(pool._workers)
 
 
 def _fd_targets(pid: int) -> dict[int, tuple[str, os.stat_result | None]]:

@@ -84,17 +84,25 @@ def test_cold_reports_first_event_memory_and_imports(results: tuple[dict[str, An
 
 def test_many_reports_memory_evictions_and_throughput(results: tuple[dict[str, Any], Path, str]):
     many = results[0]["scenarios"]["many"]
-    rows = {row["instances"]: row for row in many["rows"]}
-    assert set(rows) == {1, 10}
+    rows = {(row["instances"], row["workspaces"]): row for row in many["rows"]}
+    assert set(rows) == {(1, "one"), (10, "one"), (1, "each"), (10, "each")}
     for row in rows.values():
         assert 1 <= row["live_workers"] <= 4  # max_workers=4
-        assert row["worker_starts"] >= row["instances_hit"] >= row["live_workers"]
+        assert row["worker_starts"] >= row["live_workers"]
         assert row["evictions"] == row["worker_starts"] - row["live_workers"]
         assert row["total_rss_mb"] > 0
         assert row["worker_rss_mb"]["median"] > 0
         assert row["total_pss_mb"] > 0 and row["worker_pss_mb"]["median"] > 0
         assert _is_summary(row["steady"]["events_per_s"])
-    assert rows[10]["evictions"] > 0
+    for count in (1, 10):  # a workspace each: a worker per instance, evicted past 4
+        each = rows[count, "each"]
+        assert each["worker_starts"] >= each["instances_hit"] >= each["live_workers"]
+    assert rows[10, "each"]["evictions"] > 0
+    # One workspace, one code, events one at a time: one warm worker serves them all.
+    for count in (1, 10):
+        one = rows[count, "one"]
+        assert (one["worker_starts"], one["live_workers"], one["evictions"]) == (1, 1, 0)
+        assert one["steady"]["miss_rate"] == 0.0
 
 
 def test_targets_and_table_are_reported(results: tuple[dict[str, Any], Path, str]):
@@ -102,6 +110,14 @@ def test_targets_and_table_are_reported(results: tuple[dict[str, Any], Path, str
     assert [t["met"] is not None for t in data["targets"][:3]] == [True, True, True]
     for title in ("1. Warm", "2. Cold start", "3. Many instances", "Targets"):
         assert title in printed
+    tail = {t["name"]: t for t in data["targets"] if t["name"].startswith("long tail")}
+    assert sorted(tail) == [  # --quick: the largest count is 10
+        "long tail: 10 instances, a workspace per instance, all workers' PSS",
+        "long tail: 10 instances, a workspace per instance, steady",
+        "long tail: 10 instances, one workspace, all workers' PSS",
+        "long tail: 10 instances, one workspace, steady",
+    ]
+    assert all(t["met"] is not None for t in tail.values())
 
 
 def test_ingest_reports_accepted_rate_and_latency(results: tuple[dict[str, Any], Path, str]):

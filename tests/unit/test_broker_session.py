@@ -410,6 +410,22 @@ def test_the_least_recently_used_origin_is_closed_first(server: _Server) -> None
     broker.close()
 
 
+def test_the_least_recently_used_instance_is_closed_past_the_bound(server: _Server) -> None:
+    """A shared worker may serve many instances: the broker bounds how many keep
+    connections, whatever the pool's worker count."""
+    broker = Broker(resolver=_no_dns, instances=2)
+    url = f"http://127.0.0.1:{_port(server)}/"
+
+    def get(instance: str) -> None:
+        session = broker.session(instance, allow=LOOPBACK, secrets=())
+        assert session.fetch(_message(url))["status"] == 200
+
+    get("a"), get("b"), get("a")  # a is now the most recently used
+    get("c")  # two instances at most: b's connections are closed
+    assert [broker.idle_connections(i) for i in "abc"] == [1, 0, 1]
+    broker.close()
+
+
 def test_a_failed_read_does_not_leave_the_connection_for_reuse(server: _Server) -> None:
     broker = Broker(max_response_bytes=10)
     session = broker.session("a", allow=LOOPBACK, secrets=())

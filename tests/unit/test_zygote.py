@@ -252,7 +252,7 @@ def test_neither_zygote_nor_workers_outlive_a_killed_host(tmp_path: Path):
 
 def test_a_dead_worker_is_seen_dead_while_another_thread_holds_the_socket(pool: WorkerPool):
     pool.invoke(spec(OK), [TRACK])
-    [worker] = pool._workers.values()
+    [worker] = list(pool._workers)
     assert isinstance(worker.proc, ForkedProcess)
     zygote = worker.proc._zygote
     held = threading.Event()

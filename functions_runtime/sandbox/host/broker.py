@@ -66,6 +66,10 @@ __all__ = ["Broker", "Session"]
 
 CONNECTIONS_PER_ORIGIN = 2
 ORIGINS_PER_INSTANCE = 16
+# Instances with kept-alive connections; the least recently used one's are closed past
+# it (a warm worker may serve many instances of one workspace, so the workers' count
+# no longer bounds this).
+INSTANCES = 256
 RECORD_LIMIT = 100
 _READ_CHUNK = 64 * 1024
 _NOT_RETRYABLE_5XX = frozenset({501, 505})
@@ -94,13 +98,17 @@ class Broker:
         tls_context: ssl.SSLContext | None = None,
         connections_per_origin: int = CONNECTIONS_PER_ORIGIN,
         origins_per_instance: int = ORIGINS_PER_INSTANCE,
+        instances: int = INSTANCES,
     ) -> None:
         self.max_response_bytes = max_response_bytes
         self._resolver = resolver
         self._tls = tls_context
         self._per_origin = connections_per_origin
         self._origins = origins_per_instance
-        self._pools: dict[str, collections.OrderedDict[tuple[Any, ...], Pool]] = {}
+        self._instances = instances
+        self._pools: collections.OrderedDict[
+            str, collections.OrderedDict[tuple[Any, ...], Pool]
+        ] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def session(
@@ -125,6 +133,7 @@ class Broker:
         key = (target.scheme, target.host, target.port, address)
         with self._lock:
             pools = self._pools.setdefault(instance, collections.OrderedDict())
+            self._pools.move_to_end(instance)
             pool = pools.get(key)
             if pool is not None:
                 pools.move_to_end(key)
@@ -147,6 +156,8 @@ class Broker:
             evicted = []
             while len(pools) > self._origins:
                 evicted.append(pools.popitem(last=False)[1])
+            while len(self._pools) > self._instances:
+                evicted.extend(self._pools.popitem(last=False)[1].values())
         for old in evicted:
             old.close()
         return pool

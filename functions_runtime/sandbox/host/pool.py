@@ -1,7 +1,15 @@
 """The host side of the sandbox: worker processes per instance, deadlines, outcomes.
 
-A :class:`WorkerPool` keeps at most one warm worker per instance (and at most
-``max_workers`` in all, least recently used evicted). Each worker is forked from the
+A :class:`WorkerPool` keeps warm workers (at most ``max_workers`` in all, least
+recently used evicted), each bound to one code. A worker serves one instance, or, when
+the host names the instances' workspace (deliveries do), any instance of that workspace
+that runs the same code and memory limit, one invocation at a time
+(:func:`worker_key`): each event still gets its instance's settings as a fresh copy and a
+fresh module, the broker's connections and the store stay per instance, and instances
+of different workspaces never share a worker, so no setting or secret crosses a tenant
+even in a worker's memory. A catalogue of many instances of one function then needs one
+warm worker, not one each (docs/PERFORMANCE.md, the long tail). A second worker for the
+same key starts only when the first is busy. Each worker is forked from the
 pool's zygote, a ``python -I -B`` process started with an allow-listed environment that
 has imported the worker's code and holds no instance's code or data
 (``zygote_client.py``; a fresh ``python -I -B -m functions_runtime.sandbox.guest.worker`` when
@@ -46,13 +54,14 @@ __all__ = [
     "WorkerPool",
     "summarise",
     "worker_environment",
+    "worker_key",
 ]
 
 COMPILE_CACHE = 256
 
 
 class WorkerPool:
-    """Warm workers, one per instance, least recently used evicted past ``max_workers``."""
+    """Warm workers per :func:`worker_key`, least recently used evicted past ``max_workers``."""
 
     def __init__(
         self,
@@ -82,7 +91,9 @@ class WorkerPool:
         self._compiled: collections.OrderedDict[str, list[str]] = (
             collections.OrderedDict()
         )  # started, importing, bound to no instance yet
-        self._workers: collections.OrderedDict[str, Worker] = collections.OrderedDict()
+        # Every bound worker, least recently used first, and the workers of each key.
+        self._workers: collections.OrderedDict[Worker, str] = collections.OrderedDict()
+        self._by_key: dict[str, list[Worker]] = {}
         self._lock = threading.Lock()
         self.evictions = 0
         self.starts = 0
@@ -96,9 +107,10 @@ class WorkerPool:
 
     def close(self) -> None:
         with self._lock:
-            for worker in [*self._workers.values(), *self._spare]:
+            for worker in [*self._workers, *self._spare]:
                 worker.kill()
             self._workers.clear()
+            self._by_key.clear()
             self._spare.clear()
         self.launcher.close()
         self.broker.close()
@@ -150,7 +162,7 @@ class WorkerPool:
             pending = events[len(results) :]
             started = time.perf_counter()
             try:
-                worker = self._worker_for(spec)
+                worker = self._worker_for(spec)  # its lock held: one invocation at a time
             except WorkerLost as lost:  # not confined as required: nothing ran
                 return [_failure(lost, 0.0) for _ in events]
             except _Invalid as exc:
@@ -159,18 +171,20 @@ class WorkerPool:
                 return [_invalid(exc.problems) for _ in events]
             done_before = len(results)
             try:
-                with worker.lock:  # one invocation at a time per worker (one pipe pair)
-                    if not worker.alive():
-                        continue  # evicted or died while idle: take a fresh one
-                    worker.invoke(
-                        pending,
-                        batch=batch,
-                        session=session,
-                        results=results,
-                        store=store_session,
-                    )
+                if not worker.alive():
+                    self._discard(worker)
+                    continue  # died while idle: take a fresh one
+                worker.served.add(spec.key)
+                worker.invoke(
+                    pending,
+                    batch=batch,
+                    session=session,
+                    results=results,
+                    store=store_session,
+                    spec=spec,
+                )
             except WorkerLost as lost:
-                self._discard(spec.key)
+                self._discard(worker)
                 if len(results) == len(events):
                     continue  # every event has its record; only the worker misbehaved after
                 elapsed = round((time.perf_counter() - started) * 1000, 3)
@@ -182,21 +196,29 @@ class WorkerPool:
                 else:
                     results.append(failed)
                 continue
+            finally:
+                worker.running = None
+                worker.lock.release()
             if worker.exhausted or worker.cpu > WORKER_CPU_BUDGET * 0.8:
-                self._discard(spec.key)
+                self._discard(worker)
         return results
 
     def _worker_for(self, spec: InstanceSpec) -> Worker:
+        """A worker for ``spec``, its lock held: an idle warm one of its
+        :func:`worker_key` (the most recently used); else the one running this instance,
+        once it is free; else a new one bound to its code. So two instances of one
+        workspace run side by side (a slow endpoint of one never holds up the other), and
+        one instance's invocations run one after another. The caller checks it is alive."""
+        key = worker_key(spec)
         with self._lock:
-            worker = self._workers.get(spec.key)
-            if worker is not None and worker.alive():
-                self._workers.move_to_end(spec.key)
-                return worker
-            if worker is not None:
-                worker.kill()
-                del self._workers[spec.key]
-            self._evict_idle(len(self._workers) + 1 - self.max_workers)
-            spare = self._spare.pop() if self._spare else None
+            found, own = self._idle_or_own(key, spec)
+            if found is not None:
+                return found
+            if own is None:
+                self._evict_idle(len(self._workers) + 1 - self.max_workers)
+                spare = self._spare.pop() if self._spare else None
+        if own is not None:
+            return self._wait_for(own, spec)
         try:
             worker = spare if spare is not None and spare.alive() else Worker(self.launcher)
         except ZygoteError as exc:  # strict isolation: no exec'ed worker instead
@@ -228,12 +250,43 @@ class WorkerPool:
                 f"strict isolation: the worker lacks {', '.join(missing)}; no code was run",
             )
         with self._lock:
-            racing = self._workers.get(spec.key)
-            if racing is not None and racing.alive():
-                worker.kill()  # another thread started this instance first: use that one
-                return racing
-            self._workers[spec.key] = worker
-        return worker
+            # Another thread may have started one meanwhile: if it is idle, or runs this
+            # instance, that one serves (and this one goes), as if it had been there.
+            found, own = self._idle_or_own(key, spec)
+            if found is None and own is None:
+                worker.lock.acquire()  # nobody else knows this worker yet
+                worker.running = spec.key
+                self._workers[worker] = key
+                self._by_key.setdefault(key, []).append(worker)
+                return worker
+        worker.kill()
+        if found is not None:
+            return found
+        assert own is not None
+        return self._wait_for(own, spec)
+
+    def _idle_or_own(self, key: str, spec: InstanceSpec) -> tuple[Worker | None, Worker | None]:
+        """An idle worker of ``key``, now locked for ``spec`` (the most recently used),
+        else none and the worker busy with ``spec``'s instance, if any (caller holds the
+        pool lock)."""
+        own = None
+        for worker in reversed(self._by_key.get(key, [])):
+            if worker.lock.acquire(blocking=False):
+                worker.running = spec.key
+                self._workers.move_to_end(worker)
+                return worker, None
+            if worker.running == spec.key:
+                own = worker
+        return None, own
+
+    @staticmethod
+    def _wait_for(own: Worker, spec: InstanceSpec) -> Worker:
+        """``own``, busy with ``spec``'s instance, once it is free: one instance's
+        invocations run one after another, as they always have (if ``own`` dies or is
+        evicted meanwhile, the caller sees it dead and takes another)."""
+        own.lock.acquire()
+        own.running = spec.key
+        return own
 
     def _refused(self, spec: InstanceSpec) -> list[str] | None:
         """Problems a worker already reported for this exact code (None: not refused)."""
@@ -253,18 +306,18 @@ class WorkerPool:
         """Kill the ``count`` least recently used workers that are not running anything
         (caller holds the pool lock). Busy workers are never evicted: the pool may
         exceed its bound for as long as they run."""
-        for key in list(self._workers):
+        for worker in list(self._workers):
             if count <= 0:
                 return
-            worker = self._workers[key]
             if not worker.lock.acquire(blocking=False):
                 continue
             try:
-                del self._workers[key]
+                self._unlist(worker)
                 worker.kill()
-                self.broker.forget(key)
             finally:
+                worker.running = None
                 worker.lock.release()
+            self._forget_connections(worker)
             self.evictions += 1
             count -= 1
 
@@ -282,16 +335,31 @@ class WorkerPool:
             with self._lock:
                 self._spare.append(worker)
 
-    def _discard(self, key: str) -> None:
+    def _discard(self, worker: Worker) -> None:
         with self._lock:
-            worker = self._workers.pop(key, None)
-        if worker is not None:
-            worker.kill()
-        self.broker.forget(key)
+            self._unlist(worker)
+        worker.kill()
+        self._forget_connections(worker)
 
-    def worker_pids(self) -> list[int]:
+    def _unlist(self, worker: Worker) -> None:
+        """Take ``worker`` out of the pool's lists (caller holds the pool lock)."""
+        key = self._workers.pop(worker, None)
+        if key is not None:
+            self._by_key[key].remove(worker)
+            if not self._by_key[key]:
+                del self._by_key[key]
+
+    def _forget_connections(self, worker: Worker) -> None:
+        """Close the broker's connections of the instances ``worker`` served."""
+        for instance in worker.served:
+            self.broker.forget(instance)
+
+    def worker_pids(self, spec: InstanceSpec | None = None) -> list[int]:
+        """The process ids of the warm workers (those that may run ``spec``, if given)."""
         with self._lock:
-            return [w.proc.pid for w in self._workers.values()]
+            if spec is None:
+                return [w.proc.pid for w in self._workers]
+            return [w.proc.pid for w in self._by_key.get(worker_key(spec), [])]
 
 
 class _Invalid(Exception):
@@ -310,6 +378,15 @@ def _confined(worker: Worker, layers: tuple[str, ...]) -> bool:
         elif not worker.confinement.get(name, "").startswith("active"):
             return False
     return True
+
+
+def worker_key(spec: InstanceSpec) -> str:
+    """Which warm workers may run ``spec``: without a workspace, only the instance's
+    own; with one, any worker of that workspace bound to the same code (files, kind)
+    and memory limit. Never a worker of another workspace."""
+    if not spec.workspace:
+        return f"instance\0{spec.key}"
+    return f"workspace\0{spec.workspace}\0{spec.memory_mb}\0{_code_key(spec)}"
 
 
 def _code_key(spec: InstanceSpec) -> str:

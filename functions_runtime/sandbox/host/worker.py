@@ -58,6 +58,11 @@ class InstanceSpec:
     # Whose store a handler's ``functions_sdk.store`` calls reach: set by the host
     # (``workspace/instance`` for deliveries); empty: one of the code's own (``key``).
     store_scope: str = field(default="", compare=False)
+    # The workspace the instance belongs to (set by the host for deliveries). A warm
+    # worker may serve instances of one workspace that run the same code in turn (each
+    # event gets its own settings and fresh module state); instances of different
+    # workspaces, or without a workspace, never share a worker (``pool.worker_key``).
+    workspace: str = field(default="", compare=False)
 
     @property
     def scope(self) -> str:
@@ -107,6 +112,8 @@ class Worker:
         self._rss_checked = 0.0
         self.handlers: tuple[str, ...] = ()
         self.baseline_rss = 0
+        self.served: set[str] = set()  # the instance keys it ran (their connections)
+        self.running: str | None = None  # the instance key of the invocation it runs
         # What OS confinement the worker reported (before any handler code ran in it)
         # and which namespaces it lives in (sandbox/guest/confine.py, namespaces.py).
         self.confinement: dict[str, str] = {}
@@ -116,15 +123,17 @@ class Worker:
 
     @property
     def spec(self) -> InstanceSpec:
-        assert self._spec is not None, "load() binds the worker to an instance first"
+        """The instance of the invocation running (or of the last one, or the loaded one)."""
+        assert self._spec is not None, "load() binds the worker to its code first"
         return self._spec
 
     def load(self, spec: InstanceSpec) -> list[str]:
-        """Bind this worker to ``spec`` and compile its code; returns problems (empty when ok).
+        """Bind this worker to ``spec``'s code and compile it; returns problems (empty when ok).
 
-        A worker is bound once: it serves that one instance until it is killed.
+        A worker is bound once: it runs that code (and that memory limit) until it is
+        killed. Which instances it may serve is the pool's decision (``worker_key``).
         """
-        assert self._spec is None, "a worker serves one instance only"
+        assert self._spec is None, "a worker is bound to one code only"
         self._spec = spec
         self._send(
             {
@@ -184,13 +193,17 @@ class Worker:
         session: Session,
         results: list[dict[str, Any]],
         store: StoreSession | None = None,
+        spec: InstanceSpec | None = None,
     ) -> None:
-        """Run ``events``; append one result per event to ``results`` as they arrive.
-        ``fetch`` frames are performed by ``session`` meanwhile.
+        """Run ``events`` of ``spec`` (by default the loaded one: the pool passes the
+        instance it serves, whose code is the loaded code); append one result per event to
+        ``results`` as they arrive. ``fetch`` frames are performed by ``session`` meanwhile.
 
         Raises ``WorkerLost`` after a timeout, a memory kill or a crash; ``results``
         then holds what finished before it.
         """
+        if spec is not None:
+            self._spec = spec  # its settings, secrets and timeout; deadlines name them
         spec = self.spec
         self._send(
             {
