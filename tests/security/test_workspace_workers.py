@@ -187,3 +187,37 @@ def on_track(event, settings):
     [failed] = pool.invoke(boom, [EVENT])
     assert failed["outcome"] != "delivered"
     assert invoke(pool, fine)["result"] == "fine"
+
+
+def test_many_threads_many_instances_few_workers() -> None:
+    """Three workspaces, four instances each, four threads, a pool of two: workers are
+    shared, evicted and started under contention; every event is delivered with its own
+    instance's settings, no lock is left held, and the pool ends within its bound."""
+    source = "def on_track(event, settings):\n    return [settings['name'], event.userId]\n"
+    specs = [spec(f"i{i}", f"ws{w}", source=source) for w in range(3) for i in range(4)]
+    failures: list[str] = []
+    with WorkerPool(max_workers=2, spares=0) as pool:
+
+        def run(offset: int) -> None:
+            for n in range(24):
+                instance = specs[(offset * 5 + n * 7) % len(specs)]
+                event = {**EVENT, "userId": f"t{offset}-{n}"}
+                [result] = pool.invoke(instance, [event])
+                expected = [instance.settings["name"], event["userId"]]
+                if result["outcome"] != "delivered" or result["result"] != expected:
+                    failures.append(f"{instance.key}: {result}")
+
+        threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not any(thread.is_alive() for thread in threads), "an invocation never returned"
+        assert failures == []
+        assert pool.evictions > 0, "the pool of two never had to evict"
+        assert len(pool.worker_pids()) <= 2
+        assert not any(w.lock.locked() for w in pool._workers), "a worker's lock was left held"
+        keys = {worker_key(s) for s in specs}
+        assert len(keys) == 3
+        for worker, key in pool._workers.items():
+            assert key in keys and worker.running is None

@@ -199,9 +199,17 @@ class WorkerPool:
             finally:
                 worker.running = None
                 worker.lock.release()
+                self._trim()
             if worker.exhausted or worker.cpu > WORKER_CPU_BUDGET * 0.8:
                 self._discard(worker)
         return results
+
+    def _trim(self) -> None:
+        """Back within ``max_workers`` once busy workers are free again (starts past the
+        bound happen while every worker is busy: those are never evicted)."""
+        if len(self._workers) > self.max_workers:
+            with self._lock:
+                self._evict_idle(len(self._workers) - self.max_workers)
 
     def _worker_for(self, spec: InstanceSpec) -> Worker:
         """A worker for ``spec``, its lock held: an idle warm one of its
