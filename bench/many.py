@@ -1,12 +1,15 @@
 """Scenario 3, many instances: one pool of at most ``max_workers`` serving N instances.
 
 Each instance is the bench handler deployed with its own settings (a distinct
-``InstanceSpec`` key, one shared version). Each count runs twice, as ``workspaces``
-says: ``one``, every instance in one workspace (one customer's catalogue: a function
-deployed to many sources; the pool may serve them all from the same warm workers,
-``pool.worker_key``), and ``each``, every instance in a workspace of its own (every
+``InstanceSpec`` key, one shared version). Each count runs once per entry of
+``per_workspace``, the number of instances in each workspace: ``0`` puts every instance
+in one workspace (one customer's catalogue: a function deployed to many sources; the
+pool may serve them all from the same warm workers, ``pool.worker_key``), ``30`` spreads
+them over ``count / 30`` workspaces (instance ``i`` in workspace ``i % workspaces``, so
+each holds busy and quiet ones), ``1`` gives each instance a workspace of its own (every
 instance another tenant: no worker is ever shared, one warm worker per instance, as
-before workers were shared). The instances receive a mix of events
+before workers were shared). A spread that gives a count the same number of workspaces
+as an earlier one is not run again. The instances receive a mix of events
 (70 % track, 20 % identify, 10 % page), one ``invoke`` per event, spread over them
 by a Zipf law: the instance of popularity rank r gets a share proportional to
 1 / r**skew, as traffic across customers' sources usually is.
@@ -50,7 +53,7 @@ class ManyParams:
     events_per_round: int = 100
     warmup_events: int = 200
     skew: float = 1.1
-    workspaces: tuple[str, ...] = ("one", "each")
+    per_workspace: tuple[int, ...] = (0, 30, 1)
 
 
 def _deliver(pool: WorkerPool, spec: InstanceSpec, event: dict[str, Any]) -> None:
@@ -59,17 +62,15 @@ def _deliver(pool: WorkerPool, spec: InstanceSpec, event: dict[str, Any]) -> Non
         raise BenchError(f"many instances: {result['outcome']}: {result['error']}")
 
 
-def _workspace(shape: str, instance: int) -> str:
-    if shape == "one":
-        return "ws-bench"
-    if shape == "each":
-        return f"ws-{instance:05d}"
-    raise BenchError(f"many instances: unknown workspaces shape {shape!r} (one, each)")
+def workspace_count(count: int, per_workspace: int) -> int:
+    """How many workspaces ``count`` instances fill, ``per_workspace`` in each (0: one)."""
+    return 1 if per_workspace <= 0 else max(1, -(-count // per_workspace))
 
 
-def _run_count(count: int, shape: str, params: ManyParams, sink_url: str) -> dict[str, Any]:
+def _run_count(count: int, workspaces: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
     specs = [
-        workload.instance_spec(sink_url, i, workspace=_workspace(shape, i)) for i in range(count)
+        workload.instance_spec(sink_url, i, workspace=f"ws-{i % workspaces:05d}")
+        for i in range(count)
     ]
     rng = random.Random(count)
     weights = [1.0 / (rank + 1) ** params.skew for rank in range(count)]
@@ -102,7 +103,7 @@ def _run_count(count: int, shape: str, params: ManyParams, sink_url: str) -> dic
         steady_starts = pool.starts - warm_starts
         return {
             "instances": count,
-            "workspaces": shape,
+            "workspaces": workspaces,
             "max_workers": params.max_workers,
             "instances_hit": len(hit),
             "warmup": {
@@ -172,9 +173,10 @@ def run_many(params: ManyParams, sink_url: str) -> dict[str, Any]:
         "events_per_round": params.events_per_round,
         "warmup_events": params.warmup_events,
         "skew": params.skew,
+        "per_workspace": list(params.per_workspace),
         "rows": [
-            _run_count(count, shape, params, sink_url)
-            for shape in params.workspaces
+            _run_count(count, workspaces, params, sink_url)
             for count in params.counts
+            for workspaces in sorted({workspace_count(count, per) for per in params.per_workspace})
         ],
     }

@@ -93,8 +93,8 @@ def _ingest_targets(ingest: Any) -> list[dict[str, Any]]:
 
 
 def _many_targets(many: Any) -> list[dict[str, Any]]:
-    """Issue 16 §1 at the largest count, per workspaces shape: steady events/s and the
-    workers' total PSS."""
+    """Issue 16 §1 at the largest count, per number of workspaces: steady events/s and
+    the workers' total PSS."""
     rows = _get(many, "rows") or []
     if not rows:
         return []
@@ -103,21 +103,20 @@ def _many_targets(many: Any) -> list[dict[str, Any]]:
     for row in rows:
         if row["instances"] != largest:
             continue
-        shape = {"one": "one workspace", "each": "a workspace per instance"}.get(
-            row.get("workspaces", "each"), str(row.get("workspaces"))
-        )
+        workspaces = int(row.get("workspaces", largest))
+        shape = "one workspace" if workspaces == 1 else f"{workspaces:,} workspaces"
         rate = _get(row, "steady", "events_per_s", "median")
         pss = row.get("total_pss_mb")
         targets += [
             _target(
-                f"long tail: {largest:,} instances, {shape}, steady",
+                f"long tail: {largest:,} instances in {shape}, steady",
                 ">= 600 events/s",
                 rate,
                 "events/s",
                 None if rate is None else rate >= 600,
             ),
             _target(
-                f"long tail: {largest:,} instances, {shape}, all workers' PSS",
+                f"long tail: {largest:,} instances in {shape}, all workers' PSS",
                 "<= 1,536 MB",
                 pss,
                 "MB",
@@ -340,7 +339,7 @@ def _render_many(many: dict[str, Any]) -> str:
         rows.append(
             [
                 str(row["instances"]),
-                str(row.get("workspaces", "each")),
+                str(row.get("workspaces", row["instances"])),
                 str(row["instances_hit"]),
                 str(row["worker_starts"]),
                 str(row["evictions"]),
@@ -377,8 +376,8 @@ def _render_many(many: dict[str, Any]) -> str:
         f"3. Many instances: WorkerPool(max_workers={many['max_workers']}), "
         f"{many['warmup_events']} warm-up events, then {many['rounds']} timed rounds of "
         f"{many['events_per_round']} mixed events; Zipf skew {many['skew']:g}; "
-        "workspaces: one = every instance in one workspace (warm workers shared by its "
-        "instances of one code), each = a workspace per instance (never shared)"
+        "workspaces: how many the instances are spread over (warm workers are shared by "
+        "a workspace's instances of one code, never across workspaces)"
     )
     return f"{title}\n{_table(headers, rows)}"
 
