@@ -183,6 +183,8 @@ class WorkerPool:
                     store=store_session,
                     spec=spec,
                 )
+                if worker.exhausted or worker.cpu > WORKER_CPU_BUDGET * 0.8:
+                    self._discard(worker)  # before its lock is free: nobody else gets it
             except WorkerLost as lost:
                 self._discard(worker)
                 if len(results) == len(events):
@@ -200,8 +202,6 @@ class WorkerPool:
                 worker.running = None
                 worker.lock.release()
                 self._trim()
-            if worker.exhausted or worker.cpu > WORKER_CPU_BUDGET * 0.8:
-                self._discard(worker)
         return results
 
     def _trim(self) -> None:
