@@ -123,13 +123,22 @@ def on_track(event, settings):
 """
 
 
-def test_a_slow_instance_does_not_hold_up_another_of_its_workspace(pool: WorkerPool) -> None:
-    arrived, release = threading.Event(), threading.Event()
+class Held:
+    """A server on 127.0.0.1 that holds every GET until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.arrived, self.release = threading.Event(), threading.Event()
+        self.url = ""
+
+
+@pytest.fixture
+def held() -> Iterator[Held]:
+    state = Held()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            arrived.set()
-            release.wait(30)
+            state.arrived.set()
+            state.release.wait(30)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -138,24 +147,57 @@ def test_a_slow_instance_does_not_hold_up_another_of_its_workspace(pool: WorkerP
             pass
 
     with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as server:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
-        quick = spec("quick", "ws1", source=SLOW, url=url)
-        slow = replace(spec("slow", "ws1", source=SLOW, url=url), allow=("127.0.0.1",))
-        slow = replace(slow, timeout=30.0)
-        invoke(pool, quick)  # warm: the one worker of this code is now idle
-        results: list[dict[str, Any]] = []
-        thread = threading.Thread(target=lambda: results.extend(pool.invoke(slow, [EVENT])))
-        thread.start()
+        state.url = f"http://127.0.0.1:{server.server_address[1]}/"
         try:
-            assert arrived.wait(30), "the slow instance's request never reached the server"
-            # The warm worker is busy with "slow": "quick" gets a second one at once.
-            assert invoke(pool, quick)["result"] == "quick"
-            assert not results, "the slow invocation finished before it was released"
-            assert len(pool.worker_pids(quick)) == 2
+            yield state
         finally:
-            release.set()
-            thread.join(30)
+            state.release.set()
+
+
+def slow_and_quick(held: Held, quick_workspace: str) -> tuple[InstanceSpec, InstanceSpec]:
+    slow = replace(spec("slow", "ws1", source=SLOW, url=held.url), allow=("127.0.0.1",))
+    return replace(slow, timeout=30.0), spec("quick", quick_workspace, source=SLOW, url=held.url)
+
+
+def start_slow(
+    pool: WorkerPool, held: Held, slow: InstanceSpec
+) -> tuple[threading.Thread, list[Any]]:
+    results: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: results.extend(pool.invoke(slow, [EVENT])))
+    thread.start()
+    assert held.arrived.wait(30), "the slow instance's request never reached the server"
+    return thread, results
+
+
+def test_a_slow_instance_does_not_hold_up_another_of_its_workspace(
+    pool: WorkerPool, held: Held
+) -> None:
+    slow, quick = slow_and_quick(held, "ws1")
+    invoke(pool, quick)  # warm: the one worker of this code is now idle
+    thread, results = start_slow(pool, held, slow)
+    # The warm worker is busy with "slow": "quick" gets a second one at once.
+    assert invoke(pool, quick)["result"] == "quick"
+    assert not results, "the slow invocation finished before it was released"
+    assert len(pool.worker_pids(quick)) == 2
+    held.release.set()
+    thread.join(30)
     assert [r["outcome"] for r in results] == ["delivered"]
+
+
+def test_the_pool_is_back_within_its_bound_once_busy_workers_are_free(held: Held) -> None:
+    with WorkerPool(max_workers=1, spares=0) as pool:
+        slow, quick = slow_and_quick(held, "ws2")
+        thread, results = start_slow(pool, held, slow)
+        [busy] = pool.worker_pids()
+        # The only worker is busy (never evicted): another workspace's instance gets a
+        # second one, past the bound, and that one goes as soon as it is done.
+        assert invoke(pool, quick)["result"] == "quick"
+        assert pool.starts == 2
+        assert (pool.worker_pids(), pool.evictions) == ([busy], 1)
+        held.release.set()
+        thread.join(30)
+        assert [r["outcome"] for r in results] == ["delivered"]
+        assert (pool.worker_pids(), pool.evictions) == ([busy], 1)
 
 
 def test_one_instance_runs_its_invocations_one_after_another(pool: WorkerPool) -> None:
