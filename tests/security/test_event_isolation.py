@@ -14,12 +14,22 @@ import textwrap
 import urllib.parse
 from typing import Any
 
+from pydantic import BaseModel
 from sandbox_harness import DEFAULT_EVENT, MEMORY_MB, TIMEOUT, Sandbox
 
+import functions_sdk
+import functions_sdk.events
 from functions_runtime.sandbox.compiler import compile_function
-from functions_runtime.sandbox.guest.isolation import setattr_handler_count
+from functions_runtime.sandbox.guest.isolation import (
+    _MODELS,
+    _models,
+    code_constants,
+    end_event,
+    setattr_handler_count,
+)
 from functions_runtime.sandbox.guest.worker import Runner
 from functions_runtime.sandbox.host.pool import InstanceSpec
+from functions_sdk.events import parse_event
 
 MiB = 1024 * 1024
 
@@ -190,3 +200,36 @@ def test_only_patterns_from_the_handlers_constants_stay_cached() -> None:
         keys = [repr(key) for key in re._cache]  # type: ignore[attr-defined]
         assert not [key for key in keys if "pii-" in key], keys
         assert any(r"^order-(\\d+)$" in key for key in keys), keys
+        # CPython 3.12 (the Lambda runtime) has a second cache, trimmed the same way.
+        second = [repr(key) for key in getattr(re, "_cache2", {})]
+        assert not [key for key in second if "pii-" in key], second
+
+
+def test_the_cleared_models_are_every_exported_pydantic_model_once() -> None:
+    """``end_event`` clears the ``setattr`` handlers of these classes (computed once, at
+    import: ``_models`` is called here again to check what it finds)."""
+    exported = {
+        value
+        for module in (functions_sdk, functions_sdk.events)
+        for value in (getattr(module, name) for name in module.__all__)
+        if isinstance(value, type) and issubclass(value, BaseModel)
+    }
+    models = _models()
+    assert models == _MODELS
+    assert len(models) == len(exported) and set(models) == exported
+    assert functions_sdk.BaseEvent in models and functions_sdk.events.TrackEvent in models
+
+
+def test_a_remembered_setattr_handler_is_counted_then_cleared() -> None:
+    event = parse_event(_event("pii-carol"))
+    setattr(event, "seen_pii_carol", True)  # noqa: B010 - the name is the point
+    assert setattr_handler_count() == 1
+    end_event()
+    assert setattr_handler_count() == 0
+
+
+def test_the_constants_of_a_handler_include_those_in_tuples_and_sets() -> None:
+    code = compile(
+        "def f(x):\n    return x in {'a', 'b'} or x in ('c', 1) or x == b'd'\n", "h", "exec"
+    )
+    assert code_constants(code) == frozenset({"a", "b", "c", b"d"})

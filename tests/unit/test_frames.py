@@ -17,6 +17,7 @@ from functions_runtime.sandbox.guest.protocol import (
     FrameReader,
     encode,
     read_frame,
+    write_frame,
     write_frames,
 )
 from functions_runtime.sandbox.host.ssrf import NetworkPolicy
@@ -65,7 +66,7 @@ def test_reader_refuses_a_closed_pipe_an_oversize_header_and_bad_json(
     r, w = pipe
     os.write(w, encode({"ok": 1})[:6])  # a frame cut short
     os.close(w)
-    with pytest.raises(FrameError, match="pipe closed"):
+    with pytest.raises(FrameError, match=r"^pipe closed$"):
         FrameReader(r).read()
     r2, w2 = os.pipe()
     try:
@@ -96,6 +97,65 @@ def test_write_frames_writes_nothing_when_one_frame_cannot_be_encoded(
     os.set_blocking(r, False)
     with pytest.raises(BlockingIOError):
         os.read(r, 10)
+
+
+def test_a_frame_is_its_length_then_compact_json() -> None:
+    assert encode({"a": [1, 2], "b": "é"}) == b"\x00\x00\x00\x18" + b'{"a":[1,2],"b":"\\u00e9"}'
+
+
+def test_a_frame_of_exactly_the_limit_is_sent_and_one_byte_more_is_refused() -> None:
+    text = "x" * (MAX_FRAME - 2)  # its JSON is MAX_FRAME bytes: the two quotes
+    assert len(encode(text)) == 4 + MAX_FRAME
+    with pytest.raises(FrameError) as refused:
+        encode(text + "x")
+    assert str(refused.value) == f"frame of {MAX_FRAME + 1} bytes over the {MAX_FRAME} limit"
+
+
+@pytest.mark.parametrize("reader", ["read_frame", "FrameReader"])
+def test_a_header_of_exactly_the_limit_is_accepted_and_one_more_refused(
+    pipe: tuple[int, int], reader: str
+) -> None:
+    """Exactly ``MAX_FRAME``: the reader waits for the body (here the pipe closes
+    first); one byte more: refused from the header alone, with its size."""
+
+    def read(fd: int) -> object:
+        return read_frame(fd) if reader == "read_frame" else FrameReader(fd).read()
+
+    r, w = pipe
+    os.write(w, MAX_FRAME.to_bytes(4, "big") + b'"partial')
+    os.close(w)
+    with pytest.raises(FrameError, match=r"^pipe closed$"):
+        read(r)
+    r2, w2 = os.pipe()
+    try:
+        os.write(w2, (MAX_FRAME + 1).to_bytes(4, "big"))
+        with pytest.raises(FrameError) as refused:
+            read(r2)
+        assert str(refused.value) == f"frame of {MAX_FRAME + 1} bytes over the {MAX_FRAME} limit"
+    finally:
+        os.close(r2)
+        os.close(w2)
+
+
+def test_read_frame_reads_a_frame_of_several_reads_and_write_frame_sends_one(
+    pipe: tuple[int, int],
+) -> None:
+    r, w = pipe
+    big = {"body": "z" * (3 << 20)}  # over read_frame's 1 MiB per read, and the pipe's buffer
+
+    def send() -> None:
+        try:
+            write_frame(w, big)
+        except BaseException:
+            os.close(w)  # the reader then fails ("pipe closed") instead of waiting for ever
+            raise
+
+    writer = threading.Thread(target=send)
+    writer.start()
+    assert read_frame(r) == big
+    writer.join()
+    write_frame(w, {"done": True})
+    assert read_frame(r) == {"done": True}
 
 
 ADDRESSES = [

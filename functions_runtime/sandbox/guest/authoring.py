@@ -314,8 +314,8 @@ class AuthorLogger:
     def error(self, msg: object, *args: object, **kw: Any) -> None:
         self.log(40, msg, *args, **kw)
 
-    def exception(self, msg: object, *args: object, **kw: Any) -> None:
-        self.log(40, msg, *args, exc_info=True, **kw)
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kw: Any) -> None:
+        self.log(40, msg, *args, exc_info=exc_info, **kw)
 
     def critical(self, msg: object, *args: object, **kw: Any) -> None:
         self.log(50, msg, *args, **kw)

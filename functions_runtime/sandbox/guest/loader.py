@@ -70,7 +70,11 @@ class EventModules:
         self._table = table
         self._make_globals = make_globals
         self._loaded: dict[str, tuple[Facade, dict[str, Any]]] = {}
-        self._packages = {name.rsplit(".", i)[0] for name in table for i in range(name.count("."))}
+        # Every package above a module, with or without its __init__.py (``a`` and
+        # ``a.b`` for ``a/b/c.py``), as ``folder.local_names`` counts them.
+        self._packages = {
+            name.rsplit(".", i)[0] for name in table for i in range(1, name.count(".") + 1)
+        }
 
     def importer_for(self, package: str) -> Importer:
         """The import hook of a module in ``package`` ("" for the folder's top level)."""
@@ -85,7 +89,8 @@ class EventModules:
         self._loaded[name] = (_facade(name, namespace), namespace)
 
     def _known(self, name: str) -> bool:
-        return name in self._table or name in self._packages
+        """A module or package of the folder, or the handler (:meth:`register`)."""
+        return name in self._table or name in self._packages or name in self._loaded
 
     def _resolve(
         self, name: str, fromlist: tuple[str, ...], level: int, package: str
