@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux namespace
 ROOT = os.geteuid() == 0
 NOBODY = 65534
 ST_NOSUID, ST_NODEV, ST_NOEXEC = 2, 4, 8
+CLONE_NEWUTS = 0x04000000
 
 
 def _in_child(job: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -39,14 +40,14 @@ def _in_child(job: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _mounts() -> dict[str, tuple[str, str, str, str]]:
-    """mount point -> (type, per-mount options, super options, optional fields)."""
+    """mount point -> (type, source, super options, optional fields)."""
     out = {}
     with open("/proc/self/mountinfo") as fh:
         for line in fh:
             left, right = line.split(" - ")
             fields = left.split()
-            fstype, _, super_options = right.split()
-            out[fields[4]] = (fstype, fields[5], super_options, " ".join(fields[6:]))
+            fstype, source, super_options = right.split()
+            out[fields[4]] = (fstype, source, super_options, " ".join(fields[6:]))
     return out
 
 
@@ -78,14 +79,27 @@ def _inside() -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),
         "network": _network(),
-        "tmp": [mounts["/tmp"][0], _flags("/tmp"), tmp.f_blocks * tmp.f_frsize, os.listdir("/tmp")],
+        "tmp": [
+            *mounts["/tmp"][:2],
+            _flags("/tmp"),
+            tmp.f_blocks * tmp.f_frsize,
+            os.listdir("/tmp"),
+        ],
         "tmp mode": oct(os.stat("/tmp").st_mode & 0o7777),
         "shared": sorted(point for point, m in mounts.items() if "shared:" in m[3]),
         "euid": os.geteuid(),
     }
 
 
+def _named(name: bytes) -> None:
+    """A UTS namespace of this child's own, named ``name`` (not the machine's name: the
+    host may well be called "sandbox" too)."""
+    _unshare(CLONE_NEWUTS)
+    assert ctypes.CDLL(None).sethostname(name, len(name)) == 0
+
+
 def _enter_then_pid1() -> dict[str, Any]:
+    _named(b"before-enter")
     flags = namespaces.enter()
     answer = {"flags": flags, **_inside()}
     child = os.fork()  # the pid namespace applies to children
@@ -95,7 +109,7 @@ def _enter_then_pid1() -> dict[str, Any]:
             namespaces.mount_proc()
             proc = _mounts()["/proc"]
             listed = sorted(name for name in os.listdir("/proc") if name.isdigit())
-            report = [os.getpid(), proc[0], proc[2], _flags("/proc"), listed]
+            report = [os.getpid(), proc[0], proc[1], proc[2], _flags("/proc"), listed]
         except BaseException as exc:
             report, code = [repr(exc)], 3
         with open("/tmp/pid1.json", "w") as fh:
@@ -117,14 +131,14 @@ def test_root_enters_every_namespace_but_user() -> None:
     assert answer["hostname"] == "sandbox"
     assert answer["network"] == [["lo"], errno.ENETUNREACH]  # a loopback, down
     # /tmp: an empty private tmpfs of 1 MiB, mode 0700, nosuid, nodev, noexec
-    assert answer["tmp"] == ["tmpfs", ST_NOSUID | ST_NODEV | ST_NOEXEC, 1024 * 1024, []]
+    assert answer["tmp"] == ["tmpfs", "tmpfs", ST_NOSUID | ST_NODEV | ST_NOEXEC, 1024 * 1024, []]
     assert answer["tmp mode"] == "0o700"
     assert answer["shared"] == []  # every mount private: nothing propagates to the host
     assert answer["euid"] == 0
     # pid 1 of the new pid namespace; /proc is that namespace's, with hidepid
-    pid, fstype, options, flags, listed = answer["pid1"]
+    pid, fstype, source, options, flags, listed = answer["pid1"]
     assert pid == 1
-    assert fstype == "proc"
+    assert (fstype, source) == ("proc", "proc")
     assert "hidepid=invisible" in options.split(",") or "hidepid=2" in options.split(",")
     assert flags == ST_NOSUID | ST_NODEV | ST_NOEXEC
     assert listed == ["1"]
@@ -134,6 +148,7 @@ def test_root_enters_every_namespace_but_user() -> None:
 def _as_nobody(job: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     def run() -> dict[str, Any]:
         if ROOT:
+            _named(b"before-enter")
             os.setgroups([])
             os.setresgid(NOBODY, NOBODY, NOBODY)
             os.setresuid(NOBODY, NOBODY, NOBODY)
@@ -187,7 +202,7 @@ def test_an_unprivileged_caller_gets_a_user_namespace_mapping_only_itself() -> N
     assert answer["setgroups"] == "deny"
     assert answer["ids"] == [0, 0]  # root inside, nobody outside
     assert answer["hostname"] == "sandbox"
-    assert answer["tmp"] == ["tmpfs", ST_NOSUID | ST_NODEV | ST_NOEXEC, 1024 * 1024, []]
+    assert answer["tmp"] == ["tmpfs", "tmpfs", ST_NOSUID | ST_NODEV | ST_NOEXEC, 1024 * 1024, []]
     assert answer["tmp mode"] == "0o700"
     assert answer["shared"] == []
 
@@ -260,6 +275,8 @@ def test_a_refused_unshare_enters_nothing_and_changes_nothing() -> None:
         pytest.skip("system call numbers")
 
     def job() -> dict[str, Any]:
+        if ROOT:
+            _named(b"before-enter")
         before = [socket.gethostname(), sorted(_mounts())]
         _refusing_unshare()
         flags = namespaces.enter()
