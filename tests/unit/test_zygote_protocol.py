@@ -250,6 +250,19 @@ def test_in_a_pid_namespace_the_pid_goes_as_credentials(
     os.waitpid(child, 0)
 
 
+def test_reap_leaves_a_running_worker_alone(pair: tuple[socket.socket, socket.socket]) -> None:
+    host, control = pair
+    child, ours, live = _spawn(pair, lambda: os.read(0, 1) and None)
+    assert _record(host) == (b"P", child, 0)
+    zygote._reap(control, live)  # returns at once: the worker is still reading
+    assert live == {child}
+    os.close(ours[0])  # EOF: the worker's body returns
+    status = _reaped(host, control, live, child)
+    assert os.waitstatus_to_exitcode(status) == 0
+    for fd in ours[1:]:
+        os.close(fd)
+
+
 def test_reap_without_children_sends_nothing(pair: tuple[socket.socket, socket.socket]) -> None:
     host, control = pair
     zygote._reap(control, set())
@@ -270,6 +283,90 @@ def _in_child(job: Callable[[], Any]) -> Any:
     answer = json.loads(_read_all(read_fd))
     os.waitpid(pid, 0)
     return answer
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root drops to a uid whose limit applies")
+def test_a_fork_that_fails_is_answered_with_its_errno() -> None:
+    """A fork refused (no process left under RLIMIT_NPROC): ``F`` with the errno, the
+    received descriptors closed, nothing live, and the zygote goes on serving."""
+
+    def job() -> Any:
+        import resource
+
+        host, control = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        os.setgroups([])
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        before = len(os.listdir("/proc/self/fd"))
+        theirs, ours = _pipes()
+        socket.send_fds(host, [MESSAGE.pack(b"S", 0, 0)], theirs)
+        for fd in theirs + ours:
+            os.close(fd)
+        live: set[int] = set()
+        serving = zygote._spawn(control, live, lambda: None, False)
+        answer = list(MESSAGE.unpack(host.recv(64)))
+        return {
+            "serving": serving,
+            "answer": [answer[0].decode(), *answer[1:]],
+            "live": sorted(live),
+            "leaked": len(os.listdir("/proc/self/fd")) - before,
+            "pid": os.getpid(),
+        }
+
+    answer = _in_child(job)
+    pid = answer.pop("pid")
+    assert answer == {
+        "serving": True,
+        "answer": ["F", 0, errno.EAGAIN],
+        "live": [],
+        "leaked": 0,
+    }, pid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root makes its own mount namespace")
+def test_without_a_pid_namespace_the_zygote_does_not_fork() -> None:
+    """``unshare`` refused: no namespaces, no fork, ``/proc`` untouched (the child makes
+    a private mount namespace of its own first, so a mutant that mounts stays in it)."""
+
+    def job() -> Any:
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.unshare(namespaces.CLONE_NEWNS) == 0
+        assert libc.mount(b"none", b"/", None, ctypes.c_ulong(0x4000 | 0x40000), None) == 0
+        _refuse_unshare()
+        _host, control = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        me = os.getpid()
+        flags = zygote._enter_namespaces(control)
+        if os.getpid() != me:  # a fork that should not have happened: report, then end
+            os._exit(9)
+        with open("/proc/self/mountinfo") as fh:
+            proc = [line for line in fh if line.split()[4] == "/proc"]
+        return {"flags": flags, "proc mounts": len(proc), "control": control.fileno() >= 0}
+
+    assert _in_child(job) == {"flags": 0, "proc mounts": 1, "control": True}
+
+
+def _refuse_unshare() -> None:
+    """A seccomp filter in this process that fails ``unshare`` with EPERM."""
+    number = {"x86_64": 272, "aarch64": 97}[os.uname().machine]
+    ins = struct.Struct("=HBBI")
+    program = b"".join(
+        [
+            ins.pack(0x20, 0, 0, 0),
+            ins.pack(0x15, 0, 1, number),
+            ins.pack(0x06, 0, 0, 0x00050000 | errno.EPERM),
+            ins.pack(0x06, 0, 0, 0x7FFF0000),
+        ]
+    )
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = Fprog(len(program) // 8, ctypes.addressof(buffer))
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(38, 1, 0, 0, 0) == 0
+    assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0
 
 
 def test_dumpable_is_set_both_ways() -> None:
