@@ -29,7 +29,8 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux namespace
 ROOT = os.geteuid() == 0
 NOBODY = 65534
 ST_NOSUID, ST_NODEV, ST_NOEXEC = 2, 4, 8
-CLONE_NEWUTS = 0x04000000
+CLONE_NEWUTS, CLONE_NEWNS = 0x04000000, 0x00020000
+MS_REC, MS_SLAVE, MS_SHARED = 0x4000, 1 << 19, 1 << 20
 
 
 def _in_child(job: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -91,6 +92,19 @@ def _inside() -> dict[str, Any]:
     }
 
 
+def _private_mounts() -> None:
+    """As root, a mount namespace of this child's own whose mounts receive from the
+    machine's but never propagate back (slave), then shared among themselves again: if
+    ``enter`` ever mounted without its own ``unshare`` (a bug, or a mutant), the empty
+    ``/tmp`` and ``/proc`` would cover only this child's view, never the machine's; and
+    ``enter`` must still make every mount private itself (the "shared" check below)."""
+    if ROOT:
+        _unshare(CLONE_NEWNS)
+        libc = ctypes.CDLL(None)
+        for flags in (MS_REC | MS_SLAVE, MS_REC | MS_SHARED):
+            assert libc.mount(b"none", b"/", None, ctypes.c_ulong(flags), None) == 0
+
+
 def _named(name: bytes) -> None:
     """A UTS namespace of this child's own, named ``name`` (not the machine's name: the
     host may well be called "sandbox" too)."""
@@ -99,6 +113,7 @@ def _named(name: bytes) -> None:
 
 
 def _enter_then_pid1() -> dict[str, Any]:
+    _private_mounts()
     _named(b"before-enter")
     flags = namespaces.enter()
     answer = {"flags": flags, **_inside()}
@@ -148,6 +163,7 @@ def test_root_enters_every_namespace_but_user() -> None:
 def _as_nobody(job: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     def run() -> dict[str, Any]:
         if ROOT:
+            _private_mounts()
             _named(b"before-enter")
             os.setgroups([])
             os.setresgid(NOBODY, NOBODY, NOBODY)
@@ -276,6 +292,7 @@ def test_a_refused_unshare_enters_nothing_and_changes_nothing() -> None:
 
     def job() -> dict[str, Any]:
         if ROOT:
+            _private_mounts()
             _named(b"before-enter")
         before = [socket.gethostname(), sorted(_mounts())]
         _refusing_unshare()
