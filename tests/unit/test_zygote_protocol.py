@@ -386,6 +386,12 @@ def test_with_a_pid_namespace_the_zygote_serves_as_pid_1() -> None:
     its parent, and sees its namespace's /proc; the parent exits with its exit code."""
 
     def job() -> Any:
+        # a mount namespace of its own, slave of the machine's: whatever the code under
+        # test mounts never covers the machine's /tmp or /proc, even without its unshare
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.unshare(namespaces.CLONE_NEWNS) == 0
+        for flags in (0x4000 | 1 << 19, 0x4000 | 1 << 20):  # MS_REC | MS_SLAVE, MS_SHARED
+            assert libc.mount(b"none", b"/", None, ctypes.c_ulong(flags), None) == 0
         read_fd, write_fd = os.pipe()
         host, control = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         middle = os.fork()
