@@ -218,3 +218,41 @@ def test_the_host_keeps_serving_after_the_attacks() -> None:
     with WorkerPool(max_workers=1, spares=0) as pool:
         [result] = pool.invoke(spec, [{"type": "track", "event": "x", "userId": "u"}])
     assert result["result"] == "ok", result
+
+
+PRELOADED = """
+import codecs, datetime, time
+names = ["ascii", "latin_1", "utf_8", "utf_8_sig", "utf_16", "utf_16_le", "utf_16_be",
+         "utf_32", "cp1252", "idna", "punycode", "unicode_escape", "raw_unicode_escape",
+         "hex_codec", "base64_codec"]
+found = [codecs.lookup(name).name for name in names]
+parsed = datetime.datetime.strptime("2024-01-02T03:04:05", "%Y-%m-%dT%H:%M:%S")
+year = time.strptime("2024", "%Y").tm_year
+import unicodedata, functions_sdk._masking
+result = [len(found), parsed.isoformat(), year, "é".encode("idna")]
+"""
+
+
+def test_what_the_zygote_preloads_works_once_confined() -> None:
+    """A confined worker cannot open a file, so a codec or ``_strptime`` that the zygote
+    did not import beforehand would fail to import lazily (EPERM) in the worker."""
+    confined = Confined("all")
+    try:
+        worker, hello = confined.start()
+        try:
+            assert all(v.startswith("active") for v in hello["confinement"].values()), hello
+            reply = confined.run(worker, PRELOADED)
+            assert reply == {
+                "ok": True,
+                "value": "[15, '2024-01-02T03:04:05', 2024, b'xn--9ca']",
+            }, reply
+            # and the file system is gone indeed: a codec never preloaded cannot load
+            missing = confined.run(worker, "import codecs; codecs.lookup('cp037')")
+            assert missing["ok"] is False, missing
+        finally:
+            worker.kill()
+            worker.proc.wait(timeout=10)
+            for fd in (worker.stdin, worker.stdout, worker.stderr):
+                os.close(fd)
+    finally:
+        confined.close()
