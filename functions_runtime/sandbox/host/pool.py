@@ -183,6 +183,10 @@ class WorkerPool:
                     store=store_session,
                     spec=spec,
                 )
+                if worker.exhausted or worker.cpu > WORKER_CPU_BUDGET * 0.8:
+                    # Out of the pool while its lock is held: an invocation waiting for
+                    # this worker must never get it and then be killed with it.
+                    self._discard(worker)
             except WorkerLost as lost:
                 self._discard(worker)
                 if len(results) == len(events):
@@ -199,8 +203,6 @@ class WorkerPool:
             finally:
                 worker.running = None
                 worker.lock.release()
-            if worker.exhausted or worker.cpu > WORKER_CPU_BUDGET * 0.8:
-                self._discard(worker)
         return results
 
     def _worker_for(self, spec: InstanceSpec) -> Worker:
