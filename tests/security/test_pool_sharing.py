@@ -7,16 +7,16 @@ Written for mutation testing (docs/TESTING.md, round 4): each test fails on a mu
 from __future__ import annotations
 
 import http.server
+import os
+import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import pytest
-
 from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
-from functions_sdk._memory_store import MemoryStore
+from functions_runtime.sandbox.host.zygote_client import Launcher
 from tests.http_servers import serving
 
 EVENT = {"type": "track", "event": "E", "userId": "u", "messageId": "m1"}
@@ -118,7 +118,139 @@ def test_a_recycled_worker_is_never_handed_to_a_waiting_invocation() -> None:
         assert pool.starts == 2 and len(pool.worker_pids()) == 1
 
 
-@pytest.fixture
-def pool() -> Iterator[WorkerPool]:
-    with WorkerPool(max_workers=8, spares=0, store=MemoryStore()) as pool:
-        yield pool
+QUICK = """
+def on_track(event, settings):
+    return settings["name"]
+"""
+
+
+def failure(message: str) -> dict[str, Any]:
+    return {
+        "outcome": "retry",
+        "result": None,
+        "error": {"type": "IsolationError", "message": message, "line": None},
+        "logs": [],
+        "requests": [],
+        "duration_ms": 0.0,
+    }
+
+
+def test_strict_isolation_runs_nothing_in_a_worker_without_a_required_layer() -> None:
+    instance = spec("alpha", QUICK)
+    with WorkerPool(spares=0, require=("no_new_privs", "no_such_layer")) as pool:
+        lacking = "strict isolation: the worker lacks no_such_layer; no code was run"
+        assert pool.invoke(instance, [EVENT, EVENT]) == [failure(lacking)] * 2
+        assert pool.worker_pids() == [], "the worker without the layer was kept"
+        assert pool.invoke(instance, [EVENT]) == [failure(lacking)]
+        assert pool.starts == 2, "a missing layer is not a refusal of the code: tried again"
+    with WorkerPool(spares=0, require=("no_new_privs",)) as pool:
+        [result] = pool.invoke(instance, [EVENT])
+        assert (result["outcome"], result["result"]) == ("delivered", "alpha")
+        assert len(pool.worker_pids()) == 1
+
+
+class KeepAlive(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # the connection stays open in the broker's pool
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+FETCH = """
+from functions_sdk import fetch
+
+def on_track(event, settings):
+    return fetch(settings["url"]).status
+"""
+
+
+def test_an_evicted_worker_closes_the_connections_of_every_instance_it_served() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    with WorkerPool(max_workers=1, spares=0) as pool, serving(server):
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        alpha, beta = (
+            replace(spec(name, FETCH, url=url), allow=("127.0.0.1",)) for name in ("alpha", "beta")
+        )
+        for instance in (alpha, beta):
+            [result] = pool.invoke(instance, [EVENT])
+            assert result["result"] == 200, result
+        assert pool.starts == 1
+        assert [pool.broker.idle_connections(s.key) for s in (alpha, beta)] == [1, 1]
+        [other] = pool.invoke(spec("gamma", QUICK), [EVENT])  # other code: evicts the first
+        assert other["result"] == "gamma"
+        assert (pool.starts, pool.evictions, len(pool.worker_pids())) == (2, 1, 1)
+        assert [pool.broker.idle_connections(s.key) for s in (alpha, beta)] == [0, 0]
+        assert pool.worker_pids(alpha) == []
+
+
+def test_a_busy_worker_is_never_evicted() -> None:
+    with WorkerPool(max_workers=1, spares=0) as pool, serving(held_server()) as server:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        slow = replace(spec("slow", SLOW, url=url), allow=("127.0.0.1",), timeout=30.0)
+        results: list[dict[str, Any]] = []
+        thread = threading.Thread(target=lambda: results.extend(pool.invoke(slow, [EVENT])))
+        thread.start()
+        try:
+            assert server.arrived.wait(30)  # type: ignore[attr-defined]
+            [other] = pool.invoke(spec("other", QUICK), [EVENT])
+            assert other["result"] == "other"
+            assert (pool.evictions, len(pool.worker_pids())) == (0, 2), "over the bound while busy"
+        finally:
+            server.release.set()  # type: ignore[attr-defined]
+            thread.join(60)
+        assert [r["outcome"] for r in results] == ["delivered"]
+        pool.invoke(spec("third", QUICK + "\n# other code\n"), [EVENT])
+        assert pool.evictions == 2 and len(pool.worker_pids()) == 1, "idle again: evicted"
+
+
+SLOW = """
+from functions_sdk import fetch
+
+def on_track(event, settings):
+    fetch(settings["url"], timeout=30)
+    return settings["name"]
+"""
+
+
+def state(pid: int) -> str:
+    """The process's state letter (``Z``: ended, not reaped yet)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_worker_that_died_while_idle_is_replaced_before_the_next_event() -> None:
+    # Exec'ed, not forked: the pytest process is the worker's parent, so its state is
+    # read here without waiting for a zygote's report.
+    with WorkerPool(spares=0, launcher=Launcher(fork=False)) as pool:
+        instance = spec("alpha", QUICK)
+        pool.invoke(instance, [EVENT])
+        [pid] = pool.worker_pids()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: state(pid) == "Z", "the killed worker has ended")
+        [result] = pool.invoke(instance, [EVENT])
+        assert (result["outcome"], result["result"]) == ("delivered", "alpha"), result
+        assert pool.starts == 2
+        assert len(pool.worker_pids()) == 1 and pool.worker_pids() != [pid]
+
+
+BOTH = """
+def on_track(event, settings):
+    return "track"
+
+def on_batch(events, settings):
+    return ["batch" for _ in events]
+"""
+
+
+def test_a_batch_runs_on_batch_only_when_asked() -> None:
+    with WorkerPool(spares=0) as pool:
+        instance = spec("alpha", BOTH)
+        assert [r["result"] for r in pool.invoke(instance, [EVENT, EVENT])] == ["track"] * 2
+        batch = pool.invoke(instance, [EVENT, EVENT], batch=True)
+        assert [r["result"] for r in batch] == ["batch"] * 2
