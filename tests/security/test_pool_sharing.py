@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import http.server
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
 from functions_runtime.sandbox.host.zygote_client import Launcher
@@ -288,3 +293,36 @@ def test_a_second_invocation_of_a_busy_instance_waits_for_its_worker() -> None:
         assert [(r["outcome"], r["result"]) for r in first] == [("delivered", "slow")]
         assert [(r["outcome"], r["result"]) for r in second] == [("delivered", "quick")]
         assert pool.starts == 1 and len(pool.worker_pids()) == 1
+
+
+def test_a_worker_that_fails_to_start_is_invalid_and_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a refusal of the code: nothing is remembered, the next event starts a worker."""
+    folder = Path(tempfile.mkdtemp(prefix="failing-worker-"))
+    try:
+        folder.chmod(0o755)
+        executable = folder / "python"
+        executable.write_text("#!/bin/sh\nexit 3\n")
+        executable.chmod(0o755)
+        monkeypatch.setattr(sys, "executable", str(executable))
+        with WorkerPool(spares=0, launcher=Launcher(fork=False)) as pool:
+            instance = spec("alpha", QUICK)
+            for starts in (1, 2):
+                results = pool.invoke(instance, [EVENT, EVENT])
+                assert [(r["outcome"], r["error"]["type"]) for r in results] == [
+                    ("invalid", "InvalidFunction")
+                ] * 2
+                [problem] = results[0]["problems"]
+                assert problem.startswith("handler.py:1: the worker failed to start: the worker ")
+                assert (pool.starts, pool.worker_pids()) == (starts, [])
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_each_new_worker_takes_the_prestarted_spare() -> None:
+    with WorkerPool(spares=1) as pool:
+        for name in ("alpha", "beta", "gamma"):
+            [result] = pool.invoke(spec(name, QUICK, workspace=name), [EVENT])
+            assert result["result"] == name
+        assert (pool.starts, pool.spare_hits, len(pool.worker_pids())) == (3, 2, 3)
