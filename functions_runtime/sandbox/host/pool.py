@@ -201,7 +201,9 @@ class WorkerPool:
                     results.append(failed)
                 continue
             finally:
-                worker.running = None
+                # ``running`` stays the last instance: it is read only while the lock is
+                # held, and clearing it first left a moment where a held worker ran
+                # "nothing", so another invocation of this instance started a second worker.
                 worker.lock.release()
         return results
 
