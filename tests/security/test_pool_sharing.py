@@ -148,6 +148,9 @@ def test_strict_isolation_runs_nothing_in_a_worker_without_a_required_layer() ->
         assert pool.worker_pids() == [], "the worker without the layer was kept"
         assert pool.invoke(instance, [EVENT]) == [failure(lacking)]
         assert pool.starts == 2, "a missing layer is not a refusal of the code: tried again"
+    with WorkerPool(spares=0, require=("no_new_privs", "layer_a", "layer_b")) as pool:
+        lacking = "strict isolation: the worker lacks layer_a, layer_b; no code was run"
+        assert pool.invoke(instance, [EVENT]) == [failure(lacking)]
     with WorkerPool(spares=0, require=("no_new_privs",)) as pool:
         [result] = pool.invoke(instance, [EVENT])
         assert (result["outcome"], result["result"]) == ("delivered", "alpha")
