@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
+from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool, worker_key
 from functions_runtime.sandbox.host.zygote_client import Launcher
 from tests.http_servers import serving
 
@@ -200,24 +200,36 @@ def test_an_evicted_worker_closes_the_connections_of_every_instance_it_served() 
 def test_a_busy_worker_is_never_evicted() -> None:
     with WorkerPool(max_workers=2, spares=0) as pool, serving(held_server()) as server:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
-        slow = replace(spec("slow", SLOW, url=url), allow=("127.0.0.1",), timeout=30.0)
+        slow = replace(spec("slow", ONE_SLOW, url=url), allow=("127.0.0.1",), timeout=30.0)
         results: list[dict[str, Any]] = []
         thread = threading.Thread(target=lambda: results.extend(pool.invoke(slow, [EVENT])))
         thread.start()
         try:
             assert server.arrived.wait(30)  # type: ignore[attr-defined]
+            # Another instance of the same code: a second worker of the key.
+            [other] = pool.invoke(spec("other", ONE_SLOW, url=url), [EVENT])
+            assert other["result"] == "other" and len(pool.worker_pids(slow)) == 2
             # The busy worker is the least recently used: the idle one behind it goes.
-            for n, name in enumerate(("other", "third", "fourth")):
+            for n, name in enumerate(("third", "fourth")):
                 code = QUICK + f"\n# code {n}\n"
                 [other] = pool.invoke(spec(name, code, workspace=name), [EVENT])
                 assert other["result"] == name
             assert (pool.evictions, len(pool.worker_pids())) == (2, 2)
-            assert len(pool.worker_pids(slow)) == 1, "the busy worker was evicted"
+            assert len(pool.worker_pids(slow)) == 1, "the busy worker was evicted (or lost)"
         finally:
             server.release.set()  # type: ignore[attr-defined]
             thread.join(60)
         assert [r["outcome"] for r in results] == ["delivered"]
 
+
+ONE_SLOW = """
+from functions_sdk import fetch
+
+def on_track(event, settings):
+    if settings["name"] == "slow":
+        fetch(settings["url"], timeout=30)
+    return settings["name"]
+"""
 
 SLOW = """
 from functions_sdk import fetch
@@ -331,3 +343,13 @@ def test_each_new_worker_takes_the_prestarted_spare() -> None:
             [result] = pool.invoke(spec(name, QUICK, workspace=name), [EVENT])
             assert result["result"] == name
         assert (pool.starts, pool.spare_hits, len(pool.worker_pids())) == (3, 2, 3)
+
+
+def test_the_code_key_names_the_kind_and_the_file_too() -> None:
+    base = spec("alpha", QUICK)
+    keys = {
+        worker_key(s)
+        for s in (base, replace(base, kind="insert"), replace(base, filename="other.py"))
+    }
+    assert len(keys) == 3, "a worker bound to one kind or file would run another's"
+    assert worker_key(replace(base, key="ws1:beta", settings={"name": "beta"})) in keys
