@@ -353,3 +353,23 @@ def test_the_code_key_names_the_kind_and_the_file_too() -> None:
     }
     assert len(keys) == 3, "a worker bound to one kind or file would run another's"
     assert worker_key(replace(base, key="ws1:beta", settings={"name": "beta"})) in keys
+
+
+COUNTER = """
+from functions_sdk import store
+
+def on_track(event, settings):
+    return store.incr("n")
+"""
+
+
+def test_a_pool_without_a_store_keeps_one_in_memory() -> None:
+    """``functions invoke``: no configured store, yet store calls work, per scope."""
+    with WorkerPool(spares=0) as pool:
+        alpha, beta = spec("alpha", COUNTER), spec("beta", COUNTER)
+        runs = [pool.invoke(s, [EVENT])[0] for s in (alpha, alpha, beta)]
+        assert [(r["outcome"], r["result"]) for r in runs] == [
+            ("delivered", 1),
+            ("delivered", 2),
+            ("delivered", 1),
+        ], runs
