@@ -10,10 +10,8 @@ misbehaves in the way named by the source's ``# mode:`` line.
 from __future__ import annotations
 
 import json
-import shutil
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,22 +28,15 @@ RECORD_KEYS = {"outcome", "result", "error", "logs", "requests", "duration_ms"}
 
 
 @pytest.fixture
-def hostile_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerPool]:
-    # Not in tmp_path: pytest makes it 0700, and a worker started by root runs as an
-    # unprivileged uid that must be able to execute the stand-in.
-    folder = Path(tempfile.mkdtemp(prefix="hostile-worker-"))
-    folder.chmod(0o755)
-    launcher = folder / "python"
+def hostile_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerPool]:
+    launcher = tmp_path / "python"
     launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HOSTILE_WORKER}"\n')
     launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setattr(sys, "executable", str(launcher))
     # Exec'ed, not forked from a zygote: the stand-in replaces the worker process; the
     # host reads a forked worker's frames with the same code.
-    try:
-        with WorkerPool(max_workers=2, spares=0, launcher=Launcher(fork=False)) as pool:
-            yield pool
-    finally:
-        shutil.rmtree(folder)
+    with WorkerPool(max_workers=2, spares=0, launcher=Launcher(fork=False)) as pool:
+        yield pool
 
 
 def invoke(pool: WorkerPool, mode: str, events: int = 1) -> list[dict[str, Any]]:
