@@ -108,7 +108,24 @@ def verdict(code: int) -> str:
     return {0: "survived", 1: "killed"}.get(code, f"rc{code}")
 
 
+PRIVATE_MOUNTS = "MUTANTS_PRIVATE_MOUNTS"
+
+
+def private_mounts(argv: list[str]) -> None:
+    """As root, run again in a mount namespace of our own (``unshare --mount
+    --propagation private``): a mutant of the sandbox's namespace code that skips its
+    ``unshare`` mounts the worker's empty ``/tmp`` and ``/proc`` over the *machine's*
+    (it did, in round 4, and filled every program's ``/tmp``). In a private namespace
+    such a mount stays in this run. Not root: a mutant cannot mount anything."""
+    if os.geteuid() != 0 or os.environ.get(PRIVATE_MOUNTS):
+        return
+    os.environ[PRIVATE_MOUNTS] = "1"
+    command = ["unshare", "--mount", "--propagation", "private"]
+    os.execvp("unshare", [*command, sys.executable, os.path.abspath(__file__), *argv])
+
+
 def main(argv: list[str]) -> int:
+    private_mounts(argv)
     split = argv.index("--") if "--" in argv else len(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("patterns", nargs="+", help="mutant name globs")
