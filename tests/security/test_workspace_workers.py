@@ -100,7 +100,7 @@ def test_workspaces_never_share_a_worker(pool: WorkerPool) -> None:
     assert len(set(pids)) == 4, "each workspace (and each instance without one) its own"
     # The same instance name in another workspace reads its own store, not ws1's.
     assert invoke(pool, spec("alpha", "ws2"))["result"]["store_before"] == "alpha"
-    assert pool.store.get("ws1/alpha", "mine") == '"alpha"'  # type: ignore[attr-defined]
+    assert pool.store.get("ws1/alpha", "mine") == '"alpha"'
 
 
 def test_other_code_or_memory_limit_takes_another_worker(pool: WorkerPool) -> None:
@@ -221,14 +221,20 @@ def test_a_crash_in_one_instance_leaves_the_workspace_served(pool: WorkerPool) -
     source = """
 def on_track(event, settings):
     if settings["name"] == "boom":
-        raise MemoryError("the worker is recycled after this")
+        data = b"x" * (512 * 1024 * 1024)  # past the rlimit: MemoryError, then a recycle
+        return len(data)
     return settings["name"]
 """
-    boom, fine = spec("boom", "ws1", source=source), spec("fine", "ws1", source=source)
+    # (``raise MemoryError`` in the handler is a NameError: the name is not in the
+    # sandbox's builtins, and the worker is not recycled after it.)
+    boom = spec("boom", "ws1", source=source, memory_mb=64)
+    fine = spec("fine", "ws1", source=source, memory_mb=64)
     assert invoke(pool, fine)["result"] == "fine"
     [failed] = pool.invoke(boom, [EVENT])
-    assert failed["outcome"] != "delivered"
+    assert (failed["outcome"], failed["error"]["type"]) == ("retry", "MemoryError"), failed
+    assert pool.worker_pids(fine) == [], "the recycled worker is gone"
     assert invoke(pool, fine)["result"] == "fine"
+    assert pool.starts == 2
 
 
 def test_many_threads_many_instances_few_workers() -> None:
@@ -261,5 +267,5 @@ def test_many_threads_many_instances_few_workers() -> None:
         assert not any(w.lock.locked() for w in pool._workers), "a worker's lock was left held"
         keys = {worker_key(s) for s in specs}
         assert len(keys) == 3
-        for worker, key in pool._workers.items():
-            assert key in keys and worker.running is None
+        for worker, key in pool._workers.items():  # each last ran an instance of its key
+            assert key in keys and worker.running in {s.key for s in specs if worker_key(s) == key}

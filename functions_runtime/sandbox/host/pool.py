@@ -184,7 +184,9 @@ class WorkerPool:
                     spec=spec,
                 )
                 if worker.exhausted or worker.cpu > WORKER_CPU_BUDGET * 0.8:
-                    self._discard(worker)  # before its lock is free: nobody else gets it
+                    # Out of the pool while its lock is held: an invocation waiting for
+                    # this worker must never get it and then be killed with it.
+                    self._discard(worker)
             except WorkerLost as lost:
                 self._discard(worker)
                 if len(results) == len(events):
@@ -199,7 +201,9 @@ class WorkerPool:
                     results.append(failed)
                 continue
             finally:
-                worker.running = None
+                # ``running`` stays the last instance: it is read only while the lock is
+                # held, and clearing it first left a moment where a held worker ran
+                # "nothing", so another invocation of this instance started a second worker.
                 worker.lock.release()
                 self._trim()
         return results

@@ -113,7 +113,8 @@ class Worker:
         self.handlers: tuple[str, ...] = ()
         self.baseline_rss = 0
         self.served: set[str] = set()  # the instance keys it ran (their connections)
-        self.running: str | None = None  # the instance key of the invocation it runs
+        # The instance key of the invocation it runs (or ran last; read under its lock).
+        self.running: str | None = None
         # What OS confinement the worker reported (before any handler code ran in it)
         # and which namespaces it lives in (sandbox/guest/confine.py, namespaces.py).
         self.confinement: dict[str, str] = {}
