@@ -87,3 +87,16 @@ def test_the_timeout_given_wins_and_changes_the_key(folder: Path) -> None:
 def test_settings_are_checked_against_the_manifest(folder: Path) -> None:
     with pytest.raises(ManifestError):
         build_spec(str(folder), {}, timeout=None, allow=())  # url is required
+
+
+def test_the_key_ignores_the_order_of_settings_and_takes_any_value() -> None:
+    """The same settings in another order name the same instance (the key is sorted
+    JSON); a value JSON has no type for is taken by its text, not refused."""
+    source = "def on_track(event, settings):\n    return 1\n"
+    first = InstanceSpec.key_for(source, {"a": 1, "b": {"y": 2, "x": 1}}, "handler.py")
+    again = InstanceSpec.key_for(source, {"b": {"x": 1, "y": 2}, "a": 1}, "handler.py")
+    assert first == again and len(first) == 16
+    assert InstanceSpec.key_for(source, {"a": 2, "b": {"y": 2, "x": 1}}, "handler.py") != first
+    assert InstanceSpec.key_for(source, {"a": 1, "b": {"y": 2, "x": 1}}, "other.py") != first
+    dated = InstanceSpec.key_for(source, {"when": Path("/x")})
+    assert dated == InstanceSpec.key_for(source, {"when": "/x"})
