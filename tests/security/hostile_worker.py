@@ -17,6 +17,7 @@ import sys
 import time
 
 HEADER = struct.Struct(">I")
+MAX_FRAME = 64 * 1024 * 1024  # the host's limit (test_hostile_worker checks it is the same)
 
 
 def read_exact(fd: int, size: int) -> bytes:
@@ -106,6 +107,16 @@ def main() -> None:
             os.write(out, HEADER.pack(0xFFFFFFFF))
         elif mode == "garbage":
             raw(out, b"\xff\xfe not json")
+        elif mode == "empty_frame":
+            raw(out, b"")  # a header saying 0 bytes, and nothing after it
+            time.sleep(3600)
+        elif mode == "exact_max_frame":
+            # A well-formed record exactly as long as a frame may be (the host's limit).
+            body = json.dumps({"index": 0, "result": record(result="")}).encode()
+            pad = MAX_FRAME - len(body)
+            padded = json.dumps({"index": 0, "result": record(result="x" * pad)}).encode()
+            assert len(padded) == MAX_FRAME
+            raw(out, padded)
         elif mode == "silence":
             time.sleep(3600)
         elif mode == "early_exit":

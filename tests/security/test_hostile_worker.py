@@ -94,6 +94,43 @@ def test_the_host_survives_a_hostile_worker(
     assert len(json.dumps(results)) < 1024 * 1024
 
 
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("oversize_header", "oversize frame from the worker"),  # 0xFFFFFFFF: not -1
+        ("garbage", "the worker sent a bad frame"),
+        ("empty_frame", "the worker sent a bad frame"),  # at once, not after the timeout
+        ("forged_outcome", "the worker sent a record without a known outcome"),
+        ("missing_fields", "the worker sent a record whose logs is malformed"),
+    ],
+)
+def test_each_protocol_error_says_what_the_worker_sent(
+    hostile_pool: WorkerPool, mode: str, message: str
+) -> None:
+    [record] = invoke(hostile_pool, mode)
+    assert (record["outcome"], record["error"]["type"]) == PROTOCOL, record
+    assert record["error"]["message"] == message
+
+
+def test_the_stand_in_knows_the_hosts_frame_limit() -> None:
+    """The next test's stand-in pads a record to exactly the host's ``MAX_FRAME``."""
+    from functions_runtime.sandbox.guest.protocol import MAX_FRAME
+    from tests.security import hostile_worker
+
+    assert hostile_worker.MAX_FRAME == MAX_FRAME
+
+
+def test_a_record_of_exactly_the_frame_limit_is_delivered(hostile_pool: WorkerPool) -> None:
+    """The limit is inclusive on the host's side, as on the worker's."""
+    source = "# mode: exact_max_frame\n\ndef on_track(event, settings):\n    return None\n"
+    spec = InstanceSpec(
+        key="hostile-exact", source=source, filename="handler.py", timeout=30.0, memory_mb=1024
+    )
+    [record] = hostile_pool.invoke(spec, [dict(DEFAULT_EVENT)])
+    assert record["outcome"] == "delivered", record["error"]
+    assert len(record["result"]) > 60 * 1024 * 1024
+
+
 @pytest.mark.parametrize("mode", ["flood", "bad_done", "garbage"])
 def test_a_worker_that_misbehaves_after_its_records_is_replaced(
     hostile_pool: WorkerPool, mode: str
