@@ -89,7 +89,8 @@ def main() -> None:
             for i in range(200):
                 frame(out, {"index": i, "result": record(result="x" * 1000)})
         elif mode == "batch_flood":
-            frame(out, {"results": [record() for _ in range(200)], "shared": {}})
+            shared = {"logs": [], "requests": []}  # well-formed: only the count is wrong
+            frame(out, {"results": [record() for _ in range(200)], "shared": shared})
         elif mode == "batch_not_a_list":
             frame(out, {"results": "all good", "shared": {"logs": [], "requests": []}})
         elif mode == "batch_shared_forged":
@@ -107,6 +108,14 @@ def main() -> None:
             os.write(out, HEADER.pack(0xFFFFFFFF))
         elif mode == "garbage":
             raw(out, b"\xff\xfe not json")
+        elif mode == "record_without_result":
+            incomplete = record()
+            del incomplete["result"]
+            frame(out, {"index": 0, "result": incomplete})
+        elif mode == "log_not_text":
+            frame(out, {"index": 0, "result": {**record(), "logs": [["not", "text"]]}})
+        elif mode == "request_not_object":
+            frame(out, {"index": 0, "result": {**record(), "requests": ["GET /"]}})
         elif mode == "empty_frame":
             raw(out, b"")  # a header saying 0 bytes, and nothing after it
             time.sleep(3600)

@@ -102,6 +102,11 @@ def test_the_host_survives_a_hostile_worker(
         ("empty_frame", "the worker sent a bad frame"),  # at once, not after the timeout
         ("forged_outcome", "the worker sent a record without a known outcome"),
         ("missing_fields", "the worker sent a record whose logs is malformed"),
+        ("record_without_result", "the worker sent a record without a result"),
+        ("log_not_text", "the worker sent log lines that are not text"),
+        ("request_not_object", "the worker sent request records that are not objects"),
+        ("batch_not_a_list", "the worker sent a malformed batch frame"),
+        ("batch_flood", "the worker sent more results than events"),
     ],
 )
 def test_each_protocol_error_says_what_the_worker_sent(
