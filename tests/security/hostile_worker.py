@@ -99,6 +99,10 @@ def main() -> None:
         elif mode == "batch_half_shared":
             half = {"outcome": "delivered", "result": None, "error": None, "duration_ms": 1.0}
             frame(out, {"results": [{**half, "logs": []}], "shared": {"logs": [], "requests": []}})
+        elif mode == "batch_half_shared_requests":
+            half = {"outcome": "delivered", "result": None, "error": None, "duration_ms": 1.0}
+            own = {**half, "requests": [{"forged": True}]}
+            frame(out, {"results": [own], "shared": {"logs": [], "requests": []}})
         elif mode == "bad_done":
             for i, _ in enumerate(events):
                 frame(out, {"index": i, "result": record()})

@@ -69,6 +69,7 @@ PROTOCOL = ("rejected", "WorkerProtocolError")
         ("batch_not_a_list", PROTOCOL),  # "results" that is not a list
         ("batch_shared_forged", PROTOCOL),  # shared logs / requests of the wrong types
         ("batch_half_shared", PROTOCOL),  # a result with its own logs but no requests
+        ("batch_half_shared_requests", PROTOCOL),  # its own requests but no logs
         ("oversize_header", PROTOCOL),
         ("garbage", PROTOCOL),
         ("silence", ("retry", "TimeoutError")),
