@@ -9,10 +9,15 @@ with the child's wait status. The child never returns into pytest: it ends with
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import struct
 from collections.abc import Callable
 from typing import Any
+
+# ``unshare`` per architecture (the numbers the tests' seccomp filters refuse).
+UNSHARE = {"x86_64": 272, "aarch64": 97}
 
 
 def report(fd: int, value: object) -> None:
@@ -39,3 +44,31 @@ def run_forked(job: Callable[[int], object]) -> tuple[list[Any], int]:
     _, status = os.waitpid(pid, 0)
     lines = b"".join(chunks).decode().splitlines()
     return [json.loads(line) for line in lines], status
+
+
+def refuse_calls(number: int, err: int, *more: int) -> None:
+    """A seccomp filter in this process (a forked child: it is irreversible) that fails
+    system call ``number`` (and ``more``) with ``err`` and allows everything else."""
+    ins = struct.Struct("=HBBI")
+    program = ins.pack(0x20, 0, 0, 0)
+    for nr in (number, *more):
+        program += ins.pack(0x15, 0, 1, nr) + ins.pack(0x06, 0, 0, 0x00050000 | err)
+    program += ins.pack(0x06, 0, 0, 0x7FFF0000)
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = Fprog(len(program) // 8, ctypes.addressof(buffer))
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+    assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, filter
+
+
+def errno_of(call: Callable[[], object]) -> object:
+    """The errno ``call`` fails with, or ``"ok"``."""
+    try:
+        call()
+    except OSError as exc:
+        return exc.errno
+    return "ok"

@@ -15,13 +15,12 @@ import os
 import platform
 import signal
 import socket
-import struct
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from forked import run_forked
+from forked import errno_of, refuse_calls, run_forked
 
 from functions_runtime.sandbox.guest import confine
 
@@ -42,14 +41,6 @@ def _caps() -> list[str]:
     with open("/proc/self/status") as fh:
         lines = dict(line.split(":\t", 1) for line in fh.read().splitlines() if ":\t" in line)
     return [lines[name].strip() for name in ("CapInh", "CapPrm", "CapEff")]
-
-
-def _errno(call: Callable[[], object]) -> object:
-    try:
-        call()
-    except OSError as exc:
-        return exc.errno
-    return "ok"
 
 
 @pytest.fixture()
@@ -116,7 +107,7 @@ def test_root_becomes_nobody_with_no_groups_and_no_capabilities() -> None:
     def job() -> object:
         os.setgroups([1, 2, 3])
         step = confine._drop_identity()
-        return [step, *_ids(), _caps(), _errno(lambda: os.setresuid(0, 0, 0))]
+        return [step, *_ids(), _caps(), errno_of(lambda: os.setresuid(0, 0, 0))]
 
     step, uids, gids, groups, caps, back = _child(job)
     assert step == "active"
@@ -191,7 +182,7 @@ def test_a_refused_capset_is_an_oserror_naming_it() -> None:
     filter (capset of the wrong version would be another error)."""
 
     def job() -> object:
-        _refuse(_CAPSET[platform.machine()], errno.EPERM)
+        refuse_calls(_CAPSET[platform.machine()], errno.EPERM)
         try:
             confine._drop_capabilities()
         except OSError as exc:
@@ -205,25 +196,6 @@ def test_a_refused_capset_is_an_oserror_naming_it() -> None:
 
 _CAPSET = {"x86_64": 126, "aarch64": 91}
 _LANDLOCK_CREATE = 444
-
-
-def _refuse(number: int, err: int, *more: int) -> None:
-    """A seccomp filter in this child that fails system call ``number`` (and ``more``)
-    with ``err``."""
-    ins = struct.Struct("=HBBI")
-    program = ins.pack(0x20, 0, 0, 0)
-    for nr in (number, *more):
-        program += ins.pack(0x15, 0, 1, nr) + ins.pack(0x06, 0, 0, 0x00050000 | err)
-    program += ins.pack(0x06, 0, 0, 0x7FFF0000)
-
-    class Fprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = Fprog(len(program) // 8, ctypes.addressof(buffer))
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(38, 1, 0, 0, 0) == 0
-    assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0
 
 
 def test_no_new_privs_is_set_and_read_back() -> None:
@@ -283,12 +255,12 @@ def _after_landlock(abi: int, port: int, parent: int) -> list[object]:
                 sock.bind(("127.0.0.1", 0))
 
         return [
-            _errno(lambda: open("/etc/hostname").close()),
-            _errno(lambda: os.listdir("/")),
-            _errno(tcp),
-            _errno(bind),
-            _errno(lambda: os.kill(parent, 0)),
-            _errno(abstract),
+            errno_of(lambda: open("/etc/hostname").close()),
+            errno_of(lambda: os.listdir("/")),
+            errno_of(tcp),
+            errno_of(bind),
+            errno_of(lambda: os.kill(parent, 0)),
+            errno_of(abstract),
         ]
 
 
@@ -304,7 +276,7 @@ def _after_landlock(abi: int, port: int, parent: int) -> list[object]:
         (6, [errno.EACCES, errno.EACCES, errno.EACCES, errno.EACCES, errno.EPERM, errno.EPERM]),
     ],
 )
-def test_landlock_refuses_what_each_abi_can_refuse(
+def test_landlock_refuses_what_each_abi_canrefuse_calls(
     abi: int, expected: list[object], listener: socket.socket
 ) -> None:
     port, parent = listener.getsockname()[1], os.getpid()
@@ -320,7 +292,7 @@ def test_landlock_refuses_what_each_abi_can_refuse(
 
 def test_a_refused_ruleset_is_an_oserror_naming_the_call() -> None:
     def job() -> object:
-        _refuse(_LANDLOCK_CREATE, errno.EPERM)
+        refuse_calls(_LANDLOCK_CREATE, errno.EPERM)
         try:
             confine._landlock(max(ABI, 1))
         except OSError as exc:
@@ -333,7 +305,7 @@ def test_a_refused_ruleset_is_an_oserror_naming_the_call() -> None:
 @pytest.mark.skipif(ABI < 1, reason="no Landlock here")
 def test_a_refused_restrict_self_is_an_oserror_naming_the_call() -> None:
     def job() -> object:
-        _refuse(446, errno.EPERM)  # landlock_restrict_self
+        refuse_calls(446, errno.EPERM)  # landlock_restrict_self
         before = len(os.listdir("/proc/self/fd"))
         try:
             confine._landlock(ABI)
@@ -347,7 +319,7 @@ def test_a_refused_restrict_self_is_an_oserror_naming_the_call() -> None:
 
 def test_a_kernel_without_landlock_is_reported_missing() -> None:
     def job() -> object:
-        _refuse(_LANDLOCK_CREATE, errno.ENOSYS)
+        refuse_calls(_LANDLOCK_CREATE, errno.ENOSYS)
         return [confine.landlock_abi(), confine._landlock_step()]
 
     assert _child(job) == [0, "missing: the kernel has no Landlock"]
@@ -368,9 +340,9 @@ def test_an_architecture_without_a_filter_is_reported_missing(
 def _confined(layers: confine.Layers | None) -> object:
     applied = confine.confine(layers) if layers is not None else confine.confine()
     probes = [
-        _errno(lambda: open("/etc/hostname").close()),
-        _errno(lambda: socket.socket().close()),
-        _errno(lambda: os.setresuid(0, 0, 0)),
+        errno_of(lambda: open("/etc/hostname").close()),
+        errno_of(lambda: socket.socket().close()),
+        errno_of(lambda: os.setresuid(0, 0, 0)),
     ]
     return [applied.layers, [os.getuid(), os.geteuid()], probes]  # getresuid: EPERM
 
@@ -410,7 +382,7 @@ def test_each_layer_alone(names: tuple[str, ...], uid: int, probes: list[object]
 @pytest.mark.skipif(not ROOT, reason="root: the uid drop is what fails here")
 def test_a_layer_that_fails_does_not_stop_the_others() -> None:
     def job() -> object:
-        _refuse(117, errno.EPERM, 126)  # setresuid, then the fallback's capset
+        refuse_calls(117, errno.EPERM, 126)  # setresuid, then the fallback's capset
         return _confined(confine.Layers.only("uid", "seccomp"))
 
     if platform.machine() != "x86_64":

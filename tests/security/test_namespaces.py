@@ -15,13 +15,12 @@ import errno
 import json
 import os
 import socket
-import struct
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from forked import run_forked
+from forked import UNSHARE, refuse_calls, run_forked
 
 from functions_runtime.sandbox.guest import namespaces
 
@@ -263,29 +262,6 @@ def test_proc_is_hidden_by_an_empty_tmpfs_when_it_cannot_be_mounted() -> None:
     assert answer["size"] == 4096
 
 
-def _refusing_unshare() -> None:
-    """A seccomp filter in this child that fails ``unshare`` with EPERM."""
-    number = {"x86_64": 272, "aarch64": 97}[os.uname().machine]
-    ins = struct.Struct("=HBBI")
-    program = b"".join(
-        [
-            ins.pack(0x20, 0, 0, 0),
-            ins.pack(0x15, 0, 1, number),
-            ins.pack(0x06, 0, 0, 0x00050000 | errno.EPERM),
-            ins.pack(0x06, 0, 0, 0x7FFF0000),
-        ]
-    )
-
-    class Fprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = Fprog(len(program) // 8, ctypes.addressof(buffer))
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(38, 1, 0, 0, 0) == 0
-    assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0
-
-
 def test_a_refused_unshare_enters_nothing_and_changes_nothing() -> None:
     if os.uname().machine not in ("x86_64", "aarch64"):
         pytest.skip("system call numbers")
@@ -295,7 +271,7 @@ def test_a_refused_unshare_enters_nothing_and_changes_nothing() -> None:
             _private_mounts()
             _named(b"before-enter")
         before = [socket.gethostname(), sorted(_mounts())]
-        _refusing_unshare()
+        refuse_calls(UNSHARE[os.uname().machine], errno.EPERM)
         flags = namespaces.enter()
         return {"flags": flags, "same": [socket.gethostname(), sorted(_mounts())] == before}
 

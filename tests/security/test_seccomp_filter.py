@@ -22,10 +22,9 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import Callable
 
 import pytest
-from forked import report, run_forked
+from forked import errno_of, report, run_forked
 
 from functions_runtime.sandbox.guest import seccomp
 
@@ -212,31 +211,23 @@ def test_supported_names_the_two_architectures(monkeypatch: pytest.MonkeyPatch) 
 # -- the kernel ----------------------------------------------------------------------
 
 
-def _errno(call: Callable[[], object]) -> object:
-    try:
-        call()
-    except OSError as exc:
-        return exc.errno
-    return "ok"
-
-
 def _confined(write_fd: int) -> list[object]:
     libc = ctypes.CDLL(None, use_errno=True)
     assert libc.prctl(38, 1, 0, 0, 0) == 0  # no_new_privs, as confine.py sets it first
     seccomp.install(seccomp.allow_list(os.getpid()))
     anonymous = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
     return [
-        _errno(os.getpid),
-        _errno(lambda: os.write(write_fd, b"")),
-        _errno(lambda: mmap.mmap(-1, 4096, flags=anonymous, prot=PROT_READ | PROT_WRITE)),
-        _errno(lambda: mmap.mmap(-1, 4096, flags=anonymous, prot=PROT_READ | PROT_EXEC)),
-        _errno(lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0))),
-        _errno(lambda: resource.prlimit(1, resource.RLIMIT_CORE)),
-        _errno(lambda: os.open("/etc/hostname", os.O_RDONLY)),
-        _errno(socket.socket),
-        _errno(lambda: os.kill(os.getppid(), 0)),
-        _errno(lambda: libc.prctl(38, 1, 0, 0, 0) == 0 or _raise_errno()),
-        _errno(lambda: os.kill(os.getpid(), 0)),
+        errno_of(os.getpid),
+        errno_of(lambda: os.write(write_fd, b"")),
+        errno_of(lambda: mmap.mmap(-1, 4096, flags=anonymous, prot=PROT_READ | PROT_WRITE)),
+        errno_of(lambda: mmap.mmap(-1, 4096, flags=anonymous, prot=PROT_READ | PROT_EXEC)),
+        errno_of(lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0))),
+        errno_of(lambda: resource.prlimit(1, resource.RLIMIT_CORE)),
+        errno_of(lambda: os.open("/etc/hostname", os.O_RDONLY)),
+        errno_of(socket.socket),
+        errno_of(lambda: os.kill(os.getppid(), 0)),
+        errno_of(lambda: libc.prctl(38, 1, 0, 0, 0) == 0 or _raise_errno()),
+        errno_of(lambda: os.kill(os.getpid(), 0)),
     ]
 
 
@@ -329,7 +320,7 @@ def test_a_valid_program_is_installed_whole() -> None:
             ]
         )
         seccomp.install(program)
-        return [_errno(os.getcwd), _errno(lambda: os.write(write_fd, b""))]
+        return [errno_of(os.getcwd), errno_of(lambda: os.write(write_fd, b""))]
 
     [lines], status = run_forked(job)
     assert lines == [errno.EACCES, "ok"], lines

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from functions_runtime.sandbox.guest import namespaces, zygote
+from tests.security.forked import UNSHARE, refuse_calls
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux zygote")
 MESSAGE = struct.Struct("=cii")
@@ -333,7 +334,7 @@ def test_without_a_pid_namespace_the_zygote_does_not_fork() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         assert libc.unshare(namespaces.CLONE_NEWNS) == 0
         assert libc.mount(b"none", b"/", None, ctypes.c_ulong(0x4000 | 0x40000), None) == 0
-        _refuse_unshare()
+        refuse_calls(UNSHARE[os.uname().machine], errno.EPERM)
         _host, control = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         me = os.getpid()
         flags = zygote._enter_namespaces(control)
@@ -344,29 +345,6 @@ def test_without_a_pid_namespace_the_zygote_does_not_fork() -> None:
         return {"flags": flags, "proc mounts": len(proc), "control": control.fileno() >= 0}
 
     assert _in_child(job) == {"flags": 0, "proc mounts": 1, "control": True}
-
-
-def _refuse_unshare() -> None:
-    """A seccomp filter in this process that fails ``unshare`` with EPERM."""
-    number = {"x86_64": 272, "aarch64": 97}[os.uname().machine]
-    ins = struct.Struct("=HBBI")
-    program = b"".join(
-        [
-            ins.pack(0x20, 0, 0, 0),
-            ins.pack(0x15, 0, 1, number),
-            ins.pack(0x06, 0, 0, 0x00050000 | errno.EPERM),
-            ins.pack(0x06, 0, 0, 0x7FFF0000),
-        ]
-    )
-
-    class Fprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = Fprog(len(program) // 8, ctypes.addressof(buffer))
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(38, 1, 0, 0, 0) == 0
-    assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0
 
 
 def test_dumpable_is_set_both_ways() -> None:
