@@ -16,28 +16,14 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.control.auth import Principal
-from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.errors import ServiceError
 from functions_runtime.control.models import Instance
 from functions_runtime.control.ports import ConflictError, NotFoundError
-from functions_runtime.control.service import ControlPlane
 from functions_runtime.control.settings import MASK, decrypt_settings_and_names
-from functions_runtime.sandbox.host.pool import WorkerPool
+from tests.control_planes import ADMIN, GREETER, GREETER_MANIFEST, EmbeddedPlane
 
-ADMIN = Principal("key_admin", None, True)
-HANDLER = "def on_track(event, settings):\n    return settings.get_str('greeting')\n"
-MANIFEST = """
-name = "greeter"
-[settings.greeting]
-type = "string"
-required = true
-[settings.token]
-type = "string"
-secret = true
-[settings.other]
-type = "string"
-"""
+HANDLER = GREETER
+MANIFEST = GREETER_MANIFEST + '[settings.other]\ntype = "string"\n'
 LIBRARY = {"__init__.py": "def greet(n):\n    return 'hi ' + n\n"}
 USES_LIBRARY = "import acme_utils\n\ndef on_track(event, settings):\n    return 1\n"
 
@@ -51,14 +37,10 @@ class Clock:
         return self.now
 
 
-class World:
+class World(EmbeddedPlane):
     def __init__(self, tmp_path: Path) -> None:
         self.clock = Clock()
-        self.backend = open_embedded(tmp_path / "data")
-        self.pool = WorkerPool(max_workers=1, spares=0)
-        self.plane = ControlPlane(self.backend, self.pool, clock=self.clock)
-        _, workspace = self.plane.bootstrap("admin")
-        self.ws = workspace.id
+        super().__init__(tmp_path, clock=self.clock)
         self.function, _ = self.plane.create_function(
             ADMIN, self.ws, files={"handler.py": HANDLER, "function.toml": MANIFEST}, name="fn"
         )
@@ -80,7 +62,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     try:
         yield w
     finally:
-        w.pool.close()
+        w.close()
 
 
 FIRST = {"greeting": "hi", "token": "tok-1", "other": "o-1"}

@@ -12,12 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from functions_runtime.control.auth import Principal
-from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.errors import ServiceError
 from functions_runtime.control.models import Instance, Version
 from functions_runtime.control.ports import StoreError
-from functions_runtime.control.service import ControlPlane
 from functions_runtime.control.settings import (
     MASK,
     decrypt_settings,
@@ -26,30 +23,14 @@ from functions_runtime.control.settings import (
     spec_for,
 )
 from functions_runtime.manifest import Manifest
-from functions_runtime.sandbox.host.pool import WorkerPool
+from tests.control_planes import ADMIN, GREETER, GREETER_MANIFEST, EmbeddedPlane
 
-ADMIN = Principal("key_admin", None, True)
-HANDLER = "def on_track(event, settings):\n    return settings.get_str('greeting')\n"
-SECRET_TOKEN = """
-name = "greeter"
-[settings.greeting]
-type = "string"
-required = true
-[settings.token]
-type = "string"
-secret = true
-"""
+HANDLER = GREETER
+SECRET_TOKEN = GREETER_MANIFEST
 PLAIN_TOKEN = SECRET_TOKEN.replace("secret = true", "secret = false")
 
 
-class Plane:
-    def __init__(self, tmp_path: Path) -> None:
-        self.backend = open_embedded(tmp_path / "data")
-        self.pool = WorkerPool(max_workers=1, spares=0)
-        self.plane = ControlPlane(self.backend, self.pool)
-        _, workspace = self.plane.bootstrap("admin")
-        self.ws = workspace.id
-
+class Plane(EmbeddedPlane):
     def deploy(self, manifest: str, settings: dict[str, object]) -> tuple[str, Instance]:
         function, _ = self.plane.create_function(
             ADMIN, self.ws, files={"handler.py": HANDLER, "function.toml": manifest}, name="fn"
@@ -61,7 +42,7 @@ class Plane:
 def p(tmp_path: Path) -> Iterator[Plane]:
     plane = Plane(tmp_path)
     yield plane
-    plane.pool.close()
+    plane.close()
 
 
 def test_a_secret_setting_is_sealed_for_its_instance_and_masked_in_answers(p: Plane) -> None:

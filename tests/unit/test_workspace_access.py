@@ -14,21 +14,17 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.control.auth import Principal, authenticate
+from functions_runtime.control.auth import authenticate
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.errors import ServiceError
 from functions_runtime.control.service import ControlPlane
 from functions_runtime.sandbox.host.pool import WorkerPool
+from tests.control_planes import ADMIN, EmbeddedPlane
 
-ADMIN = Principal("key_admin", None, True)
 
-
-class World:
+class World(EmbeddedPlane):
     def __init__(self, tmp_path: Path) -> None:
-        self.backend = open_embedded(tmp_path / "data")
-        self.pool = WorkerPool(max_workers=1, spares=0)
-        self.plane = ControlPlane(self.backend, self.pool)
-        _, self.default = self.plane.bootstrap("admin")
+        super().__init__(tmp_path)
         self.acme, acme_key = self.plane.create_workspace(ADMIN, "acme")
         self.globex, _ = self.plane.create_workspace(ADMIN, "globex")
         self.acme_key = authenticate(self.plane.store, f"Bearer {acme_key}")
@@ -40,7 +36,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     try:
         yield w
     finally:
-        w.pool.close()
+        w.close()
 
 
 def refusal(call: Any) -> tuple[int, str, str]:
