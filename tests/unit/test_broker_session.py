@@ -74,6 +74,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"z" * 50)
             self.close_connection = True
             return
+        if self.path.startswith("/hangup"):  # reads the request, closes without a word
+            self.close_connection = True
+            return
         if self.path.startswith("/hold"):  # no answer until the test is over
             self.server.release.wait(60)
             self.close_connection = True
@@ -483,6 +486,20 @@ def test_an_endpoint_that_never_answers_is_a_timeout(server: _Server) -> None:
     duration = answer["record"]["duration_ms"]
     assert isinstance(duration, float)
     assert 300 <= duration <= outer_ms
+    broker.close()
+
+
+def test_an_endpoint_that_hangs_up_without_answering_is_a_retry(server: _Server) -> None:
+    broker = Broker()
+    session = broker.session("i", allow=LOOPBACK, secrets=())
+    answer = session.fetch(_message(f"http://127.0.0.1:{_port(server)}/hangup"))
+    cause = "127.0.0.1 closed the connection without answering"
+    assert answer["error"]["type"] == "RetryError"
+    assert answer["record"]["error"] == cause
+    assert (
+        answer["error"]["message"] == f"GET http://127.0.0.1:{_port(server)}/hangup failed: {cause}"
+    )
+    assert broker.idle_connections("i") == 0
     broker.close()
 
 

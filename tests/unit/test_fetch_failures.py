@@ -86,10 +86,15 @@ def _refused() -> ConnectionRefusedError:
             "TLS certificate check failed: self-signed certificate",
         ),
         (
-            # RemoteDisconnected is a ConnectionResetError
+            # RemoteDisconnected is a ConnectionResetError, named for what it says
             ProtocolError("Connection aborted.", http.client.RemoteDisconnected("closed")),
             RetryError,
-            "connection reset by api.test",
+            "api.test closed the connection without answering",
+        ),
+        (
+            http.client.RemoteDisconnected("closed"),
+            RetryError,
+            "api.test closed the connection without answering",
         ),
         (
             ProtocolError("Connection broken", http.client.IncompleteRead(b"ab", 10)),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.sandbox.host.store import StoreSession, _checked_text, _depth
+from functions_runtime.sandbox.host.store import StoreSession, _checked_text
 from functions_sdk._memory_store import MemoryStore
 from functions_sdk.errors import StoreError
 from functions_sdk.store import MAX_DEPTH, MAX_TTL_SECONDS, MAX_VALUE_BYTES
@@ -170,19 +170,14 @@ def test_a_closed_session_answers_nothing_from_the_store() -> None:
     assert backend.kv.get("s", "k") == "1"
 
 
-def test_depth_counts_containers_only() -> None:
-    assert [_depth(v) for v in (1, "s", None, [], {}, [1, [2]], {"a": {"b": [3]}})] == [
-        0,
-        0,
-        0,
-        1,
-        1,
-        2,
-        3,
-    ]
-    assert _depth([[], [[[]]], {}]) == 4  # the deepest branch, not the last or the first
-    deep: list[Any] = []
-    for _ in range(MAX_DEPTH * 3):
-        deep = [deep]
-    assert MAX_DEPTH < _depth(deep) <= MAX_DEPTH + 1  # stops once past the limit
-    assert _checked_text("[]") == "[]"
+def test_depth_is_counted_in_containers_up_to_the_limit_exactly() -> None:
+    at_limit = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert _checked_text(at_limit) == at_limit
+    mixed = '{"a":' * (MAX_DEPTH - 1) + "[1]" + "}" * (MAX_DEPTH - 1)
+    assert _checked_text(mixed) == mixed  # objects count as levels as arrays do
+    scalars = "[" + ",".join(['"s"', "1", "null", "[[]]"]) + "]"
+    assert _checked_text(scalars) == scalars  # scalars are not levels
+    for deeper in (MAX_DEPTH + 1, MAX_DEPTH * 3):  # refused without deep recursion
+        text = "[" * deeper + "]" * deeper
+        with pytest.raises(StoreError, match=f"nested more than {MAX_DEPTH} levels deep"):
+            _checked_text(text)

@@ -244,8 +244,11 @@ def _no_new_privs_step() -> str:
 
 def confine(layers: Layers | None = None) -> Applied:
     """Apply ``layers`` (all by default) to this process, in the order of the module
-    docstring, and say what is active. A layer that fails is reported as missing; if
-    no_new_privs fails, Landlock and seccomp are not attempted (they would fail too)."""
+    docstring, and say what is active. A layer that fails is reported as missing and
+    the next is still tried: if no_new_privs fails, Landlock and seccomp are attempted
+    anyway (the kernel refuses both to a process that has neither no_new_privs nor
+    CAP_SYS_ADMIN, so they are reported missing too; a privileged process still gets
+    them)."""
     layers = layers or Layers()
     applied = Applied()
     if layers.no_new_privs:

@@ -8,6 +8,7 @@ client cannot use is :class:`~functions_sdk.errors.FetchError`.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 
@@ -54,15 +55,14 @@ def failure_for(exc: BaseException, target: Target, timeout: float) -> Failure:
             return Failure(RetryError, f"timed out after {timeout:g} s")
         if isinstance(item, ssl.SSLCertVerificationError):
             return Failure(RetryError, f"TLS certificate check failed: {item.verify_message}")
+        if isinstance(item, http.client.RemoteDisconnected):  # a ConnectionResetError too
+            return Failure(RetryError, f"{target.host} closed the connection without answering")
         if isinstance(item, ConnectionRefusedError):
             return Failure(RetryError, f"connection refused by {where}")
         if isinstance(item, ConnectionResetError):
             return Failure(RetryError, f"connection reset by {target.host}")
     for item in chain:
-        name = type(item).__name__
-        if name == "RemoteDisconnected":
-            return Failure(RetryError, f"{target.host} closed the connection without answering")
-        if name == "IncompleteRead":
+        if isinstance(item, http.client.IncompleteRead):
             return Failure(RetryError, f"incomplete response from {target.host}")
         if isinstance(item, ssl.SSLError | SSLError):
             reason = getattr(item, "reason", None) or item

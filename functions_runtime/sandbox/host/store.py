@@ -25,7 +25,6 @@ from typing import Any, Protocol
 
 from functions_sdk.errors import StoreError
 from functions_sdk.store import (
-    MAX_DEPTH,
     MAX_VALUE_BYTES,
     check_by,
     check_key,
@@ -117,28 +116,11 @@ def _checked_text(raw: object) -> str:
         value = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise StoreError("store values are JSON (the value did not parse)") from None
-    if _depth(value) > MAX_DEPTH:
-        raise StoreError(f"store values are JSON: nested more than {MAX_DEPTH} levels deep")
-    return encode_value(value)
+    return encode_value(value)  # refuses more than MAX_DEPTH levels before it recurses deeper
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth, without recursion (the parsed value may be deep)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if depth > MAX_DEPTH:
-                return depth
-            stack.extend(
-                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
-            )
-    return deepest
 
 
 def _error(kind: str, message: str) -> Answer:
