@@ -97,7 +97,7 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
             elif name == "ingest":
                 scenarios[name] = run_ingest(ingest_params(options))
             else:
-                scenarios[name] = run_many(many_params(options), sink.url)
+                scenarios[name] = run_many(many_params(options), sink.url, sink.usage)
             durations[name] = round(time.perf_counter() - started, 1)
     # Every child (workers, sink, python -c) has been waited for: its CPU is counted.
     wall = time.time() - wall_start

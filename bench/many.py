@@ -20,6 +20,11 @@ by a Zipf law: the instance of popularity rank r gets a share proportional to
   throughput includes the worker starts its misses cause (an event for an instance
   without a live worker starts one: compile, exec, imports).
 
+The sink's share of the steady rounds is reported too (connections accepted and its
+CPU per event): every instance here posts to the one local sink, which pays on this
+machine what each customer's endpoint would pay on its own (a new connection for
+each instance whose kept-alive ones the broker has closed, past ``INSTANCES``).
+
 Then the RSS of every live worker is read from ``/proc/<pid>/statm``, and its PSS
 (shared pages divided among the processes sharing them, so the sum is what the
 workers really cost together) from ``/proc/<pid>/smaps_rollup``; the zygote the
@@ -31,7 +36,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +72,13 @@ def workspace_count(count: int, per_workspace: int) -> int:
     return 1 if per_workspace <= 0 else max(1, -(-count // per_workspace))
 
 
-def _run_count(count: int, workspaces: int, params: ManyParams, sink_url: str) -> dict[str, Any]:
+SinkUsage = Callable[[], tuple[int, float]]
+"""Connections the sink has accepted and its CPU seconds so far (``Sink.usage``)."""
+
+
+def _run_count(
+    count: int, workspaces: int, params: ManyParams, sink_url: str, usage: SinkUsage | None
+) -> dict[str, Any]:
     specs = [
         workload.instance_spec(sink_url, i, workspace=f"ws-{i % workspaces:05d}")
         for i in range(count)
@@ -85,6 +96,7 @@ def _run_count(count: int, workspaces: int, params: ManyParams, sink_url: str) -
         warm_starts, warm_evictions = pool.starts, pool.evictions
         round_eps: list[float] = []
         waits: list[tuple[int, float, bool]] = []  # (rank, ms invoke to result, missed)
+        sink_before = usage() if usage else None
         for _ in range(params.rounds):
             targets = rng.choices(range(count), weights, k=params.events_per_round)
             hit.update(targets)
@@ -94,6 +106,7 @@ def _run_count(count: int, workspaces: int, params: ManyParams, sink_url: str) -
                 _deliver(pool, specs[rank], next(events))
                 waits.append((rank, (time.perf_counter() - sent) * 1000, pool.starts > starts))
             round_eps.append(params.events_per_round / (time.perf_counter() - started))
+        sink = _sink_share(sink_before, usage() if usage else None, steady_events)
         pids = pool.worker_pids()  # the workers (forked ones are the zygote's children)
         rss = [rss_bytes(pid) / MiB for pid in pids]
         pss = [pss_bytes(pid) / MiB for pid in pids]
@@ -118,6 +131,7 @@ def _run_count(count: int, workspaces: int, params: ManyParams, sink_url: str) -
                 "evictions": pool.evictions - warm_evictions,
                 "miss_rate": round(steady_starts / steady_events, 3) if steady_events else 0.0,
                 **_waits(waits, count),
+                **sink,
             },
             "worker_starts": pool.starts,
             "spare_hits": getattr(pool, "spare_hits", None),
@@ -131,6 +145,21 @@ def _run_count(count: int, workspaces: int, params: ManyParams, sink_url: str) -
             # the pages they have in common (not in total_pss_mb).
             "zygote_pss_mb": zygote_pss,
         }
+
+
+def _sink_share(
+    before: tuple[int, float] | None, after: tuple[int, float] | None, events: int
+) -> dict[str, Any]:
+    """What the steady rounds cost the sink per event: the connections it accepted
+    (the broker keeps connections alive for at most ``INSTANCES`` instances, so past
+    that every miss opens one) and its CPU, which a real endpoint would spend on its
+    own machine but which the bench's sink spends on this one."""
+    if before is None or after is None or not events:
+        return {"sink_connections_per_event": None, "sink_cpu_ms_per_event": None}
+    return {
+        "sink_connections_per_event": round((after[0] - before[0]) / events, 3),
+        "sink_cpu_ms_per_event": round((after[1] - before[1]) * 1000 / events, 3),
+    }
 
 
 def _waits(waits: Sequence[tuple[int, float, bool]], count: int) -> dict[str, Any]:
@@ -166,7 +195,9 @@ def _rss_summary(rss: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def run_many(params: ManyParams, sink_url: str) -> dict[str, Any]:
+def run_many(params: ManyParams, sink_url: str, usage: SinkUsage | None = None) -> dict[str, Any]:
+    """Every count at every spread; ``usage`` (the sink's :meth:`~bench.sink.Sink.usage`)
+    adds what the sink spent per steady event."""
     return {
         "max_workers": params.max_workers,
         "rounds": params.rounds,
@@ -175,7 +206,7 @@ def run_many(params: ManyParams, sink_url: str) -> dict[str, Any]:
         "skew": params.skew,
         "per_workspace": list(params.per_workspace),
         "rows": [
-            _run_count(count, workspaces, params, sink_url)
+            _run_count(count, workspaces, params, sink_url, usage)
             for count in params.counts
             for workspaces in sorted({workspace_count(count, per) for per in params.per_workspace})
         ],

@@ -353,6 +353,8 @@ def _render_many(many: dict[str, Any]) -> str:
                 f"{_num(steady.get('wait_ms_p50'))} / {_num(steady.get('wait_ms_p99'))}",
                 _num(steady.get("tail_wait_ms_p99")),
                 f"{_num(steady.get('hit_wait_ms_p50'))} / {_num(steady.get('miss_wait_ms_p50'))}",
+                f"{_num(steady.get('sink_connections_per_event'), 3)} / "
+                f"{_num(steady.get('sink_cpu_ms_per_event'), 3)}",
             ]
         )
     headers = [
@@ -371,6 +373,7 @@ def _render_many(many: dict[str, Any]) -> str:
         "wait ms p50 / p99",
         "tail p99 ms",
         "hit / miss p50 ms",
+        "sink conn / CPU ms per event",
     ]
     title = (
         f"3. Many instances: WorkerPool(max_workers={many['max_workers']}), "

@@ -10,16 +10,22 @@ stdout, and exits when its stdin closes (the bench ended) or after
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+from .procstat import cpu_seconds
 
 __all__ = ["HOST", "Sink", "main"]
 
 HOST = "127.0.0.1"
+STATS_PATH = "/__sink_stats"
 MAX_LIFETIME = 1800.0
 _ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count(1)
@@ -34,10 +40,24 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def _answer(self) -> None:
+        if self.path == STATS_PATH:
+            self._stats()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
         body = b'{"ok":true,"id":"r%d"}' % next(_counter)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stats(self) -> None:
+        server = self.server
+        assert isinstance(server, _Server)
+        server.questions += 1  # each question comes on a connection of its own
+        body = json.dumps({"connections": server.connections - server.questions}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -55,6 +75,14 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
+    connections = 0
+    """Connections accepted so far."""
+    questions = 0
+    """Of which, those that asked for these figures."""
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections += 1  # only the serving thread accepts: no lock needed
+        super().process_request(request, client_address)
 
 
 def serve_until_stdin_closes(
@@ -94,6 +122,16 @@ class Sink:
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}/events"
+
+    def usage(self) -> tuple[int, float]:
+        """Connections the sink has accepted (not counting these questions') and
+        the CPU seconds it has used so far: what a real endpoint would pay on its own
+        machine, paid here on the bench's."""
+        assert self._proc is not None, "the sink is not running"
+        url = f"http://{HOST}:{self.port}{STATS_PATH}"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            connections = int(json.load(answer)["connections"])
+        return connections, cpu_seconds([self._proc.pid])
 
     def start(self) -> Sink:
         self._proc = subprocess.Popen(

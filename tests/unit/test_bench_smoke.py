@@ -103,6 +103,14 @@ def test_many_reports_memory_evictions_and_throughput(results: tuple[dict[str, A
         one = rows[count, 1]
         assert (one["worker_starts"], one["live_workers"], one["evictions"]) == (1, 1, 0)
         assert one["steady"]["miss_rate"] == 0.0
+    # The sink's share: its CPU, and the connections it accepted in the steady rounds
+    # (none for one instance: the broker keeps them alive; some where workers, and the
+    # connections of their instances, were evicted).
+    for row in rows.values():  # CPU in clock ticks: a quick run may use less than one
+        assert row["steady"]["sink_cpu_ms_per_event"] >= 0
+    assert rows[1, 1]["steady"]["sink_connections_per_event"] == 0.0
+    if each["steady"]["evictions"]:
+        assert each["steady"]["sink_connections_per_event"] > 0
 
 
 def test_targets_and_table_are_reported(results: tuple[dict[str, Any], Path, str]):
