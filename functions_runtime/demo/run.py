@@ -125,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
             )
         )
-        print(f"\nThe sink received {len(received)} requests; {valid} carried a valid signature.")
+        print(
+            f"\nThe sink received {len(received)} requests; {valid} carried a valid signature"
+            " (both parts; a batch of events is one request)."
+        )
         _console(live)
     return 0
 
