@@ -2,7 +2,8 @@
 
 ``Guards.getattr`` remembers ``allowed(obj, name)`` for instances of a fixed set of
 host types (by exact type and name) and for a fixed set of host classes (by class and
-name); ``Guards.getattr_uncached`` decides every read with ``allowed`` alone. For a
+name); :func:`uncached_getattr` (here, the test's reference) decides every read with
+``allowed`` alone. For a
 broad matrix of objects (every value type, the classes and objects the facades hand
 out, SDK objects, events with crafted unknown fields, the author's classes and
 instances compiled by the real compiler, subclasses of exposed classes, super
@@ -18,6 +19,7 @@ from __future__ import annotations
 import collections
 import datetime
 import decimal
+import functools
 import gc
 import hashlib
 import hmac
@@ -39,6 +41,8 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 import functions_sdk
 from functions_runtime.sandbox.compiler import compile_function
 from functions_runtime.sandbox.guest import guards as guards_module
+from functions_runtime.sandbox.guest.authoring import guarded_format
+from functions_runtime.sandbox.guest.event_access import _wrapped
 from functions_runtime.sandbox.guest.guards import (
     EXPOSED_CLASSES,
     MAX_REMEMBERED,
@@ -46,6 +50,8 @@ from functions_runtime.sandbox.guest.guards import (
     VALUE_TYPES,
     Guards,
     SandboxAccessError,
+    _is_str_format,
+    _refuse,
 )
 from functions_runtime.sandbox.guest.modules import EXPORTS, Facade, build_module
 from functions_runtime.sandbox.guest.namespace import AUTHOR_BASES, build_globals
@@ -419,6 +425,26 @@ def names(objects: list[Any]) -> list[str]:
 Outcome = tuple[Any, ...]
 
 
+def uncached_getattr(guards: Guards, obj: Any, name: str, *default: Any) -> Any:
+    """``guards.getattr`` decided by ``guards.allowed`` alone, nothing remembered: the
+    reference that the remembered decisions are checked against (the same steps as
+    ``Guards.getattr`` takes on a miss)."""
+    if type(name) is not str:
+        raise TypeError("attribute name must be a string")
+    if not guards.allowed(obj, name):
+        if _is_str_format(obj, name):
+            return guarded_format(guards, None if isinstance(obj, type) else obj, name)
+        if default:
+            return default[0]
+        raise _refuse(obj, name)
+    wrapped = _wrapped(obj, name)
+    if wrapped is not None:
+        return wrapped
+    value = getattr(obj, name, *default)
+    guards._check_value(obj, name, value)
+    return value
+
+
 def outcome(read: Callable[..., Any], obj: Any, name: str, *default: Any) -> Outcome:
     try:
         value = read(obj, name, *default)
@@ -449,12 +475,13 @@ MISSING = object()
 
 def check(world: World, obj: Any, name: str) -> None:
     guards = world.guards
-    reference = outcome(guards.getattr_uncached, obj, name)
+    reference = outcome(functools.partial(uncached_getattr, guards), obj, name)
     for _ in range(2):  # the first read may remember, the second may be remembered
         got = outcome(guards.getattr, obj, name)
         assert same(got, reference), (obj, name, got, reference)
     with_default = outcome(guards.getattr, obj, name, MISSING)
-    assert same(with_default, outcome(guards.getattr_uncached, obj, name, MISSING)), (obj, name)
+    uncached = functools.partial(uncached_getattr, guards)
+    assert same(with_default, outcome(uncached, obj, name, MISSING)), (obj, name)
     assert guards.hasattr(obj, name) == (reference[0] == "value"), (obj, name)
 
 

@@ -407,24 +407,6 @@ class Guards:
             self._check_value(obj, name, value)
         return value
 
-    def getattr_uncached(self, obj: Any, name: str, *default: Any) -> Any:
-        """:meth:`getattr` decided by :meth:`allowed` alone, nothing remembered: the
-        reference that the remembered decisions are tested against."""
-        if type(name) is not str:
-            raise TypeError("attribute name must be a string")
-        if not self.allowed(obj, name):
-            if _is_str_format(obj, name):
-                return guarded_format(self, None if isinstance(obj, type) else obj, name)
-            if default:
-                return default[0]
-            raise _refuse(obj, name)
-        wrapped = _wrapped(obj, name)
-        if wrapped is not None:
-            return wrapped
-        value = getattr(obj, name, *default)
-        self._check_value(obj, name, value)
-        return value
-
     def _check_value(self, obj: Any, name: str, value: Any) -> None:
         """Refuse what an allowed name leads to: a module, or a host class's function."""
         if isinstance(value, ModuleType):
