@@ -223,13 +223,20 @@ def test_a_body_that_is_not_utf8_is_not_a_server_error(live: Live, schema: Any, 
     case.call_and_validate(base_url=live.url, headers=headers_for(live, "admin"), checks=CHECKS)
 
 
-def test_every_operation_documents_its_success_and_auth(live: Live, schema: Any):
+def test_every_operation_documents_its_success_refusals_and_auth(live: Live, schema: Any):
     document = schema.raw_schema
     missing = [
         f"{method.upper()} {path}: no 2xx response"
         for path, ops in document["paths"].items()
         for method, op in ops.items()
         if not any(code.startswith("2") for code in op.get("responses", {}))
+    ]
+    missing += [  # what a client must expect of every operation: refusals, with their shape
+        f"{method.upper()} {path}: no {code} response"
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+        for code in ("400", "401", "404")
+        if code not in op.get("responses", {})
     ]
     if not document.get("components", {}).get("securitySchemes"):
         missing.append("no securitySchemes (Authorization: Bearer <api key>)")

@@ -87,13 +87,12 @@ def set_non_dumpable() -> bool:
     return bool(libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
-def _userns_allowed() -> bool:
-    for path, bad in (
-        ("/proc/sys/user/max_user_namespaces", "0"),
-        ("/proc/sys/kernel/unprivileged_userns_clone", "0"),
-    ):
-        with contextlib.suppress(OSError), open(path) as fh:
-            if fh.read().strip() == bad:
+def _userns_allowed(sysctl: str = "/proc/sys") -> bool:
+    """Whether an unprivileged process may create a user namespace: neither switch
+    under ``sysctl`` is ``0`` (a switch this kernel lacks does not forbid it)."""
+    for name in ("user/max_user_namespaces", "kernel/unprivileged_userns_clone"):
+        with contextlib.suppress(OSError), open(f"{sysctl}/{name}") as fh:
+            if fh.read().strip() == "0":
                 return False
     return True
 
@@ -146,7 +145,11 @@ def probe(launcher: Launcher | None = None) -> list[Layer]:
     can = platform_has()
     layers = [
         Layer("language", not problems, "RestrictedPython, run-time guards, curated modules"),
-        Layer("process", True, "one worker per instance, rlimits, external time/memory kill"),
+        Layer(
+            "process",
+            True,
+            "worker processes never shared across workspaces, rlimits, external time/memory kill",
+        ),
     ]
     for name in OS_LAYERS:
         state = found.get(name, "missing: the worker did not report it")
