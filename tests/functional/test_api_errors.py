@@ -724,6 +724,19 @@ def test_a_body_that_is_not_json_by_its_type_is_415_and_changes_nothing(
     assert api.acme.snapshot() == before
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=utf-8", "application/json;charset=UTF-8", "application/json"],
+)
+def test_json_with_parameters_is_json(api: Api, content_type: str):
+    reply = api.acme.request(
+        "POST", "/v1/sources", raw=b'{"name": "typed"}', headers={"Content-Type": content_type}
+    )
+
+    assert reply.status == 201, reply
+    assert reply.body["source"]["name"] == "typed"
+
+
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT", "BREW"])
 def test_a_method_no_route_takes_is_a_json_405(api: Api, method: str):
     reply = api.acme.request(method, "/v1/functions")

@@ -81,10 +81,11 @@ def mode_from(flag: str | None = None, env: Mapping[str, str] | None = None) -> 
 def set_non_dumpable() -> bool:
     """``PR_SET_DUMPABLE 0`` for the host process: another process of the same user can
     then neither ptrace it nor read its ``/proc/<pid>/environ`` or ``mem``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    with contextlib.suppress(OSError, AttributeError):
-        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    return bool(libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0)
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)
+    if prctl is None:  # not Linux: nothing to set, and nothing that says it is set
+        return False
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # a refusal shows in the answer below
+    return bool(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
 def _userns_allowed(sysctl: str = "/proc/sys") -> bool:
