@@ -85,6 +85,10 @@ def test_probe_says_why_each_layer_is_active() -> None:
     layers = _layers()
     assert list(layers) == LAYERS
     assert layers["language"] == [True, "RestrictedPython, run-time guards, curated modules"]
+    assert layers["process"] == [
+        True,
+        "worker processes never shared across workspaces, rlimits, external time/memory kill",
+    ]
     can = platform_has()
     for name in ("no_new_privs", "seccomp", "landlock", "namespaces", "uid"):
         active, reason = layers[name]
