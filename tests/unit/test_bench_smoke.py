@@ -170,3 +170,16 @@ def test_coldstart_times_a_cold_worker_lambdas_first_event(
     for key in ("worker_import_ms", "worker_event_ms", "worker_first_event_ms", "api_import_ms"):
         assert _is_summary(coldstart[key]) and coldstart[key]["median"] > 0, key
     assert "Lambda cold start" in results[2]
+
+
+def test_warm_split_accounts_for_the_broker_inside_the_host() -> None:
+    from bench import warm_split
+
+    [row] = warm_split.measure(events=40, batch=20, repeat=1)
+    sandbox = row["sandbox"]
+    # nested: the broker's send is part of its answer, which the host thread spends
+    assert sandbox["host_us"] >= sandbox["fetch_us"] >= sandbox["send_us"] > 0
+    assert sandbox["wall_us"] > 0 and sandbox["worker_us"] >= 0
+    assert row["plain"]["wall_us"] > 0 and row["plain"]["cpu_us"] > 0
+    assert row["wall_ratio"] == row["plain"]["wall_us"] / sandbox["wall_us"]
+    assert warm_split.render([row]).count("\n") == 1
