@@ -18,6 +18,7 @@ from typing import Any
 
 # ``unshare`` per architecture (the numbers the tests' seccomp filters refuse).
 UNSHARE = {"x86_64": 272, "aarch64": 97}
+PRCTL = {"x86_64": 157, "aarch64": 167}
 
 
 def report(fd: int, value: object) -> None:
@@ -54,7 +55,28 @@ def refuse_calls(number: int, err: int, *more: int) -> None:
     for nr in (number, *more):
         program += ins.pack(0x15, 0, 1, nr) + ins.pack(0x06, 0, 0, 0x00050000 | err)
     program += ins.pack(0x06, 0, 0, 0x7FFF0000)
+    _install(program)
 
+
+def refuse_prctl(option: int, err: int) -> None:
+    """A seccomp filter in this process that fails ``prctl(option, ...)`` with ``err``
+    and allows every other call, other ``prctl`` options included."""
+    ins = struct.Struct("=HBBI")
+    nr = PRCTL[os.uname().machine]
+    program = b"".join(
+        (
+            ins.pack(0x20, 0, 0, 0),  # A = the call's number
+            ins.pack(0x15, 0, 3, nr),  # not prctl: allow
+            ins.pack(0x20, 0, 0, 16),  # A = low word of the first argument
+            ins.pack(0x15, 0, 1, option),
+            ins.pack(0x06, 0, 0, 0x00050000 | err),
+            ins.pack(0x06, 0, 0, 0x7FFF0000),
+        )
+    )
+    _install(program)
+
+
+def _install(program: bytes) -> None:
     class Fprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from forked import UNSHARE, refuse_calls, run_forked
+from forked import PRCTL, UNSHARE, refuse_calls, refuse_prctl, run_forked
 
 from functions_runtime.sandbox.guest import namespaces
 from functions_runtime.sandbox.host import isolation
@@ -42,7 +42,7 @@ LAYERS = [
     "network_broker",
     "non_dumpable_host",
 ]
-PR_SET_DUMPABLE = 4
+PR_SET_DUMPABLE, PR_SET_SECCOMP = 4, 22
 TRACK = {"type": "track", "event": "Probe", "userId": "u1"}
 
 
@@ -123,13 +123,24 @@ def test_probe_reports_the_host_dumpable_until_set_non_dumpable() -> None:
 def test_set_non_dumpable_says_false_when_the_kernel_refuses() -> None:
     def job(fd: int) -> list[Any]:
         _dumpable(1)
-        prctl = {"x86_64": 157, "aarch64": 167}[os.uname().machine]
-        refuse_calls(prctl, errno.EPERM)
+        refuse_calls(PRCTL[os.uname().machine], errno.EPERM)
         return [isolation.set_non_dumpable()]
 
     [answer], status = run_forked(job)
     assert os.waitstatus_to_exitcode(status) == 0, answer
     assert answer == [False]
+
+
+def test_a_worker_without_seccomp_is_reported_as_having_the_network() -> None:
+    def job(fd: int) -> dict[str, Any]:
+        refuse_prctl(PR_SET_SECCOMP, errno.EPERM)  # the worker's filter cannot go on
+        return _layers()
+
+    [layers], status = run_forked(job)
+    assert os.waitstatus_to_exitcode(status) == 0, layers
+    assert layers["seccomp"][0] is False and layers["seccomp"][1].startswith("missing")
+    assert layers["network_broker"] == [False, "missing: the worker can open sockets itself"]
+    assert layers["no_new_privs"][0] is True  # only the one prctl option was refused
 
 
 def _pool_without_unshare(mode: str) -> dict[str, Any]:
