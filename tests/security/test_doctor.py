@@ -196,12 +196,13 @@ def test_best_effort_runs_code_without_namespaces_and_requires_nothing() -> None
 
 def test_a_strict_pool_requires_every_layer_the_platform_has() -> None:
     lines: list[str] = []
-    with isolation.pool("strict", lines.append, max_workers=1) as pool:
+    with isolation.pool("strict", lines.append, max_workers=1, spares=0) as pool:
         [result] = pool.invoke(
             InstanceSpec(key="s", source=isolation._PROBE, filename="s.py"), [TRACK]
         )
         require = list(pool.require)
         fallback = pool.launcher.exec_fallback
+        assert (pool.max_workers, pool.spares) == (1, 0)  # the options reach the pool
     can = platform_has()
     assert require == [name for name in can if not can[name]]
     assert fallback is ("namespaces" not in require)
