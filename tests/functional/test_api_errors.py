@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from functions_runtime.json_limits import MAX_DEPTH
 from tests.functional.conftest import (
     GREETER_HANDLER,
     GREETER_MANIFEST,
@@ -582,7 +583,41 @@ def test_an_array_body_is_422(api: Api, ids: dict[str, str]):
     case = Bad("POST", "/v1/sources", status=422, code="invalid_request", says=("body: ",))
     before = api.acme.snapshot()
 
-    check(api.acme.post("/v1/sources", body), case)
+    reply = api.acme.post("/v1/sources", body)
+
+    check(reply, case)
+    assert reply.body["error"]["message"] == "the body must be a JSON object"
+    assert reply.body["error"]["problems"] == ["body: must be a JSON object, got list"]
+    assert api.acme.snapshot() == before
+
+
+def test_a_json_body_without_a_content_type_is_taken_as_json(api: Api):
+    reply = api.acme.request("POST", "/v1/sources", raw=b'{"name": "untyped"}', headers={})
+    assert reply.status == 201, reply  # the client above sends no Content-Type for raw
+    assert reply.body["source"]["name"] == "untyped"
+
+
+def nested_settings(levels: int) -> bytes:
+    """A PATCH body whose settings hold ``levels`` nested arrays: the body is
+    ``levels + 2`` levels deep, the settings ``levels + 1``."""
+    return b'{"settings": {"x": ' + b"[" * levels + b"]" * levels + b"}}"
+
+
+def test_the_depth_limits_of_a_body_and_of_its_settings_meet_exactly(api: Api, ids: dict[str, str]):
+    path = f"/v1/instances/{ids['instance']}"
+    fits = api.acme.request("PATCH", path, raw=nested_settings(MAX_DEPTH - 1))
+    # settings of exactly MAX_DEPTH levels pass both depth checks and reach the schema's
+    assert fits.status == 422, fits
+    assert fits.body["error"]["problems"] == ["settings.x: not declared in the manifest"]
+    before = api.acme.snapshot()
+    deep_settings = api.acme.request("PATCH", path, raw=nested_settings(MAX_DEPTH))
+    assert deep_settings.status == 422, deep_settings  # the body still fits; the settings not
+    assert deep_settings.body["error"]["message"] == "the request is invalid"
+    deep_body = api.acme.request("PATCH", path, raw=nested_settings(MAX_DEPTH + 1))
+    assert deep_body.status == 400, deep_body
+    assert deep_body.body["error"]["message"] == (
+        f"the body nests objects and arrays more than {MAX_DEPTH} levels deep"
+    )
     assert api.acme.snapshot() == before
 
 
@@ -720,7 +755,10 @@ def test_a_body_that_is_not_json_by_its_type_is_415_and_changes_nothing(
     )
 
     assert reply.status == 415, reply
-    assert reply.body["error"]["code"] == "unsupported_media_type"
+    assert reply.body["error"] == {
+        "code": "unsupported_media_type",
+        "message": "send JSON (Content-Type: application/json)",
+    }
     assert api.acme.snapshot() == before
 
 
