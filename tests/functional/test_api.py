@@ -180,6 +180,24 @@ def test_deploy_creates_the_instance_then_updates_it(api: Api):
     assert "instance.create" in actions
 
 
+def test_a_new_instance_has_no_deliveries_zero_stats_and_nothing_to_replay(api: Api):
+    function_id, _ = greeter(api)
+    api.acme.create_source("web")
+    instance = api.acme.deploy(function_id, source="web", settings=GREETER_SETTINGS)["id"]
+
+    assert api.acme.ok("GET", f"/v1/instances/{instance}/deliveries") == {"deliveries": []}
+    assert api.acme.ok("GET", f"/v1/instances/{instance}/stats") == {
+        "counts": {},
+        "total": 0,
+        "attempts": 0,
+        "events": 0,
+        "p50_ms": None,
+        "p95_ms": None,
+    }
+    replayed = api.acme.ok("POST", f"/v1/instances/{instance}/replay", {})
+    assert (replayed["queued"], replayed["message_ids"]) == (0, [])
+
+
 def test_deploy_names_every_settings_violation_and_stores_nothing(api: Api):
     function_id, _ = greeter(api)
     before = api.acme.snapshot()
