@@ -543,6 +543,28 @@ def test_the_import_endpoint_takes_a_batch_with_or_without_a_content_type(
     assert harness.queued() == 2
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/import", {"batch": [{"type": "track", "event": "Imported", "userId": "u1"}]}),
+        ("/v1/batch", {"batch": [{"type": "track", "event": "Batched", "userId": "u1"}]}),
+        ("/v1/track", {"type": "track", "event": "Single", "userId": "u1"}),
+        ("/v1/identify", {"type": "identify", "userId": "u1"}),
+    ],
+)
+def test_each_ingest_route_queues_and_answers_json(
+    harness: Harness, path: str, body: dict[str, Any]
+) -> None:
+    token = base64.b64encode(f"{harness.write_key}:".encode()).decode()
+    headers = {"content-type": "application/json", "authorization": f"Basic {token}"}
+    event = to_apigw_event("POST", path, headers, json.dumps(body).encode(), "127.0.0.1")
+    answer = harness.app.resolve(event, LocalContext())
+    assert answer["statusCode"] == 200, answer
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert json.loads(answer["body"]) == {"success": True, "queued": 1}
+    assert harness.queued() == 1
+
+
 def test_a_decompression_bomb_is_refused_without_being_inflated(harness: Harness) -> None:
     """100 MB of zeros in a 100 KB gzip body: refused with 413 after inflating just past
     the batch limit, never the whole of it (memory traced while ingest reads it)."""

@@ -69,6 +69,14 @@ def test_a_deployed_instance_keeps_its_library_version_until_redeployed(api: Api
     assert audit[0]["details"]["libraries"] == {"acme_utils": v2["id"]}
 
 
+def test_a_version_of_a_library_that_does_not_exist_is_not_found_and_creates_nothing(api: Api):
+    reply = api.acme.post(
+        "/v1/libraries/ghost_utils/versions", {"files": {"__init__.py": "X = 1\n"}}
+    )
+    assert reply.status == 404, reply
+    assert api.acme.ok("GET", "/v1/libraries") == {"libraries": []}
+
+
 def test_libraries_are_listed_apart_from_functions_and_versioned_by_content(api: Api):
     first = push(api, V1)
     assert push(api, V1)["version"]["id"] == first["version"]["id"]  # same files
