@@ -200,7 +200,22 @@ def echo_load(out: int, load: dict) -> None:
     frame(out, LOAD)
 
 
+def fetch_first(out: int, load: dict) -> None:
+    """The load reply and a fetch in one write: the host finds the fetch already read
+    when the invocation starts, so it performs it whatever the deadline."""
+    reply = json.dumps(LOAD).encode()
+    request = {"op": "fetch", "method": "GET", "url": "http://127.0.0.1:9/", "headers": []}
+    fetch = json.dumps(request).encode()
+    os.write(out, HEADER.pack(len(reply)) + reply + HEADER.pack(len(fetch)) + fetch)
+
+
+def wait_for_the_answer(out: int, message: dict) -> None:
+    read_frame(0)  # the host's answer to fetch_first's fetch
+    time.sleep(3600)  # then silence: the host's deadline has passed already
+
+
 LOAD_MODES = {
+    "fetch_first": fetch_first,
     "refuse": lambda out, load: frame(out, {"ok": False, "errors": ["handler.py:3: no", 4]}),
     "refuse_silently": lambda out, load: frame(out, {"ok": False}),
     "no_handlers": lambda out, load: frame(out, {"ok": True}),
@@ -301,6 +316,7 @@ INVOKE_MODES = {
     "trickle_on_batch": trickle,
     "honest_on_batch": honest_on_batch,
     "fetch_refused": fetch_refused,
+    "fetch_first": wait_for_the_answer,
     "store_call": store_call,
     "echo": echo,
     "early_done": early_done,

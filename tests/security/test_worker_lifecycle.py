@@ -176,6 +176,16 @@ def test_a_fetch_is_answered_and_recorded_by_the_host(pool: WorkerPool) -> None:
     assert (request["method"], request["url"]) == ("BREW", "http://127.0.0.1:9/pot")
 
 
+def test_a_fetch_after_the_deadline_is_refused_without_being_sent(pool: WorkerPool) -> None:
+    """The broker is given the handler's deadline: a fetch read after it has passed is
+    refused as such (it is not sent, nor checked against the allow-list)."""
+    [record] = run(pool, "fetch_first", timeout=1e-6)
+    assert record["error"]["type"] == "TimeoutError", record
+    [request] = record["requests"]
+    assert request["url"] == "http://127.0.0.1:9/"
+    assert "time limit" in request["error"], request
+
+
 def test_a_store_call_is_answered_from_the_pools_store(pool: WorkerPool) -> None:
     [record] = run(pool, "store_call")
     assert record["result"] == {"op": "answer", "value": 2}
