@@ -252,9 +252,11 @@ def test_the_end_of_invocation_decides_whether_the_worker_is_reused(
 # -- deadlines and batches ------------------------------------------------------------------
 
 
-def test_each_event_has_its_own_deadline(pool: WorkerPool) -> None:
-    """Four records half a second apart, with a 1.5 s timeout: each event is within it."""
-    results = run(pool, "trickle", 4, timeout=1.5)
+@pytest.mark.parametrize("mode", ["trickle", "trickle_on_batch"])
+def test_each_event_has_its_own_deadline(pool: WorkerPool, mode: str) -> None:
+    """Four records half a second apart, with a 1.5 s timeout: each event is within it
+    (also in a worker that has on_batch, when the events are not sent as a batch)."""
+    results = run(pool, mode, 4, timeout=1.5)
     assert [r["outcome"] for r in results] == ["delivered"] * 4, results
 
 
