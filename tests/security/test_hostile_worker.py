@@ -108,6 +108,7 @@ def test_the_host_survives_a_hostile_worker(
         ("request_not_object", "the worker sent request records that are not objects"),
         ("batch_not_a_list", "the worker sent a malformed batch frame"),
         ("batch_flood", "the worker sent more results than events"),
+        ("not_an_object", "the worker sent a frame that is not an object"),
     ],
 )
 def test_each_protocol_error_says_what_the_worker_sent(
@@ -159,3 +160,4 @@ def test_the_host_memory_watchdog_kills_a_worker_without_an_rlimit(
     )
     [record] = hostile_pool.invoke(spec, [dict(DEFAULT_EVENT)])
     assert (record["outcome"], record["error"]["type"]) == ("retry", "MemoryLimitExceeded"), record
+    assert record["error"]["message"] == "the handler used more than 64 MB of memory"

@@ -157,6 +157,26 @@ def test_strict_isolation_runs_nothing_in_a_worker_without_a_required_layer() ->
         assert len(pool.worker_pids()) == 1
 
 
+def test_strict_isolation_requires_the_zygotes_namespaces() -> None:
+    """``namespaces`` is the zygote's report, not the worker's: a worker forked from a
+    zygote in its namespaces has them, an exec'ed one never does; every spare is forked
+    from the zygote too (a spare started another way would lack them)."""
+    instance = spec("alpha", QUICK, workspace="wsa")
+    with WorkerPool(spares=1) as pool:
+        pool.invoke(instance, [EVENT])
+        if not pool._workers or not next(iter(pool._workers)).namespaces:
+            pytest.skip("the zygote has no namespaces here")
+    with WorkerPool(spares=1, require=("namespaces", "no_new_privs")) as pool:
+        for name in ("alpha", "beta", "gamma"):  # the 2nd and 3rd take the spare
+            [result] = pool.invoke(spec(name, QUICK, workspace=name), [EVENT])
+            assert (result["outcome"], result["result"]) == ("delivered", name), result
+        assert (pool.starts, pool.spare_hits) == (3, 2)
+        assert len(pool._spare) == 1, "more spares than asked for"
+    with WorkerPool(spares=0, require=("namespaces",), launcher=Launcher(fork=False)) as pool:
+        lacking = "strict isolation: the worker lacks namespaces; no code was run"
+        assert pool.invoke(instance, [EVENT]) == [failure(lacking)]
+
+
 class KeepAlive(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # the connection stays open in the broker's pool
 
