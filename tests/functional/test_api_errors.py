@@ -598,6 +598,18 @@ def test_a_json_body_without_a_content_type_is_taken_as_json(api: Api):
     assert reply.body["source"]["name"] == "untyped"
 
 
+def test_a_deep_event_to_test_a_version_with_is_400_before_it_runs(api: Api, ids: dict[str, str]):
+    # The event field takes any JSON object, so the body passes validation; the
+    # caller's depth check must still refuse it before the sandbox sees it.
+    deep = b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)
+    raw = b'{"event": {"type": "track", "event": "e", "userId": "u", "properties": {"x": '
+    reply = api.acme.request("POST", f"/v1/versions/{ids['version']}/test", raw=raw + deep + b"}}}")
+    assert reply.status == 400, reply
+    assert reply.body["error"]["message"] == (
+        f"the body nests objects and arrays more than {MAX_DEPTH} levels deep"
+    )
+
+
 def nested_settings(levels: int) -> bytes:
     """A PATCH body whose settings hold ``levels`` nested arrays: the body is
     ``levels + 2`` levels deep, the settings ``levels + 1``."""
