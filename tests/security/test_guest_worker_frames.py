@@ -22,19 +22,13 @@ from typing import Any
 
 import pytest
 from forked import run_forked
+from test_guest_runner import BAD, BAD_ERROR, EVENT  # the same event and its refusal
 
 from functions_runtime.sandbox.guest import worker
 from functions_runtime.sandbox.guest.protocol import read_frame, write_frame
 from functions_runtime.sandbox.guest.worker import MAX_RECORD_BYTES, MAX_RESULT_BYTES
 
 MiB = 1024 * 1024
-EVENT = {"type": "track", "event": "E", "userId": "u", "messageId": "m1"}
-BAD = {"type": "track", "event": "E"}
-BAD_ERROR = {
-    "type": "InvalidEventPayload",
-    "message": "invalid track: userId or anonymousId: at least one must be a non-empty string",
-    "line": None,
-}
 
 
 def rec(result: Any = None, **more: Any) -> dict[str, Any]:

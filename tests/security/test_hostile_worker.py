@@ -10,29 +10,24 @@ misbehaves in the way named by the source's ``# mode:`` line.
 from __future__ import annotations
 
 import json
-import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sandbox_harness import DEFAULT_EVENT
+from stand_in import use_stand_in
 
 from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool, summarise
 from functions_runtime.sandbox.host.zygote_client import Launcher
 
-HOSTILE_WORKER = Path(__file__).parent / "hostile_worker.py"
 OUTCOMES = {"delivered", "filtered", "rejected", "retry", "invalid"}
 RECORD_KEYS = {"outcome", "result", "error", "logs", "requests", "duration_ms"}
 
 
 @pytest.fixture
 def hostile_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerPool]:
-    launcher = tmp_path / "python"
-    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HOSTILE_WORKER}"\n')
-    launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(sys, "executable", str(launcher))
+    use_stand_in(tmp_path, monkeypatch)
     # Exec'ed, not forked from a zygote: the stand-in replaces the worker process; the
     # host reads a forked worker's frames with the same code.
     with WorkerPool(max_workers=2, spares=0, launcher=Launcher(fork=False)) as pool:

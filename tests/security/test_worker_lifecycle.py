@@ -9,8 +9,6 @@ methods the pool relies on (``alive``, ``kill``, ``rss``). The worker is the sta
 
 from __future__ import annotations
 
-import stat
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,23 +16,20 @@ from typing import Any
 
 import pytest
 from sandbox_harness import DEFAULT_EVENT
+from stand_in import use_stand_in
 
 from functions_runtime.sandbox.host.broker import Broker
 from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
 from functions_runtime.sandbox.host.worker import Worker, WorkerLost
 from functions_runtime.sandbox.host.zygote_client import Launcher
 
-HOSTILE_WORKER = Path(__file__).parent / "hostile_worker.py"
 MiB = 1024 * 1024
 
 
 @pytest.fixture
 def launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Launcher]:
     """Starts the stand-in instead of the worker (exec'ed, as in test_hostile_worker)."""
-    script = tmp_path / "python"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HOSTILE_WORKER}"\n')
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(sys, "executable", str(script))
+    use_stand_in(tmp_path, monkeypatch)
     launched = Launcher(fork=False)
     yield launched
     launched.close()
