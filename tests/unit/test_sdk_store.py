@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from functions_runtime.sandbox.host.store import _checked_text, _depth
+from functions_runtime.sandbox.host.store import _checked_text
 from functions_sdk import StoreError, store
 from functions_sdk._context import InvocationContext, activate
 from functions_sdk.testing import MemoryStore
@@ -61,9 +61,7 @@ def test_host_parses_and_re_encodes_what_arrives() -> None:
     for bad in ("Infinity", "-Infinity", "NaN", '{"a": NaN}', "[" * 10_000):
         with pytest.raises(StoreError):
             _checked_text(bad)
-    assert _depth([[[]]]) == 3
-    assert _depth({"a": {"b": 1}}) == 2
-    assert _depth(1) == 0
+    assert _checked_text('[[[]], {"a": {"b": 1}}, 1]') == '[[[]],{"a":{"b":1}},1]'
 
 
 def test_memory_store_data_and_scopes() -> None:
