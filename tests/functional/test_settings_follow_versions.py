@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.control_planes import GREETER_MANIFEST
 from tests.functional.conftest import Api
 
 HANDLER = (
@@ -12,15 +13,7 @@ HANDLER = (
     "def on_track(event: TrackEvent, settings: Settings) -> str:\n"
     "    return settings.get_str('greeting')\n"
 )
-V1 = """
-name = "greeter"
-[settings.greeting]
-type = "string"
-required = true
-[settings.token]
-type = "string"
-secret = true
-"""
+V1 = GREETER_MANIFEST  # a required plain setting and a secret one
 V2 = (
     V1
     + """
