@@ -85,7 +85,13 @@ def set_non_dumpable() -> bool:
     if prctl is None:  # not Linux: nothing to set, and nothing that says it is set
         return False
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # a refusal shows in the answer below
-    return bool(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0)
+    return _non_dumpable()
+
+
+def _non_dumpable() -> bool:
+    """Whether this process is not dumpable (False where there is no ``prctl``)."""
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)
+    return prctl is not None and bool(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
 def _userns_allowed(sysctl: str = "/proc/sys") -> bool:
@@ -167,12 +173,12 @@ def probe(launcher: Launcher | None = None) -> list[Layer]:
             else "missing: the worker can open sockets itself",
         )
     )
-    dumpable = ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)
+    protected = _non_dumpable()
     layers.append(
         Layer(
             "non_dumpable_host",
-            dumpable == 0,
-            "the host is not dumpable" if dumpable == 0 else "missing: the host is dumpable",
+            protected,
+            "the host is not dumpable" if protected else "missing: the host is dumpable",
         )
     )
     return layers
