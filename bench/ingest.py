@@ -67,7 +67,9 @@ ADMIN_KEY = "fk_bench_ingest_admin_key_0123456789"
 SINK_LIFETIME = 600.0
 """The sink exits by itself after this long, should the bench die without closing it."""
 CLIENT_START_DELAY = 0.5
-"""Clients are told to start this long after they are spawned, all at once."""
+"""Clients are told to start this long after all of them are ready (imported, with
+their events' template built), all at once: a slow machine delays the phase, not its
+first requests."""
 REQUEST_TIMEOUT = 15.0
 DRAIN_RATE_MIN = 200
 
@@ -362,9 +364,13 @@ def _connection_loop(
 
 
 def load_main(text: str) -> None:
-    """``python -m bench.ingest load SPEC``: post as SPEC (JSON) says, print JSON."""
+    """``python -m bench.ingest load SPEC``: say ``ready``, read the window's
+    ``start_at`` and ``end_at`` (a JSON line on stdin), post as SPEC (JSON) says within
+    it, print JSON."""
     spec = json.loads(text)
     template = _event_template()
+    print("ready", flush=True)
+    spec.update(json.loads(sys.stdin.readline()))
     out: dict[str, Any] = {}
     threads = [
         threading.Thread(target=_connection_loop, args=(spec, i, out, template), daemon=True)
@@ -390,8 +396,6 @@ def _run_clients(
     """Start ``params.clients`` load processes together; their merged results.
 
     ``at_edges`` is called when the clients start sending and when they should stop."""
-    start_at = time.time() + params.start_delay
-    end_at = start_at + seconds
     streams = params.clients * params.connections
     # Paced: each connection sends one request every `interval` seconds.
     interval = (batch * streams / rate) if rate > 0 else 0.0
@@ -403,8 +407,6 @@ def _run_clients(
             "prefix": f"{prefix}c{c}.",
             "batch": batch,
             "interval": interval,
-            "start_at": start_at,
-            "end_at": end_at,
             "max_events": params.max_events // params.connections,
             "connections": params.connections,
             "stream_base": c * params.connections,
@@ -412,7 +414,7 @@ def _run_clients(
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.ingest", "load", json.dumps(spec)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=ROOT,
             text=True,
@@ -420,6 +422,17 @@ def _run_clients(
         procs.append(proc)
     results = []
     try:
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                _fail(f"a load client failed to start (exit {proc.wait()})")
+        start_at = time.time() + params.start_delay
+        end_at = start_at + seconds
+        window = json.dumps({"start_at": start_at, "end_at": end_at}) + "\n"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(window)
+            proc.stdin.flush()  # communicate() closes it
         for edge in (start_at, end_at):
             time.sleep(max(0.0, edge - time.time()))
             at_edges()
