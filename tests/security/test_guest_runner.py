@@ -11,7 +11,10 @@ runs it; the frame bounds and ``_serve`` are in ``test_guest_worker_frames.py``.
 from __future__ import annotations
 
 import gc
+import inspect
 import os
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -27,6 +30,8 @@ from functions_runtime.sandbox.guest.protocol import (
 )
 from functions_runtime.sandbox.guest.worker import Runner
 from functions_runtime.sandbox.local_imports import folder_policy
+from functions_sdk._context import InvocationContext
+from functions_sdk.events import parse_event
 
 SECRET = "TOPSECRET123"
 MESSAGE = {"settings": {"k": SECRET}, "secret_names": ["k"]}
@@ -224,6 +229,17 @@ def test_the_handlers_own_modules_load_for_each_event() -> None:
     assert timed(r.run_one(dict(EVENT), MESSAGE)) == plain("delivered", [1, "handler"])
 
 
+def test_a_records_duration_is_the_milliseconds_since_its_event_started() -> None:
+    # Bracketed by two readings of the same clock, not compared with a wall-time bound:
+    # an event that started 1000 s before ``low`` ended between ``low`` and ``high``.
+    low = time.perf_counter()
+    started = low - 1000
+    record = worker._record("delivered", 1, None, InvocationContext(), started)
+    high = time.perf_counter()
+    shortest, longest = (low - started) * 1000, (high - started) * 1000
+    assert shortest - 0.001 <= record["duration_ms"] <= longest + 0.001  # rounded to 3 places
+
+
 # -- sources -------------------------------------------------------------------------
 
 SOURCE = (
@@ -377,6 +393,54 @@ def test_each_batch_result_is_settled_on_its_own() -> None:
     inserted, _, _ = batch(["mixed", "b", "c", "d"], kind="insert")
     message = "insert functions return the event to forward, or raise DropEvent"
     assert inserted[3] == shared("rejected", None, error("ValidationError", message))
+
+
+CAUGHT = (
+    "from functions_sdk import RetryError\n"
+    "def on_batch(events, settings):\n"
+    "    try:\n"
+    "        raise RetryError('caught')\n"
+    "    except RetryError as exc:\n"
+    "        return [exc, {1}]\n"
+)
+
+
+def test_a_returned_error_that_was_raised_keeps_its_line() -> None:
+    r = runner(CAUGHT)
+    results = [timed(x) for x in r.run_batch([dict(EVENT), dict(EVENT)], MESSAGE)]
+    set_error = error("ResultError", f"handler returned a set; {PLAIN}")
+    assert results == [
+        {**shared("retry", None, error("RetryError", "caught", 4)), "logs": []},
+        {**shared("rejected", None, set_error), "logs": []},
+    ]
+
+
+def test_a_failed_settle_leaves_a_fresh_worker_asked_for() -> None:
+    r = runner(CAUGHT + MEMORY)
+    r.run_one({**EVENT, "event": "M"}, MESSAGE)
+    assert r.exhausted is True
+    results = r.run_batch([dict(EVENT), dict(EVENT)], MESSAGE)
+    assert [x["outcome"] for x in results] == ["retry", "rejected"]  # the set: in _settle
+    assert r.exhausted is True
+
+
+def test_a_result_the_stack_cannot_settle_is_retried() -> None:
+    r = runner(CAUGHT)
+    event = parse_event(dict(EVENT))
+    deep: Any = 1
+    for _ in range(30):  # within MAX_RESULT_DEPTH: only the stack refuses it
+        deep = [deep]
+    assert r._settle(deep, event, InvocationContext()) == ("delivered", deep, None)
+    depth = len(inspect.stack(0))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + 30)
+    try:
+        settled = r._settle(deep, event, InvocationContext())
+    finally:
+        sys.setrecursionlimit(limit)
+    message = "maximum recursion depth exceeded (resource limit)"
+    assert settled == ("retry", None, error("RecursionError", message))
+    assert r.exhausted is False
 
 
 # -- the fetch pipe ------------------------------------------------------------------

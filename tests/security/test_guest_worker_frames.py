@@ -81,6 +81,20 @@ def test_a_result_that_cannot_be_sent_is_refused_with_a_bounded_reason() -> None
     assert "recursion" in recursion["error"]["message"]
 
 
+def test_a_result_whose_json_does_not_fit_in_memory_is_refused() -> None:
+    def job(fd: int) -> object:
+        # Its JSON is six bytes a character ("\\u0001"): 192 MiB, in one allocation that
+        # no free memory the process already holds can serve.
+        value = "\x01" * (32 * MiB)
+        vm = worker._vm_size()
+        resource.setrlimit(resource.RLIMIT_AS, (vm + 32 * MiB,) * 2)
+        return worker._safe(rec(value, logs=[log_of(B + 1)]))
+
+    [found], status = run_forked(job)
+    assert status == 0, found
+    assert found == refused("ResultTooLarge", "the result is too large to send", logs=[NOTE])
+
+
 def test_every_record_that_leaves_is_bounded() -> None:
     logs = ["x" * (MAX_RECORD_BYTES - 1)]
     note = f"[logs truncated: the record is limited to {MAX_RECORD_BYTES} bytes]"
@@ -299,7 +313,9 @@ class Served:
                 os.close(self.from_worker)
                 os.dup2(to_child, 0)
                 worker.serve(from_child, vm_now, {"layer": "on"})
-                write_frame(from_child, {"returned": limits()})
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                cpu = usage.ru_utime + usage.ru_stime
+                write_frame(from_child, {"returned": limits(), "cpu": cpu})
             finally:
                 os._exit(0)
         os.close(to_child)
@@ -391,10 +407,78 @@ def test_a_helper_module_that_does_not_compile_fails_the_load() -> None:
     os.waitpid(w.pid, 0)
 
 
+def refusal(load: dict[str, Any]) -> Any:
+    w = Served(load)
+    reply = w.read()
+    os.close(w.to_worker)
+    os.close(w.from_worker)
+    os.waitpid(w.pid, 0)
+    return reply
+
+
+AVAILABLE = "is not available in functions; available modules: abc, base64,"
+
+
+def test_a_handler_that_does_not_compile_is_answered_before_its_modules_compile() -> None:
+    # The upload already reported every error; a worker refuses the load at the first.
+    modules = {"util.py": "import os\n"}
+    reply = refusal(
+        {"source": "import os\n" + HANDLER, "filename": "handler.py", "modules": modules}
+    )
+    assert reply["ok"] is False
+    [problem] = reply["errors"]
+    assert problem.startswith(f'handler.py:1: module "os" {AVAILABLE}')
+
+
+def test_a_lone_handler_imports_only_the_sandboxs_modules() -> None:
+    handler = "def on_track(event, settings):\n    return 1\n"
+    for module in ("os", "handler"):
+        reply = refusal({"source": f"import {module}\n" + handler, "filename": "handler.py"})
+        assert reply.keys() == {"ok", "errors"} and reply["ok"] is False
+        [problem] = reply["errors"]
+        assert problem.startswith(f'handler.py:1: module "{module}" {AVAILABLE}')
+
+
+def test_a_handler_with_modules_imports_no_other_module() -> None:
+    source = "import os\ndef on_track(event, settings):\n    return 1\n"
+    reply = refusal({"source": source, "filename": "handler.py", "modules": {"util.py": "X = 1\n"}})
+    assert reply["ok"] is False
+    [problem] = reply["errors"]
+    assert problem.startswith(f'handler.py:1: module "os" {AVAILABLE}')
+
+
+def test_the_handler_and_its_modules_import_each_other() -> None:
+    source = (
+        "from . import util\nNAME = 'h'\ndef on_track(event, settings):\n    return util.name()\n"
+    )
+    util = "import handler\ndef name():\n    return handler.NAME\n"
+    w = Served({"source": source, "filename": "handler.py", "modules": {"util.py": util}})
+    assert w.read() == {"ok": True, "handlers": ["on_track"], "confinement": {"layer": "on"}}
+    w.send({"op": "invoke", "events": [EVENT], **MESSAGE})
+    assert results([w.read(), w.read()]) == [
+        {"index": 0, "result": delivered("h")},
+        {"done": True, "recycle": False},
+    ]
+    w.close()
+
+
+def test_a_load_without_limits_gets_256_mib_and_600_cpu_seconds() -> None:
+    vm_now = worker._vm_size()
+    w = Served({"source": HANDLER, "filename": "handler.py"}, vm_now=vm_now)
+    assert w.read()["ok"] is True
+    closed = w.close()
+    after = closed["returned"]
+    assert after["AS"] == [vm_now + 256 * MiB] * 2
+    # The seconds it had used when the limit was set (at most those at its end), plus one.
+    soft, hard = after["CPU"]
+    assert 601 <= soft <= 601 + int(closed["cpu"]) and hard == soft + 5
+
+
 def test_a_load_is_answered_with_the_handlers_and_the_confinement(served: Served) -> None:
     assert served.read() == {"ok": True, "handlers": ["on_track"], "confinement": {"layer": "on"}}
-    after = served.close()["returned"]
-    assert after["CPU"][0] < 600 + 60 and after["CPU"][0] >= 601
+    closed = served.close()
+    after = closed["returned"]
+    assert 601 <= after["CPU"][0] <= 601 + int(closed["cpu"])
     # vm_now -1: the address space stays as it was (the host's memory kill remains)
     assert after["AS"] == list(resource.getrlimit(resource.RLIMIT_AS))
     assert after["NOFILE"] == [64, 64] and after["frozen"] is False
