@@ -49,14 +49,18 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux zygote")
 # (``hello``), the records it answers each spawn request with (``on_spawn``, one list per
 # request; none left: it exits without answering), those it answers a kill request with
 # (``on_kill``), whether it kills the group named in a kill request (``kill``) and
-# whether it exits right after ``hello`` (``exit``) or after its first answer to a spawn
-# request (``exit_after_spawn``). It logs its start (pid, and whether
+# whether it exits right after ``hello`` (``exit``), after its first answer to a spawn
+# request (``exit_after_spawn``) or, leaving it unread, once a request comes
+# (``exit_unread``: the host's next read fails with ECONNRESET). From its second start on
+# (its log exists), ``later`` overrides that config. It logs its start (pid, and whether
 # its stdout and stderr are /dev/null) and every request to ``log``, one JSON line each.
 FAKE_ZYGOTE = """
-import json, os, socket, struct, sys
+import json, os, select, socket, struct, sys
 MESSAGE = struct.Struct("=cii")
 config = json.loads(sys.argv[1])
 control = socket.socket(fileno=os.dup(0))
+if os.path.exists(config["log"]):  # started before: ``later`` overrides the config
+    config.update(config.get("later", {}))
 log = open(config["log"], "a", buffering=1)
 null = os.stat(os.devnull)
 quiet = [os.path.samestat(os.fstat(fd), null) for fd in (1, 2)]
@@ -65,6 +69,9 @@ def send(records):
     for kind, pid, value in records:
         control.send(MESSAGE.pack(kind.encode(), pid, value))
 send(config.get("hello", []))
+if config.get("exit_unread"):
+    select.select([control], [], [])
+    sys.exit(0)
 replies = config.get("on_spawn", [])
 while not config.get("exit"):
     data, fds, _, _ = socket.recv_fds(control, 64, 8)
@@ -377,6 +384,18 @@ def test_in_a_pid_namespace_the_host_pid_comes_as_credentials(fake: Fake) -> Non
     assert _log(log)[1:] == [["got", "S", 0, 0, 3], ["got", "K", 2, 0, 0]]
 
 
+def test_closing_the_zygote_kills_its_workers_and_reports_them_killed(
+    fake: Fake, sleeper: subprocess.Popen[bytes]
+) -> None:
+    command, _ = fake(hello=[["R", 0, 0]], on_spawn=[[["P", sleeper.pid, 0]]])
+    zygote = Zygote(command)
+    launched = zygote.spawn()
+    zygote.close()
+    assert launched.proc.poll() == -signal.SIGKILL  # at once: no report will come
+    assert sleeper.wait(timeout=10) == -signal.SIGKILL
+    _close(launched)
+
+
 def test_an_exit_report_for_a_pid_never_announced_is_kept_under_that_pid(fake: Fake) -> None:
     command, _ = fake(hello=[["R", 0, 0], ["X", 4242, 1 << 8]])
     zygote = Zygote(command)
@@ -496,6 +515,17 @@ def test_a_zygote_that_dies_on_a_spawn_request(fake: Fake) -> None:
         zygote.close()
 
 
+def test_a_zygote_that_leaves_a_spawn_request_unread(fake: Fake) -> None:
+    command, _ = fake(hello=[["R", 0, 0]], exit_unread=True)
+    zygote = Zygote(command)
+    try:
+        with pytest.raises(ZygoteError, match=r"^the zygote did not answer a spawn request$"):
+            zygote.spawn()
+        assert zygote.dead
+    finally:
+        zygote.close()
+
+
 def test_a_broken_zygote_is_tried_twice_then_workers_are_exec_ed_for_a_while(
     fake: Fake,
 ) -> None:
@@ -517,6 +547,43 @@ def test_a_broken_zygote_is_tried_twice_then_workers_are_exec_ed_for_a_while(
     with pytest.raises(ZygoteError, match=no_fallback):
         strict.launch()
     strict.close()
+
+
+def test_each_switch_to_exec_counts_as_a_fallback(fake: Fake) -> None:
+    """A refused fork, then a zygote that breaks (the first, then its replacement)."""
+    command, _ = fake(hello=[["R", 0, 0]], on_spawn=[[["F", 0, 11]]], later={"on_spawn": []})
+    launcher = Launcher(zygote_command=command)
+    try:
+        for fallbacks in (1, 2):
+            launched = launcher.launch()
+            assert isinstance(launched.proc, subprocess.Popen)
+            assert launcher.fallbacks == fallbacks
+            launched.kill()
+            launched.proc.wait()
+            _close(launched)
+    finally:
+        launcher.close()
+
+
+def test_a_launch_without_descriptors_left_fails_with_oserror(fake: Fake) -> None:
+    command, _ = fake(hello=[["R", 0, 0]])
+
+    def job(_: int) -> object:
+        launcher = Launcher(zygote_command=command)
+        launcher.prestart()
+        highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, highest + 1))
+        with contextlib.suppress(OSError):
+            while True:
+                os.open(os.devnull, os.O_RDONLY)
+        try:
+            launcher.launch()
+        except OSError as exc:
+            return exc.errno
+        return "launched"
+
+    [answer], status = run_forked(job)
+    assert (answer, status) == (24, 0)  # EMFILE
 
 
 def test_a_dead_zygote_takes_its_workers_along_and_a_new_one_is_started(
@@ -542,6 +609,20 @@ def test_a_dead_zygote_takes_its_workers_along_and_a_new_one_is_started(
     finally:
         launcher.close()
     assert not os.path.exists(f"/proc/{second}")  # closed and reaped
+
+
+def test_discarding_a_zygote_already_replaced_keeps_the_current_one(fake: Fake) -> None:
+    """As when two threads' spawns fail on one zygote and the first has replaced it."""
+    command, _ = fake(hello=[["R", 0, 0]])
+    launcher = Launcher(zygote_command=command)
+    try:
+        launcher.prestart()
+        current = launcher.zygote_pid
+        assert current is not None
+        launcher._discard(Zygote(command))
+        assert launcher.zygote_pid == current
+    finally:
+        launcher.close()
 
 
 def test_a_launcher_that_does_not_fork_starts_no_zygote() -> None:
