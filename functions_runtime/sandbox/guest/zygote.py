@@ -165,7 +165,10 @@ def _spawn(control: socket.socket, live: set[int], body: Callable[[], None], pid
     except struct.error:
         kind, pid = b"?", 0
     if kind == b"K":
-        if pid in live:
+        if pid in live:  # our unreaped child: the pid cannot have been reused
+            # The child itself first: until its setsid() it has no group of its own.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
         return True

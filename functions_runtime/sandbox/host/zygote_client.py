@@ -286,6 +286,8 @@ class Zygote:
                     message = f"the zygote could not fork: {os.strerror(value)}"
                     raise ZygoteError(message, broken=False)
                 self._live.add(pid)
+                if self.dead:  # the read that brought the answer also met the zygote's end
+                    self._lost()
         except BaseException:
             for fd in ours:
                 os.close(fd)
