@@ -321,18 +321,13 @@ class Zygote:
         children it has not reaped, so never a recycled pid)."""
         with self._lock:
             self._pump(0)
-            if pid not in self._live:
+            if pid not in self._live:  # ended and reported, or lost with the zygote (killed)
                 return
-            if not self.dead:
-                local = next((k for k, v in self._host_pid.items() if v == pid), pid)
-                try:
-                    self._sock.send(MESSAGE.pack(b"K", local, 0))
-                    return
-                except OSError:
-                    self._lost()
-                    return
-        with contextlib.suppress(OSError):
-            os.killpg(pid, signal.SIGKILL)
+            local = next((k for k, v in self._host_pid.items() if v == pid), pid)
+            try:
+                self._sock.send(MESSAGE.pack(b"K", local, 0))
+            except OSError:
+                self._lost()  # kills every live worker, this one too
 
     def close(self) -> None:
         """Close the socket: the zygote kills its workers and exits."""
