@@ -205,6 +205,17 @@ def test_an_oversize_body_gets_a_readable_413():
         conn.close()
 
 
+def test_the_servers_own_body_limit_is_the_one_refused():
+    limits = ServerLimits(max_body=1024, drain_limit=4096)
+    with running(Routes(), limits) as server:
+        conn = http.client.HTTPConnection(*server.server_address, timeout=DEADLINE)
+        conn.request("POST", "/echo", body=b"x" * 2048, headers={"Content-Type": "text/plain"})
+        response = conn.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["error"]["message"] == "body over 0 MB"
+        conn.close()
+
+
 # -- waking the I/O thread ------------------------------------------------------------------
 # The server skips waking its I/O thread after an answer when that thread is already
 # polling the connection (local._Server). With a poll that never times out by itself, a
