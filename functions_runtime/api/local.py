@@ -378,4 +378,8 @@ class LocalApiServer:
             return
         self._closed = True
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        # A connection's own close also closes its output buffers: an answer over 1 MB
+        # overflows into a temporary file, which close_all alone would leave open.
+        for channel in list(self._server.active_channels.values()):  # type: ignore[attr-defined]
+            channel.handle_close()
         wasyncore.close_all(self._map)

@@ -477,3 +477,29 @@ def test_admin_creates_workspaces_and_keys_and_acts_in_any_workspace(api: Api):
     # A workspace key may name its own workspace.
     assert api.client(api.acme_key, workspace=api.acme_id).get("/v1/functions").status == 200
     assert api.admin.post("/v1/workspaces", {"name": "acme"}).status == 409
+
+
+def test_the_openapi_document_names_the_api_and_its_bearer_auth(api: Api):
+    document = api.anonymous.ok("GET", "/openapi.json")
+    assert document["info"] == {"title": "Functions control plane", "version": "0.1.0"}
+    assert document["components"]["securitySchemes"] == {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "an API key"}
+    }
+    assert document["security"] == [{"bearer": []}]  # every operation, unless it says
+
+
+def test_a_version_lists_its_python_files_sorted_and_hides_the_manifest_text(api: Api):
+    files = {
+        **function_files(GREETER_HANDLER, GREETER_MANIFEST),
+        "zeta.py": "Z = 1\n",
+        "alpha.py": "A = 1\n",
+    }
+    created = api.acme.create_function(files)
+    function, version = created["function"]["id"], created["version"]
+    expected = ["alpha.py", "handler.py", "zeta.py"]
+    assert version["files"] == expected
+    assert "source" not in version["manifest"]
+    listed = api.acme.ok("GET", f"/v1/functions/{function}/versions")["versions"]
+    assert [v["files"] for v in listed] == [expected]
+    shown = api.acme.ok("GET", f"/v1/versions/{version['id']}")
+    assert shown["version"]["files"] == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import socket
 import struct
 import threading
@@ -204,6 +205,17 @@ def test_an_oversize_body_gets_a_readable_413():
         conn.close()
 
 
+def test_the_servers_own_body_limit_is_the_one_refused():
+    limits = ServerLimits(max_body=1024, drain_limit=4096)
+    with running(Routes(), limits) as server:
+        conn = http.client.HTTPConnection(*server.server_address, timeout=DEADLINE)
+        conn.request("POST", "/echo", body=b"x" * 2048, headers={"Content-Type": "text/plain"})
+        response = conn.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["error"]["message"] == "body over 0 MB"
+        conn.close()
+
+
 # -- waking the I/O thread ------------------------------------------------------------------
 # The server skips waking its I/O thread after an answer when that thread is already
 # polling the connection (local._Server). With a poll that never times out by itself, a
@@ -330,3 +342,62 @@ def test_concurrent_openapi_requests_build_the_document_once(tmp_path: Path):
     assert len({body for _, body in answers}) == 1
     assert json.loads(answers[0][1])["info"]["title"] == "Functions control plane"
     assert len(builds) == 1
+
+
+# -- shutdown, descriptors, connections ---------------------------------------------------
+
+
+def test_shutdown_finishes_sending_a_big_answer_in_progress_then_closes():
+    """The answer outgrows the socket's buffer, so only the draining I/O loop can
+    finish sending it: the client must get all of it before the server closes."""
+    entered, release = threading.Event(), threading.Event()
+
+    def factory() -> APIGatewayHttpResolver:
+        app = APIGatewayHttpResolver()
+
+        @app.get("/slow-big")
+        def slow_big() -> Response[str]:
+            entered.set()
+            assert release.wait(DEADLINE)
+            return Response(200, "text/plain", "x" * BIG)
+
+        return app
+
+    server = LocalApiServer(("127.0.0.1", 0), factory, ServerLimits(threads=2))
+    loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    loop.start()
+    address = server.server_address
+    got: list[tuple[int, bytes]] = []
+    client = threading.Thread(target=lambda: got.append(get(server, "/slow-big")))
+    client.start()
+    assert entered.wait(DEADLINE)
+    stopping = threading.Thread(target=server.shutdown)
+    stopping.start()
+    wait_for(lambda: not server._server.accepting)  # draining: no new connections taken
+    release.set()
+    for thread in (client, stopping, loop):
+        thread.join(DEADLINE)
+        assert not thread.is_alive()
+    assert [(status, len(body)) for status, body in got] == [(200, BIG)]
+    with pytest.raises(OSError):
+        socket.create_connection(address, timeout=DEADLINE).close()
+
+
+def test_connections_on_descriptors_above_1024_are_served():
+    """The I/O loop polls (select() cannot watch a descriptor over FD_SETSIZE)."""
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with running(Routes()) as server:
+            assert server._server.socket.fileno() > 1024  # type: ignore[union-attr]
+            assert get(server, "/ping") == (200, b'{"ok":true}')
+    finally:
+        for fd in spare:
+            os.close(fd)
+
+
+def test_open_connections_counts_each_connected_client_once():
+    with running(Routes()) as server, connect(server) as one, connect(server) as two:
+        wait_for(lambda: server.open_connections() == 2)
+        one.close()
+        wait_for(lambda: server.open_connections() == 1)
+        assert two.fileno() >= 0
