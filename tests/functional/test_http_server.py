@@ -349,7 +349,8 @@ def test_concurrent_openapi_requests_build_the_document_once(tmp_path: Path):
 
 def test_shutdown_finishes_sending_a_big_answer_in_progress_then_closes():
     """The answer outgrows the socket's buffer, so only the draining I/O loop can
-    finish sending it: the client must get all of it before the server closes."""
+    finish sending it: the client must get all of it before the server closes. The
+    connection's descriptor is over 1024, so that loop must poll too (not select)."""
     entered, release = threading.Event(), threading.Event()
 
     def factory() -> APIGatewayHttpResolver:
@@ -363,6 +364,19 @@ def test_shutdown_finishes_sending_a_big_answer_in_progress_then_closes():
 
         return app
 
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        _shutdown_during_a_big_answer(factory, entered, release)
+    finally:
+        for fd in spare:
+            os.close(fd)
+
+
+def _shutdown_during_a_big_answer(
+    factory: Callable[[], APIGatewayHttpResolver],
+    entered: threading.Event,
+    release: threading.Event,
+) -> None:
     server = LocalApiServer(("127.0.0.1", 0), factory, ServerLimits(threads=2))
     loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     loop.start()
