@@ -232,3 +232,36 @@ def test_a_rollback_takes_only_a_version_of_the_instances_own_function(world: Wo
         instance.id,
         world.acme_key.key_id,
     )
+
+
+def test_sources_and_instances_are_named_and_refused_plainly(world: World) -> None:
+    plane, ws, key = world.plane, world.acme.id, world.acme_key
+    assert refusal(lambda: plane.create_workspace(key, "mine")) == (
+        403,
+        "forbidden",
+        "this needs an admin API key",
+    )
+    web, write_key = plane.create_source(key, ws, "web")
+    assert web.id.startswith("src_") and write_key.startswith("wk_")
+    entry = plane.audit(ws, limit=1)[0]
+    assert (entry.action, entry.target, entry.details) == ("source.create", web.id, {"name": "web"})
+    assert refusal(lambda: plane.create_source(key, ws, "web")) == (
+        409,
+        "conflict",
+        "a source named 'web' exists",
+    )
+    app, _ = plane.create_source(key, ws, "app")
+    sink, _ = plane.create_function(key, ws, files=DESTINATION_FILES)
+    other, _ = plane.create_function(key, ws, files=INSERT_FILES)
+    first = plane.deploy(key, ws, sink.id, source_id=web.id)
+    plane.deploy(key, ws, sink.id, source_id=app.id)  # a second instance of the function
+    assert refusal(lambda: plane.deploy(key, ws, sink.id)) == (
+        400,
+        "bad_request",
+        "the function has 2 instances here; name the instance to deploy",
+    )
+    assert refusal(lambda: plane.deploy(key, ws, other.id, instance_id=first.id)) == (
+        400,
+        "bad_request",
+        f"instance {first.id} belongs to another function",
+    )
