@@ -265,3 +265,18 @@ def test_sources_and_instances_are_named_and_refused_plainly(world: World) -> No
         "bad_request",
         f"instance {first.id} belongs to another function",
     )
+
+
+@pytest.mark.parametrize("kind", ["function", "version", "source", "instance"])
+def test_a_missing_record_is_named_by_its_kind(world: World, kind: str) -> None:
+    lookups = {
+        "function": world.plane.get_function,
+        "version": world.plane.get_version,
+        "source": world.plane.find_source,
+        "instance": world.plane.get_instance,
+    }
+    assert refusal(lambda: lookups[kind](world.acme.id, "nothing")) == (
+        404,
+        "not_found",
+        f"{kind} 'nothing' does not exist in this workspace",
+    )
