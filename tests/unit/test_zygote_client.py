@@ -117,6 +117,16 @@ def _log(path: Path) -> list[list[Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@contextlib.contextmanager
+def _started(command: list[str]) -> Iterator[Zygote]:
+    """A client of the stand-in zygote that ``command`` starts, closed afterwards."""
+    zygote = Zygote(command)
+    try:
+        yield zygote
+    finally:
+        zygote.close()
+
+
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     """A process in its own session, for a stand-in zygote to name as its worker (it
@@ -340,8 +350,7 @@ def test_without_a_pid_namespace_the_zygote_names_its_worker(
     command, log = fake(
         hello=[["R", 0, 0]], on_spawn=[[["P", pid, 0]]], kill=True, on_kill=[["X", pid, 9]]
     )
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         before = _open_fds()
         launched = zygote.spawn()
         assert _open_fds() - before == {launched.stdin, launched.stdout, launched.stderr}
@@ -356,8 +365,6 @@ def test_without_a_pid_namespace_the_zygote_names_its_worker(
         zygote.kill(pid)  # it has ended: no request goes out
         launched.kill()
         _close(launched)
-    finally:
-        zygote.close()
     [start, *requests] = _log(log)
     assert start == ["start", zygote.proc.pid, [True, True]]  # its output goes nowhere
     assert requests == [["got", "S", 0, 0, 3], ["got", "K", pid, 0, 0]]
@@ -369,8 +376,7 @@ def test_in_a_pid_namespace_the_host_pid_comes_as_credentials(fake: Fake) -> Non
     command, log = fake(
         hello=[["R", 0, CLONE_NEWPID]], on_spawn=[[["P", 2, 0]]], on_kill=[["X", 2, 3 << 8]]
     )
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         zygote.wait_ready()
         assert zygote.namespaces == CLONE_NEWPID
         launched = zygote.spawn()
@@ -379,8 +385,6 @@ def test_in_a_pid_namespace_the_host_pid_comes_as_credentials(fake: Fake) -> Non
         assert launched.proc.wait(timeout=1.0) == 3
         assert launched.proc.returncode == 3
         _close(launched)
-    finally:
-        zygote.close()
     assert _log(log)[1:] == [["got", "S", 0, 0, 3], ["got", "K", 2, 0, 0]]
 
 
@@ -398,34 +402,27 @@ def test_closing_the_zygote_kills_its_workers_and_reports_them_killed(
 
 def test_an_exit_report_for_a_pid_never_announced_is_kept_under_that_pid(fake: Fake) -> None:
     command, _ = fake(hello=[["R", 0, 0], ["X", 4242, 1 << 8]])
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         zygote.wait_ready()
         assert zygote.returncode(4242, timeout=10) == 1
-    finally:
-        zygote.close()
 
 
 def test_a_worker_whose_exit_report_is_lost_is_seen_gone(
     fake: Fake, sleeper: subprocess.Popen[bytes]
 ) -> None:
     command, _ = fake(hello=[["R", 0, 0]], on_spawn=[[["P", sleeper.pid, 0]]])
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         launched = zygote.spawn()
         sleeper.kill()
         sleeper.wait()
         assert launched.proc.wait(timeout=0.05) == -signal.SIGKILL
         _close(launched)
-    finally:
-        zygote.close()
 
 
 def test_a_fork_that_fails_is_no_broken_zygote(fake: Fake) -> None:
     refusals = [[["F", 0, 11]], [["F", 0, 11]], [["F", 0, 11]]]
     command, log = fake(hello=[["R", 0, 0]], on_spawn=refusals)
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         before = _open_fds()
         with pytest.raises(ZygoteError) as failed:
             zygote.spawn()
@@ -433,8 +430,6 @@ def test_a_fork_that_fails_is_no_broken_zygote(fake: Fake) -> None:
         assert failed.value.broken is False
         assert _open_fds() == before
         assert not zygote.dead
-    finally:
-        zygote.close()
     command, log = fake(hello=[["R", 0, 0]], on_spawn=refusals)
     launcher = Launcher(zygote_command=command)
     try:
@@ -457,40 +452,30 @@ def test_a_fork_that_fails_is_no_broken_zygote(fake: Fake) -> None:
 
 def test_a_zygote_that_never_says_ready(fake: Fake) -> None:
     command, _ = fake()
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         with pytest.raises(ZygoteError, match=r"^the zygote did not start$"):
             zygote.wait_ready(timeout=0.2)
         assert not zygote.dead
-    finally:
-        zygote.close()
 
 
 def test_a_zygote_already_ready_is_ready_at_once(fake: Fake) -> None:
     command, _ = fake(hello=[["R", 0, 0]])
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         select.select([zygote._sock], [], [], 30)  # the R record is waiting
         zygote.wait_ready(timeout=0.5)
-    finally:
-        zygote.close()
 
 
 def test_a_zygote_that_exits_is_dead_at_once(fake: Fake) -> None:
     command, _ = fake(exit=True)
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         with pytest.raises(ZygoteError, match=r"^the zygote did not start$"):
             zygote.wait_ready(timeout=120)  # no waiting for the deadline
         assert zygote.dead
-    finally:
-        zygote.close()
 
 
 def test_a_zygote_gone_before_a_spawn(fake: Fake) -> None:
     command, _ = fake(hello=[["R", 0, 0]], exit=True)
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         zygote.proc.wait()
         before = _open_fds()
         with pytest.raises(ZygoteError, match=r"^the zygote is gone: ") as failed:
@@ -498,32 +483,24 @@ def test_a_zygote_gone_before_a_spawn(fake: Fake) -> None:
         assert failed.value.broken is True
         assert zygote.dead
         assert _open_fds() == before
-    finally:
-        zygote.close()
 
 
 def test_a_zygote_that_dies_on_a_spawn_request(fake: Fake) -> None:
     command, _ = fake(hello=[["R", 0, 0]])
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         before = _open_fds()
         with pytest.raises(ZygoteError, match=r"^the zygote did not answer a spawn request$"):
             zygote.spawn()
         assert zygote.dead
         assert _open_fds() == before
-    finally:
-        zygote.close()
 
 
 def test_a_zygote_that_leaves_a_spawn_request_unread(fake: Fake) -> None:
     command, _ = fake(hello=[["R", 0, 0]], exit_unread=True)
-    zygote = Zygote(command)
-    try:
+    with _started(command) as zygote:
         with pytest.raises(ZygoteError, match=r"^the zygote did not answer a spawn request$"):
             zygote.spawn()
         assert zygote.dead
-    finally:
-        zygote.close()
 
 
 def test_a_broken_zygote_is_tried_twice_then_workers_are_exec_ed_for_a_while(
