@@ -27,9 +27,13 @@ typecheck: $(STAMP)
 
 # The emulator tests (tests/aws/test_rie.py) run when `make aws-rie` can install the
 # emulator and a Python 3.12; where it cannot (offline, not x86_64) they skip and say why.
+# pytest runs in TEST_WORKERS processes (pytest-xdist), a test file to each at a time so
+# its module fixtures start once: half the suite's tests wait on subprocesses, so two
+# processes keep both cores busy (TEST_WORKERS=0 runs it in one process).
+TEST_WORKERS ?= 2
 test: $(STAMP) $(TOOLS_STAMP) console chromium lint typecheck console-test
 	$(MAKE) aws-rie || echo "make aws-rie failed: the Lambda emulator tests will be skipped"
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile
 
 # Bytecode first, as an installed package has it: workers run with -B and never write it.
 bench: $(STAMP)
