@@ -177,6 +177,8 @@ def _random() -> dict[str, Any]:
     }
 
 
+_SDK_NAMES = {name: getattr(functions_sdk, name) for name in functions_sdk.__all__}
+
 _BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "json": lambda: {
         "dumps": _json_dumps,
@@ -229,8 +231,8 @@ _BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "random": _random,
     "typing": _typing,
     "functions_sdk": lambda: {
-        **{name: getattr(functions_sdk, name) for name in functions_sdk.__all__},
-        "store": Facade("functions_sdk.store", _store()),
+        **_SDK_NAMES,
+        "store": Facade("functions_sdk.store", _exports("functions_sdk.store")),
     },
     "functions_sdk.store": _store,
     "functions_sdk.events": lambda: {
@@ -238,9 +240,23 @@ _BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     },
 }
 
-EXPORTS: dict[str, frozenset[str]] = {
-    name: frozenset(builder()) for name, builder in _BUILDERS.items()
+# Builders that make new objects for every import (a random generator of its own, the
+# typing placeholders, the SDK's nested store facade). Every other builder returns the
+# same module-level functions, classes and constants each time, so its names are
+# computed once and each facade gets a copy of that dict (``_exports``).
+_PER_IMPORT = frozenset({"random", "typing", "functions_sdk"})
+_FIXED: dict[str, dict[str, Any]] = {
+    name: builder() for name, builder in _BUILDERS.items() if name not in _PER_IMPORT
 }
+
+
+def _exports(name: str) -> dict[str, Any]:
+    """A new dict of the names a facade of ``name`` holds (``KeyError``: not offered)."""
+    fixed = _FIXED.get(name)
+    return _BUILDERS[name]() if fixed is None else dict(fixed)
+
+
+EXPORTS: dict[str, frozenset[str]] = {name: frozenset(_exports(name)) for name in _BUILDERS}
 EXPORTS["urllib"] = frozenset({"parse"})
 EXPORTS["collections"] = EXPORTS["collections"] | {"abc", "namedtuple"}
 
@@ -272,9 +288,9 @@ def build_module(name: str, guards: Registrar | None = None) -> Facade:
     if name == "collections":
         from .authoring import _collections
 
-        exports = _collections(registrar, _BUILDERS["collections"]())
+        exports = _collections(registrar, _exports("collections"))
         exports["abc"] = build_module("collections.abc", registrar)
         return Facade(name, exports)
     if name in STDLIB_BUILDERS:
         return Facade(name, STDLIB_BUILDERS[name](registrar))
-    return Facade(name, _BUILDERS[name]())
+    return Facade(name, _exports(name))
