@@ -461,7 +461,9 @@ def test_a_zygote_that_never_says_ready(fake: Fake) -> None:
 def test_a_zygote_already_ready_is_ready_at_once(fake: Fake) -> None:
     command, _ = fake(hello=[["R", 0, 0]])
     with _started(command) as zygote:
-        select.select([zygote._sock], [], [], 30)  # the R record is waiting
+        waiting = select.poll()  # poll, not select: this process may hold fds over 1024
+        waiting.register(zygote._sock, select.POLLIN)
+        waiting.poll(30_000)  # the R record is waiting
         zygote.wait_ready(timeout=0.5)
 
 
