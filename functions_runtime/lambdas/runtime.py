@@ -115,6 +115,7 @@ def _pool(env: Mapping[str, str]) -> WorkerPool:
         emit,
         max_workers=int(env.get("FUNCTIONS_MAX_WORKERS", "8")),
         spares=0,
+        compile_in_host=False,  # the cold start imports no compiler; workers compile
     )
 
 

@@ -74,7 +74,7 @@ def test_missing_handler_is_filtered_and_bad_event_rejected(pool: WorkerPool):
     assert results[2]["error"]["type"] == "InvalidEventPayload"
 
 
-def test_invalid_code_is_refused_by_the_worker_once(pool: WorkerPool):
+def test_invalid_code_is_refused_by_the_host_without_a_worker(pool: WorkerPool):
     src = "import os\ndef on_track(event, settings):\n    return 1\n"
     results = run(pool, src, [TRACK] * 2)
     assert [r["outcome"] for r in results] == ["invalid", "invalid"]
@@ -85,9 +85,24 @@ def test_invalid_code_is_refused_by_the_worker_once(pool: WorkerPool):
         "hashlib, hmac, itertools, json, logging, math, random, re, string, time, typing, "
         "urllib, urllib.parse, uuid"
     ]
-    assert pool.starts == 1 and pool.worker_pids() == []  # compiled there, not kept
+    assert pool.starts == 0 and pool.worker_pids() == []  # compiled in the host
     run(pool, src, [TRACK])
-    assert pool.starts == 1  # the refusal is remembered: no second worker
+    assert pool.starts == 0
+
+
+def test_a_pool_whose_workers_compile_remembers_their_refusal() -> None:
+    """``compile_in_host=False`` (the worker Lambda): the first worker compiles the code
+    and refuses it; the refusal is remembered, so the same code starts no second one."""
+    src = "import os\ndef on_track(event, settings):\n    return 1\n"
+    with WorkerPool(max_workers=2, spares=0, compile_in_host=False) as workers_compile:
+        results = run(workers_compile, src, [TRACK] * 2)
+        assert [r["outcome"] for r in results] == ["invalid", "invalid"]
+        assert results[0]["problems"][0].startswith('handler.py:1: module "os" is not available')
+        assert workers_compile.starts == 1 and workers_compile.worker_pids() == []
+        run(workers_compile, src, [TRACK])
+        assert workers_compile.starts == 1
+        fine = "def on_track(event, settings):\n    return 2\n"
+        assert [r["result"] for r in run(workers_compile, fine, [TRACK])] == [2]
 
 
 def test_timeout_kills_the_worker_and_the_next_event_runs(pool: WorkerPool):

@@ -9,9 +9,11 @@ rlimits before it loads any handler code.
 
 Messages from the host:
 
-* ``{"op": "load", "source", "filename", "kind", "memory_mb", "cpu_seconds", "modules"}``
-  (``modules``: the function's other files and its pinned libraries' files, path ->
-  source, compiled here like the handler: the worker reads no file)
+* ``{"op": "load", "source", "filename", "kind", "memory_mb", "cpu_seconds", "modules",
+  "code"}`` (``modules``: the function's other files and its pinned libraries' files,
+  path -> source; ``code``: all of it as the host's pool compiled it, marshalled
+  (``sandbox/loadable.py``), loaded as it is; without ``code`` the worker compiles the
+  sources itself, the same way: it reads no file either way)
   answered by ``{"ok": true, "handlers": [...]}`` or ``{"ok": false, "errors": [...]}``;
 * ``{"op": "invoke", "events": [...], "batch": bool, "settings": {...},
   "secret_names": [...]}`` answered by one ``{"index": i, "result": {...}}`` frame per
@@ -53,10 +55,8 @@ from functions_sdk import BaseEvent, FunctionError, Settings, SourceRequest
 from functions_sdk._context import InvocationContext, Transport, activate
 from functions_sdk.events import EventParseError, parse_event
 
-from ..compiler import compile_function
-from ..folder import ModuleCode, compile_modules, local_names
-from ..local_imports import folder_policy
-from ..policy import FunctionsPolicy
+from ..folder import ModuleCode
+from ..loadable import Loadable, compile_load, unpack
 from . import confine
 from .guards import Guards
 from .loader import EventModules, Importer
@@ -349,33 +349,36 @@ def _serve(fd: int, out: int, vm_now: int, confinement: dict[str, str]) -> None:
     inp = FrameReader(fd)
     load = inp.read()
     kind = load.get("kind", "destination")
-    modules = load.get("modules") or {}
-    local = local_names(modules) | {"handler"}
-    policy = folder_policy(local, frozenset(), "") if modules else FunctionsPolicy
-    report = compile_function(load["source"], load["filename"], kind, policy)
-    folder = compile_modules(modules, local=local) if report.ok else None
-    errors = [*report.errors, *(folder.errors if folder is not None else [])]
-    if errors or report.code is None or folder is None:
-        write_frame(out, {"ok": False, "errors": [str(p) for p in errors]})
+    packed = load.get("code")
+    errors: list[str] = []
+    loadable: Loadable | None
+    if isinstance(packed, str):  # compiled by the host (``sandbox/loadable.py``)
+        loadable = unpack(packed)
+    else:
+        errors, loadable = compile_load(
+            load["source"], load["filename"], kind, load.get("modules") or {}
+        )
+    if loadable is None:
+        write_frame(out, {"ok": False, "errors": errors})
         return
     _set_limits(int(load.get("memory_mb", 256)), int(load.get("cpu_seconds", 600)), vm_now)
     runner = Runner(
-        report.code,
+        loadable.code,
         load["filename"],
         kind,
         pipe_transport(inp, out),
-        modules=folder.modules,
+        modules=loadable.modules,
         freeze=True,
     )
     # What confinement is active is reported before any handler code has run (compiling
     # runs none): the host's isolation policy decides whether this worker may serve.
-    reply = {"ok": True, "handlers": list(report.handlers), "confinement": confinement}
+    reply = {"ok": True, "handlers": list(loadable.handlers), "confinement": confinement}
     write_frame(out, reply)
     while True:
         message = inp.read()
         events = message["events"]
         frames: list[dict[str, Any]] = []
-        if message.get("batch") and "on_batch" in report.handlers:
+        if message.get("batch") and "on_batch" in loadable.handlers:
             frames.append(_batch_frame(runner.run_batch(events, message)))
         else:
             for i, raw in enumerate(events):

@@ -38,6 +38,7 @@ import functools
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from functions_sdk import Settings
@@ -72,12 +73,17 @@ class WorkerPool:
         require: tuple[str, ...] = (),
         broker: Broker | None = None,
         store: KeyValueStore | None = None,
+        compile_in_host: bool = True,
     ) -> None:
         """``require``: OS layers (``no_new_privs``, ``seccomp``, ``landlock``, ``uid``,
         ``namespaces``) every worker must report active before it gets an instance's
         code (strict isolation, ``sandbox/host/isolation.py``); a worker without one is
-        killed and the events are retried."""
+        killed and the events are retried. ``compile_in_host``: each code is compiled
+        once here and loaded by its workers (``sandbox/loadable.py``), so a miss does not
+        compile; without it (the worker Lambda, whose cold start must not import the
+        compiler) each new worker compiles the source itself."""
         self.max_workers = max_workers
+        self.compile_in_host = compile_in_host
         self.require = require
         self.spares = spares
         self.launcher = launcher if launcher is not None else Launcher()
@@ -87,14 +93,18 @@ class WorkerPool:
         # runs), a store in memory, for the pool's life.
         self.scratch = MemoryStore()
         self.store: KeyValueStore = store if store is not None else self.scratch
-        self._spare: list[Worker] = []
-        self._compiled: collections.OrderedDict[str, list[str]] = (
-            collections.OrderedDict()
-        )  # started, importing, bound to no instance yet
+        self._spare: list[Worker] = []  # started, importing, bound to no instance yet
+        # Each code's compile, by its key: the payload a worker loads, or its problems.
+        self._compiled: collections.OrderedDict[str, str | list[str]] = collections.OrderedDict()
         # Every bound worker, least recently used first, and the workers of each key.
         self._workers: collections.OrderedDict[Worker, str] = collections.OrderedDict()
         self._by_key: dict[str, list[Worker]] = {}
         self._lock = threading.Lock()
+        # Threads that kill evicted workers and start spares, off the invocations' path.
+        self._helpers: list[threading.Thread] = []
+        self._refilling = False  # a thread is starting spares
+        self._spare_ready = threading.Condition(self._lock)
+        self._closed = False
         self.evictions = 0
         self.starts = 0
         self.spare_hits = 0
@@ -107,11 +117,15 @@ class WorkerPool:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True  # a spare started from now on is killed, not kept
             for worker in [*self._workers, *self._spare]:
                 worker.kill()
             self._workers.clear()
             self._by_key.clear()
             self._spare.clear()
+            helpers, self._helpers = self._helpers, []
+        for thread in helpers:
+            thread.join()
         self.launcher.close()
         self.broker.close()
 
@@ -146,11 +160,12 @@ class WorkerPool:
         mocks: list[dict[str, Any]] | None,
         store_session: StoreSession,
     ) -> list[dict[str, Any]]:
-        # Code is compiled in the worker, under its limits, never in the host: a
-        # refusal is remembered so the same code does not start a worker again.
-        problems = self._refused(spec)
-        if problems is not None:
-            return [_invalid(problems) for _ in events]
+        # Each code is compiled once, here (as the control plane compiles it at upload),
+        # and loaded by every worker that runs it (``sandbox/loadable.py``); a refusal
+        # (the host's, or a worker's when it compiles) is remembered: it starts no worker.
+        code = self._loadable(spec)
+        if isinstance(code, list):
+            return [_invalid(code) for _ in events]
         results: list[dict[str, Any]] = []
         session = self.broker.session(
             spec.key,
@@ -162,15 +177,17 @@ class WorkerPool:
             pending = events[len(results) :]
             started = time.perf_counter()
             try:
-                worker = self._worker_for(spec)  # its lock held: one invocation at a time
+                worker = self._worker_for(spec, code)  # its lock held: one at a time
             except WorkerLost as lost:  # not confined as required: nothing ran
                 return [_failure(lost, 0.0) for _ in events]
             except _Invalid as exc:
-                if exc.refused:
-                    self._remember_refusal(spec, exc.problems)
+                if exc.refused and code is None:  # the worker compiled it: the code's own
+                    self._remember(spec, exc.problems)
                 return [_invalid(exc.problems) for _ in events]
             done_before = len(results)
             try:
+                if worker.retired:
+                    continue  # evicted while this call waited for it: take another
                 if not worker.alive():
                     self._discard(worker)
                     continue  # died while idle: take a fresh one
@@ -215,7 +232,7 @@ class WorkerPool:
             with self._lock:
                 self._evict_idle(len(self._workers) - self.max_workers)
 
-    def _worker_for(self, spec: InstanceSpec) -> Worker:
+    def _worker_for(self, spec: InstanceSpec, code: str | None) -> Worker:
         """A worker for ``spec``, its lock held: an idle warm one of its
         :func:`worker_key` (the most recently used); else the one running this instance,
         once it is free; else a new one bound to its code. So two instances of one
@@ -228,6 +245,8 @@ class WorkerPool:
                 return found
             if own is None:
                 self._evict_idle(len(self._workers) + 1 - self.max_workers)
+                while not self._spare and self._refilling:
+                    self._spare_ready.wait()  # it is on its way: sooner than a new one
                 spare = self._spare.pop() if self._spare else None
         if own is not None:
             return self._wait_for(own, spec)
@@ -242,7 +261,7 @@ class WorkerPool:
         self.starts += 1
         self._refill_spares()
         try:
-            problems = worker.load(spec)
+            problems = worker.load(spec, code)
         except WorkerLost as lost:
             worker.kill()
             raise _Invalid(
@@ -252,7 +271,7 @@ class WorkerPool:
         if problems:
             worker.kill()
             raise _Invalid(problems)
-        # The load reply says what confinement is active; compiling ran no code.
+        # The load reply says what confinement is active; loading ran no code.
         if self.require and not _confined(worker, self.require):
             worker.kill()
             missing = [n for n in self.require if not _confined(worker, (n,))]
@@ -295,22 +314,34 @@ class WorkerPool:
     def _wait_for(own: Worker, spec: InstanceSpec) -> Worker:
         """``own``, busy with ``spec``'s instance, once it is free: one instance's
         invocations run one after another, as they always have (if ``own`` dies or is
-        evicted meanwhile, the caller sees it dead and takes another)."""
+        evicted meanwhile, the caller sees it dead or retired and takes another)."""
         own.lock.acquire()
         own.running = spec.key
         return own
 
-    def _refused(self, spec: InstanceSpec) -> list[str] | None:
-        """Problems a worker already reported for this exact code (None: not refused)."""
+    def _loadable(self, spec: InstanceSpec) -> str | list[str] | None:
+        """``spec``'s code compiled, packed for a load frame; or its problems; ``None``
+        when its workers compile it (``compile_in_host`` off, no refusal remembered).
+        Compiled outside the lock (a big source holds up no other instance), remembered
+        for the ``COMPILE_CACHE`` codes used last."""
+        key = _code_key(spec)
         with self._lock:
-            problems = self._compiled.get(_code_key(spec))
-            if problems is not None:
-                self._compiled.move_to_end(_code_key(spec))
-            return problems
+            found = self._compiled.get(key)
+            if found is not None:
+                self._compiled.move_to_end(key)
+                return found
+        if not self.compile_in_host:
+            return None
+        from ..loadable import compile_load, pack  # the compiler: not at import (Lambda)
 
-    def _remember_refusal(self, spec: InstanceSpec, problems: list[str]) -> None:
+        problems, loadable = compile_load(spec.source, spec.filename, spec.kind, dict(spec.modules))
+        compiled = problems if loadable is None else pack(loadable)
+        self._remember(spec, compiled)
+        return compiled
+
+    def _remember(self, spec: InstanceSpec, compiled: str | list[str]) -> None:
         with self._lock:
-            self._compiled[_code_key(spec)] = problems
+            self._compiled[_code_key(spec)] = compiled
             while len(self._compiled) > COMPILE_CACHE:
                 self._compiled.popitem(last=False)
 
@@ -325,7 +356,8 @@ class WorkerPool:
                 continue
             try:
                 self._unlist(worker)
-                worker.kill()
+                worker.retired = True  # before its lock is released: see _invoke
+                self._retire(worker)
             finally:
                 worker.running = None
                 worker.lock.release()
@@ -333,19 +365,58 @@ class WorkerPool:
             self.evictions += 1
             count -= 1
 
+    def _helper(self, target: Callable[[], None], name: str) -> None:
+        """Run ``target`` on a thread of its own (caller holds the pool lock);
+        :meth:`close` waits for it."""
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._helpers = [t for t in self._helpers if t.is_alive()]
+        self._helpers.append(thread)
+        thread.start()
+
+    def _retire(self, worker: Worker) -> None:
+        """Kill an evicted worker (idle, out of every list) off the invocation's path:
+        its end and reaping (a few ms) hold up neither the invocation that made room nor
+        the pool's lock (caller holds it)."""
+        self._helper(worker.kill, "functions-evict")
+
     def _refill_spares(self) -> None:
         """Keep ``spares`` unbound workers starting up, so a new instance skips the
-        interpreter start and imports (they hold no instance's code or data)."""
-        while True:
+        interpreter start and imports (they hold no instance's code or data). They are
+        started on a helper thread: the zygote's fork is not on any invocation's path;
+        an invocation that finds no spare waits for the one on its way."""
+        with self._lock:
+            if self._closed or self._refilling or len(self._spare) >= self.spares:
+                return
+            self._refilling = True
+            self._helper(self._start_spares, "functions-spares")
+
+    def _start_spares(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if self._closed or len(self._spare) >= self.spares:
+                        return
+                try:
+                    worker = Worker(self.launcher)
+                except ZygoteError:
+                    return  # the next start reports it
+                with self._lock:
+                    if not self._closed:
+                        self._spare.append(worker)
+                        self._spare_ready.notify_all()
+                        continue
+                worker.kill()
+                return
+        finally:
             with self._lock:
-                if len(self._spare) >= self.spares:
-                    return
-            try:
-                worker = Worker(self.launcher)
-            except ZygoteError:
-                return  # the next start reports it
-            with self._lock:
-                self._spare.append(worker)
+                self._refilling = False
+                self._spare_ready.notify_all()
+
+    def _spares_settled(self) -> None:
+        """Wait until no spare is being started (for tests)."""
+        with self._lock:
+            while self._refilling:
+                self._spare_ready.wait()
 
     def _discard(self, worker: Worker) -> None:
         with self._lock:

@@ -113,6 +113,9 @@ class Worker:
         self.handlers: tuple[str, ...] = ()
         self.baseline_rss = 0
         self.served: set[str] = set()  # the instance keys it ran (their connections)
+        # Evicted by the pool (set under its lock): its kill is on the way; nobody may
+        # run anything on it, even a caller that was waiting for its lock.
+        self.retired = False
         # The instance key of the invocation it runs (or ran last; read under its lock).
         self.running: str | None = None
         # What OS confinement the worker reported (before any handler code ran in it)
@@ -128,25 +131,28 @@ class Worker:
         assert self._spec is not None, "load() binds the worker to its code first"
         return self._spec
 
-    def load(self, spec: InstanceSpec) -> list[str]:
-        """Bind this worker to ``spec``'s code and compile it; returns problems (empty when ok).
+    def load(self, spec: InstanceSpec, code: str | None = None) -> list[str]:
+        """Bind this worker to ``spec``'s code; returns problems (empty when ok).
+        ``code``: that code compiled by the host (``sandbox/loadable.py``); without it
+        the worker compiles the source itself.
 
         A worker is bound once: it runs that code (and that memory limit) until it is
         killed. Which instances it may serve is the pool's decision (``worker_key``).
         """
         assert self._spec is None, "a worker is bound to one code only"
         self._spec = spec
-        self._send(
-            {
-                "op": "load",
-                "source": self.spec.source,
-                "filename": self.spec.filename,
-                "modules": dict(self.spec.modules),
-                "kind": self.spec.kind,
-                "memory_mb": self.spec.memory_mb,
-                "cpu_seconds": WORKER_CPU_BUDGET,
-            }
-        )
+        frame: dict[str, Any] = {
+            "op": "load",
+            "source": self.spec.source,
+            "filename": self.spec.filename,
+            "modules": dict(self.spec.modules),
+            "kind": self.spec.kind,
+            "memory_mb": self.spec.memory_mb,
+            "cpu_seconds": WORKER_CPU_BUDGET,
+        }
+        if code is not None:
+            frame["code"] = code
+        self._send(frame)
         reply = self._receive(time.monotonic() + STARTUP_TIMEOUT, check_memory=False)
         if not reply.get("ok"):
             return [str(p) for p in reply.get("errors", ["the worker refused the code"])]
