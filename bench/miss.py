@@ -6,9 +6,11 @@ handler (default 40). Timed from the host, median of ``N``, wall and host CPU:
 * **miss**: ``pool.invoke`` of a new instance (a worker started, one evicted);
 * **hit**: the same instance's next event;
 * **spawn**: ``Worker(pool.launcher)``, the fork from the zygote and its handshake;
-* **load**: ``worker.load(spec)``, the code sent, compiled and bound in the new worker;
+* **load**: ``worker.load(spec, code)``, the code the pool compiled (once, for every
+  instance: they share one source) sent, unpacked and bound in the new worker;
 * **first event**: miss - spawn - load (what a fresh worker's first event costs);
-* **compile**: ``compile_function`` of the same source in this process (CPU).
+* **compile**: ``compile_function`` of the same source in this process (CPU): what
+  each load cost before the pool compiled once (a worker compiled it).
 
 The pool's ``Worker`` and ``launcher`` are used as the pool uses them; nothing in the
 pool is changed. Every event must be delivered (to the bench's sink).
@@ -52,7 +54,8 @@ def measure_miss(count: int, sink_url: str) -> dict[str, float]:
             t0, c0 = time.perf_counter(), time.process_time()
             worker = Worker(pool.launcher)
             t1, c1 = time.perf_counter(), time.process_time()
-            problems = worker.load(specs[i])
+            code = pool._loadable(specs[i])
+            problems = worker.load(specs[i], code if isinstance(code, str) else None)
             t2, c2 = time.perf_counter(), time.process_time()
             worker.kill()
             if problems:

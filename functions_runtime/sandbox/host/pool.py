@@ -58,7 +58,9 @@ __all__ = [
     "worker_key",
 ]
 
-COMPILE_CACHE = 256
+# Compiled codes the pool keeps (LRU): at most this many, and this much packed text.
+COMPILE_CACHE = 4096
+COMPILE_CACHE_BYTES = 64 * 1024 * 1024
 
 
 class WorkerPool:
@@ -74,6 +76,7 @@ class WorkerPool:
         broker: Broker | None = None,
         store: KeyValueStore | None = None,
         compile_in_host: bool = True,
+        compile_cache: tuple[int, int] = (COMPILE_CACHE, COMPILE_CACHE_BYTES),
     ) -> None:
         """``require``: OS layers (``no_new_privs``, ``seccomp``, ``landlock``, ``uid``,
         ``namespaces``) every worker must report active before it gets an instance's
@@ -81,9 +84,12 @@ class WorkerPool:
         killed and the events are retried. ``compile_in_host``: each code is compiled
         once here and loaded by its workers (``sandbox/loadable.py``), so a miss does not
         compile; without it (the worker Lambda, whose cold start must not import the
-        compiler) each new worker compiles the source itself."""
+        compiler) each new worker compiles the source itself. ``compile_cache``: how many
+        codes, and how many bytes of them, it keeps (least recently used dropped)."""
         self.max_workers = max_workers
         self.compile_in_host = compile_in_host
+        self.compile_cache = compile_cache
+        self._compiled_bytes = 0
         self.require = require
         self.spares = spares
         self.launcher = launcher if launcher is not None else Launcher()
@@ -323,7 +329,7 @@ class WorkerPool:
         """``spec``'s code compiled, packed for a load frame; or its problems; ``None``
         when its workers compile it (``compile_in_host`` off, no refusal remembered).
         Compiled outside the lock (a big source holds up no other instance), remembered
-        for the ``COMPILE_CACHE`` codes used last."""
+        for the codes used last (``compile_cache``)."""
         key = _code_key(spec)
         with self._lock:
             found = self._compiled.get(key)
@@ -340,10 +346,16 @@ class WorkerPool:
         return compiled
 
     def _remember(self, spec: InstanceSpec, compiled: str | list[str]) -> None:
+        most, budget = self.compile_cache
         with self._lock:
-            self._compiled[_code_key(spec)] = compiled
-            while len(self._compiled) > COMPILE_CACHE:
-                self._compiled.popitem(last=False)
+            key = _code_key(spec)
+            self._compiled_bytes += _size(compiled) - _size(self._compiled.pop(key, None))
+            self._compiled[key] = compiled
+            while len(self._compiled) > most or (
+                self._compiled_bytes > budget and len(self._compiled) > 1
+            ):
+                _, dropped = self._compiled.popitem(last=False)
+                self._compiled_bytes -= _size(dropped)
 
     def _evict_idle(self, count: int) -> None:
         """Kill the ``count`` least recently used workers that are not running anything
@@ -443,6 +455,13 @@ class WorkerPool:
             if spec is None:
                 return [w.proc.pid for w in self._workers]
             return [w.proc.pid for w in self._by_key.get(worker_key(spec), [])]
+
+
+def _size(compiled: str | list[str] | None) -> int:
+    """What a remembered compile weighs: its packed text, or its problems' text."""
+    if compiled is None:
+        return 0
+    return len(compiled) if isinstance(compiled, str) else sum(map(len, compiled))
 
 
 class _Invalid(Exception):
