@@ -19,6 +19,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -405,6 +406,33 @@ def test_an_exit_report_for_a_pid_never_announced_is_kept_under_that_pid(fake: F
     with _started(command) as zygote:
         zygote.wait_ready()
         assert zygote.returncode(4242, timeout=10) == 1
+
+
+def test_a_report_read_by_another_thread_meanwhile_is_not_waited_for(fake: Fake) -> None:
+    """The exit report arrives in another thread's read while this one waits for the
+    lock: it is answered at once, without a read that would hold the lock (and every
+    spawn) for the whole timeout (seen as 0.5 s stalls of spawns behind evictions)."""
+    command, _ = fake(hello=[["R", 0, 0]])
+    with _started(command) as zygote:
+        zygote.wait_ready()
+        looked = threading.Event()
+
+        class Exited(dict[int, int]):
+            def __contains__(self, pid: object) -> bool:
+                looked.set()  # the first look, before the lock
+                return super().__contains__(pid)
+
+        zygote._exited = Exited()
+        reads: list[float] = []
+        zygote._pump = reads.append  # type: ignore[method-assign]
+        answers: list[int | None] = []
+        with zygote._lock:  # another thread reading
+            waiting = threading.Thread(target=lambda: answers.append(zygote.returncode(77, 30)))
+            waiting.start()
+            assert looked.wait(30)
+            dict.__setitem__(zygote._exited, 77, 0)  # what that read took in
+        waiting.join(30)
+        assert (answers, reads) == ([0], [])
 
 
 def test_a_worker_whose_exit_report_is_lost_is_seen_gone(

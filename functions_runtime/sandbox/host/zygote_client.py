@@ -308,7 +308,11 @@ class Zygote:
         elif not self._lock.acquire(timeout=timeout):
             return None
         try:
-            self._pump(timeout)
+            # Another thread may have read the report while this one waited for the lock
+            # (a spawn's read takes in every report): waiting for it again would hold the
+            # lock, and every spawn, for the whole timeout.
+            if pid not in self._exited:
+                self._pump(timeout)
         finally:
             self._lock.release()
         return self._exited.get(pid)
