@@ -38,6 +38,7 @@ class Options:
     output: Path = DEFAULT_OUTPUT
     max_workers: int = 64
     serve_args: tuple[str, ...] = ()
+    counts: tuple[int, ...] = ()  # the many scenario's instance counts (empty: its own)
 
 
 def warm_params(options: Options) -> WarmParams:
@@ -54,6 +55,10 @@ def many_params(options: Options) -> ManyParams:
             rounds=options.repeat,
             events_per_round=10,
             warmup_events=20,
+        )
+    if options.counts:
+        return ManyParams(
+            counts=options.counts, max_workers=options.max_workers, rounds=options.repeat
         )
     return ManyParams(max_workers=options.max_workers, rounds=options.repeat)
 
@@ -140,6 +145,10 @@ def _positive(text: str) -> int:
     return value
 
 
+def _counts(text: str) -> tuple[int, ...]:
+    return tuple(_positive(part) for part in text.split(","))
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -165,6 +174,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help="WorkerPool size for the many-instances scenario (default 64)",
     )
     parser.add_argument(
+        "--counts",
+        type=_counts,
+        default=(),
+        help="instance counts for the many-instances scenario, e.g. 3000 or 100,3000",
+    )
+    parser.add_argument(
         "--serve-arg",
         dest="serve_args",
         action="append",
@@ -181,6 +196,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         output=args.output,
         max_workers=args.max_workers,
         serve_args=tuple(args.serve_args),
+        counts=args.counts,
     )
 
 

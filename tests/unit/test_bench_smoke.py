@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from bench.cli import SCENARIOS, Options, parse_args, run
+from bench.cli import SCENARIOS, Options, many_params, parse_args, run
+from bench.many import ManyParams
 
 SUMMARY_KEYS = {"median", "min", "max", "q1", "q3", "n", "runs"}
 
@@ -161,6 +162,12 @@ def test_options_parse():
     )
     with pytest.raises(SystemExit):
         parse_args(["--repeat", "0"])
+    counted = parse_args(["--only", "many", "--counts", "100,3000", "--max-workers", "128"])
+    assert many_params(counted) == ManyParams(counts=(100, 3000), max_workers=128, rounds=5)
+    assert many_params(parse_args([])) == ManyParams()
+    for bad in ("0", "3000,", "x"):
+        with pytest.raises(SystemExit):
+            parse_args(["--counts", bad])
 
 
 def test_coldstart_times_a_cold_worker_lambdas_first_event(
