@@ -110,6 +110,7 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
     params = asdict(options)
     params["output"] = str(options.output)
     params["serve_args"] = list(options.serve_args)
+    params["counts"] = list(options.counts)
     results: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "machine": machine_info(),
