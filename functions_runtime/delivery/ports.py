@@ -7,7 +7,6 @@ dead-letter queue. Both pass ``tests/contract/test_queue_contract.py``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..json_limits import make_safe
+from ..json_limits import COMPACT, make_safe
 
 __all__ = [
     "DeadLetter",
@@ -74,7 +73,7 @@ def body_text(body: dict[str, Any] | EncodedBody) -> str:
     string (even a lone surrogate) round-trips; an ``EncodedBody`` is that already."""
     if isinstance(body, EncodedBody):
         return str(body)
-    return json.dumps(body, separators=(",", ":"), allow_nan=False)
+    return COMPACT.encode(body)
 
 
 class Queue(Protocol):

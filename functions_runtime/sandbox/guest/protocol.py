@@ -21,6 +21,7 @@ __all__ = [
     "MAX_FRAME",
     "FrameError",
     "FrameReader",
+    "compact",
     "encode",
     "read_frame",
     "write_frame",
@@ -29,6 +30,11 @@ __all__ = [
 
 MAX_FRAME = 64 * 1024 * 1024
 _HEADER = struct.Struct(">I")
+# Built once: ``json.dumps`` with any option builds an encoder per call, which cost
+# about as much as encoding a small record (4-5 µs of the 9 here, per frame).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+compact = _COMPACT.encode
+"""Compact, strict JSON text (``ValueError`` for NaN and infinities), ASCII-only."""
 
 
 class FrameError(Exception):
@@ -36,7 +42,7 @@ class FrameError(Exception):
 
 
 def encode(message: Any) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    body = compact(message).encode("utf-8")
     if len(body) > MAX_FRAME:
         raise FrameError(f"frame of {len(body)} bytes over the {MAX_FRAME} limit")
     return _HEADER.pack(len(body)) + body

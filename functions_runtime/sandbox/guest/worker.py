@@ -61,7 +61,7 @@ from . import confine
 from .guards import Guards
 from .loader import EventModules, Importer
 from .namespace import AUTHOR_BASES, build_globals
-from .protocol import FrameError, FrameReader, write_frame, write_frames
+from .protocol import FrameError, FrameReader, compact, write_frame, write_frames
 from .results import ResultError, classify, error_info, to_json
 
 __all__ = ["main", "run"]
@@ -396,7 +396,7 @@ def _safe(result: dict[str, Any]) -> dict[str, Any]:
     always leaves as a small, valid frame). The result is data: never masked."""
     try:
         value = result["result"]
-        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False))
+        size = len(compact(value))
     except (TypeError, ValueError, RecursionError) as exc:
         return _bounded(_refused(result, "ResultError", str(exc)[:500]))
     except MemoryError:

@@ -50,6 +50,8 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 """Largest response body ``fetch`` accepts (1 MiB)."""
 
 _SECRET_NAME_PARTS = ("key", "token", "secret", "password", "signature", "auth")
+# Built once (``json.dumps`` with options builds an encoder per call).
+_COMPACT = _json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _NOT_RETRYABLE_5XX = frozenset({501, 505})
 _ERRORS: dict[str, type[FetchError] | type[RetryError]] = {
     "FetchError": FetchError,
@@ -297,7 +299,7 @@ def _request(
     binary = False
     if json_value is not None:
         try:
-            text = _json.dumps(json_value, separators=(",", ":"), allow_nan=False)
+            text = _COMPACT.encode(json_value)
         except (TypeError, ValueError, RecursionError) as exc:
             raise FetchError(f"json= value cannot be sent as JSON: {exc}") from None
         if not any(name.lower() == "content-type" for name, _ in pairs):
