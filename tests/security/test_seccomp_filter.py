@@ -325,3 +325,15 @@ def test_a_valid_program_is_installed_whole() -> None:
     [lines], status = run_forked(job)
     assert lines == [errno.EACCES, "ok"], lines
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_programs_for_two_pids_differ_only_in_the_tgkill_comparison() -> None:
+    # The fixed part is built once per process (in the zygote, before it forks); only
+    # the comparison with the worker's own pid is made in each worker.
+    first, second = seccomp.allow_list(1234), seccomp.allow_list(98765)
+    assert len(first) == len(second)
+    differ = [i for i in range(0, len(first), 8) if first[i : i + 8] != second[i : i + 8]]
+    assert len(differ) == 1
+    code, _, _, k = struct.unpack("=HBBI", second[differ[0] : differ[0] + 8])
+    assert (code, k) == (0x15, 98765)  # JEQ own pid
+    assert seccomp.allow_list(1234) == first  # nothing of one build leaks into the next

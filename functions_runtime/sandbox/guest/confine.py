@@ -49,6 +49,7 @@ __all__ = [
     "Layers",
     "confine",
     "landlock_abi",
+    "libc",
     "no_new_privs",
 ]
 
@@ -100,25 +101,53 @@ class Applied:
     layers: dict[str, str] = field(default_factory=dict)  # name -> "active" or the reason
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+# libc and the ctypes types are made once, at import, which is in the zygote: a worker
+# forked from it calls them at once. Made in each forked child, they cost about 0.5 ms
+# the first time (loading libc's handle and resolving the symbol, in pages the child
+# must first copy) and 50 µs each time after.
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.syscall.restype = ctypes.c_long
+_LIBC.prctl  # noqa: B018 - resolved here, before any fork
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def libc() -> ctypes.CDLL:
+    """This process's libc (the handle made at import)."""
+    return _LIBC
 
 
 def _prctl(option: int, arg: int) -> None:
-    if _libc().prctl(option, arg, 0, 0, 0) != 0:
+    if libc().prctl(option, arg, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"prctl({option}): {os.strerror(err)}")
 
 
 def no_new_privs() -> bool:
-    return bool(_libc().prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1)
+    return bool(libc().prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1)
 
 
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version; 0 when it has none (or it is disabled)."""
-    libc = _libc()
-    libc.syscall.restype = ctypes.c_long
-    version = libc.syscall(
+    version = libc().syscall(
         ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET),
         None,
         ctypes.c_size_t(0),
@@ -133,23 +162,13 @@ def _fs_rights(abi: int) -> int:
 
 def _landlock(abi: int) -> None:
     """Restrict this thread (the worker has one) to no filesystem, no TCP, no scope."""
-
-    class RulesetAttr(ctypes.Structure):
-        _fields_ = [
-            ("handled_access_fs", ctypes.c_uint64),
-            ("handled_access_net", ctypes.c_uint64),
-            ("scoped", ctypes.c_uint64),
-        ]
-
-    attr = RulesetAttr(
+    attr = _RulesetAttr(
         _fs_rights(abi),
         NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
         SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0,
     )
     size = 8 if abi < 4 else 16 if abi < 6 else 24
-    libc = _libc()
-    libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(
+    fd = _LIBC.syscall(
         ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET),
         ctypes.byref(attr),
         ctypes.c_size_t(size),
@@ -159,7 +178,7 @@ def _landlock(abi: int) -> None:
         err = ctypes.get_errno()
         raise OSError(err, f"landlock_create_ruleset: {os.strerror(err)}")
     try:
-        if libc.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF), fd, ctypes.c_uint32(0)) != 0:
+        if _LIBC.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF), fd, ctypes.c_uint32(0)) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"landlock_restrict_self: {os.strerror(err)}")
     finally:
@@ -168,22 +187,11 @@ def _landlock(abi: int) -> None:
 
 def _drop_capabilities() -> None:
     """capset(2) to empty effective, permitted and inheritable sets."""
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [
-            ("effective", ctypes.c_uint32),
-            ("permitted", ctypes.c_uint32),
-            ("inheritable", ctypes.c_uint32),
-        ]
-
     number = _CAPSET.get(platform.machine())
     if number is None:
         raise OSError(errno.ENOSYS, "capset: unknown architecture")
-    header, data = Header(_LINUX_CAPABILITY_VERSION_3, 0), (Data * 2)()
-    if _libc().syscall(ctypes.c_long(number), ctypes.byref(header), ctypes.byref(data)) != 0:
+    header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    if libc().syscall(ctypes.c_long(number), ctypes.byref(header), ctypes.byref(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"capset: {os.strerror(err)}")
 

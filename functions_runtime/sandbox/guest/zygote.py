@@ -59,7 +59,7 @@ import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import NoReturn  # noqa: E402
 
-from . import namespaces, worker  # noqa: E402
+from . import confine, namespaces, worker  # noqa: E402
 
 __all__ = ["MESSAGE", "main"]
 
@@ -70,9 +70,10 @@ TICK_MS = 1000
 
 def _set_dumpable(on: bool) -> None:
     """prctl(PR_SET_DUMPABLE): a process that is not dumpable cannot be ptraced, nor its
-    memory read through /proc, by another process of the same user (root excepted)."""
+    memory read through /proc, by another process of the same user (root excepted).
+    Every forked child calls it first: libc's handle is the one made before the fork."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, int(on), 0, 0, 0)
+        confine.libc().prctl(PR_SET_DUMPABLE, int(on), 0, 0, 0)
 
 
 def _warm() -> None:
