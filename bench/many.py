@@ -19,6 +19,16 @@ by a Zipf law: the instance of popularity rank r gets a share proportional to
 * **steady**: ``rounds`` timed rounds of ``events_per_round`` events. A round's
   throughput includes the worker starts its misses cause (an event for an instance
   without a live worker starts one: compile, exec, imports).
+* **admitted** (after the steady rounds, on the same pool): ``rounds`` more rounds of
+  the same traffic as the delivery loop takes it. Each round's events are one window,
+  what ``run_worker`` receives at once (``max_messages``, 100 by default); they are
+  grouped per instance in arrival order, as ``Dispatcher.process`` groups a window's
+  jobs, and each group is one ``invoke`` (one result per event); ``callers`` threads
+  run the groups, as a delivery process runs that many loops (``functions serve``
+  runs two processes of two loops). An event's wait is from its window's start to
+  its group's results. The steady rounds above stay the issue's shape (one caller,
+  one invoke per event); this row is what the product's delivery path makes of the
+  same traffic, on one pool.
 
 The sink's share of the steady rounds is reported too (connections accepted and its
 CPU per event): every instance here posts to the one local sink, which pays on this
@@ -37,6 +47,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,12 +70,20 @@ class ManyParams:
     warmup_events: int = 200
     skew: float = 1.1
     per_workspace: tuple[int, ...] = (0, 30, 1)
+    callers: int = 2
+    """Threads running the admitted rounds' groups (0: no admitted rounds)."""
 
 
 def _deliver(pool: WorkerPool, spec: InstanceSpec, event: dict[str, Any]) -> None:
-    [result] = pool.invoke(spec, [event])
-    if result["outcome"] != "delivered":
-        raise BenchError(f"many instances: {result['outcome']}: {result['error']}")
+    _deliver_group(pool, spec, [event])
+
+
+def _deliver_group(pool: WorkerPool, spec: InstanceSpec, events: list[dict[str, Any]]) -> float:
+    """One invoke of ``events`` (every one must be delivered); when it ended."""
+    for result in pool.invoke(spec, events):
+        if result["outcome"] != "delivered":
+            raise BenchError(f"many instances: {result['outcome']}: {result['error']}")
+    return time.perf_counter()
 
 
 def workspace_count(count: int, per_workspace: int) -> int:
@@ -86,7 +105,9 @@ def _run_count(
     rng = random.Random(count)
     weights = [1.0 / (rank + 1) ** params.skew for rank in range(count)]
     steady_events = params.rounds * params.events_per_round
-    events = iter(workload.mixed_events(params.warmup_events + steady_events, seed=count))
+    admitted_events = steady_events if params.callers > 0 else 0
+    total = params.warmup_events + steady_events + admitted_events
+    events = iter(workload.mixed_events(total, seed=count))
     hit: set[int] = set()
     with WorkerPool(max_workers=params.max_workers) as pool:
         targets = rng.choices(range(count), weights, k=params.warmup_events)
@@ -107,13 +128,15 @@ def _run_count(
                 waits.append((rank, (time.perf_counter() - sent) * 1000, pool.starts > starts))
             round_eps.append(params.events_per_round / (time.perf_counter() - started))
         sink = _sink_share(sink_before, usage() if usage else None, steady_events)
+        steady_starts = pool.starts - warm_starts
+        steady_evictions = pool.evictions - warm_evictions
+        admitted = _admitted(pool, specs, events, rng, weights, params, count)
         pids = pool.worker_pids()  # the workers (forked ones are the zygote's children)
         rss = [rss_bytes(pid) / MiB for pid in pids]
         pss = [pss_bytes(pid) / MiB for pid in pids]
         launcher = getattr(pool, "launcher", None)
         zygote = getattr(launcher, "zygote_pid", None)
         zygote_pss = round(pss_bytes(zygote) / MiB, 1) if zygote else None
-        steady_starts = pool.starts - warm_starts
         return {
             "instances": count,
             "workspaces": workspaces,
@@ -128,11 +151,12 @@ def _run_count(
                 "events": steady_events,
                 "events_per_s": summary(round_eps, digits=1),
                 "worker_starts": steady_starts,
-                "evictions": pool.evictions - warm_evictions,
+                "evictions": steady_evictions,
                 "miss_rate": round(steady_starts / steady_events, 3) if steady_events else 0.0,
                 **_waits(waits, count),
                 **sink,
             },
+            "admitted": admitted,
             "worker_starts": pool.starts,
             "spare_hits": getattr(pool, "spare_hits", None),
             "evictions": pool.evictions,
@@ -145,6 +169,51 @@ def _run_count(
             # the pages they have in common (not in total_pss_mb).
             "zygote_pss_mb": zygote_pss,
         }
+
+
+def _admitted(
+    pool: WorkerPool,
+    specs: Sequence[InstanceSpec],
+    events: Any,
+    rng: random.Random,
+    weights: Sequence[float],
+    params: ManyParams,
+    count: int,
+) -> dict[str, Any] | None:
+    """The admitted rounds (see the module docstring); None when ``callers`` is 0."""
+    if params.callers <= 0:
+        return None
+    round_eps: list[float] = []
+    groups: list[int] = []
+    waits: list[tuple[int, float, bool]] = []  # (rank, ms window start to results, -)
+    starts = pool.starts
+    with ThreadPoolExecutor(params.callers, thread_name_prefix="bench-loop") as loops:
+        for _ in range(params.rounds):
+            window: dict[int, list[dict[str, Any]]] = {}
+            for rank in rng.choices(range(count), weights, k=params.events_per_round):
+                window.setdefault(rank, []).append(next(events))
+            started = time.perf_counter()
+            done = {
+                rank: loops.submit(_deliver_group, pool, specs[rank], group)
+                for rank, group in window.items()
+            }
+            for rank, future in done.items():
+                ms = (future.result() - started) * 1000
+                waits += [(rank, ms, False)] * len(window[rank])
+            round_eps.append(params.events_per_round / (time.perf_counter() - started))
+            groups.append(len(window))
+    events_run = params.rounds * params.events_per_round
+    waited = _waits(waits, count)
+    return {
+        "callers": params.callers,
+        "events_per_s": summary(round_eps, digits=1),
+        "invokes_per_round": round(statistics.mean(groups), 1),
+        "worker_starts": pool.starts - starts,
+        "miss_rate": round((pool.starts - starts) / events_run, 3),
+        "wait_ms_p50": waited["wait_ms_p50"],
+        "wait_ms_p99": waited["wait_ms_p99"],
+        "tail_wait_ms_p99": waited["tail_wait_ms_p99"],
+    }
 
 
 def _sink_share(
@@ -200,6 +269,7 @@ def run_many(params: ManyParams, sink_url: str, usage: SinkUsage | None = None) 
     adds what the sink spent per steady event."""
     return {
         "max_workers": params.max_workers,
+        "callers": params.callers,
         "rounds": params.rounds,
         "events_per_round": params.events_per_round,
         "warmup_events": params.warmup_events,

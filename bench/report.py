@@ -335,7 +335,7 @@ def _render_cold(cold: dict[str, Any], targets: dict[str, dict[str, Any]]) -> st
 def _render_many(many: dict[str, Any]) -> str:
     rows = []
     for row in many["rows"]:
-        steady = row["steady"]
+        steady, admitted = row["steady"], row.get("admitted") or {}
         rows.append(
             [
                 str(row["instances"]),
@@ -355,6 +355,8 @@ def _render_many(many: dict[str, Any]) -> str:
                 f"{_num(steady.get('hit_wait_ms_p50'))} / {_num(steady.get('miss_wait_ms_p50'))}",
                 f"{_num(steady.get('sink_connections_per_event'), 3)} / "
                 f"{_num(steady.get('sink_cpu_ms_per_event'), 3)}",
+                _spread(admitted.get("events_per_s"), 1),
+                f"{_num(admitted.get('miss_rate'), 3)} / {_num(admitted.get('wait_ms_p99'))}",
             ]
         )
     headers = [
@@ -374,13 +376,23 @@ def _render_many(many: dict[str, Any]) -> str:
         "tail p99 ms",
         "hit / miss p50 ms",
         "sink conn / CPU ms per event",
+        "admitted events/s",
+        "admitted miss rate / wait p99 ms",
     ]
+    callers = many.get("callers") or 0
+    admission = (
+        f"; admitted: the same traffic in windows of {many['events_per_round']} grouped per "
+        f"instance (the delivery loop's receive and grouping), {callers} callers"
+        if callers
+        else ""
+    )
     title = (
         f"3. Many instances: WorkerPool(max_workers={many['max_workers']}), "
         f"{many['warmup_events']} warm-up events, then {many['rounds']} timed rounds of "
         f"{many['events_per_round']} mixed events; Zipf skew {many['skew']:g}; "
         "workspaces: how many the instances are spread over (warm workers are shared by "
         "a workspace's instances of one code, never across workspaces)"
+        f"{admission}"
     )
     return f"{title}\n{_table(headers, rows)}"
 

@@ -99,16 +99,30 @@ def test_many_reports_memory_evictions_and_throughput(results: tuple[dict[str, A
     each = rows[10, 10]  # a workspace each: a worker per instance, evicted past 4
     assert each["worker_starts"] >= each["instances_hit"] >= each["live_workers"]
     assert each["evictions"] > 0
-    # One workspace, one code, events one at a time: one warm worker serves them all.
+    # One workspace, one code, events one at a time: one warm worker serves them all
+    # (then the admitted rounds' two callers may need a second one, never more).
     for count in (1, 10):
         one = rows[count, 1]
-        assert (one["worker_starts"], one["live_workers"], one["evictions"]) == (1, 1, 0)
+        steady_starts = one["worker_starts"] - one["admitted"]["worker_starts"]
+        assert (steady_starts, one["evictions"]) == (1, 0)
         assert one["steady"]["miss_rate"] == 0.0
+        assert one["admitted"]["worker_starts"] <= 1
+        assert one["live_workers"] == one["worker_starts"]
     # The sink's share: its CPU, and the connections it accepted in the steady rounds
     # (none for one instance: the broker keeps them alive; some where workers, and the
     # connections of their instances, were evicted).
     for row in rows.values():  # CPU in clock ticks: a quick run may use less than one
         assert row["steady"]["sink_cpu_ms_per_event"] >= 0
+    # The admitted rounds: the same traffic in windows, one invoke per instance in each
+    # (every event delivered, or the run would have failed).
+    assert many["callers"] == 2
+    for (count, _), row in rows.items():
+        admitted = row["admitted"]
+        assert _is_summary(admitted["events_per_s"]) and admitted["events_per_s"]["median"] > 0
+        assert 1 <= admitted["invokes_per_round"] <= min(count, many["events_per_round"])
+        assert admitted["wait_ms_p99"] >= admitted["wait_ms_p50"] > 0
+    assert rows[1, 1]["admitted"]["invokes_per_round"] == 1  # one instance: one group
+    assert rows[1, 1]["admitted"]["worker_starts"] == 0
     assert rows[1, 1]["steady"]["sink_connections_per_event"] == 0.0
     if each["steady"]["evictions"]:
         assert each["steady"]["sink_connections_per_event"] > 0
