@@ -209,6 +209,14 @@ def parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=2, help="delivery loops per delivery process (default 2)"
     )
     serve.add_argument(
+        "--warm-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="sandbox workers each delivery process keeps warm (default 64; about 5 MB "
+        "of memory each): raise it when many functions in many workspaces are busy",
+    )
+    serve.add_argument(
         "--delivery-nice",
         type=int,
         default=None,
@@ -257,16 +265,19 @@ def parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..control.ports import StoreError
     from ..delivery.dispatch import DeliveryPolicy
-    from ..server.deliverer import DELIVERY_NICENESS
+    from ..server.deliverer import DELIVERY_NICENESS, WARM_WORKERS
     from ..server.serve import serve
 
     niceness = DELIVERY_NICENESS if args.delivery_nice is None else args.delivery_nice
     if not 0 <= niceness <= 19:
         raise UsageError(f"--delivery-nice must be 0 to 19, got {niceness}")
-    if min(args.max_attempts, args.workers, args.delivery_processes) < 1 or args.retry_base <= 0:
+    warm = WARM_WORKERS if args.warm_workers is None else args.warm_workers
+    if min(args.max_attempts, args.workers, args.delivery_processes, warm) < 1:
         raise UsageError(
-            "--max-attempts, --workers and --delivery-processes must be >= 1, --retry-base > 0"
+            "--max-attempts, --workers, --delivery-processes and --warm-workers must be >= 1"
         )
+    if args.retry_base <= 0:
+        raise UsageError("--retry-base must be > 0")
     from ..sandbox.host import isolation
 
     try:
@@ -293,6 +304,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             policy=policy,
             processes=args.delivery_processes,
             delivery_niceness=niceness,
+            warm_workers=warm,
         )
     except StoreError as exc:  # a database that cannot be used: refuse to start
         raise UsageError(str(exc)) from None

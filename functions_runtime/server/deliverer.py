@@ -36,11 +36,13 @@ from typing import Any
 
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher, run_worker
 
-__all__ = ["DELIVERY_NICENESS", "DeliveryProcesses", "main"]
+__all__ = ["DELIVERY_NICENESS", "WARM_WORKERS", "DeliveryProcesses", "main"]
 
 _RESTART_DELAY = 1.0
 DELIVERY_NICENESS = 10
 """How much lower than serve's the delivery processes' CPU priority is (``nice``)."""
+WARM_WORKERS = 64
+"""Sandbox workers each delivery process keeps warm (its pool's ``max_workers``)."""
 
 
 def _policy_json(policy: DeliveryPolicy) -> str:
@@ -67,6 +69,7 @@ class DeliveryProcesses:
         threads: int,
         policy: DeliveryPolicy,
         niceness: int = DELIVERY_NICENESS,
+        warm_workers: int = WARM_WORKERS,
     ) -> None:
         self._command = [
             sys.executable,
@@ -80,6 +83,8 @@ class DeliveryProcesses:
             _policy_json(policy),
             "--nice",
             str(niceness),
+            "--max-workers",
+            str(warm_workers),
             *(f"--allow-host={host}" for host in allow),
         ]
         self._children: list[subprocess.Popen[bytes] | None] = [None] * count
@@ -167,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--policy", default=_policy_json(DeliveryPolicy()))
     parser.add_argument("--allow-host", dest="allow", action="append", default=[])
     parser.add_argument("--nice", type=int, default=0, help="lower this process's priority")
+    parser.add_argument("--max-workers", type=int, default=WARM_WORKERS, help="warm workers")
     args = parser.parse_args(argv)
     if args.nice > 0:
         os.nice(args.nice)  # first: the zygote and the workers inherit it
@@ -198,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # The probe starts the zygote: the worker template is ready before the first event.
     store = open_store(data_dir)  # functions_sdk.store: shared with serve's API
-    with isolation.pool(isolation.mode_from(), emit, max_workers=64, store=store) as pool:
+    with isolation.pool(
+        isolation.mode_from(), emit, max_workers=max(args.max_workers, 1), store=store
+    ) as pool:
         dispatcher = Dispatcher(
             backend, delivery, pool, allow=tuple(args.allow), policy=_policy(args.policy)
         )

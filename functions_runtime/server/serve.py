@@ -28,7 +28,7 @@ from ..delivery.embedded import open_delivery
 from ..delivery.embedded.store import open_store
 from ..delivery.ingest import Ingest
 from ..sandbox.host import isolation
-from .deliverer import DELIVERY_NICENESS, DeliveryProcesses
+from .deliverer import DELIVERY_NICENESS, WARM_WORKERS, DeliveryProcesses
 
 __all__ = ["serve"]
 
@@ -43,9 +43,11 @@ def serve(
     policy: DeliveryPolicy | None = None,
     processes: int = 2,
     delivery_niceness: int = DELIVERY_NICENESS,
+    warm_workers: int = WARM_WORKERS,
 ) -> None:
     """Run the API and ingest, and ``processes`` x ``workers`` delivery loops (at
-    ``delivery_niceness`` lower CPU priority, see ``deliverer``), until SIGINT / SIGTERM."""
+    ``delivery_niceness`` lower CPU priority, see ``deliverer``), each keeping up to
+    ``warm_workers`` sandbox workers warm, until SIGINT / SIGTERM."""
     backend = open_embedded(data_dir)
     delivery = open_delivery(data_dir)
     policy = policy or DeliveryPolicy()
@@ -66,6 +68,7 @@ def serve(
             threads=workers,
             policy=policy,
             niceness=delivery_niceness,
+            warm_workers=warm_workers,
         )
         openapi = OpenApiDocument()  # built once, for every thread's resolver
         server = LocalApiServer(

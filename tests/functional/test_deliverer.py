@@ -32,7 +32,9 @@ def on_track(event, settings):
 
 
 class World:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, functions: int = 1) -> None:
+        """``functions`` functions (each its own code), each deployed to the one source:
+        every event sent goes to each of them."""
         self.data_dir = data_dir
         backend = open_embedded(data_dir)
         self.delivery = open_delivery(data_dir)
@@ -41,10 +43,16 @@ class World:
             _, workspace = plane.bootstrap("admin")
             self.ws = workspace.id
             self.source, _ = plane.create_source(ADMIN, self.ws, "web")
-            function, _ = plane.create_function(
-                ADMIN, self.ws, files={"handler.py": HANDLER}, name="echo"
-            )
-            self.instance = plane.deploy(ADMIN, self.ws, function.id, source_id=self.source.id)
+            self.instances = []
+            for n in range(functions):
+                code = HANDLER + f"\n# function {n}\n"
+                function, _ = plane.create_function(
+                    ADMIN, self.ws, files={"handler.py": code}, name=f"echo{n}"
+                )
+                self.instances.append(
+                    plane.deploy(ADMIN, self.ws, function.id, source_id=self.source.id)
+                )
+            self.instance = self.instances[0]
         self.ingest = Ingest(backend.metadata, self.delivery.queue, self.delivery.deliveries)
 
     def send(self, first: int, count: int) -> None:
@@ -54,8 +62,10 @@ class World:
         ]
         self.ingest.enqueue(self.source, events)
 
-    def delivered(self) -> int:
-        records = self.delivery.deliveries.list(self.ws, self.instance.id, limit=1000)
+    def delivered(self, instance: int = 0) -> int:
+        records = self.delivery.deliveries.list(
+            self.ws, self.instances[instance].id, limit=1000
+        )
         return len({r.message_id for r in records if r.outcome == "delivered"})
 
 
@@ -150,5 +160,32 @@ def test_delivery_processes_and_their_workers_run_below_serves_priority(world: W
         assert len(family) >= 3  # the process, its zygote, a sandbox worker
         ours = os.getpriority(os.PRIO_PROCESS, 0)
         assert {os.getpriority(os.PRIO_PROCESS, pid) - ours for pid in family} == {7}
+    finally:
+        deliverers.stop(timeout=30)
+
+
+def test_a_delivery_process_keeps_at_most_its_warm_workers(tmp_path: Path) -> None:
+    # Two functions (two codes: no worker can serve both) on one source, one delivery
+    # loop: with one warm worker, each function's worker evicts the other's. The
+    # zygote's children are that worker and at most one spare, never both functions'.
+    world = World(tmp_path / "data", functions=2)
+    deliverers = DeliveryProcesses(
+        1, world.data_dir, (), threads=1, policy=DeliveryPolicy(), warm_workers=1
+    )
+    deliverers.start()
+    try:
+        for first in range(0, 12, 3):
+            world.send(first, 3)
+            sent = first + 3
+            assert wait_until(lambda n=sent: world.delivered(0) == world.delivered(1) == n)
+        [child] = deliverers.pids()
+
+        def workers() -> int:
+            # Sandbox workers are the leaves of the process's tree: the zygote (two
+            # processes when it has a pid namespace of its own) is not one.
+            return sum(1 for pid in descendants(child) if not descendants(pid))
+
+        # An evicted worker is killed on a helper thread, just after the eviction.
+        assert wait_until(lambda: 1 <= workers() <= 2, timeout=10), workers()
     finally:
         deliverers.stop(timeout=30)
