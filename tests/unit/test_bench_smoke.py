@@ -204,3 +204,14 @@ def test_warm_split_accounts_for_the_broker_inside_the_host() -> None:
     assert row["plain"]["wall_us"] > 0 and row["plain"]["cpu_us"] > 0
     assert row["wall_ratio"] == row["plain"]["wall_us"] / sandbox["wall_us"]
     assert warm_split.render([row]).count("\n") == 1
+
+
+def test_confinement_times_each_forked_worker_s_steps() -> None:
+    from bench.confinement import measure_confinement
+    from functions_runtime.sandbox.guest import seccomp
+
+    times, active = measure_confinement(2)
+    assert len(times) == 2 and all(ms > 0 for ms in times)
+    assert "no_new_privs" in active
+    if seccomp.supported():
+        assert "seccomp" in active
