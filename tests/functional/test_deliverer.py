@@ -63,9 +63,7 @@ class World:
         self.ingest.enqueue(self.source, events)
 
     def delivered(self, instance: int = 0) -> int:
-        records = self.delivery.deliveries.list(
-            self.ws, self.instances[instance].id, limit=1000
-        )
+        records = self.delivery.deliveries.list(self.ws, self.instances[instance].id, limit=1000)
         return len({r.message_id for r in records if r.outcome == "delivered"})
 
 
