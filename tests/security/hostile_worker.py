@@ -301,6 +301,45 @@ def two_records(out: int, message: dict) -> None:
     done(out)
 
 
+# Held records (guest/worker.py): a worker may keep the records of events that called
+# nothing on the host and send them later. Each mode below dies while the third event
+# (index 2) runs; what it sent before decides how the host charges the events.
+CRASHING_EVENT = 2
+
+
+def crash_while_holding(out: int, message: dict) -> None:
+    """Held the first two records, then died: nothing was sent. Run again with
+    ``"hold": false``, it sends each record and dies at the same event."""
+    if message.get("hold") is True:
+        sys.exit(3)
+    for i, _ in enumerate(message["events"]):
+        if i == CRASHING_EVENT:
+            sys.exit(3)
+        frame(out, {"index": i, "result": record(result={"run": "again"})})
+    done(out)
+
+
+def crash_after_saying_which_runs(out: int, message: dict) -> None:
+    """Sent the two held records and which event runs (its timer), then died."""
+    for i in range(CRASHING_EVENT):
+        frame(out, {"index": i, "result": record(result={"run": "once"})})
+    frame(out, {"running": CRASHING_EVENT})
+    sys.exit(3)
+
+
+def crash_after_a_store_call(out: int, message: dict) -> None:
+    """Called the host during the first event (nothing can be held since), then died:
+    the first event is the one charged, and nothing is run again."""
+    frame(out, {"op": "store", "action": "incr", "key": "calls", "by": 1})
+    read_frame(0)
+    sys.exit(3)
+
+
+def running_out_of_range(out: int, message: dict) -> None:
+    frame(out, {"running": len(message["events"])})
+    time.sleep(3600)
+
+
 INVOKE_MODES = {
     "exit_zero": lambda out, message: sys.exit(0),
     "killed_by_signal": lambda out, message: kill_self(signal.SIGKILL),
@@ -321,6 +360,10 @@ INVOKE_MODES = {
     "echo": echo,
     "early_done": early_done,
     "two_records": two_records,
+    "crash_while_holding": crash_while_holding,
+    "crash_after_saying_which_runs": crash_after_saying_which_runs,
+    "crash_after_a_store_call": crash_after_a_store_call,
+    "running_out_of_range": running_out_of_range,
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import inspect
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -446,14 +447,30 @@ def test_a_result_the_stack_cannot_settle_is_retried() -> None:
 # -- the fetch pipe ------------------------------------------------------------------
 
 
-def test_the_pipe_transport_sends_one_frame_and_takes_only_an_answer() -> None:
+def test_the_pipe_transport_sends_one_frame_and_takes_only_an_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     requests_r, requests_w = os.pipe()
     answers_r, answers_w = os.pipe()
+    # Holding arms a SIGALRM timer (in this process, here): one that never fires.
+    monkeypatch.setattr(worker, "HOLD_SECONDS", 3600.0)
     try:
-        send = worker.pipe_transport(FrameReader(answers_r), requests_w)
+        held = worker.HeldRecords(requests_w)
+        send = worker.pipe_transport(FrameReader(answers_r), held)
         write_frame(answers_w, {"op": "answer", "status": 200})
         assert send({"op": "fetch", "url": "u"}) == {"op": "answer", "status": 200}
         assert read_frame(requests_r) == {"op": "fetch", "url": "u"}
+        assert held.called  # the running event called the host: its record goes at once
+        # Records held before a request go out first, in the same write.
+        held.start(1)
+        held.add({"index": 1, "result": "held"}, hold=True)
+        assert held.frames and not held.called
+        write_frame(answers_w, {"op": "answer", "status": 201})
+        assert send({"op": "store"}) == {"op": "answer", "status": 201}
+        assert read_frame(requests_r) == {"index": 1, "result": "held"}
+        assert read_frame(requests_r) == {"op": "store"}
+        assert not held.frames
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # disarmed once sent
         for wrong in ({"op": "fetch"}, {"status": 200}, ["op", "answer"]):
             write_frame(answers_w, wrong)
             with pytest.raises(

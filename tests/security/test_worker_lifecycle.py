@@ -157,6 +157,7 @@ def test_the_load_frame_carries_the_code_and_its_limits(pool: WorkerPool) -> Non
         "batch": False,
         "settings": {"token": "t0ken", "n": 1},
         "secret_names": ["token"],
+        "hold": True,  # records of events that call nothing on the host may wait
     }
 
 
@@ -320,3 +321,56 @@ def test_a_worker_that_reports_no_confinement_lacks_every_layer(launcher: Launch
         [record] = run(strict, "honest")
     message = "strict isolation: the worker lacks seccomp, uid; no code was run"
     assert record == lost("IsolationError", message, 0.0)
+
+
+# -- held records (guest/worker.py: records of events that called nothing on the host) ----
+
+CRASHED = ("retry", "WorkerCrashed")
+
+
+def _outcomes(records: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    return [(r["outcome"], (r["error"] or {}).get("type") or r["result"]) for r in records]
+
+
+def test_records_lost_with_their_worker_are_made_again_and_the_crash_charged_once(
+    pool: WorkerPool,
+) -> None:
+    records = run(pool, "crash_while_holding", events=4)
+    # The first worker died holding the first two records: each event without one is
+    # run again, one record per frame, and only the one that crashes again is charged.
+    assert _outcomes(records) == [
+        ("delivered", {"run": "again"}),
+        ("delivered", {"run": "again"}),
+        CRASHED,
+        ("delivered", {"run": "again"}),
+    ]
+    assert pool.starts == 3  # the one that held, the one run again, the rest
+
+
+def test_a_worker_that_said_which_event_runs_has_that_event_charged_at_once(
+    pool: WorkerPool,
+) -> None:
+    records = run(pool, "crash_after_saying_which_runs", events=4)
+    assert _outcomes(records) == [
+        ("delivered", {"run": "once"}),
+        ("delivered", {"run": "once"}),
+        CRASHED,
+        ("delivered", {"run": "once"}),  # its own worker's first record
+    ]
+    assert records[2]["error"]["message"] == "the worker exited with status 3"
+    assert pool.starts == 2  # nothing was run again
+
+
+def test_events_after_a_host_call_are_never_run_again(pool: WorkerPool) -> None:
+    store = pool.store if spec("crash_after_a_store_call").store_scope else pool.scratch
+    records = run(pool, "crash_after_a_store_call", events=2)
+    assert [r["outcome"] for r in records] == ["retry", "retry"]
+    assert pool.starts == 2  # one worker per event, each charged: nothing run again
+    # One store call per worker: the event that made it was not run a second time.
+    assert store.get(spec("crash_after_a_store_call").scope, "calls") in (2, "2")
+
+
+def test_a_running_event_out_of_range_is_a_protocol_error(pool: WorkerPool) -> None:
+    [record] = run(pool, "running_out_of_range")
+    assert (record["outcome"], record["error"]["type"]) == ("rejected", "WorkerProtocolError")
+    assert record["error"]["message"] == "the worker sent a running event out of range"

@@ -117,7 +117,8 @@ def write_frame(fd: int, message: Any) -> None:
     _write_all(fd, encode(message))
 
 
-def write_frames(fd: int, *messages: Any) -> None:
-    """Write several frames to ``fd`` in one ``write`` (blocking); each is encoded (and
-    checked) before any byte is written."""
-    _write_all(fd, b"".join([encode(m) for m in messages]))
+def write_frames(fd: int, *messages: Any, encoded: tuple[bytes, ...] = ()) -> None:
+    """Write several frames to ``fd`` in one ``write`` (blocking): ``encoded`` (frames
+    :func:`encode` made earlier) first, then ``messages``, each encoded (and checked)
+    before any byte is written."""
+    _write_all(fd, b"".join([*encoded, *[encode(m) for m in messages]]))

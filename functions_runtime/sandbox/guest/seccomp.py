@@ -2,8 +2,10 @@
 
 What a confined worker may do is compute and talk over the pipes it already holds:
 read/write on its descriptors, memory management (never executable memory), futexes,
-clocks and sleeps, ``getrandom``, signal handling and return, its own identity and
-resource usage, ``setrlimit`` on itself, signals to itself, and exit. Everything else
+clocks and sleeps, its own interval timer (``setitimer``: a ``SIGALRM`` to itself, which
+the worker uses to send the records it holds when an event runs long), ``getrandom``,
+signal handling and return, its own identity and resource usage, ``setrlimit`` on
+itself, signals to itself, and exit. Everything else
 fails with ``EPERM``: no ``socket``/``connect``, no ``open``/``openat`` (nor any other
 path-taking call), no ``execve``, no ``clone``/``fork``/``clone3`` (not even threads: the
 worker has exactly one), no ``ptrace``, ``process_vm_*``, ``kill`` of another process,
@@ -84,6 +86,7 @@ _NUMBERS: dict[str, tuple[int | None, int | None]] = {
     "clock_getres": (229, 114),
     "clock_nanosleep": (230, 115),
     "nanosleep": (35, 101),
+    "setitimer": (38, 103),
     "gettimeofday": (96, 169),
     "getrandom": (318, 278),
     "exit": (60, 93),

@@ -179,6 +179,9 @@ class WorkerPool:
             secrets=Settings(spec.settings, secret_names=spec.secret_names).secret_values(),
             mocks=copy.deepcopy(mocks) if mocks is not None else None,
         )
+        # After a loss that may have taken held records with it (``_may_have_held``), the
+        # events without one run again, each record sent as it is made.
+        hold = True
         while len(results) < len(events):
             pending = events[len(results) :]
             started = time.perf_counter()
@@ -205,6 +208,7 @@ class WorkerPool:
                     results=results,
                     store=store_session,
                     spec=spec,
+                    hold=hold,
                 )
                 if worker.exhausted or worker.cpu > WORKER_CPU_BUDGET * 0.8:
                     # Out of the pool while its lock is held: an invocation waiting for
@@ -214,10 +218,14 @@ class WorkerPool:
                 self._discard(worker)
                 if len(results) == len(events):
                     continue  # every event has its record; only the worker misbehaved after
+                whole = batch and "on_batch" in worker.handlers
+                if not whole and hold and _may_have_held(worker, lost, len(results), len(events)):
+                    hold = False
+                    continue
                 elapsed = round((time.perf_counter() - started) * 1000, 3)
                 failed = _failure(lost, elapsed)
                 failed["requests"] = session.take_records()  # what it sent before it was lost
-                if batch and "on_batch" in worker.handlers:
+                if whole:
                     del results[done_before:]
                     results.extend(dict(failed) for _ in pending)
                 else:
@@ -518,6 +526,22 @@ def _invalid(problems: list[str]) -> dict[str, Any]:
         "requests": [],
         "duration_ms": 0.0,
     }
+
+
+def _may_have_held(worker: Worker, lost: WorkerLost, reported: int, events: int) -> bool:
+    """Whether a lost worker may have held finished records (``guest/worker.py``), when
+    ``reported`` of the invocation's ``events`` have a record: more than one has none;
+    the host was not called since the last record came (so
+    none of them called anything outside: running them again repeats nothing); the
+    worker had not said which event was running with nothing held (its timer does so
+    when an event runs long: a handler that loops is charged, not run twice); and it
+    was lost to a crash, a timeout or its memory, not to a protocol error."""
+    return (
+        events - reported > 1
+        and not worker.called_since_result
+        and worker.running_event != reported
+        and lost.outcome == "retry"
+    )
 
 
 def _failure(lost: WorkerLost, elapsed: float) -> dict[str, Any]:

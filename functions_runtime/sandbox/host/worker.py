@@ -108,6 +108,8 @@ class Worker:
         self._stderr = bytearray()
         self.cpu = 0.0
         self.exhausted = False
+        self.called_since_result = False
+        self.running_event: int | None = None
         self.lock = threading.Lock()
         self._rss_checked = 0.0
         self.handlers: tuple[str, ...] = ()
@@ -201,13 +203,20 @@ class Worker:
         results: list[dict[str, Any]],
         store: StoreSession | None = None,
         spec: InstanceSpec | None = None,
+        hold: bool = True,
     ) -> None:
         """Run ``events`` of ``spec`` (by default the loaded one: the pool passes the
         instance it serves, whose code is the loaded code); append one result per event to
         ``results`` as they arrive. ``fetch`` frames are performed by ``session`` meanwhile.
 
         Raises ``WorkerLost`` after a timeout, a memory kill or a crash; ``results``
-        then holds what finished before it.
+        then holds what arrived before it. The worker may hold the records of events
+        that called nothing on the host, to send several in one write (``hold``; see
+        ``guest/worker.py``): after a loss, ``called_since_result`` tells whether the
+        host has been called since the last record arrived (if not, every event without
+        a record called nothing outside, and may have finished), and ``running_event``
+        which event the worker said was running with nothing held (an index into
+        ``results``; None when it has not said so since the last record).
         """
         if spec is not None:
             self._spec = spec  # its settings, secrets and timeout; deadlines name them
@@ -219,8 +228,12 @@ class Worker:
                 "batch": batch,
                 "settings": spec.settings,
                 "secret_names": list(spec.secret_names),
+                "hold": hold,
             }
         )
+        self.called_since_result = False
+        self.running_event = None
+        base = len(results)
         session.take_records()  # none of an earlier, lost attempt
         whole_batch = batch and "on_batch" in self.handlers
         budget = spec.timeout
@@ -238,6 +251,14 @@ class Worker:
                 self.cpu = float(cpu)
                 self.exhausted = frame.get("recycle") is True
                 return
+            if "running" in frame:
+                running = frame["running"]
+                if type(running) is not int or not 0 <= running < len(events):
+                    raise self._protocol_error("a running event out of range")
+                self.running_event = base + running
+                continue
+            if frame.get("op") in ("fetch", "store"):
+                self.called_since_result = True
             if frame.get("op") == "fetch":
                 answer = session.fetch(frame, deadline)
                 del answer["record"]  # the record stays here: the worker's is not used
@@ -264,6 +285,8 @@ class Worker:
             record = _checked_record(frame.get("result"), self)
             record["requests"] = session.take_records()
             results.append(record)
+            self.called_since_result = False
+            self.running_event = None
             if not whole_batch:
                 deadline = time.monotonic() + budget
 
