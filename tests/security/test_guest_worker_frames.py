@@ -598,3 +598,109 @@ def test_the_worker_exits_quietly_when_the_host_closes_the_pipe() -> None:
 
     found, status = run_forked(job)
     assert status == 0 and found == ["returned"]
+
+
+# -- HeldRecords: the records of events that called nothing on the host ----------------
+
+
+class Pipe:
+    """A HeldRecords writing into a pipe, and what came out of it so far, write by write
+    (``os.read`` on a pipe returns what one write put in when the reader keeps up)."""
+
+    def __init__(self) -> None:
+        self.read_fd, write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self.held = worker.HeldRecords(write_fd)
+        self.write_fd = write_fd
+
+    def frames(self) -> list[Any]:
+        """Every frame written so far (none: an empty list)."""
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.read_fd, 1 << 20)
+            except BlockingIOError:
+                break
+            data += chunk
+        found = []
+        while data:
+            size = int.from_bytes(data[:4], "big")
+            found.append(json.loads(data[4 : 4 + size]))
+            data = data[4 + size :]
+        return found
+
+    def close(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+
+
+@pytest.fixture
+def pipe(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipe]:
+    monkeypatch.setattr(worker, "HOLD_SECONDS", 3600.0)  # the age rule: its own test
+    previous = signal.signal(signal.SIGALRM, signal.SIG_IGN)  # no timer ends pytest
+    made = Pipe()
+    yield made
+    made.close()
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_records_of_events_that_called_nothing_wait_and_go_together(pipe: Pipe) -> None:
+    for i in range(3):
+        pipe.held.start(i)
+        pipe.held.add({"index": i}, hold=True)
+    assert pipe.frames() == []  # all three wait
+    assert signal.getitimer(signal.ITIMER_REAL)[0] > 0  # and the timer runs for them
+    pipe.held.send({"done": True})
+    assert pipe.frames() == [{"index": 0}, {"index": 1}, {"index": 2}, {"done": True}]
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_record_goes_at_once_when_its_event_called_the_host_or_hold_is_off(
+    pipe: Pipe,
+) -> None:
+    pipe.held.start(0)
+    pipe.held.add({"index": 0}, hold=True)
+    pipe.held.start(1)
+    pipe.held.called = True  # what pipe_transport sets
+    pipe.held.add({"index": 1}, hold=True)
+    assert pipe.frames() == [{"index": 0}, {"index": 1}]  # with those before it
+    pipe.held.start(2)
+    assert not pipe.held.called  # each event starts afresh
+    pipe.held.add({"index": 2}, hold=False)
+    assert pipe.frames() == [{"index": 2}]
+
+
+def test_records_wait_while_few_small_and_recent(
+    pipe: Pipe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(worker.HOLD_MAX - 1):
+        pipe.held.add({"index": i}, hold=True)
+    assert pipe.frames() == []
+    pipe.held.add({"index": "last"}, hold=True)
+    assert len(pipe.frames()) == worker.HOLD_MAX  # the count
+    monkeypatch.setattr(worker, "HOLD_BYTES", 1000)  # a write the pipe's buffer holds
+    pipe.held.add({"big": "x" * 1000}, hold=True)
+    assert len(pipe.frames()) == 1  # the size
+    monkeypatch.setattr(worker, "HOLD_SECONDS", 0.0)
+    pipe.held.add({"index": "old"}, hold=True)
+    assert pipe.frames() == [{"index": "old"}]  # the age
+
+
+def test_the_timer_sends_waiting_records_and_names_the_running_event(pipe: Pipe) -> None:
+    pipe.held.start(4)
+    pipe.held.add({"index": 4}, hold=True)
+    pipe.held.start(5)
+    pipe.held.on_timer(signal.SIGALRM, None)
+    assert pipe.frames() == [{"index": 4}, {"running": 5}]
+    pipe.held.on_timer(signal.SIGALRM, None)  # nothing waits: nothing to say
+    assert pipe.frames() == []
+
+
+def test_a_timer_that_goes_off_during_a_write_tries_again_soon(pipe: Pipe) -> None:
+    pipe.held.add({"index": 0}, hold=True)
+    pipe.held._busy = True  # as inside add or send
+    pipe.held.on_timer(signal.SIGALRM, None)
+    assert pipe.frames() == []  # nothing written over a write under way
+    assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 0.001
+    pipe.held._busy = False
