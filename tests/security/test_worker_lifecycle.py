@@ -332,33 +332,31 @@ def _outcomes(records: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     return [(r["outcome"], (r["error"] or {}).get("type") or r["result"]) for r in records]
 
 
-def test_records_lost_with_their_worker_are_made_again_and_the_crash_charged_once(
-    pool: WorkerPool,
+@pytest.mark.parametrize(
+    ("mode", "ran", "starts"),
+    [
+        # The first worker died holding the first two records: each event without one
+        # is run again, one record per frame, and only the one that crashes again is
+        # charged (workers: the one that held, the one run again, one for the rest).
+        ("crash_while_holding", "again", 3),
+        # It sent them, and which event runs (its timer), before it died: that event is
+        # charged at once and nothing is run again (the last event's own worker, the
+        # same stand-in, delivers it with its first record).
+        ("crash_after_saying_which_runs", "once", 2),
+    ],
+)
+def test_only_the_event_that_crashed_is_charged_when_records_were_held(
+    pool: WorkerPool, mode: str, ran: str, starts: int
 ) -> None:
-    records = run(pool, "crash_while_holding", events=4)
-    # The first worker died holding the first two records: each event without one is
-    # run again, one record per frame, and only the one that crashes again is charged.
+    records = run(pool, mode, events=4)
     assert _outcomes(records) == [
-        ("delivered", {"run": "again"}),
-        ("delivered", {"run": "again"}),
+        ("delivered", {"run": ran}),
+        ("delivered", {"run": ran}),
         CRASHED,
-        ("delivered", {"run": "again"}),
-    ]
-    assert pool.starts == 3  # the one that held, the one run again, the rest
-
-
-def test_a_worker_that_said_which_event_runs_has_that_event_charged_at_once(
-    pool: WorkerPool,
-) -> None:
-    records = run(pool, "crash_after_saying_which_runs", events=4)
-    assert _outcomes(records) == [
-        ("delivered", {"run": "once"}),
-        ("delivered", {"run": "once"}),
-        CRASHED,
-        ("delivered", {"run": "once"}),  # its own worker's first record
+        ("delivered", {"run": ran}),
     ]
     assert records[2]["error"]["message"] == "the worker exited with status 3"
-    assert pool.starts == 2  # nothing was run again
+    assert pool.starts == starts
 
 
 def test_events_after_a_host_call_are_never_run_again(pool: WorkerPool) -> None:
