@@ -22,6 +22,7 @@ import pytest
 
 from functions_runtime.sandbox.compiler import compile_function
 from functions_runtime.sandbox.folder import compile_modules
+from functions_runtime.sandbox.guest import held as held_records
 from functions_runtime.sandbox.guest import worker
 from functions_runtime.sandbox.guest.protocol import (
     FrameError,
@@ -453,9 +454,9 @@ def test_the_pipe_transport_sends_one_frame_and_takes_only_an_answer(
     requests_r, requests_w = os.pipe()
     answers_r, answers_w = os.pipe()
     # Holding arms a SIGALRM timer (in this process, here): one that never fires.
-    monkeypatch.setattr(worker, "HOLD_SECONDS", 3600.0)
+    monkeypatch.setattr(held_records, "HOLD_SECONDS", 3600.0)
     try:
-        held = worker.HeldRecords(requests_w)
+        held = held_records.HeldRecords(requests_w)
         send = worker.pipe_transport(FrameReader(answers_r), held)
         write_frame(answers_w, {"op": "answer", "status": 200})
         assert send({"op": "fetch", "url": "u"}) == {"op": "answer", "status": 200}

@@ -24,6 +24,7 @@ import pytest
 from forked import run_forked
 from test_guest_runner import BAD, BAD_ERROR, EVENT  # the same event and its refusal
 
+from functions_runtime.sandbox.guest import held as held_records
 from functions_runtime.sandbox.guest import worker
 from functions_runtime.sandbox.guest.protocol import read_frame, write_frame
 from functions_runtime.sandbox.guest.worker import MAX_RECORD_BYTES, MAX_RESULT_BYTES
@@ -610,7 +611,7 @@ class Pipe:
     def __init__(self) -> None:
         self.read_fd, write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
-        self.held = worker.HeldRecords(write_fd)
+        self.held = held_records.HeldRecords(write_fd)
         self.write_fd = write_fd
 
     def frames(self) -> list[Any]:
@@ -637,7 +638,7 @@ class Pipe:
 
 @pytest.fixture
 def pipe(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipe]:
-    monkeypatch.setattr(worker, "HOLD_SECONDS", 3600.0)  # the age rule: its own test
+    monkeypatch.setattr(held_records, "HOLD_SECONDS", 3600.0)  # the age rule: its own test
     previous = signal.signal(signal.SIGALRM, signal.SIG_IGN)  # no timer ends pytest
     made = Pipe()
     yield made
@@ -674,15 +675,15 @@ def test_a_record_goes_at_once_when_its_event_called_the_host_or_hold_is_off(
 def test_records_wait_while_few_small_and_recent(
     pipe: Pipe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for i in range(worker.HOLD_MAX - 1):
+    for i in range(held_records.HOLD_MAX - 1):
         pipe.held.add({"index": i}, hold=True)
     assert pipe.frames() == []
     pipe.held.add({"index": "last"}, hold=True)
-    assert len(pipe.frames()) == worker.HOLD_MAX  # the count
-    monkeypatch.setattr(worker, "HOLD_BYTES", 1000)  # a write the pipe's buffer holds
+    assert len(pipe.frames()) == held_records.HOLD_MAX  # the count
+    monkeypatch.setattr(held_records, "HOLD_BYTES", 1000)  # a write the pipe's buffer holds
     pipe.held.add({"big": "x" * 1000}, hold=True)
     assert len(pipe.frames()) == 1  # the size
-    monkeypatch.setattr(worker, "HOLD_SECONDS", 0.0)
+    monkeypatch.setattr(held_records, "HOLD_SECONDS", 0.0)
     pipe.held.add({"index": "old"}, hold=True)
     assert pipe.frames() == [{"index": "old"}]  # the age
 
