@@ -301,7 +301,7 @@ def two_records(out: int, message: dict) -> None:
     done(out)
 
 
-# Held records (guest/worker.py): a worker may keep the records of events that called
+# Held records (guest/held.py): a worker may keep the records of events that called
 # nothing on the host and send them later. Each mode below dies while the third event
 # (index 2) runs; what it sent before decides how the host charges the events.
 CRASHING_EVENT = 2

@@ -362,7 +362,7 @@ def _timer(write_fd: int) -> list[object]:
 
 def test_a_worker_may_arm_its_own_interval_timer_and_nothing_else() -> None:
     # setitimer is on the allow-list since the worker sends the records it holds when an
-    # event runs long (guest/worker.py): what it gives code that escaped the language
+    # event runs long (guest/held.py): what it gives code that escaped the language
     # layer is a SIGALRM to its own process, which it could already raise (tgkill).
     if not seccomp.supported():
         pytest.skip("no filter for this architecture")

@@ -323,7 +323,7 @@ def test_a_worker_that_reports_no_confinement_lacks_every_layer(launcher: Launch
     assert record == lost("IsolationError", message, 0.0)
 
 
-# -- held records (guest/worker.py: records of events that called nothing on the host) ----
+# -- held records (guest/held.py: records of events that called nothing on the host) ----
 
 CRASHED = ("retry", "WorkerCrashed")
 

@@ -529,7 +529,7 @@ def _invalid(problems: list[str]) -> dict[str, Any]:
 
 
 def _may_have_held(worker: Worker, lost: WorkerLost, reported: int, events: int) -> bool:
-    """Whether a lost worker may have held finished records (``guest/worker.py``), when
+    """Whether a lost worker may have held finished records (``guest/held.py``), when
     ``reported`` of the invocation's ``events`` have a record: more than one has none;
     the host was not called since the last record came (so
     none of them called anything outside: running them again repeats nothing); the

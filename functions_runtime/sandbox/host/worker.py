@@ -212,7 +212,7 @@ class Worker:
         Raises ``WorkerLost`` after a timeout, a memory kill or a crash; ``results``
         then holds what arrived before it. The worker may hold the records of events
         that called nothing on the host, to send several in one write (``hold``; see
-        ``guest/worker.py``): after a loss, ``called_since_result`` tells whether the
+        ``guest/held.py``): after a loss, ``called_since_result`` tells whether the
         host has been called since the last record arrived (if not, every event without
         a record called nothing outside, and may have finished), and ``running_event``
         which event the worker said was running with nothing held (an index into
