@@ -601,7 +601,7 @@ def check_samples(run: Callable[[str, Path], Any], stack: Any, tmp_path: Path) -
     assert any("track Signed Up from user_8f14e45f" in line for line in tested["logs"])
 
     reply = run("ApiFunction", SAMPLES / "api-track.json")
-    assert (reply["statusCode"], api_body(reply)) == (200, {"success": True, "queued": 1})
+    assert (reply["statusCode"], api_body(reply)) == (200, {"success": True, "queued": 1}), reply
 
     reply = run("ApiFunction", SAMPLES / "api-batch-bad-message.json")
     assert reply["statusCode"] == 200, reply
