@@ -123,7 +123,12 @@ def provision_local(endpoint: str, prefix: str = "local", region: str = REGION) 
 
 @contextmanager
 def local_aws(host: str = "127.0.0.1", port: int = 0, region: str = REGION) -> Iterator[LocalAws]:
-    """A moto server in this process (a thread), provisioned and seeded."""
+    """A moto server in this process (a thread), provisioned and seeded, from nothing.
+
+    moto keeps what its servers hold in the process, not in the server: a second local
+    AWS in one process (the bench's cold start, then a test; two tests) would find the
+    first one's tables, sources and instances. Each starts empty (moto's
+    ``/moto-api/reset``) and leaves nothing behind."""
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as exc:
@@ -136,8 +141,19 @@ def local_aws(host: str = "127.0.0.1", port: int = 0, region: str = REGION) -> I
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its request log
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
+    endpoint = f"http://{host}:{server.get_host_and_port()[1]}"
     try:
-        bound = server.get_host_and_port()[1]
-        yield provision_local(f"http://{host}:{bound}", region=region)
+        _reset(endpoint)
+        yield provision_local(endpoint, region=region)
     finally:
+        _reset(endpoint)
         server.stop()
+
+
+def _reset(endpoint: str) -> None:
+    """Empty every moto backend of this process (what its servers hold)."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        answer.read()

@@ -12,6 +12,7 @@ import sys
 import tomllib
 import uuid
 from pathlib import Path
+from typing import Any
 
 from functions_runtime.lambdas.local_aws import local_aws
 from functions_runtime.lambdas.local_invoke import find_function, load_template, resolve_environment
@@ -113,3 +114,25 @@ def test_conditions_are_evaluated_as_cloudformation_does() -> None:
     assert env == {"EITHER": "b", "URL": "http://x"}
     given = {"Mode": "a", "Url": "http://x"}
     assert resolve_environment(template, function, parameters=given)["BOTH"] == "yes"
+
+
+def test_each_local_aws_starts_from_nothing() -> None:
+    # moto keeps its servers' state in the process: the bench's cold start (a local AWS
+    # in the test process) once left an instance on the sample source, and a later
+    # local AWS in that process then queued each sample event twice.
+    def make_leftover(local: Any) -> None:
+        local.client("dynamodb").create_table(
+            TableName="leftover",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+    with local_aws(port=0) as first:
+        make_leftover(first)
+        tables = first.client("dynamodb").list_tables()["TableNames"]
+        assert "leftover" in tables
+    with local_aws(port=0) as second:
+        assert second.client("dynamodb").list_tables()["TableNames"] == sorted(
+            set(tables) - {"leftover"}
+        )
