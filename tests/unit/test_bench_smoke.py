@@ -91,7 +91,12 @@ def test_many_reports_memory_evictions_and_throughput(results: tuple[dict[str, A
     for row in rows.values():
         assert 1 <= row["live_workers"] <= 4  # max_workers=4
         assert row["worker_starts"] >= row["live_workers"]
-        assert row["evictions"] == row["worker_starts"] - row["live_workers"]
+        # Every start past the live ones was evicted, except when the admitted rounds'
+        # two callers started a worker for one key at once: the pool keeps one of them
+        # and kills the other (that one is no eviction).
+        assert row["evictions"] <= row["worker_starts"] - row["live_workers"]
+        steady_starts = row["worker_starts"] - row["admitted"]["worker_starts"]
+        assert row["steady"]["evictions"] <= steady_starts
         assert row["total_rss_mb"] > 0
         assert row["worker_rss_mb"]["median"] > 0
         assert row["total_pss_mb"] > 0 and row["worker_pss_mb"]["median"] > 0
@@ -106,8 +111,8 @@ def test_many_reports_memory_evictions_and_throughput(results: tuple[dict[str, A
         steady_starts = one["worker_starts"] - one["admitted"]["worker_starts"]
         assert (steady_starts, one["evictions"]) == (1, 0)
         assert one["steady"]["miss_rate"] == 0.0
-        assert one["admitted"]["worker_starts"] <= 1
-        assert one["live_workers"] == one["worker_starts"]
+        assert one["admitted"]["worker_starts"] <= 2  # two callers: one more, or a race
+        assert 1 <= one["live_workers"] <= one["worker_starts"]
     # The sink's share: its CPU, and the connections it accepted in the steady rounds
     # (none for one instance: the broker keeps them alive; some where workers, and the
     # connections of their instances, were evicted).
