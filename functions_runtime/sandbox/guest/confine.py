@@ -136,18 +136,18 @@ def libc() -> ctypes.CDLL:
 
 
 def _prctl(option: int, arg: int) -> None:
-    if libc().prctl(option, arg, 0, 0, 0) != 0:
+    if _LIBC.prctl(option, arg, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"prctl({option}): {os.strerror(err)}")
 
 
 def no_new_privs() -> bool:
-    return bool(libc().prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1)
+    return bool(_LIBC.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1)
 
 
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version; 0 when it has none (or it is disabled)."""
-    version = libc().syscall(
+    version = _LIBC.syscall(
         ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET),
         None,
         ctypes.c_size_t(0),
@@ -191,7 +191,7 @@ def _drop_capabilities() -> None:
     if number is None:
         raise OSError(errno.ENOSYS, "capset: unknown architecture")
     header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
-    if libc().syscall(ctypes.c_long(number), ctypes.byref(header), ctypes.byref(data)) != 0:
+    if _LIBC.syscall(ctypes.c_long(number), ctypes.byref(header), ctypes.byref(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"capset: {os.strerror(err)}")
 

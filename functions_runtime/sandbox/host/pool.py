@@ -531,11 +531,11 @@ def _invalid(problems: list[str]) -> dict[str, Any]:
 def _may_have_held(worker: Worker, lost: WorkerLost, reported: int, events: int) -> bool:
     """Whether a lost worker may have held finished records (``guest/held.py``), when
     ``reported`` of the invocation's ``events`` have a record: more than one has none;
-    the host was not called since the last record came (so
-    none of them called anything outside: running them again repeats nothing); the
-    worker had not said which event was running with nothing held (its timer does so
-    when an event runs long: a handler that loops is charged, not run twice); and it
-    was lost to a crash, a timeout or its memory, not to a protocol error."""
+    the host was not called since the last record came (so none of them called
+    anything outside: running them again repeats nothing); the worker had not said
+    which event was running with nothing held (its timer does so when an event runs
+    long: a handler that loops is charged, not run twice); and it was lost to a crash,
+    a timeout or its memory, not to a protocol error."""
     return (
         events - reported > 1
         and not worker.called_since_result
