@@ -4,7 +4,7 @@ Issue 11 §5 compares the warm scenario's handler (``bench/handler.py``: build a
 payload, sign it, ``fetch`` it to the local sink) through the sandbox with the same
 handler in-process on a pooled urllib3 client. This splits the sandboxed event's cost:
 per event, in batches of ``--batch``, the wall time, the CPU of the host thread that
-calls ``WorkerPool.invoke`` and, within it, of ``Session.fetch`` (the broker's whole
+calls ``WorkerPool.invoke`` and, within it, of ``Session.answer`` (the broker's whole
 answer to one fetch frame: checks, records, masking) and of ``Broker.send`` (resolve,
 address check, the urllib3 request, the bounded read), and the worker's CPU (from
 ``/proc``); then the in-process path's wall and CPU on the same events. The two paths
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from functions_runtime.sandbox.host.broker import Broker, Session
@@ -43,12 +43,23 @@ class _Clock:
 class _TimedSession(Session):
     clock = _Clock()
 
-    def fetch(self, message: Mapping[str, Any], deadline: float | None = None) -> Any:
+    def answer(
+        self, message: Mapping[str, Any], deadline: float | None = None
+    ) -> tuple[Any, Callable[[], dict[str, Any]]]:
         started = time.thread_time()
         try:
-            return super().fetch(message, deadline)
+            answer, record = super().answer(message, deadline)
         finally:
             self.clock.fetch += time.thread_time() - started
+
+        def timed_record() -> dict[str, Any]:
+            started = time.thread_time()
+            try:
+                return record()
+            finally:
+                self.clock.fetch += time.thread_time() - started
+
+        return answer, timed_record
 
 
 class _TimedBroker(Broker):

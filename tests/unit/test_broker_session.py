@@ -74,6 +74,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"z" * 50)
             self.close_connection = True
             return
+        if self.path.startswith("/once"):  # answers as if kept alive, then hangs up
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"once")
+            self.close_connection = True
+            return
+        if self.path.startswith("/close"):  # says it closes
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"close")
+            self.close_connection = True
+            return
         if self.path.startswith("/hangup"):  # reads the request, closes without a word
             self.close_connection = True
             return
@@ -142,6 +157,14 @@ class _Server(ThreadingHTTPServer):
         self.release = threading.Event()
         self.arrived = threading.Condition()
         self.inside = 0
+        self.open_connections = 0
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        self.open_connections += 1
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.open_connections -= 1
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that hang up early are expected
@@ -426,6 +449,46 @@ def test_the_least_recently_used_instance_is_closed_past_the_bound(server: _Serv
     get("a"), get("b"), get("a")  # a is now the most recently used
     get("c")  # two instances at most: b's connections are closed
     assert [broker.idle_connections(i) for i in "abc"] == [1, 0, 1]
+    broker.close()
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used_again(server: _Server) -> None:
+    # The server hangs up after its answer without saying so: the next request must go
+    # out on a new connection, not fail on the dead one.
+    broker = Broker()
+    session = broker.session("a", allow=LOOPBACK, secrets=())
+    base = f"http://127.0.0.1:{_port(server)}"
+    assert session.fetch(_message(f"{base}/once"))["body"] == "once"
+    assert broker.idle_connections("a") == 1
+    deadline = time.monotonic() + 10
+    while server.open_connections and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the server's side is closed
+    assert session.fetch(_message(f"{base}/bytes/3"))["body"] == "xxx"
+    assert len(set(server.peers)) == 2
+    assert broker.idle_connections("a") == 1
+    broker.close()
+
+
+def test_an_answer_that_says_close_is_not_kept_and_head_is(server: _Server) -> None:
+    broker = Broker()
+    session = broker.session("a", allow=LOOPBACK, secrets=())
+    base = f"http://127.0.0.1:{_port(server)}"
+    assert session.fetch(_message(f"{base}/close"))["body"] == "close"
+    assert broker.idle_connections("a") == 0
+    for _ in range(2):
+        assert session.fetch(_message(f"{base}/bytes/9", method="HEAD"))["status"] == 200
+    assert broker.idle_connections("a") == 1
+    assert len(set(server.peers)) == 2  # the two HEADs shared one connection
+    broker.close()
+
+
+def test_a_body_shorter_than_declared_is_an_incomplete_response(server: _Server) -> None:
+    broker = Broker()
+    session = broker.session("a", allow=LOOPBACK, secrets=())
+    answer = session.fetch(_message(f"http://127.0.0.1:{_port(server)}/lie"))
+    assert answer["error"]["type"] == "RetryError"
+    assert answer["record"]["error"] == "incomplete response from 127.0.0.1"
+    assert broker.idle_connections("a") == 0
     broker.close()
 
 

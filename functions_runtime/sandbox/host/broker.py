@@ -13,14 +13,12 @@ network runs here, in the trusted process, where handler code cannot reach it:
   (checked on ``Content-Length`` and while reading), no redirects followed;
 * the record of the request and of the answer, masked (``records.py``).
 
-Connections are kept alive in urllib3 pools: one pool per (instance, scheme, host, port,
-address), at most :data:`CONNECTIONS_PER_ORIGIN` idle connections each and at most
-:data:`ORIGINS_PER_INSTANCE` pools per instance (the least recently used is closed).
-Pools are never shared between instances; :meth:`Broker.forget` closes an instance's
-pools when its worker goes. urllib3 rather than httpx: it is already installed with
-boto3 (no new distribution on Lambda), its pool takes the address to connect to and
-the TLS ``server_hostname`` separately, which is exactly address pinning, and it is
-synchronous, which matches the invoker's thread per delivery.
+Connections are kept alive per instance and origin (``connections.py``: standard
+library ``http.client`` connections made to the checked address, at most
+:data:`CONNECTIONS_PER_ORIGIN` idle ones per origin, :data:`ORIGINS_PER_INSTANCE`
+origins per instance, :data:`INSTANCES` instances, the least recently used closed
+first). They are never shared between instances; :meth:`Broker.forget` closes an
+instance's connections when its worker goes.
 
 A session answers from canned responses instead when it has ``mocks``
 (``functions_sdk.testing``): the same checks and records, no network.
@@ -29,24 +27,19 @@ A session answers from canned responses instead when it has ``mocks``
 from __future__ import annotations
 
 import base64
-import collections
 import functools
+import http.client
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-)
 
 from functions_sdk._masking import Masker, masker_for
 from functions_sdk.errors import FetchError, FunctionError, RetryError
 from functions_sdk.http import MAX_RESPONSE_BYTES
 
+from .connections import Connection, Connections
 from .failures import failure_for
 from .mocks import mock_answer
 from .records import (
@@ -74,7 +67,6 @@ RECORD_LIMIT = 100
 _READ_CHUNK = 64 * 1024
 _NOT_RETRYABLE_5XX = frozenset({501, 505})
 
-Pool = urllib3.HTTPConnectionPool
 Answer = dict[str, Any]
 
 
@@ -103,13 +95,12 @@ class Broker:
         self.max_response_bytes = max_response_bytes
         self._resolver = resolver
         self._tls = tls_context
-        self._per_origin = connections_per_origin
-        self._origins = origins_per_instance
-        self._instances = instances
-        self._pools: collections.OrderedDict[
-            str, collections.OrderedDict[tuple[Any, ...], Pool]
-        ] = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self._connections = Connections(
+            per_origin=connections_per_origin,
+            origins=origins_per_instance,
+            instances=instances,
+            tls_context=self._tls_context,
+        )
 
     def session(
         self,
@@ -122,67 +113,23 @@ class Broker:
         """The broker as one invocation of ``instance`` sees it."""
         return Session(self, instance, tuple(allow), masker_for(tuple(secrets)), mocks)
 
-    # -- pools ---------------------------------------------------------------------------
+    # -- connections ---------------------------------------------------------------------
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
             self._tls = ssl.create_default_context()  # system CAs; names and chains checked
         return self._tls
 
-    def _pool(self, instance: str, target: Target, address: str) -> Pool:
-        key = (target.scheme, target.host, target.port, address)
-        with self._lock:
-            pools = self._pools.setdefault(instance, collections.OrderedDict())
-            self._pools.move_to_end(instance)
-            pool = pools.get(key)
-            if pool is not None:
-                pools.move_to_end(key)
-                return pool
-            if target.scheme == "https":
-                pool = urllib3.HTTPSConnectionPool(
-                    address,
-                    target.port,
-                    maxsize=self._per_origin,
-                    block=False,
-                    retries=False,
-                    ssl_context=self._tls_context(),
-                    server_hostname=target.host,
-                )
-            else:
-                pool = urllib3.HTTPConnectionPool(
-                    address, target.port, maxsize=self._per_origin, block=False, retries=False
-                )
-            pools[key] = pool
-            evicted = []
-            while len(pools) > self._origins:
-                evicted.append(pools.popitem(last=False)[1])
-            while len(self._pools) > self._instances:
-                evicted.extend(self._pools.popitem(last=False)[1].values())
-        for old in evicted:
-            old.close()
-        return pool
-
     def forget(self, instance: str) -> None:
         """Close ``instance``'s connections (its worker is gone)."""
-        with self._lock:
-            pools = self._pools.pop(instance, None)
-        for pool in (pools or {}).values():
-            pool.close()
+        self._connections.forget(instance)
 
     def close(self) -> None:
-        with self._lock:
-            instances = list(self._pools)
-        for instance in instances:
-            self.forget(instance)
+        self._connections.close()
 
     def idle_connections(self, instance: str) -> int:
         """How many kept-alive connections ``instance`` has (for tests and the bench)."""
-        with self._lock:
-            pools = list(self._pools.get(instance, {}).values())
-        # The pool's queue holds None for each connection not made yet.
-        return sum(
-            1 for pool in pools if pool.pool for conn in list(pool.pool.queue) if conn is not None
-        )
+        return self._connections.idle(instance)
 
     # -- one request ---------------------------------------------------------------------
 
@@ -203,62 +150,70 @@ class Broker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            pool = self._pool(instance, target, address)
+            conn = self._connections.take(instance, target, address, remaining)
+            if conn.sock is None:
+                try:
+                    conn.connect()  # TCP to the checked address (then TLS): or the next
+                except ssl.SSLError as exc:
+                    conn.close()
+                    raise failure_for(exc, target, timeout) from None
+                except OSError as exc:
+                    conn.close()
+                    last = exc
+                    continue
+            sock = conn.sock  # the response reads it after a closing answer drops it
             try:
-                response = pool.urlopen(
+                _set_timeout(sock, deadline)
+                conn.request(
                     request.method,
                     target.request_target,
                     body=request.body,
-                    headers=headers,  # type: ignore[arg-type]  # bytes values: UTF-8
-                    retries=False,
-                    redirect=False,
-                    assert_same_host=False,
-                    timeout=urllib3.Timeout(connect=remaining, read=remaining),
-                    preload_content=False,
-                    decode_content=False,
+                    headers=headers,  # bytes values: UTF-8
                 )
-            except ConnectTimeoutError as exc:  # incl. NewConnectionError: try the next
-                last = exc
-                continue
+                response = conn.getresponse()
             except BaseException as exc:
+                conn.close()
                 raise failure_for(exc, target, timeout) from None
-            return self._read(response, request, deadline, timeout)
+            answer = self._read(conn, sock, response, request, deadline, timeout)
+            self._connections.give_back(instance, target, address, conn)
+            return answer
         raise failure_for(last or TimeoutError(), target, timeout)
 
     def _read(
         self,
-        response: urllib3.BaseHTTPResponse,
+        conn: Connection,
+        sock: socket.socket | None,
+        response: http.client.HTTPResponse,
         request: CheckedRequest,
         deadline: float,
         timeout: float,
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The whole answer, within the deadline and the size cap; ``conn`` is closed
+        unless the answer was read to its end (and the server did not close it)."""
         limit = self.max_response_bytes
         target = request.target
-        ok = False
         try:
-            declared = response.headers.get("content-length")
+            declared = response.getheader("content-length")
             if request.method != "HEAD" and declared and declared.strip().isdigit():
                 _check_size(target, int(declared), limit)
             chunks: list[bytes] = []
             size = 0
             while True:
-                _set_timeout(response, deadline, timeout)
+                _set_timeout(sock, deadline)
                 chunk = response.read1(min(_READ_CHUNK, limit + 1 - size))
                 if not chunk:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
                 _check_size(target, size, limit)
-            ok = True
-            return response.status, list(response.headers.items()), b"".join(chunks)
-        except Failure:
-            raise
+            if response.length:  # the server ended before the length it declared
+                raise http.client.IncompleteRead(b"", response.length)
+            response.close()  # read to its end: the connection can carry the next request
+            return response.status, response.getheaders(), b"".join(chunks)
         except BaseException as exc:
+            response.close()
+            conn.close()  # a half-read connection is not reused
             raise failure_for(exc, target, timeout) from None
-        finally:
-            if not ok:
-                response.close()  # a half-read connection is not reused
-            response.release_conn()
 
 
 def _host_header(target: Target) -> str:
@@ -272,12 +227,11 @@ def _check_size(target: Target, size: int, limit: int) -> None:
         raise Failure(FetchError, f"response from {target.host} exceeded {limit} bytes")
 
 
-def _set_timeout(response: urllib3.BaseHTTPResponse, deadline: float, timeout: float) -> None:
-    """Give the next read only what is left of the request's whole timeout."""
+def _set_timeout(sock: socket.socket | None, deadline: float) -> None:
+    """Give the next send or read only what is left of the request's whole timeout."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError
-    sock = getattr(response.connection, "sock", None)
     if sock is not None and sock.fileno() != -1:
         sock.settimeout(remaining)
 
@@ -310,51 +264,77 @@ class Session:
         return records
 
     def fetch(self, message: Mapping[str, Any], deadline: float | None = None) -> Answer:
-        """Perform one request message; the answer carries its ``record``.
+        """Perform one request message; the answer carries its ``record``."""
+        answer, record = self.answer(message, deadline)
+        answer["record"] = record()
+        return answer
 
+    def answer(
+        self, message: Mapping[str, Any], deadline: float | None = None
+    ) -> tuple[Answer, Callable[[], dict[str, Any]]]:
+        """Perform one request message: its answer for the worker, and a call that
+        makes the request's record (masked, clipped) and keeps it with the session's.
+
+        The host makes that call once the answer is on its way, so the masking of
+        the record does not stand between a handler and its answer; it must be made
+        before the session's next message and before its records are taken.
         ``deadline`` (``time.monotonic()``): the handler's own end; the request's
         timeout is cut to it."""
         started = time.perf_counter()
-        record = new_record(message, self._masker)
-        shown = f"{record['method']} {record['url']}"
+        masker = self._masker
+        request: CheckedRequest | None = None
+        response: tuple[int, list[tuple[str, str]], bytes] | None = None
+        failure: Failure | None = None
         try:
             request = check_request(message)
-            record_request(record, request, self._masker)
             timeout = request.timeout
             if deadline is not None:
                 timeout = min(timeout, deadline - time.monotonic())
                 if timeout <= 0:
                     raise Failure(RetryError, "the handler's time limit was reached")
-            status, headers, body = self._perform(request, timeout)
-            record_response(record, status, headers, body, self._masker)
+            response = self._perform(request, timeout)
+            status = response[0]
             if request.retry_on_status and _retryable(status):
-                raise Failure(
-                    RetryError,
-                    f"answered {status}",
-                    status=status,
-                    message=f"{shown} answered {status}",
-                )
-            answer = _answer(status, headers, body, request.url)
-        except Failure as failure:
-            record["error"] = self._masker.mask(failure.cause)
-            if failure.status is not None:
-                record["status"] = failure.status
-            text = failure.message or f"{shown} failed: {failure.cause}"
+                raise Failure(RetryError, f"answered {status}", status=status)
+            answer = _answer(*response, request.url)
+        except Failure as caught:
+            failure = caught
+            made = new_record(message, masker)
+            shown = f"{made['method']} {made['url']}"
+            if caught.message is not None:
+                text = caught.message
+            elif response is not None:  # refused for its status (retry_on_status)
+                text = f"{shown} answered {caught.status}"
+            else:
+                text = f"{shown} failed: {caught.cause}"
             answer = {
                 "error": {
-                    "type": failure.kind.__name__,
-                    "message": self._masker.mask(text),
-                    "status": failure.status,
+                    "type": caught.kind.__name__,
+                    "message": masker.mask(text),
+                    "status": caught.status,
                 }
             }
-        record["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-        record = clip(record)
-        if len(self.records) < RECORD_LIMIT:
-            self.records.append(record)
-        else:
-            self.dropped += 1
-        answer["record"] = record
-        return answer
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+
+        def record() -> dict[str, Any]:
+            made = new_record(message, masker)
+            if request is not None:
+                record_request(made, request, masker)
+            if response is not None:
+                record_response(made, *response, masker)
+            if failure is not None:
+                made["error"] = masker.mask(failure.cause)
+                if failure.status is not None:
+                    made["status"] = failure.status
+            made["duration_ms"] = duration_ms
+            made = clip(made)
+            if len(self.records) < RECORD_LIMIT:
+                self.records.append(made)
+            else:
+                self.dropped += 1
+            return made
+
+        return answer, record
 
     def _perform(
         self, request: CheckedRequest, timeout: float

@@ -1,26 +1,16 @@
 """Client errors as the causes a handler sees (host side of ``fetch``).
 
-urllib3 and the socket and TLS layers under it raise many kinds of error; the handler
-gets one short cause and an SDK error class: connection problems, timeouts and TLS
-failures are :class:`~functions_sdk.errors.RetryError` (the event is retried), a URL the
-client cannot use is :class:`~functions_sdk.errors.FetchError`.
+``http.client`` and the socket and TLS layers under it raise many kinds of error; the
+handler gets one short cause and an SDK error class: connection problems, timeouts,
+TLS failures and answers that are not HTTP are :class:`~functions_sdk.errors.RetryError`
+(the event is retried), a URL the client cannot use is
+:class:`~functions_sdk.errors.FetchError`.
 """
 
 from __future__ import annotations
 
 import http.client
-import socket
 import ssl
-
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    LocationParseError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
 
 from functions_sdk.errors import FetchError, RetryError
 
@@ -36,9 +26,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
     while current is not None and current not in seen and len(seen) < 8:
         seen.append(current)
         current = current.__cause__ or current.__context__
-        if current is None and isinstance(seen[-1], HTTPError) and seen[-1].args:
-            nested = [a for a in seen[-1].args if isinstance(a, BaseException)]
-            current = nested[0] if nested else None
     return seen
 
 
@@ -49,9 +36,7 @@ def failure_for(exc: BaseException, target: Target, timeout: float) -> Failure:
     for item in chain:
         if isinstance(item, Failure):
             return item
-        if isinstance(item, TimeoutError | ReadTimeoutError | socket.timeout) or (
-            isinstance(item, ConnectTimeoutError) and not isinstance(item, NewConnectionError)
-        ):
+        if isinstance(item, TimeoutError):  # socket.timeout too
             return Failure(RetryError, f"timed out after {timeout:g} s")
         if isinstance(item, ssl.SSLCertVerificationError):
             return Failure(RetryError, f"TLS certificate check failed: {item.verify_message}")
@@ -64,12 +49,12 @@ def failure_for(exc: BaseException, target: Target, timeout: float) -> Failure:
     for item in chain:
         if isinstance(item, http.client.IncompleteRead):
             return Failure(RetryError, f"incomplete response from {target.host}")
-        if isinstance(item, ssl.SSLError | SSLError):
+        if isinstance(item, ssl.SSLError):
             reason = getattr(item, "reason", None) or item
             return Failure(RetryError, f"TLS error: {reason}")
-        if isinstance(item, LocationParseError):
+        if isinstance(item, http.client.InvalidURL):
             return Failure(FetchError, f"invalid URL: {item}")
-    if isinstance(exc, ProtocolError | HTTPError):
+    if isinstance(exc, http.client.HTTPException):
         return Failure(
             RetryError, f"invalid HTTP response from {target.host}: {type(exc).__name__}"
         )

@@ -260,9 +260,11 @@ class Worker:
             if frame.get("op") in ("fetch", "store"):
                 self.called_since_result = True
             if frame.get("op") == "fetch":
-                answer = session.fetch(frame, deadline)
-                del answer["record"]  # the record stays here: the worker's is not used
-                self._send({"op": "answer", **answer})
+                answer, keep_record = session.answer(frame, deadline)
+                try:
+                    self._send({"op": "answer", **answer})
+                finally:
+                    keep_record()  # while the worker goes on (the record stays here)
                 continue
             if frame.get("op") == "store":
                 if store is None:
