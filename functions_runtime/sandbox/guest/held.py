@@ -49,6 +49,7 @@ class HeldRecords:
         self.called = False  # the running event sent the host a frame
         self.running = 0  # the event running (its index in the invocation)
         self._busy = False  # in add or send: the timer must not write meanwhile
+        self._armed = False  # the timer is set
 
     def start(self, index: int) -> None:
         """Event ``index`` is about to run."""
@@ -76,6 +77,7 @@ class HeldRecords:
                 self._send()
             elif first:
                 signal.setitimer(signal.ITIMER_REAL, HOLD_SECONDS)
+                self._armed = True
         finally:
             self._busy = False
 
@@ -89,8 +91,9 @@ class HeldRecords:
 
     def _send(self, *after: dict[str, Any]) -> None:
         frames, self.frames, self.size = tuple(self.frames), [], 0
-        if frames:
+        if self._armed:
             signal.setitimer(signal.ITIMER_REAL, 0)  # nothing left waiting
+            self._armed = False
         if frames or after:
             write_frames(self.out, *after, encoded=frames)
 

@@ -198,7 +198,7 @@ class Broker:
                 _check_size(target, int(declared), limit)
             chunks: list[bytes] = []
             size = 0
-            while True:
+            while response.length != 0:  # None: until the server closes
                 _set_timeout(sock, deadline)
                 chunk = response.read1(min(_READ_CHUNK, limit + 1 - size))
                 if not chunk:
