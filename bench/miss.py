@@ -10,7 +10,10 @@ handler (default 40). Timed from the host, median of ``N``, wall and host CPU:
   instance: they share one source) sent, unpacked and bound in the new worker;
 * **first event**: miss - spawn - load (what a fresh worker's first event costs);
 * **compile**: ``compile_function`` of the same source in this process (CPU): what
-  each load cost before the pool compiled once (a worker compiled it).
+  each load cost before the pool compiled once (a worker compiled it);
+* **spare miss**: ``pool.invoke`` of a new instance in a pool of 8 whose spare is
+  ready (started and rehearsed, ``guest/rehearsal.py``): what a miss costs when the
+  machine has had a moment to prepare for it.
 
 The pool's ``Worker`` and ``launcher`` are used as the pool uses them; nothing in the
 pool is changed. Every event must be delivered (to the bench's sink).
@@ -74,6 +77,17 @@ def measure_miss(count: int, sink_url: str) -> dict[str, float]:
                     raise BenchError(f"miss: {result['outcome']}: {result['error']}")
             add("miss", t1 - t0, c1 - c0)
             add("hit", t2 - t1, c2 - c1)
+    with WorkerPool(max_workers=8, spares=1) as pool:
+        pool.invoke(specs[-1], [events[-1]])
+        for i in range(count):
+            pool._spares_settled()  # the spare is started and has rehearsed
+            time.sleep(0.01)
+            t0, c0 = time.perf_counter(), time.process_time()
+            [first] = pool.invoke(specs[count + i], [events[2 * i]])
+            t1, c1 = time.perf_counter(), time.process_time()
+            if first["outcome"] != "delivered":
+                raise BenchError(f"miss: {first['outcome']}: {first['error']}")
+            add("spare_miss", t1 - t0, c1 - c0)
     for _ in range(count):
         c0 = time.process_time()
         compile_function(specs[0].source, "handler.py", "destination")
@@ -88,7 +102,7 @@ def main() -> None:
     with Sink() as sink:
         found = measure_miss(count, sink.url)
     print(f"pool miss, {count} new instances: median ms, wall (host CPU)")
-    for name in ("miss", "hit", "spawn", "load"):
+    for name in ("miss", "hit", "spawn", "load", "spare_miss"):
         print(f"  {name:12s} {found[name]:8.2f} ({found[name + '_cpu']:.2f})")
     print(f"  {'first event':12s} {found['first_event']:8.2f} (miss - spawn - load)")
     print(f"  {'compile':12s} {found['compile_cpu']:8.2f} (CPU, in process)")

@@ -25,7 +25,7 @@ from forked import run_forked
 from test_guest_runner import BAD, BAD_ERROR, EVENT  # the same event and its refusal
 
 from functions_runtime.sandbox.guest import held as held_records
-from functions_runtime.sandbox.guest import worker
+from functions_runtime.sandbox.guest import rehearsal, worker
 from functions_runtime.sandbox.guest.protocol import read_frame, write_frame
 from functions_runtime.sandbox.guest.worker import MAX_RECORD_BYTES, MAX_RESULT_BYTES
 
@@ -304,7 +304,7 @@ def test_frames_go_out_on_a_copy_of_stdout_and_fd_1_is_dev_null() -> None:
 class Served:
     """``worker.serve`` (fd 0 in, a pipe out) in a forked child, as a host sees it."""
 
-    def __init__(self, load: dict[str, Any], vm_now: int = -1) -> None:
+    def __init__(self, load: dict[str, Any], vm_now: int = -1, *, rehearse: bool = False) -> None:
         to_child, self.to_worker = os.pipe()
         self.from_worker, from_child = os.pipe()
         self.pid = os.fork()
@@ -321,6 +321,8 @@ class Served:
                 os._exit(0)
         os.close(to_child)
         os.close(from_child)
+        if rehearse:
+            write_frame(self.to_worker, {"op": "rehearse"})
         write_frame(self.to_worker, load)
 
     def send(self, message: dict[str, Any]) -> None:
@@ -454,7 +456,12 @@ def test_the_handler_and_its_modules_import_each_other() -> None:
     )
     util = "import handler\ndef name():\n    return handler.NAME\n"
     w = Served({"source": source, "filename": "handler.py", "modules": {"util.py": util}})
-    assert w.read() == {"ok": True, "handlers": ["on_track"], "confinement": {"layer": "on"}}
+    assert w.read() == {
+        "ok": True,
+        "handlers": ["on_track"],
+        "confinement": {"layer": "on"},
+        "rehearsed": False,
+    }
     w.send({"op": "invoke", "events": [EVENT], **MESSAGE})
     assert results([w.read(), w.read()]) == [
         {"index": 0, "result": delivered("h")},
@@ -476,13 +483,43 @@ def test_a_load_without_limits_gets_256_mib_and_600_cpu_seconds() -> None:
 
 
 def test_a_load_is_answered_with_the_handlers_and_the_confinement(served: Served) -> None:
-    assert served.read() == {"ok": True, "handlers": ["on_track"], "confinement": {"layer": "on"}}
+    assert served.read() == {
+        "ok": True,
+        "handlers": ["on_track"],
+        "confinement": {"layer": "on"},
+        "rehearsed": False,
+    }
     closed = served.close()
     after = closed["returned"]
     assert 601 <= after["CPU"][0] <= 601 + int(closed["cpu"])
     # vm_now -1: the address space stays as it was (the host's memory kill remains)
     assert after["AS"] == list(resource.getrlimit(resource.RLIMIT_AS))
     assert after["NOFILE"] == [64, 64] and after["frozen"] is False
+
+
+@pytest.mark.parametrize("has_code", [True, False])
+def test_a_rehearsal_before_the_load_leaves_the_worker_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, has_code: bool
+) -> None:
+    """A spare's ``rehearse`` frame (``guest/rehearsal.py``): the worker runs the built-in
+    event (only where it has the rehearsal's code: a zygote's child), says so in its
+    load reply, and its first event's record holds nothing of the rehearsal."""
+    monkeypatch.setattr(rehearsal, "_CODE", [])
+    if has_code:
+        rehearsal.prepare()
+    w = Served({"op": "load", "source": HANDLER, "filename": "handler.py"}, rehearse=True)
+    assert w.read() == {
+        "ok": True,
+        "handlers": ["on_track"],
+        "confinement": {"layer": "on"},
+        "rehearsed": has_code,
+    }
+    w.send({"op": "invoke", "events": [EVENT], **MESSAGE})
+    assert results([w.read(), w.read()]) == [
+        {"index": 0, "result": delivered("E", logs=["INFO ***"])},
+        {"done": True, "recycle": False},
+    ]
+    assert w.close()["returned"]["frozen"] is True  # as after every event in a worker
 
 
 def test_each_event_is_one_frame_and_the_end_goes_with_the_last(served: Served) -> None:
@@ -549,6 +586,7 @@ def test_an_on_batch_call_is_one_frame_then_the_end() -> None:
         "ok": True,
         "handlers": ["on_track", "on_batch"],
         "confinement": {"layer": "on"},
+        "rehearsed": False,
     }
     w.send({"op": "invoke", "events": [EVENT, BAD], "batch": True, **MESSAGE})
     frame = results([w.read()])[0]
@@ -579,7 +617,12 @@ def test_a_source_and_its_own_modules_are_loaded_as_sent() -> None:
         "modules": {"util.py": "X = 'from util'\n"},
     }
     w = Served(load)
-    assert w.read() == {"ok": True, "handlers": ["on_request"], "confinement": {"layer": "on"}}
+    assert w.read() == {
+        "ok": True,
+        "handlers": ["on_request"],
+        "confinement": {"layer": "on"},
+        "rehearsed": False,
+    }
     w.send({"op": "invoke", "events": [{"body": "b"}], **MESSAGE})
     error = {"type": "ValueError", "message": "from util", "line": 3}
     assert results([w.read(), w.read()]) == [

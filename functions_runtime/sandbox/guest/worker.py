@@ -9,12 +9,16 @@ rlimits before it loads any handler code.
 
 Messages from the host:
 
+* ``{"op": "rehearse"}`` (only to a spare, before its load; no answer): run the built-in
+  rehearsal (``guest/rehearsal.py``) so that the process's first-touch page faults are
+  taken before an invocation waits for it;
 * ``{"op": "load", "source", "filename", "kind", "memory_mb", "cpu_seconds", "modules",
   "code"}`` (``modules``: the function's other files and its pinned libraries' files,
   path -> source; ``code``: all of it as the host's pool compiled it, marshalled
   (``sandbox/loadable.py``), loaded as it is; without ``code`` the worker compiles the
   sources itself, the same way: it reads no file either way)
-  answered by ``{"ok": true, "handlers": [...]}`` or ``{"ok": false, "errors": [...]}``;
+  answered by ``{"ok": true, "handlers": [...], "confinement": {...}, "rehearsed": bool}``
+  or ``{"ok": false, "errors": [...]}``;
 * ``{"op": "invoke", "events": [...], "batch": bool, "settings": {...},
   "secret_names": [...], "hold": bool}`` answered by one ``{"index": i, "result":
   {...}}`` frame per event (for an ``on_batch`` call, one ``{"results": [...],
@@ -44,6 +48,7 @@ records, masked here with the instance's secrets (``functions_sdk._masking``).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -63,7 +68,7 @@ from functions_sdk.events import EventParseError, parse_event
 
 from ..folder import ModuleCode
 from ..loadable import Loadable, compile_load, unpack
-from . import confine
+from . import confine, rehearsal
 from .guards import Guards
 from .held import HeldRecords
 from .loader import EventModules, Importer
@@ -354,9 +359,44 @@ def _record(
     }
 
 
+def _rehearse() -> bool:
+    """One event of the rehearsal handler, in process (see ``guest/rehearsal.py``);
+    whether it was delivered (False, and nothing done, in a process that has no
+    rehearsal code: one not forked from the zygote). A rehearsal that fails costs the
+    worker nothing: it loads its instance's code as any other would."""
+    code = rehearsal.code()
+    if code is None:
+        return False
+    answer = compact(rehearsal.ANSWER)
+
+    def transport(request: dict[str, Any]) -> dict[str, Any]:
+        compact(request)  # as a fetch frame is encoded
+        reply: dict[str, Any] = json.loads(answer)
+        return reply
+
+    delivered = False
+    try:
+        record = _safe(
+            Runner(code, "rehearsal.py", "destination", transport).run_one(
+                dict(rehearsal.EVENT), rehearsal.MESSAGE
+            )
+        )
+        compact({"index": 0, "result": record})  # as its record frame is encoded
+        delivered = record["outcome"] == "delivered"
+    except Exception:
+        delivered = False
+    gc.collect()  # the rehearsal's runner and records: collected, not frozen
+    gc.freeze()  # as after every event: what survives is left alone by later collections
+    return delivered
+
+
 def _serve(fd: int, out: int, vm_now: int, confinement: dict[str, str]) -> None:
     inp = FrameReader(fd)
     load = inp.read()
+    rehearsed = False
+    if load.get("op") == "rehearse":
+        rehearsed = _rehearse()
+        load = inp.read()
     kind = load.get("kind", "destination")
     packed = load.get("code")
     errors: list[str] = []
@@ -383,7 +423,12 @@ def _serve(fd: int, out: int, vm_now: int, confinement: dict[str, str]) -> None:
     )
     # What confinement is active is reported before any handler code has run (compiling
     # runs none): the host's isolation policy decides whether this worker may serve.
-    reply = {"ok": True, "handlers": list(loadable.handlers), "confinement": confinement}
+    reply = {
+        "ok": True,
+        "handlers": list(loadable.handlers),
+        "confinement": confinement,
+        "rehearsed": rehearsed,
+    }
     write_frame(out, reply)
     while True:
         message = inp.read()

@@ -59,7 +59,7 @@ import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import NoReturn  # noqa: E402
 
-from . import confine, namespaces, worker  # noqa: E402
+from . import confine, namespaces, rehearsal, worker  # noqa: E402
 
 __all__ = ["MESSAGE", "main"]
 
@@ -86,6 +86,7 @@ def _warm() -> None:
     report = compile_function("def on_track(event, settings):\n    return None\n", "warm.py")
     if report.code is not None:
         exec(report.code, build_globals(Guards(AUTHOR_BASES)))
+    rehearsal.prepare()  # spares rehearse with it (``guest/rehearsal.py``)
     _preload()
 
 

@@ -420,6 +420,11 @@ class WorkerPool:
                     worker = Worker(self.launcher)
                 except ZygoteError:
                     return  # the next start reports it
+                try:
+                    worker.rehearse()  # its first-touch faults now, not on a miss's path
+                except WorkerLost:
+                    worker.kill()
+                    continue
                 with self._lock:
                     if not self._closed:
                         self._spare.append(worker)

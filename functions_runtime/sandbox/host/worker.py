@@ -123,6 +123,7 @@ class Worker:
         # What OS confinement the worker reported (before any handler code ran in it)
         # and which namespaces it lives in (sandbox/guest/confine.py, namespaces.py).
         self.confinement: dict[str, str] = {}
+        self.rehearsed = False  # it ran the rehearsal before its load (a spare)
         self.namespaces = self._launched.namespaces
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -132,6 +133,11 @@ class Worker:
         """The instance of the invocation running (or of the last one, or the loaded one)."""
         assert self._spec is not None, "load() binds the worker to its code first"
         return self._spec
+
+    def rehearse(self) -> None:
+        """Ask a spare to rehearse before its load (``guest/rehearsal.py``); no answer
+        comes, the load frame waits in the pipe until the rehearsal is over."""
+        self._send({"op": "rehearse"})
 
     def load(self, spec: InstanceSpec, code: str | None = None) -> list[str]:
         """Bind this worker to ``spec``'s code; returns problems (empty when ok).
@@ -159,6 +165,7 @@ class Worker:
         if not reply.get("ok"):
             return [str(p) for p in reply.get("errors", ["the worker refused the code"])]
         self.handlers = tuple(reply.get("handlers", ()))
+        self.rehearsed = reply.get("rehearsed") is True
         reported = reply.get("confinement")
         if isinstance(reported, dict):
             self.confinement = {str(k): str(v) for k, v in reported.items()}
