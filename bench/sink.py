@@ -33,7 +33,7 @@ _counter = itertools.count(1)
 
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1: connections are kept alive, as a real endpoint does; both the host's
-    # broker and the in-process baseline reuse theirs (urllib3 pools).
+    # broker (http.client connections) and the in-process baseline (urllib3) reuse theirs.
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms ACK wait
     server_version = "bench-sink"

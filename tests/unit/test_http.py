@@ -1,6 +1,6 @@
 """Tests for ``fetch`` end to end in one process: functions_sdk.http (the worker's half:
 argument checks, Response) over a transport that is the host's broker
-(functions_runtime/sandbox/host: request checks, NetworkPolicy, urllib3 pools, records).
+(functions_runtime/sandbox/host: request checks, NetworkPolicy, kept-alive connections, records).
 
 Every test that opens a socket talks to a server started here on 127.0.0.1; the
 address-policy tests use IP literals (or a resolver passed to the broker) and never
