@@ -148,7 +148,7 @@ def measure(events: int = 1000, batch: int = 20, repeat: int = 3) -> list[dict[s
 
 def render(rows: Sequence[Mapping[str, Any]]) -> str:
     head = (
-        "sandbox wall | host CPU (Session.fetch, of it Broker.send) | worker CPU"
+        "sandbox wall | host CPU (Session.answer and its record, of it Broker.send) | worker CPU"
         " || plain wall | plain CPU || ratio (plain wall / sandbox wall), µs per event"
     )
     lines = [head]
