@@ -6,9 +6,12 @@ module's :class:`Broker` and writes the answer back. Everything that protects th
 network runs here, in the trusted process, where handler code cannot reach it:
 
 * the request checks (method, URL, headers, body, timeout: ``records.py``);
-* the address policy (``ssrf.py``): the host name is resolved once, every address is
-  checked, and the connection goes to a checked address (the URL's host name is still
-  sent as ``Host`` and used for TLS: SNI and the certificate check);
+* the address policy (``ssrf.py``): a new connection's host name is resolved once,
+  every address is checked, and the connection goes to a checked address (the URL's
+  host name is still sent as ``Host`` and used for TLS: SNI and the certificate check);
+  a request that finds a kept-alive connection of its instance to its origin goes on
+  it without a lookup, once the policy as it is now still admits that address (as an
+  HTTP client resolves only to connect; no lookup means nothing to rebind);
 * the timeout (also cut to what is left of the handler's own), the 1 MiB response cap
   (checked on ``Content-Length`` and while reading), no redirects followed;
 * the record of the request and of the answer, masked (``records.py``).
@@ -136,15 +139,23 @@ class Broker:
     def send(
         self, instance: str, policy: NetworkPolicy, request: CheckedRequest, timeout: float
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Resolve, check, connect to a checked address, send, read (bounded)."""
+        """On a kept-alive connection of this origin whose address the policy still
+        admits; else resolve, check, connect to a checked address. Send, read (bounded)."""
         target = request.target
+        headers = {name: value.encode("utf-8") for name, value in request.headers.items()}
+        headers["Host"] = _host_header(target).encode("ascii")
+        kept = self._connections.take_kept(
+            instance, target, lambda address: policy.admits(target.host, address)
+        )
+        if kept is not None:  # no lookup: its address was checked when it was made
+            conn, address = kept
+            deadline = time.monotonic() + timeout
+            return self._exchange(instance, address, conn, request, headers, deadline, timeout)
         try:
             addresses = policy.resolve(target.host, target.port, self._resolver)
         except FunctionError as exc:
             raise Failure(type(exc), exc.message) from None
         deadline = time.monotonic() + timeout
-        headers = {name: value.encode("utf-8") for name, value in request.headers.items()}
-        headers["Host"] = _host_header(target).encode("ascii")
         last: BaseException | None = None
         for address in addresses:
             remaining = deadline - time.monotonic()
@@ -161,23 +172,38 @@ class Broker:
                     conn.close()
                     last = exc
                     continue
-            sock = conn.sock  # the response reads it after a closing answer drops it
-            try:
-                _set_timeout(sock, deadline)
-                conn.request(
-                    request.method,
-                    target.request_target,
-                    body=request.body,
-                    headers=headers,  # bytes values: UTF-8
-                )
-                response = conn.getresponse()
-            except BaseException as exc:
-                conn.close()
-                raise failure_for(exc, target, timeout) from None
-            answer = self._read(conn, sock, response, request, deadline, timeout)
-            self._connections.give_back(instance, target, address, conn)
-            return answer
+            return self._exchange(instance, address, conn, request, headers, deadline, timeout)
         raise failure_for(last or TimeoutError(), target, timeout)
+
+    def _exchange(
+        self,
+        instance: str,
+        address: str,
+        conn: Connection,
+        request: CheckedRequest,
+        headers: dict[str, bytes],
+        deadline: float,
+        timeout: float,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """One request on ``conn`` (connected to ``address``) and its whole answer;
+        the connection is kept for the next request only when that is safe."""
+        target = request.target
+        sock = conn.sock  # the response reads it after a closing answer drops it
+        try:
+            _set_timeout(sock, deadline)
+            conn.request(
+                request.method,
+                target.request_target,
+                body=request.body,
+                headers=headers,  # bytes values: UTF-8
+            )
+            response = conn.getresponse()
+        except BaseException as exc:
+            conn.close()
+            raise failure_for(exc, target, timeout) from None
+        answer = self._read(conn, sock, response, request, deadline, timeout)
+        self._connections.give_back(instance, target, address, conn)
+        return answer
 
     def _read(
         self,

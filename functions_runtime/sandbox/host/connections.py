@@ -128,6 +128,40 @@ class Connections:
             )
         return http.client.HTTPConnection(address, target.port, timeout=timeout)
 
+    def take_kept(
+        self, instance: str, target: Target, admits: Callable[[str], bool]
+    ) -> tuple[Connection, str] | None:
+        """A kept-alive connection of ``instance`` to ``target``'s origin at any address
+        that ``admits`` (the address policy, as it is now), with that address; None when
+        there is none. Connections at an address no longer admitted are closed."""
+        origin = (target.scheme, target.host, target.port)
+        found: tuple[Connection, str] | None = None
+        closed: list[Connection] = []
+        with self._lock:
+            origins = self._idle.get(instance)
+            if origins is None:
+                return None
+            for key in reversed(origins):  # the most recently used origin first
+                if key[:3] != origin:
+                    continue
+                idle = origins[key]
+                if not admits(key[3]):
+                    closed.extend(idle)
+                    idle.clear()
+                    continue
+                while idle and found is None:
+                    candidate = idle.pop()
+                    if _dropped(candidate):
+                        closed.append(candidate)
+                    else:
+                        found = (candidate, key[3])
+                if found is not None:
+                    self._idle.move_to_end(instance)
+                    origins.move_to_end(key)
+                    break
+        _close(closed)
+        return found
+
     def give_back(self, instance: str, target: Target, address: str, conn: Connection) -> None:
         """Keep ``conn`` for the next request of ``instance`` to that origin, or close
         it when its instance or origin was let go meanwhile or enough wait already."""

@@ -302,6 +302,12 @@ class NetworkPolicy:
             return None
         return reason
 
+    def admits(self, host: str, address: str) -> bool:
+        """Whether a connection made earlier to ``address`` for ``host`` may still
+        carry a request: the verdict :meth:`resolve` would give that address today."""
+        ip = _parse_ip(address)
+        return ip is not None and self.permits(normalize_host(host), ip) is None
+
     def resolve(
         self, host: str, port: int, getaddrinfo: Resolver = socket.getaddrinfo
     ) -> list[str]:
