@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from functions_runtime.sandbox.host.broker import RECORD_LIMIT, Broker, Session, _host_header
+from functions_runtime.sandbox.host.connections import IDLE_SECONDS
 from functions_runtime.sandbox.host.ssrf import Target
 from tests.http_servers import serving
 
@@ -465,6 +466,24 @@ def test_a_connection_the_server_closed_while_idle_is_not_used_again(server: _Se
         time.sleep(0.01)  # until the server's side is closed
     assert session.fetch(_message(f"{base}/bytes/3"))["body"] == "xxx"
     assert len(set(server.peers)) == 2
+    assert broker.idle_connections("a") == 1
+    broker.close()
+
+
+def test_a_connection_idle_longer_than_the_bound_is_not_used_again(server: _Server) -> None:
+    # A load balancer or NAT may forget an idle connection without a word: past
+    # IDLE_SECONDS a kept connection is closed rather than trusted.
+    now = [100.0]
+    broker = Broker(clock=lambda: now[0])
+    session = broker.session("a", allow=LOOPBACK, secrets=())
+    url = f"http://127.0.0.1:{_port(server)}/bytes/2"
+    assert session.fetch(_message(url))["body"] == "xx"
+    now[0] += IDLE_SECONDS  # exactly the bound: still kept
+    assert session.fetch(_message(url))["body"] == "xx"
+    assert len(set(server.peers)) == 1
+    now[0] += IDLE_SECONDS + 0.001
+    assert session.fetch(_message(url))["body"] == "xx"
+    assert len(set(server.peers)) == 2  # a new connection; the old one was closed
     assert broker.idle_connections("a") == 1
     broker.close()
 

@@ -94,7 +94,9 @@ class Broker:
         connections_per_origin: int = CONNECTIONS_PER_ORIGIN,
         origins_per_instance: int = ORIGINS_PER_INSTANCE,
         instances: int = INSTANCES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock``: how long kept-alive connections have waited is read from it."""
         self.max_response_bytes = max_response_bytes
         self._resolver = resolver
         self._tls = tls_context
@@ -103,6 +105,7 @@ class Broker:
             origins=origins_per_instance,
             instances=instances,
             tls_context=self._tls_context,
+            clock=clock,
         )
 
     def session(

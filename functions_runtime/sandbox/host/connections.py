@@ -8,7 +8,9 @@ connections wait per instance and per ``(scheme, host, port, address)``: at most
 ``instances`` instances, the least recently used closed first past a bound. They are
 never shared between instances. A connection is taken out while one request uses it
 and given back only when its answer was read to the end and the server did not ask to
-close; one the server closed while it waited is dropped when next taken.
+close; one the server closed while it waited, or that waited longer than
+:data:`IDLE_SECONDS` (a load balancer or NAT may have forgotten it without a word, and
+a request on it would wait out its whole timeout), is closed when next looked at.
 
 Why ``http.client`` and not urllib3's pools (which the broker used before): the broker
 already keeps its own bounded pools per instance and origin, so what urllib3 added per
@@ -27,14 +29,17 @@ import http.client
 import select
 import ssl
 import threading
+import time
 from collections.abc import Callable
 
 from .ssrf import Target
 
-__all__ = ["Connection", "Connections", "Key", "PinnedTLSConnection"]
+__all__ = ["IDLE_SECONDS", "Connection", "Connections", "Key", "PinnedTLSConnection"]
 
 Connection = http.client.HTTPConnection
 Key = tuple[str, str, int, str]
+IDLE_SECONDS = 15.0
+"""How long a kept-alive connection may wait for its next request."""
 
 
 class PinnedTLSConnection(http.client.HTTPConnection):
@@ -73,6 +78,9 @@ def _close(connections: list[Connection]) -> None:
         connection.close()
 
 
+Idle = list[tuple[Connection, float]]  # each with when it was given back
+
+
 class Connections:
     """Idle connections per instance and origin, bounded (see the module docstring)."""
 
@@ -83,12 +91,14 @@ class Connections:
         origins: int,
         instances: int,
         tls_context: Callable[[], ssl.SSLContext],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self._per_origin = per_origin
         self._origins = origins
         self._instances = instances
         self._tls_context = tls_context
-        self._idle: collections.OrderedDict[str, collections.OrderedDict[Key, list[Connection]]] = (
+        self._idle: collections.OrderedDict[str, collections.OrderedDict[Key, Idle]] = (
             collections.OrderedDict()
         )
         self._lock = threading.Lock()
@@ -98,23 +108,17 @@ class Connections:
         origin, or a new one, not yet connected (``sock`` is None)."""
         key: Key = (target.scheme, target.host, target.port, address)
         evicted: list[Connection] = []
-        found: Connection | None = None
         with self._lock:
             origins = self._idle.setdefault(instance, collections.OrderedDict())
             self._idle.move_to_end(instance)
             idle = origins.setdefault(key, [])
             origins.move_to_end(key)
-            while idle and found is None:
-                candidate = idle.pop()
-                if _dropped(candidate):
-                    evicted.append(candidate)
-                else:
-                    found = candidate
+            found = self._live(idle, evicted)
             while len(origins) > self._origins:
-                evicted.extend(origins.popitem(last=False)[1])
+                evicted.extend(conn for conn, _ in origins.popitem(last=False)[1])
             while len(self._idle) > self._instances:
                 for old in self._idle.popitem(last=False)[1].values():
-                    evicted.extend(old)
+                    evicted.extend(conn for conn, _ in old)
         _close(evicted)
         if found is not None:
             return found
@@ -146,16 +150,12 @@ class Connections:
                     continue
                 idle = origins[key]
                 if not admits(key[3]):
-                    closed.extend(idle)
+                    closed.extend(conn for conn, _ in idle)
                     idle.clear()
                     continue
-                while idle and found is None:
-                    candidate = idle.pop()
-                    if _dropped(candidate):
-                        closed.append(candidate)
-                    else:
-                        found = (candidate, key[3])
-                if found is not None:
+                conn = self._live(idle, closed)
+                if conn is not None:
+                    found = (conn, key[3])
                     self._idle.move_to_end(instance)
                     origins.move_to_end(key)
                     break
@@ -170,7 +170,7 @@ class Connections:
             origins = self._idle.get(instance)
             idle = None if origins is None else origins.get(key)
             if idle is not None and len(idle) < self._per_origin and conn.sock is not None:
-                idle.append(conn)
+                idle.append((conn, self._clock()))
                 return
         conn.close()
 
@@ -179,7 +179,7 @@ class Connections:
         with self._lock:
             origins = self._idle.pop(instance, None)
         for idle in (origins or {}).values():
-            _close(idle)
+            _close([conn for conn, _ in idle])
 
     def close(self) -> None:
         with self._lock:
@@ -191,4 +191,16 @@ class Connections:
         """How many idle connections ``instance`` has (for tests and the bench)."""
         with self._lock:
             origins = list(self._idle.get(instance, {}).values())
-        return sum(1 for idle in origins for conn in idle if conn.sock is not None)
+        return sum(1 for idle in origins for conn, _ in idle if conn.sock is not None)
+
+    def _live(self, idle: Idle, closed: list[Connection]) -> Connection | None:
+        """The most recently given back of ``idle`` that can carry a request; the ones
+        looked at before it (the server closed them, or they waited too long) go to
+        ``closed``."""
+        now = self._clock()
+        while idle:
+            conn, since = idle.pop()
+            if now - since <= IDLE_SECONDS and not _dropped(conn):
+                return conn
+            closed.append(conn)
+        return None
