@@ -422,9 +422,9 @@ class WorkerPool:
                     return  # the next start reports it
                 try:
                     worker.rehearse()  # its first-touch faults now, not on a miss's path
-                except WorkerLost:
+                except WorkerLost:  # gone already: the next start reports why
                     worker.kill()
-                    continue
+                    return
                 with self._lock:
                     if not self._closed:
                         self._spare.append(worker)
