@@ -367,6 +367,16 @@ def _rehearse() -> bool:
     code = rehearsal.code()
     if code is None:
         return False
+    try:
+        delivered = _rehearsal_event(code)
+    except Exception:
+        delivered = False
+    gc.collect()  # the rehearsal's runner and records: collected, not frozen
+    gc.freeze()  # as after every event: what survives is left alone by later collections
+    return delivered
+
+
+def _rehearsal_event(code: CodeType) -> bool:
     answer = compact(rehearsal.ANSWER)
 
     def transport(request: dict[str, Any]) -> dict[str, Any]:
@@ -374,20 +384,10 @@ def _rehearse() -> bool:
         reply: dict[str, Any] = json.loads(answer)
         return reply
 
-    delivered = False
-    try:
-        record = _safe(
-            Runner(code, "rehearsal.py", "destination", transport).run_one(
-                dict(rehearsal.EVENT), rehearsal.MESSAGE
-            )
-        )
-        compact({"index": 0, "result": record})  # as its record frame is encoded
-        delivered = record["outcome"] == "delivered"
-    except Exception:
-        delivered = False
-    gc.collect()  # the rehearsal's runner and records: collected, not frozen
-    gc.freeze()  # as after every event: what survives is left alone by later collections
-    return delivered
+    runner = Runner(code, "rehearsal.py", "destination", transport)
+    record = _safe(runner.run_one(dict(rehearsal.EVENT), rehearsal.MESSAGE))
+    compact({"index": 0, "result": record})  # as its record frame is encoded
+    return bool(record["outcome"] == "delivered")
 
 
 def _serve(fd: int, out: int, vm_now: int, confinement: dict[str, str]) -> None:
