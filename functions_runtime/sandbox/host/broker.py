@@ -314,6 +314,7 @@ class Session:
         request: CheckedRequest | None = None
         response: tuple[int, list[tuple[str, str]], bytes] | None = None
         failure: Failure | None = None
+        made: dict[str, Any] | None = None  # the record, begun early only for an error
         try:
             request = check_request(message)
             timeout = request.timeout
@@ -346,22 +347,22 @@ class Session:
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
 
         def record() -> dict[str, Any]:
-            made = new_record(message, masker)
+            kept = made if made is not None else new_record(message, masker)
             if request is not None:
-                record_request(made, request, masker)
+                record_request(kept, request, masker)
             if response is not None:
-                record_response(made, *response, masker)
+                record_response(kept, *response, masker)
             if failure is not None:
-                made["error"] = masker.mask(failure.cause)
+                kept["error"] = masker.mask(failure.cause)
                 if failure.status is not None:
-                    made["status"] = failure.status
-            made["duration_ms"] = duration_ms
-            made = clip(made)
+                    kept["status"] = failure.status
+            kept["duration_ms"] = duration_ms
+            kept = clip(kept)
             if len(self.records) < RECORD_LIMIT:
-                self.records.append(made)
+                self.records.append(kept)
             else:
                 self.dropped += 1
-            return made
+            return kept
 
         return answer, record
 
