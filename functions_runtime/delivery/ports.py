@@ -179,11 +179,13 @@ class DeliveryBackend:
     SQLite embedded), used with ``idempotent_function`` so that a message already
     delivered to an instance is not delivered again within the window.
 
-    ``transaction()`` groups the writes made inside it (on this thread, through the
-    three parts) into one all-or-nothing commit where the backend can (SQLite), and
-    ``deferred()`` does the same for blind writes (no result read back), which the
-    backend may hold until the block ends. On AWS each write stays its own request and
-    the blocks only mark where a group ends.
+    ``transaction()`` groups the delivery records' and idempotency writes made inside
+    it (on this thread) into one all-or-nothing commit where the backend can (SQLite);
+    the queue is not part of it. ``deferred()`` holds blind writes (no result read back)
+    of all three parts until the block ends, then commits the records' and idempotency
+    writes before the queue's, so that no job is settled without its record (embedded:
+    two commits, one per file). On AWS each write stays its own request and the blocks
+    only mark where a group ends.
     """
 
     queue: Queue

@@ -24,7 +24,7 @@ from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.service import ControlPlane
 from functions_runtime.delivery.dispatch import DeliveryPolicy, Dispatcher
-from functions_runtime.delivery.embedded import open_delivery
+from functions_runtime.delivery.embedded import RECORDS_FILE, open_delivery
 from functions_runtime.delivery.ingest import Ingest
 from functions_runtime.delivery.ports import Job
 from functions_runtime.sandbox.host.pool import InstanceSpec, WorkerPool
@@ -350,7 +350,7 @@ def test_a_claim_is_held_for_the_visibility_timeout(world: World, tmp_path: Path
     with pytest.raises(DispatcherDied):
         world.dispatcher(visibility_timeout=120).process([job])
     after = datetime.now(UTC).timestamp() * 1000
-    db = sqlite3.connect(tmp_path / "data" / "delivery.db")
+    db = sqlite3.connect(tmp_path / "data" / RECORDS_FILE)
     try:
         [(status, expiry)] = db.execute(
             "SELECT status, in_progress_expiry FROM idempotency"

@@ -8,6 +8,7 @@ The dispatcher's dependencies are passed in; the real pool runs the code, and
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -152,6 +153,37 @@ class CountingPool:
     def invoke(self, spec: InstanceSpec, events: list[Any], batch: bool = False) -> Any:
         self.calls.append((len(events), batch))
         return self.pool.invoke(spec, events, batch=batch)
+
+
+def test_a_crash_between_the_records_and_the_acks_does_not_deliver_twice(
+    world: World,
+) -> None:
+    """A part's records and idempotency results are committed before its acks (they are
+    in different files). A process killed between the two commits leaves the job
+    unacknowledged with its record written: it comes back after its visibility timeout
+    and is acknowledged as already delivered, without running the handler again."""
+    instance = world.deploy("echo", {"handler.py": ECHO})
+    [job] = world.send("Order Completed")
+    pool = CountingPool(world.pool)
+    dispatcher = Dispatcher(world.backend, world.delivery, pool)  # type: ignore[arg-type]
+    [first] = dispatcher.process([job])  # no settle: as if killed before the acks
+    assert (first.action, first.outcome, pool.calls) == ("ack", "delivered", [(1, False)])
+    assert world.delivery.queue.counts().in_flight == 1
+
+    later = open_delivery(world.data, clock=lambda: time.time() + 31)  # past visibility
+    [again] = later.queue.receive(10, visibility_timeout=30)
+    assert again.body["message_id"] == job.body["message_id"]
+    [second] = dispatcher.process(
+        [again], settle=lambda done: [later.queue.ack(s.job) for s in done]
+    )
+    assert (second.action, second.reason, pool.calls) == (
+        "ack",
+        "already delivered (idempotency)",
+        [(1, False)],
+    )
+    assert later.queue.counts().in_flight == 0
+    [record] = world.delivery.deliveries.list(world.ws, instance.id)
+    assert record.outcome == "delivered"
 
 
 def looping(world: World, queue: RecordingQueue, visibility: int = 45) -> Dispatcher:

@@ -29,15 +29,17 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from functions_runtime.control.embedded import open_embedded
+from functions_runtime.control.embedded.db import time_key
 from functions_runtime.control.ports import StoreError
 from functions_runtime.delivery.dispatch import wait_for
 from functions_runtime.delivery.embedded import (
     DATABASE_FILE,
+    RECORDS_FILE,
     EmbeddedQueue,
     SQLitePersistenceLayer,
     open_delivery,
 )
-from functions_runtime.delivery.embedded.database import DeliveryDatabase
+from functions_runtime.delivery.embedded.database import DeliveryDatabase, RecordsDatabase
 from functions_runtime.delivery.embedded.deliveries import nearest_rank
 from functions_runtime.delivery.ports import Delivery, DeliveryBackend, Job, Queue, QueueCounts
 
@@ -83,17 +85,149 @@ def drain(queue: Queue, visibility_timeout: int = 30) -> list[Job]:
 # -- the database file -------------------------------------------------------------------
 
 
-def test_delivery_db_is_its_own_wal_file_with_full_sync(data_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "tables"),
+    [
+        (DATABASE_FILE, {"jobs", "dead_letters"}),
+        (RECORDS_FILE, {"deliveries", "idempotency"}),
+    ],
+)
+def test_the_queue_and_the_records_are_wal_files_of_their_own_with_full_sync(
+    data_dir: Path, name: str, tables: set[str]
+) -> None:
     open_delivery(data_dir)
-    assert (data_dir / DATABASE_FILE).is_file() and DATABASE_FILE != "functions.db"
+    assert len({DATABASE_FILE, RECORDS_FILE, "functions.db", "store.db"}) == 4
+    with sqlite3.connect(data_dir / name) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        found = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    assert found == tables
     db = DeliveryDatabase(data_dir / DATABASE_FILE)
     with db.read() as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    assert {"jobs", "dead_letters", "deliveries", "idempotency"} <= tables
     db.close()
+
+
+def test_sends_do_not_wait_for_the_records_writers(data_dir: Path) -> None:
+    """The delivery loops' records and idempotency claims hold their own file's writer
+    lock, not the queue's: ingest's durable send goes through while one is held."""
+    backend = open_delivery(data_dir)
+    records = sqlite3.connect(data_dir / RECORDS_FILE, isolation_level=None)
+    records.execute("BEGIN IMMEDIATE")  # a delivery loop in the middle of its claims
+    try:
+        backend.queue.send([{"n": 1}])  # with one file, this waited for the lock
+        assert backend.queue.counts().visible == 1
+    finally:
+        records.execute("ROLLBACK")
+        records.close()
+
+
+def test_a_part_whose_records_fail_settles_nothing(backend: DeliveryBackend) -> None:
+    """A part's records are committed before its acks (two files, two commits): when
+    the records' commit fails, the acks are not written and the jobs come back, so no
+    job is ever acknowledged without its record."""
+    backend.queue.send([{"n": 1}])
+    [job] = backend.queue.receive(1, visibility_timeout=30)
+    with pytest.raises(StoreError), backend.deferred():
+        backend.deliveries.record(record(1))
+        backend.queue.ack(job)
+        with sqlite3.connect(backend_path(backend) / RECORDS_FILE) as conn:
+            conn.execute("DROP TABLE deliveries")  # the records' commit will fail
+    assert backend.queue.counts() == QueueCounts(visible=0, in_flight=1, dead=0)
+
+
+def test_a_part_is_settled_when_both_commits_succeed(backend: DeliveryBackend) -> None:
+    backend.queue.send([{"n": 1}])
+    [job] = backend.queue.receive(1, visibility_timeout=30)
+    with backend.deferred():
+        backend.deliveries.record(record(1))
+        backend.queue.ack(job)
+        assert backend.deliveries.list("ws_1", "in_1") == []  # nothing written yet
+    assert backend.deliveries.list("ws_1", "in_1") == [record(1)]
+    assert backend.queue.counts() == QueueCounts(visible=0, in_flight=0, dead=0)
+
+
+_SCHEMA_1 = (
+    "CREATE TABLE jobs (id TEXT PRIMARY KEY, body TEXT NOT NULL, visible_at REAL NOT NULL,"
+    " receive_count INTEGER NOT NULL DEFAULT 0, sent_at REAL NOT NULL, receipt TEXT)",
+    "CREATE INDEX jobs_by_visible_at ON jobs (visible_at)",
+    "CREATE TABLE dead_letters (id TEXT PRIMARY KEY, body TEXT NOT NULL, reason TEXT NOT NULL,"
+    " dead_at REAL NOT NULL, receive_count INTEGER NOT NULL)",
+    "CREATE INDEX dead_letters_by_dead_at ON dead_letters (dead_at)",
+    "CREATE TABLE deliveries (id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL,"
+    " instance_id TEXT NOT NULL, outcome TEXT NOT NULL, at INTEGER NOT NULL,"
+    " duration_ms REAL NOT NULL, data TEXT NOT NULL)",
+    "CREATE INDEX deliveries_by_instance ON deliveries (workspace_id, instance_id, at)",
+    "CREATE TABLE idempotency (id TEXT PRIMARY KEY, expiration INTEGER,"
+    " in_progress_expiry INTEGER, status TEXT NOT NULL, data TEXT, validation TEXT)",
+)
+
+
+def _release_1_directory(data_dir: Path) -> None:
+    """A data directory as the release before the split left it: one delivery.db (schema
+    1) with a queued job, a dead letter, 1,200 delivery records and an idempotency key."""
+    data_dir.mkdir(parents=True)
+    with sqlite3.connect(data_dir / DATABASE_FILE) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for statement in _SCHEMA_1:
+            conn.execute(statement)
+        conn.execute("INSERT INTO jobs VALUES ('j1', '{\"n\": 1}', 0, 0, 0, NULL)")
+        conn.execute("INSERT INTO dead_letters VALUES ('d1', '{\"n\": 2}', 'boom', 0, 3)")
+        for n in range(1, 1201):
+            _insert_schema_1(conn, record(n))
+        conn.execute("INSERT INTO idempotency VALUES ('k', NULL, NULL, 'COMPLETED', '{}', NULL)")
+        conn.execute("PRAGMA user_version = 1")
+
+
+def _insert_schema_1(conn: sqlite3.Connection, r: Delivery) -> None:
+    row = (r.id, r.workspace_id, r.instance_id, r.outcome, time_key(r.at), r.duration_ms)
+    conn.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?)", (*row, r.model_dump_json()))
+
+
+def test_a_delivery_db_of_schema_1_has_its_records_moved_once(data_dir: Path) -> None:
+    _release_1_directory(data_dir)
+    backend = open_delivery(data_dir)
+    assert len(backend.deliveries.list("ws_1", "in_1", limit=5000)) == 1200
+    assert backend.deliveries.list("ws_1", "in_1", limit=1) == [record(1200)]
+    assert backend.idempotency._get_record("k").status == "COMPLETED"
+    assert [job.body for job in backend.queue.receive(10)] == [{"n": 1}]
+    assert [d.body for d in backend.queue.take_dead(lambda body: True)] == [{"n": 2}]
+    with sqlite3.connect(data_dir / DATABASE_FILE) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert not tables & {"deliveries", "idempotency", "deliveries_by_instance"}
+    backend.deliveries.record(record(1, outcome="failed"))
+    again = open_delivery(data_dir)  # nothing left to move: the newer record stays
+    assert again.deliveries.list("ws_1", "in_1", outcome="failed") == [record(1, outcome="failed")]
+
+
+def test_a_move_cut_short_before_the_drop_is_finished_at_the_next_open(
+    data_dir: Path,
+) -> None:
+    """The copy commits before the old tables are dropped: a process killed between the
+    two leaves both, and the next open copies again, keeping what records.db has."""
+    _release_1_directory(data_dir)
+    open_delivery(data_dir).deliveries.record(record(1, outcome="failed"))
+    with sqlite3.connect(data_dir / DATABASE_FILE) as conn:  # back to before the drop
+        for statement in _SCHEMA_1[4:]:
+            conn.execute(statement)
+        _insert_schema_1(conn, record(2000))
+        _insert_schema_1(conn, record(1))  # copied before; records.db has a newer one
+        conn.execute("PRAGMA user_version = 1")
+    backend = open_delivery(data_dir)
+    listed = backend.deliveries.list("ws_1", "in_1", limit=5000)
+    assert len(listed) == 1201 and listed[0] == record(2000)
+    assert backend.deliveries.list("ws_1", "in_1", outcome="failed") == [
+        record(1, outcome="failed")
+    ]
+
+
+def backend_path(backend: DeliveryBackend) -> Path:
+    queue = backend.queue
+    assert isinstance(queue, EmbeddedQueue)
+    return Path(queue._db._path).parent
 
 
 def test_sends_do_not_wait_for_control_plane_writes(data_dir: Path) -> None:
@@ -519,24 +653,36 @@ def test_a_crashed_delivery_blocks_redelivery_only_while_in_progress(data_dir: P
 def test_a_transaction_commits_its_writes_together_or_not_at_all(
     backend: DeliveryBackend, data_dir: Path
 ) -> None:
+    layer = backend.idempotency
+    assert isinstance(layer, SQLitePersistenceLayer)
     with pytest.raises(RuntimeError), backend.transaction():
-        backend.queue.send([{"n": 1}])
+        layer._put_record(in_progress("k1", NOW + 3600, NOW + 30))
         backend.deliveries.record(record(1))
-        assert backend.queue.counts().visible == 0  # other connections see nothing yet
+        assert backend.deliveries.list("ws_1", "in_1") == []  # other connections: not yet
         raise RuntimeError("the group failed")
-    assert backend.queue.counts().visible == 0
     assert backend.deliveries.list("ws_1", "in_1") == []
+    with pytest.raises(IdempotencyItemNotFoundError):
+        layer._get_record("k1")
     with backend.transaction():
-        backend.queue.send([{"n": 2}])
+        layer._put_record(in_progress("k2", NOW + 3600, NOW + 30))
         with backend.transaction():  # nested: joins the outer one
             backend.deliveries.record(record(2))
-    assert backend.queue.counts().visible == 1
     assert [d.id for d in backend.deliveries.list("ws_1", "in_1")] == ["in_1:m2:1"]
+    assert layer._get_record("k2").status == "INPROGRESS"
+
+
+def test_a_send_inside_a_transaction_is_durable_on_its_own(backend: DeliveryBackend) -> None:
+    """The queue is another file: a send inside the records' transaction is its own
+    durable commit, and stays queued when the transaction fails."""
+    with pytest.raises(RuntimeError), backend.transaction():
+        backend.queue.send([{"n": 1}])
+        raise RuntimeError("the group failed")
+    assert backend.queue.counts().visible == 1
 
 
 def test_a_failed_write_dooms_its_transaction_even_if_caught(data_dir: Path) -> None:
     data_dir.mkdir(mode=0o700)
-    db = DeliveryDatabase(data_dir / DATABASE_FILE)
+    db = RecordsDatabase(data_dir / RECORDS_FILE)
     insert = "INSERT INTO idempotency (id, status) VALUES (?, 'COMPLETED')"
     doomed = "nothing in its transaction was saved"
     with pytest.raises(StoreError, match=f"clash; {doomed}"), db.transaction():

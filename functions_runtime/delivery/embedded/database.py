@@ -1,13 +1,19 @@
-"""The delivery database: one SQLite file (WAL, ``synchronous=FULL``) beside functions.db.
+"""The delivery databases: two SQLite files (WAL, ``synchronous=FULL``) beside functions.db.
 
-It reuses the control plane's connection pool (``control.embedded_db.Database``: WAL,
-busy timeout, ``BEGIN IMMEDIATE`` writes, sqlite errors mapped to ``StoreError``) with
-its own schema, so that ingest and delivery writes never wait on control-plane writes.
+``delivery.db`` holds the queue (jobs and dead letters); ``records.db`` holds the
+delivery records and the idempotency table. Both reuse the control plane's connection
+pool (``control.embedded_db.Database``: WAL, busy timeout, ``BEGIN IMMEDIATE`` writes,
+sqlite errors mapped to ``StoreError``) with schemas of their own, so that ingest and
+delivery writes never wait on control-plane writes, and ingest's durable sends wait only
+on the delivery loops' queue writes (receive, ack, retry), never on their records and
+idempotency claims: SQLite has one writer per file, and with one file for all of it the
+writer lock was busy all the time under load (ingest waited about 5 ms per commit).
 
-Several processes write to it (``functions serve``'s API and its delivery processes, a
-CLI replaying dead letters). SQLite alone would make a writer that finds the file locked
-poll with growing sleeps (up to 100 ms); here writers also queue on an ``flock`` of
-``delivery.db.lock``, which the kernel hands over the moment it is released.
+Several processes write to each file (``functions serve``'s API and its delivery
+processes, a CLI replaying dead letters). SQLite alone would make a writer that finds
+the file locked poll with growing sleeps (up to 100 ms); here writers also queue on an
+``flock`` of the file's ``.lock`` companion, which the kernel hands over the moment it
+is released.
 
 SQLite would checkpoint the write-ahead log inside whichever commit crosses 1,000 pages,
 holding every writer up for that long (10 to 15 ms here); instead a background thread
@@ -15,10 +21,11 @@ checkpoints (``PASSIVE``, beside the writers) every ``CHECKPOINT_SECONDS``.
 
 The delivery loop groups its writes instead of committing each: idempotency claims a
 few per :meth:`DeliveryDatabase.transaction`, then a part's delivery records,
-idempotency results and queue acks in one :meth:`DeliveryDatabase.deferred` block.
-Those commits skip their own ``fsync`` (``durable=False``); sends stay durable.
+idempotency results and queue acks in :meth:`DeliveryDatabase.deferred` blocks (one per
+file, the records' committed first: see ``open_delivery``). Those commits skip their
+own ``fsync`` (``durable=False``); sends stay durable.
 
-Opening the file runs ``PRAGMA quick_check``: a damaged file is refused at start with
+Opening a file runs ``PRAGMA quick_check``: a damaged file is refused at start with
 what to do, rather than failing every write of the delivery loop afterwards.
 """
 
@@ -38,12 +45,19 @@ from typing import Any, cast
 from ...control.embedded.db import Database, translate_errors
 from ...control.ports import StoreError
 
-__all__ = ["SCHEMA_VERSION", "DeliveryDatabase"]
+__all__ = [
+    "RECORDS_SCHEMA_VERSION",
+    "SCHEMA_VERSION",
+    "DeliveryDatabase",
+    "RecordsDatabase",
+    "move_records",
+]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: the records and idempotency tables were in this file too
+RECORDS_SCHEMA_VERSION = 1
 CHECKPOINT_SECONDS = 0.5
 
-_SCHEMA = (
+_QUEUE_SCHEMA = (
     # rowid breaks ties between jobs that became visible at the same instant: FIFO.
     """CREATE TABLE jobs (
         id TEXT PRIMARY KEY, body TEXT NOT NULL, visible_at REAL NOT NULL,
@@ -53,6 +67,8 @@ _SCHEMA = (
         id TEXT PRIMARY KEY, body TEXT NOT NULL, reason TEXT NOT NULL,
         dead_at REAL NOT NULL, receive_count INTEGER NOT NULL)""",
     "CREATE INDEX dead_letters_by_dead_at ON dead_letters (dead_at)",
+)
+_RECORDS_SCHEMA = (
     """CREATE TABLE deliveries (
         id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, instance_id TEXT NOT NULL,
         outcome TEXT NOT NULL, at INTEGER NOT NULL, duration_ms REAL NOT NULL,
@@ -67,11 +83,14 @@ _SCHEMA = (
 
 
 class DeliveryDatabase(Database):
-    """The control plane's pool and transactions over the delivery schema."""
+    """The control plane's pool and transactions over the queue's schema
+    (``delivery.db``); :class:`RecordsDatabase` is the same over the records'."""
 
-    schema = _SCHEMA
+    schema: tuple[str, ...] = _QUEUE_SCHEMA
     schema_version = SCHEMA_VERSION
     schema_label = "delivery schema"
+    kind = "delivery database"
+    holds = "the events queued in it"
 
     def __init__(self, path: Path) -> None:
         try:
@@ -79,10 +98,10 @@ class DeliveryDatabase(Database):
             _quick_check(self, path)
         except StoreError as exc:
             raise StoreError(
-                f"the delivery database {path} cannot be used: "
+                f"the {self.kind} {path} cannot be used: "
                 f"{str(exc).removeprefix('the metadata database failed: ')}. If it is damaged, "
                 "stop every process using it, move it aside (with its -wal and -shm files) "
-                "and restore a backup, or start without it (the events queued in it are lost)"
+                f"and restore a backup, or start without it ({self.holds} are lost)"
             ) from exc
         self._open = threading.local()  # this thread's open transaction, if any
         try:
@@ -212,6 +231,50 @@ class DeliveryDatabase(Database):
             finally:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
+
+
+class RecordsDatabase(DeliveryDatabase):
+    """``records.db``: the delivery records and the idempotency table."""
+
+    schema = _RECORDS_SCHEMA
+    schema_version = RECORDS_SCHEMA_VERSION
+    schema_label = "records schema"
+    kind = "delivery records database"
+    holds = "the delivery records and idempotency keys in it"
+
+
+_MOVED = (
+    ("deliveries", "id, workspace_id, instance_id, outcome, at, duration_ms, data"),
+    ("idempotency", "id, expiration, in_progress_expiry, status, data, validation"),
+)
+
+
+def move_records(queue: DeliveryDatabase, records: RecordsDatabase) -> int:
+    """Bring a ``delivery.db`` of schema 1 (records and idempotency in it too) to schema
+    2: copy those two tables into ``records.db`` (a row already there wins), then drop
+    them from ``delivery.db``. Returns the rows copied (0 when there was nothing to do).
+
+    It runs inside ``delivery.db``'s write transaction, so processes that open the
+    directory together move the rows once. The copy commits first: a crash before the
+    drop copies again at the next start, and the copy keeps what is already there.
+    """
+    moved = 0
+    with queue.write("upgrading the delivery schema conflicted") as conn:
+        if int(conn.execute("PRAGMA user_version").fetchone()[0]) != 1:
+            return 0
+        with records.write("moving the delivery records conflicted") as target:
+            for table, columns in _MOVED:
+                marks = ", ".join("?" * len(columns.split(", ")))
+                cursor = conn.execute(f"SELECT {columns} FROM {table}")
+                while rows := cursor.fetchmany(500):
+                    target.executemany(
+                        f"INSERT OR IGNORE INTO {table} ({columns}) VALUES ({marks})", rows
+                    )
+                    moved += len(rows)
+        for table, _ in _MOVED:
+            conn.execute(f"DROP TABLE {table}")  # and its index
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return moved
 
 
 def _quick_check(db: DeliveryDatabase, path: Path) -> None:
