@@ -20,6 +20,7 @@ __all__ = [
     "MAX_DEPTH",
     "TOO_DEEP",
     "compact_text",
+    "loads_plain",
     "make_safe",
     "problem",
     "too_deep",
@@ -33,6 +34,8 @@ COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 """Compact, strict JSON (``ValueError`` for NaN and infinities), ASCII-only."""
 _STRICT = json.JSONEncoder(allow_nan=False)
 TOO_DEEP = f"[nested more than {MAX_DEPTH} levels deep: dropped]"
+_SCALARS = frozenset({type(None), bool, int})
+_EMPTY = frozenset({list, dict})
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
@@ -107,23 +110,64 @@ def compact_text(value: Any, limit: int = MAX_DEPTH) -> tuple[str, None] | tuple
     return text, None
 
 
+def loads_plain(text: str, limit: int = MAX_DEPTH) -> tuple[Any, bool]:
+    """``json.loads(text)``, and whether every value in it is *plain*: one that
+    :func:`make_safe` would return as it is, at ``limit`` levels below the top (the
+    top value itself may be one level deeper: an envelope around the values).
+
+    Told while parsing and from the text: no ``NaN`` or ``Infinity`` constant and no
+    number too large for a double (``1e400``) was parsed, the text is ASCII and holds no
+    ``\\ud...`` escape (every surrogate, lone or paired, in ASCII-only JSON), and it has
+    at most ``limit + 1`` opening brackets. ``ValueError`` as from ``json.loads``."""
+    try:
+        value = _PLAIN_DECODER.decode(text)
+    except _NotPlain:
+        return json.loads(text), False
+    plain = text.isascii() and "\\ud" not in text and _shallow(text, limit + 1)
+    return value, plain
+
+
+class _NotPlain(Exception):
+    """A number JSON cannot carry, met while parsing (``loads_plain`` parses again)."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NotPlain(name)
+
+
+def _finite(literal: str) -> float:
+    number = float(literal)
+    if math.isinf(number):
+        raise _NotPlain(literal)
+    return number
+
+
+_PLAIN_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+
+
 def make_safe(value: Any, limit: int = MAX_DEPTH) -> Any:
     """``value``, or a copy of it, that any JSON writer takes: strings with lone surrogates
     escaped (``\\ud800`` as the six characters), keys made strings, numbers that are not
     finite as their names (``"NaN"``), containers deeper than ``limit`` replaced by a
     note saying so, and anything that is not JSON by its ``repr``.
 
-    A value that needs none of that (the usual case) is returned as it is: one pass of
-    the C encoder tells (no number that is not finite, nothing that is not JSON, at most
-    ``limit`` opening brackets, and no ``\\ud...`` escape, which is how the ASCII-only
-    text shows any surrogate, lone or paired). Its keys may then be numbers, ``None`` or
-    booleans, which every writer turns into text (pydantic's JSON does).
+    A value that needs none of that (the usual case) is returned as it is: ``None``, a
+    boolean, an integer, an ASCII string and an empty list or dict at once, anything
+    else after one pass of the C encoder (no number that is not finite, nothing that is
+    not JSON, no ``\\ud...`` escape, which is how the ASCII-only text shows any
+    surrogate, lone or paired, and at most ``limit`` opening brackets or, when there
+    are more, no container deeper than ``limit`` found by a walk). Its keys may then be
+    numbers, ``None`` or booleans, which every writer turns into text (pydantic's JSON
+    does).
     """
+    kind = type(value)
+    if kind in _SCALARS or (kind is str and value.isascii()) or (kind in _EMPTY and not value):
+        return value  # as the encoder would have said, without calling it
     try:
         text = _STRICT.encode(value)
     except (ValueError, TypeError, RecursionError):
         return _safe(value, limit, 1)
-    if "\\ud" in text or not _shallow(text, limit):
+    if "\\ud" in text or not (_shallow(text, limit) or not too_deep(value, limit)):
         return _safe(value, limit, 1)
     return value
 

@@ -350,25 +350,26 @@ class Dispatcher:
     ) -> None:
         body = job.body
         event = body.get("event")
-        self.delivery.deliveries.record(
-            Delivery(
-                id=f"{body.get('instance_id')}:{body.get('message_id')}:{job.receive_count}"
-                f"{':' + str(body['replay_id']) if body.get('replay_id') else ''}",
-                workspace_id=str(body.get("workspace_id")),
-                instance_id=str(body.get("instance_id")),
-                version_id=target.version_id if target else None,
-                message_id=str(body.get("message_id")),
-                event_type=event.get("type") if isinstance(event, dict) else None,
-                outcome=outcome,  # type: ignore[arg-type]
-                attempt=job.receive_count,
-                error=error,
-                logs=list((result or {}).get("logs") or []),
-                requests=list((result or {}).get("requests") or []),
-                duration_ms=float((result or {}).get("duration_ms") or 0.0),
-                at=self.clock(),
-                event=event,
-            )
-        )
+        fields = {
+            "id": f"{body.get('instance_id')}:{body.get('message_id')}:{job.receive_count}"
+            f"{':' + str(body['replay_id']) if body.get('replay_id') else ''}",
+            "workspace_id": str(body.get("workspace_id")),
+            "instance_id": str(body.get("instance_id")),
+            "version_id": target.version_id if target else None,
+            "message_id": str(body.get("message_id")),
+            "event_type": event.get("type") if isinstance(event, dict) else None,
+            "outcome": outcome,
+            "attempt": job.receive_count,
+            "error": error,
+            "logs": list((result or {}).get("logs") or []),
+            "requests": list((result or {}).get("requests") or []),
+            "duration_ms": float((result or {}).get("duration_ms") or 0.0),
+            "at": self.clock(),
+            "event": event,
+        }
+        # The event as the queue gave it: checked there when its text was (Job.plain).
+        record = Delivery.model_validate(fields, context={"plain_event": job.plain})
+        self.delivery.deliveries.record(record)
 
     # -- what to run ----------------------------------------------------------------------------
 

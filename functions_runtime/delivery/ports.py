@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..json_limits import COMPACT, make_safe
 
@@ -43,6 +43,10 @@ class Job:
     receive_count: int  # 1 on first delivery: the attempt number
     sent_at: datetime  # when it was first queued (the age bound is measured from here)
     receipt: str  # opaque handle for ack / retry / dead_letter
+    plain: bool = False
+    """The queue checked the body's JSON text as it parsed it (``json_limits.loads_plain``):
+    every value in it is one that ``make_safe`` returns unchanged, so its delivery
+    records need not check the event again. False when not known."""
 
 
 @dataclass(frozen=True)
@@ -132,10 +136,14 @@ class Delivery(BaseModel):
 
     @field_validator("error", "logs", "requests", "event", mode="before")
     @classmethod
-    def _writable(cls, value: Any) -> Any:
+    def _writable(cls, value: Any, info: ValidationInfo) -> Any:
         """Whatever a handler logged or an event held, a record can always be written:
         lone surrogates escaped, non-finite numbers named, nesting past
-        ``json_limits.MAX_DEPTH`` levels cut (see ``json_limits.make_safe``)."""
+        ``json_limits.MAX_DEPTH`` levels cut (see ``json_limits.make_safe``). An event
+        validated with the context ``{"plain_event": True}`` is taken as it is: its job's
+        queue checked it (``Job.plain``)."""
+        if info.field_name == "event" and info.context and info.context.get("plain_event"):
+            return value
         return make_safe(value)
 
 

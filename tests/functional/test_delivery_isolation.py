@@ -15,6 +15,7 @@ from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.service import ControlPlane
 from functions_runtime.delivery.dispatch import Dispatcher, Settlement
+from functions_runtime.delivery.embedded import EmbeddedQueue
 from functions_runtime.delivery.ingest import Ingest
 from functions_runtime.delivery.ports import Delivery, DeliveryBackend, DeliveryStore, Job
 from functions_runtime.json_limits import MAX_DEPTH, TOO_DEEP
@@ -110,6 +111,23 @@ def test_a_handler_logging_a_lone_surrogate_is_recorded_with_it_escaped(world: W
     records = world.records()
     assert {r.outcome for r in records.values()} == {"delivered"}
     assert any("lone surrogate: \\ud800" in line for line in records["m1"].logs)
+
+
+def test_an_event_holding_a_lone_surrogate_is_recorded_with_it_escaped(world: World) -> None:
+    """Valid JSON, not valid UTF-8: the queue's parse does not call such an event plain
+    (``Job.plain``), so its record mends it instead of failing to be written."""
+    world.queue_raw([track("ok"), track("odd", properties={"name": "Zo\ud800"}), track("ok")])
+
+    jobs = world.receive()
+    settlements = world.dispatcher().process(jobs)
+
+    assert acked(settlements) == {"m0": "ack", "m1": "ack", "m2": "ack"}
+    odd = world.records()["m1"]
+    assert odd.outcome == "delivered"
+    assert odd.event["properties"] == {"name": "Zo\\ud800"}
+    plain = {str(job.body["message_id"]): job.plain for job in jobs}
+    if isinstance(world.delivery.queue, EmbeddedQueue):
+        assert plain == {"m0": True, "m1": False, "m2": True}
 
 
 def test_an_event_nested_past_the_serialisers_limits_does_not_stop_its_group(

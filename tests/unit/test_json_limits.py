@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from functions_runtime.json_limits import MAX_DEPTH, _safe, compact_text, make_safe, problem
+from functions_runtime.json_limits import (
+    MAX_DEPTH,
+    _safe,
+    compact_text,
+    loads_plain,
+    make_safe,
+    problem,
+)
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
 _VALUES = st.recursive(
@@ -106,3 +113,54 @@ def test_make_safe_still_mends_what_a_writer_would_refuse() -> None:
     assert make_safe({"x": math.nan}) == {"x": "nan"}
     assert make_safe(_nested(MAX_DEPTH + 1)) != _nested(MAX_DEPTH + 1)
     assert make_safe({"when": object()})["when"].startswith("<object object")
+
+
+def test_make_safe_returns_scalars_ascii_text_and_empty_containers_as_they_are() -> None:
+    big = 10**40
+    for value in (None, True, 0, big, "ascii text", [], {}):
+        assert make_safe(value) is value
+    assert make_safe("Zoë") == "Zoë"
+    assert make_safe("\ud800") == "\\ud800"  # not ASCII: checked, and mended
+
+
+def test_make_safe_keeps_a_value_with_many_brackets_that_is_not_deep() -> None:
+    """More opening brackets than the limit, but no deeper than it: a walk tells, and
+    the value comes back as it is (no copy)."""
+    wide = {"products": [{"sku": str(n), "tags": []} for n in range(MAX_DEPTH)]}
+    assert make_safe(wide) is wide
+    deep = _nested(MAX_DEPTH + 1)
+    assert make_safe(deep) != deep
+
+
+@settings(max_examples=400, deadline=None)
+@given(_RECORDS, st.integers(min_value=1, max_value=6), st.booleans())
+def test_a_value_loads_plain_calls_plain_needs_nothing_from_make_safe(
+    value: Any, limit: int, ascii_only: bool
+) -> None:
+    """What the queue's parse calls plain, make_safe would have returned as it is, a
+    level below the top: so a record may skip make_safe for it. The parse itself is
+    json.loads's."""
+    text = json.dumps({"event": value}, ensure_ascii=ascii_only)
+    parsed, plain = loads_plain(text, limit)
+    assert json.dumps(parsed, ensure_ascii=ascii_only) == text
+    if plain:
+        event = parsed["event"]
+        assert make_safe(event, limit) is event
+
+
+def test_loads_plain_names_what_make_safe_would_mend() -> None:
+    assert loads_plain('{"event": {"n": [1, 2.5, "x"]}}') == ({"event": {"n": [1, 2.5, "x"]}}, True)
+    for text in (
+        '{"event": NaN}',
+        '{"event": -Infinity}',
+        '{"event": 1e400}',
+        '{"event": "\\ud800"}',  # a lone surrogate
+        '{"event": "\\ud83d\\ude00"}',  # a pair: plain, but told apart only by a walk
+        '{"event": "Zo\u00eb"}',  # raw non-ASCII text
+    ):
+        value, plain = loads_plain(text)
+        assert not plain, text
+        assert json.dumps(value) == json.dumps(json.loads(text))
+    at_limit = json.dumps({"event": _nested(MAX_DEPTH)})
+    assert loads_plain(at_limit)[1]
+    assert not loads_plain(json.dumps({"event": _nested(MAX_DEPTH + 1)}))[1]

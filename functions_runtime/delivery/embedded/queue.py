@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...control.ports import StoreError
+from ...json_limits import loads_plain
 from ..ports import DeadLetter, EncodedBody, Job, QueueCounts, body_text
 from .database import DeliveryDatabase
 
@@ -79,10 +80,7 @@ class EmbeddedQueue:
                 for id_, body, count, sent_at in conn.execute(_VISIBLE, [now, max_messages])
             ]
             conn.executemany(_HIDE, [(hidden_until, row[4], row[0]) for row in rows])
-        return [
-            Job(id_, json.loads(body), count, _instant(sent_at), receipt)
-            for id_, body, count, sent_at, receipt in rows
-        ]
+        return [_job(*row) for row in rows]
 
     def ack(self, job: Job) -> None:
         """Delete the job if ``job.receipt`` is still its latest receipt."""
@@ -145,6 +143,11 @@ class EmbeddedQueue:
             ).fetchone()
             (dead,) = conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
         return QueueCounts(visible=int(visible), in_flight=int(hidden), dead=int(dead))
+
+
+def _job(id_: str, text: str, count: int, sent_at: float, receipt: str) -> Job:
+    body, plain = loads_plain(text)
+    return Job(id_, body, count, _instant(sent_at), receipt, plain=plain)
 
 
 def _instant(epoch_seconds: float) -> datetime:
