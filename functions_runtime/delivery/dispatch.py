@@ -36,7 +36,7 @@ from ..control.ports import StoreError
 from ..control.settings import decrypt_settings_and_names, spec_for
 from ..manifest import Manifest, RetrySpec
 from ..sandbox.host.pool import InstanceSpec, WorkerPool
-from .ports import Delivery, DeliveryBackend, Job, Queue
+from .ports import Delivery, DeliveryBackend, Job, Queue, SafeMemo
 from .retries import RetrySchedule
 
 __all__ = ["DeliveryPolicy", "Dispatcher", "Settlement", "run_worker"]
@@ -44,7 +44,7 @@ __all__ = ["DeliveryPolicy", "Dispatcher", "Settlement", "run_worker"]
 logger = logging.getLogger("functions.delivery")
 
 # Claims are read-check-write, so they hold the database's writer lock while Powertools
-# computes each record; a few at a time keeps ingest's commits from waiting long.
+# computes each record; a few at a time keeps the other loops' record writes from waiting long.
 CLAIMS_PER_TRANSACTION = 10
 
 TERMINAL = frozenset({"delivered", "filtered", "rejected"})
@@ -200,17 +200,22 @@ class Dispatcher:
     def _settle_all(
         self, target: _Target, jobs: list[Job], results: list[dict[str, Any]]
     ) -> list[Settlement]:
+        # The records of one call's events share what they can: an on_batch call's logs
+        # and requests are one list for all of them, checked for the records once.
+        memo: SafeMemo = {}
         return [
-            self._settle_alone(job, target, result)
+            self._settle_alone(job, target, result, memo)
             for job, result in zip(jobs, results, strict=True)
         ]
 
-    def _settle_alone(self, job: Job, target: _Target, result: dict[str, Any]) -> Settlement:
+    def _settle_alone(
+        self, job: Job, target: _Target, result: dict[str, Any], memo: SafeMemo | None = None
+    ) -> Settlement:
         """``_settle``, except that a job whose outcome cannot be recorded is settled on
         its own (dead-lettered with the reason) instead of failing its whole part. A
         store that fails (``StoreError``) still fails the part: its jobs come back."""
         try:
-            return self._settle(job, target, result)
+            return self._settle(job, target, result, memo)
         except StoreError:
             raise
         except Exception as exc:
@@ -279,10 +284,12 @@ class Dispatcher:
         )
         return forwarded
 
-    def _settle(self, job: Job, target: _Target, result: dict[str, Any]) -> Settlement:
+    def _settle(
+        self, job: Job, target: _Target, result: dict[str, Any], memo: SafeMemo | None = None
+    ) -> Settlement:
         outcome = str(result["outcome"])
         if outcome in TERMINAL:
-            self._record(job, target, outcome, result["error"], result)
+            self._record(job, target, outcome, result["error"], result, memo)
             self._complete(job, outcome)
             return Settlement(job, "ack", outcome=outcome)
         self._release(job)
@@ -290,19 +297,19 @@ class Dispatcher:
         reason = f"{error.get('type', outcome)}: {error.get('message', '')}"[:500]
         age = self.clock() - job.sent_at
         if outcome == "invalid":
-            self._record(job, target, "failed", error, result)
+            self._record(job, target, "failed", error, result, memo)
             return Settlement(job, "dead", reason=reason, outcome="failed")
         schedule = target.retry
         exhausted = job.receive_count >= schedule.attempts
         if exhausted or age.total_seconds() >= schedule.deadline_seconds:
-            self._record(job, target, "failed", error, result)
+            self._record(job, target, "failed", error, result, memo)
             return Settlement(
                 job,
                 "dead",
                 reason=f"retries exhausted after {job.receive_count} attempts: {reason}",
                 outcome="failed",
             )
-        self._record(job, target, "retry", error, result)
+        self._record(job, target, "retry", error, result, memo)
         delay = schedule.wait(job.receive_count, self.rng)
         return Settlement(job, "retry", delay=delay, outcome="retry")
 
@@ -347,6 +354,7 @@ class Dispatcher:
         outcome: str,
         error: dict[str, Any] | None,
         result: dict[str, Any] | None = None,
+        memo: SafeMemo | None = None,
     ) -> None:
         body = job.body
         event = body.get("event")
@@ -361,14 +369,16 @@ class Dispatcher:
             "outcome": outcome,
             "attempt": job.receive_count,
             "error": error,
-            "logs": list((result or {}).get("logs") or []),
-            "requests": list((result or {}).get("requests") or []),
+            "logs": (result or {}).get("logs") or [],
+            "requests": (result or {}).get("requests") or [],
             "duration_ms": float((result or {}).get("duration_ms") or 0.0),
             "at": self.clock(),
             "event": event,
         }
-        # The event as the queue gave it: checked there when its text was (Job.plain).
-        record = Delivery.model_validate(fields, context={"plain_event": job.plain})
+        # The event as the queue gave it: checked there when its text was (Job.plain);
+        # lists shared by the records of one call: checked once (memo).
+        context = {"plain_event": job.plain, "memo": memo}
+        record = Delivery.model_validate(fields, context=context)
         self.delivery.deliveries.record(record)
 
     # -- what to run ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ __all__ = [
     "Outcome",
     "Queue",
     "QueueCounts",
+    "SafeMemo",
     "Stats",
     "body_text",
 ]
@@ -114,6 +115,10 @@ class Queue(Protocol):
         ...
 
 
+SafeMemo = dict[int, tuple[Any, Any]]
+"""``id(value) -> (value, make_safe(value))``: what the records of one call checked."""
+
+
 class Delivery(BaseModel):
     """What happened to one event at one instance, on one attempt."""
 
@@ -139,12 +144,22 @@ class Delivery(BaseModel):
     def _writable(cls, value: Any, info: ValidationInfo) -> Any:
         """Whatever a handler logged or an event held, a record can always be written:
         lone surrogates escaped, non-finite numbers named, nesting past
-        ``json_limits.MAX_DEPTH`` levels cut (see ``json_limits.make_safe``). An event
-        validated with the context ``{"plain_event": True}`` is taken as it is: its job's
-        queue checked it (``Job.plain``)."""
-        if info.field_name == "event" and info.context and info.context.get("plain_event"):
+        ``json_limits.MAX_DEPTH`` levels cut (see ``json_limits.make_safe``).
+
+        Validation context, both optional: ``plain_event`` True takes the event as it is
+        (its job's queue checked it, ``Job.plain``); ``memo``, a :data:`SafeMemo` shared
+        by the records of one call, checks a list or dict that several of them hold (an
+        ``on_batch`` call's logs and requests) once."""
+        context = info.context or {}
+        if info.field_name == "event" and context.get("plain_event"):
             return value
-        return make_safe(value)
+        memo: SafeMemo | None = context.get("memo")
+        if memo is None or not isinstance(value, list | dict) or not value:
+            return make_safe(value)
+        seen = memo.get(id(value))
+        if seen is None or seen[0] is not value:  # the memo holds the value: ids stay unique
+            seen = memo[id(value)] = (value, make_safe(value))
+        return seen[1]
 
 
 @dataclass(frozen=True)
