@@ -211,6 +211,15 @@ def test_warm_split_accounts_for_the_broker_inside_the_host() -> None:
     assert warm_split.render([row]).count("\n") == 1
 
 
+def test_the_delivery_loop_bench_delivers_every_event_it_times() -> None:
+    from bench import delivery_loop
+
+    rows = delivery_loop.measure(events=40, repeat=1)
+    assert [row["outcomes"] for row in rows] == [{"delivered": 40}]
+    assert rows[0]["events"] == 40 and rows[0]["cpu_us"] > 0
+    assert delivery_loop.render(rows, "signed_webhook").count("\n") == 1
+
+
 def test_confinement_times_each_forked_worker_s_steps() -> None:
     from bench.confinement import measure_confinement
     from functions_runtime.sandbox.guest import seccomp
