@@ -110,6 +110,20 @@ def test_the_queue_and_the_records_are_wal_files_of_their_own_with_full_sync(
     db.close()
 
 
+def test_job_ids_grow_in_the_order_jobs_were_sent_and_never_repeat(data_dir: Path) -> None:
+    """Ids that grow with time keep the primary-key index's writes at its end (random
+    ids scattered them over the whole index and doubled the write-ahead log)."""
+    queue = open_delivery(data_dir).queue
+    for n in range(50):
+        queue.send([{"n": n}, {"n": n, "second": True}])
+    jobs = drain(queue)
+    assert [job.body["n"] for job in jobs] == [n for n in range(50) for _ in range(2)]
+    ids = [job.id for job in jobs]
+    times = [id_[:16] for id_ in ids]  # two sends in one nanosecond tie: the rest is random
+    assert times == sorted(times) and len(set(ids)) == 100
+    assert all(len(id_) == 32 and int(id_, 16) >= 0 for id_ in ids)
+
+
 def test_sends_do_not_wait_for_the_records_writers(data_dir: Path) -> None:
     """The delivery loops' records and idempotency claims hold their own file's writer
     lock, not the queue's: ingest's durable send goes through while one is held."""

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -54,7 +55,7 @@ class EmbeddedQueue:
         Sends from several threads at once share one transaction and one ``fsync``
         (group commit); inside this thread's open transaction, a send is part of it.
         """
-        rows = [(os.urandom(16).hex(), body_text(body)) for body in bodies]
+        rows = [(_job_id(), body_text(body)) for body in bodies]
         if not rows:
             return
         now = self._clock()
@@ -148,6 +149,16 @@ class EmbeddedQueue:
 def _job(id_: str, text: str, count: int, sent_at: float, receipt: str) -> Job:
     body, plain = loads_plain(text)
     return Job(id_, body, count, _instant(sent_at), receipt, plain=plain)
+
+
+def _job_id() -> str:
+    """A new job's id: the time in nanoseconds (16 hex digits), then 64 random bits.
+
+    Ids that grow with time go to the right-hand end of the ``jobs`` primary-key index,
+    as acks leave it from the left: a group commit of 70 sends writes a few index pages
+    instead of 70 scattered ones (random ids doubled ``delivery.db``'s write-ahead log
+    under load). The receipt, not the id, is what settles a job."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 def _instant(epoch_seconds: float) -> datetime:
