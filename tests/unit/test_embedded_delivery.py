@@ -124,6 +124,57 @@ def test_job_ids_grow_in_the_order_jobs_were_sent_and_never_repeat(data_dir: Pat
     assert all(len(id_) == 32 and int(id_, 16) >= 0 for id_ in ids)
 
 
+def _log_frames(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+
+
+def test_a_long_write_ahead_log_is_started_over_when_its_readers_are_done(
+    data_dir: Path,
+) -> None:
+    """Under steady load some reader is always in the log, so a passive checkpoint never
+    lets it start over and it grows without end. Past ``restart_bytes`` the checkpoint
+    waits for the readers then, and the next commit writes the log from its start."""
+    queue = open_delivery(data_dir).queue
+    path = data_dir / DATABASE_FILE
+    db = DeliveryDatabase(path)
+    db.restart_bytes = 64 * 1024
+    for n in range(40):
+        queue.send([{"n": n, "pad": "x" * 2000}] * 5)
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM jobs").fetchone()  # a snapshot at the log's end
+    done = threading.Timer(0.3, lambda: reader.execute("COMMIT"))
+    done.start()
+    try:
+        db.checkpoint()  # waits for the reader (0.3 s) before it returns
+        queue.send([{"n": "after"}])  # the log starts over: a few frames
+    finally:
+        done.join()
+        reader.close()
+    assert _log_frames(path) < 10
+    db.close()
+
+
+def test_a_short_write_ahead_log_is_left_to_the_passive_checkpoint(data_dir: Path) -> None:
+    queue = open_delivery(data_dir).queue
+    path = data_dir / DATABASE_FILE
+    db = DeliveryDatabase(path)
+    for n in range(40):
+        queue.send([{"n": n, "pad": "x" * 2000}] * 5)
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM jobs").fetchone()
+    try:
+        db.checkpoint()  # passive: does not wait for the reader
+        queue.send([{"n": "after"}])  # appended: the reader is still in the log
+        assert _log_frames(path) > 100
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    db.close()
+
+
 def test_sends_do_not_wait_for_the_records_writers(data_dir: Path) -> None:
     """The delivery loops' records and idempotency claims hold their own file's writer
     lock, not the queue's: ingest's durable send goes through while one is held."""

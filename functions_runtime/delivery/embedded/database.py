@@ -17,7 +17,11 @@ is released.
 
 SQLite would checkpoint the write-ahead log inside whichever commit crosses 1,000 pages,
 holding every writer up for that long (10 to 15 ms here); instead a background thread
-checkpoints (``PASSIVE``, beside the writers) every ``CHECKPOINT_SECONDS``.
+checkpoints (``PASSIVE``, beside the writers) every ``CHECKPOINT_SECONDS``. Under steady
+load that never lets the log start over (some reader or writer is always in it), so it
+grew by 20 to 40 MB a second; past ``WAL_RESTART_BYTES`` the thread also runs a
+``RESTART`` checkpoint, holding the writers back for it, after which the next commit
+writes the log from its beginning again.
 
 The delivery loop groups its writes instead of committing each: idempotency claims a
 few per :meth:`DeliveryDatabase.transaction`, then a part's delivery records,
@@ -56,6 +60,7 @@ __all__ = [
 SCHEMA_VERSION = 2  # 1: the records and idempotency tables were in this file too
 RECORDS_SCHEMA_VERSION = 1
 CHECKPOINT_SECONDS = 0.5
+WAL_RESTART_BYTES = 64 * 1024 * 1024
 
 _QUEUE_SCHEMA = (
     # rowid breaks ties between jobs that became visible at the same instant: FIFO.
@@ -91,6 +96,7 @@ class DeliveryDatabase(Database):
     schema_label = "delivery schema"
     kind = "delivery database"
     holds = "the events queued in it"
+    restart_bytes = WAL_RESTART_BYTES
 
     def __init__(self, path: Path) -> None:
         try:
@@ -127,9 +133,23 @@ class DeliveryDatabase(Database):
 
     def checkpoint(self) -> None:
         """Copy what the write-ahead log holds into the database, without waiting for or
-        holding up readers and writers (``PRAGMA wal_checkpoint(PASSIVE)``)."""
+        holding up readers and writers (``PRAGMA wal_checkpoint(PASSIVE)``); then, if
+        the log holds more than ``restart_bytes`` of pages since it last started over,
+        make the next commit start it over (``RESTART``: it waits for the readers, and
+        this process's and the other processes' writers wait for it, as for a write).
+        The file keeps its size and is written again from its beginning."""
         with self.read() as conn:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        if int(frames) * page <= self.restart_bytes:
+            return
+        with (
+            translate_errors("the write-ahead log could not be restarted"),
+            self._writer,
+            self._exclusive(),
+            self._connection() as conn,
+        ):
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
