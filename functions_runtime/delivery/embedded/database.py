@@ -19,7 +19,7 @@ SQLite would checkpoint the write-ahead log inside whichever commit crosses 1,00
 holding every writer up for that long (10 to 15 ms here); instead a background thread
 checkpoints (``PASSIVE``, beside the writers) every ``CHECKPOINT_SECONDS``. Under steady
 load that never lets the log start over (some reader or writer is always in it), so it
-grew by 20 to 40 MB a second; past ``WAL_RESTART_BYTES`` the thread also runs a
+grew by 20 to 40 MB a second; past ``WAL_RESTART_BYTES`` (about 10 s of that) the thread also runs a
 ``RESTART`` checkpoint, holding the writers back for it, after which the next commit
 writes the log from its beginning again.
 
@@ -60,7 +60,7 @@ __all__ = [
 SCHEMA_VERSION = 2  # 1: the records and idempotency tables were in this file too
 RECORDS_SCHEMA_VERSION = 1
 CHECKPOINT_SECONDS = 0.5
-WAL_RESTART_BYTES = 64 * 1024 * 1024
+WAL_RESTART_BYTES = 256 * 1024 * 1024
 
 _QUEUE_SCHEMA = (
     # rowid breaks ties between jobs that became visible at the same instant: FIFO.
