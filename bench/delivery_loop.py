@@ -30,7 +30,7 @@ from functions_runtime.control.auth import Principal
 from functions_runtime.control.embedded import open_embedded
 from functions_runtime.control.models import Source
 from functions_runtime.control.service import ControlPlane
-from functions_runtime.delivery.dispatch import Dispatcher, Settlement
+from functions_runtime.delivery.dispatch import Dispatcher, Settlement, _apply
 from functions_runtime.delivery.embedded import open_delivery
 from functions_runtime.delivery.ingest import Ingest
 from functions_runtime.delivery.ports import DeliveryBackend
@@ -94,12 +94,7 @@ class _Loop:
         def settle(settlements: list[Settlement]) -> None:
             for settlement in settlements:
                 outcomes[str(settlement.outcome)] = outcomes.get(str(settlement.outcome), 0) + 1
-                if settlement.action == "ack":
-                    queue.ack(settlement.job)
-                elif settlement.action == "retry":
-                    queue.retry(settlement.job, settlement.delay)
-                else:
-                    queue.dead_letter(settlement.job, settlement.reason)
+            _apply(queue, settlements)  # as run_worker settles
 
         while True:
             started = time.thread_time()
