@@ -8,7 +8,6 @@ visibility set to the backoff and are reported as failures, so SQS keeps exactly
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -60,21 +59,23 @@ class RetryLater(Exception):
 def job_from(record: dict[str, Any]) -> Job:
     """The queue message as a job; a body that is not a JSON object is kept raw."""
     from ..delivery.ports import Job
+    from ..json_limits import loads_plain
 
     attributes = record.get("attributes") or {}
     sent = int(attributes.get("SentTimestamp", "0")) / 1000
     try:
-        body = json.loads(record["body"])
-    except ValueError:
-        body = None
+        body, plain = loads_plain(record["body"])
+    except (ValueError, TypeError):
+        body, plain = None, False
     if not isinstance(body, dict):
-        body = {"malformed": str(record.get("body", ""))[:200_000]}
+        body, plain = {"malformed": str(record.get("body", ""))[:200_000]}, False
     return Job(
         id=record["messageId"],
         body=body,
         receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
         sent_at=datetime.fromtimestamp(sent, UTC),
         receipt=record["receiptHandle"],
+        plain=plain,
     )
 
 

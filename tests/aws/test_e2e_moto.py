@@ -436,3 +436,42 @@ def test_a_malformed_message_is_dead_lettered_alone(stack: Stack, body: str) -> 
     assert json.loads(dead["Body"]) == {"malformed": body}  # the raw body, kept
     reason = dead["MessageAttributes"]["reason"]["StringValue"]
     assert reason == "malformed body: not a JSON object"
+
+
+def test_an_event_holding_a_lone_surrogate_is_delivered_and_recorded_escaped(
+    stack: Stack,
+) -> None:
+    """The worker Lambda parses each message with ``json_limits.loads_plain``: an event
+    that is valid JSON but not valid UTF-8 is not called plain, so its delivery record
+    mends it (escaped) instead of failing to be written; a plain one is taken as it is."""
+    write_key = stack.ok("POST", "/v1/sources", {"name": "web"}, 201)["write_key"]
+    stack.ok(
+        "POST", "/v1/functions", {"files": {"handler.py": HANDLER, "function.toml": MANIFEST}}, 201
+    )
+    instance = stack.ok(
+        "POST",
+        "/v1/functions/e2e-webhook/deploy",
+        {"source": "web", "settings": {"url": stack.sink.url, "token": "t0ken"}},
+    )["instance"]
+    batch = [
+        {"type": "track", "event": "E1", "userId": "u1", "messageId": "m1"},
+        {
+            "type": "track",
+            "event": "E2",
+            "userId": "u2",
+            "messageId": "m2",
+            "properties": {"name": "Zo\ud800"},
+        },
+    ]
+    code, accepted = stack.call_api(  # sent as ASCII JSON: the surrogate as \\ud800
+        "POST", "/v1/batch", {"batch": batch}, headers={"Authorization": aws.basic(write_key)}
+    )
+    assert code == 200 and accepted["queued"] == 2, accepted
+    assert stack.run_worker(stack.receive()) == []
+    records = stack.ok("GET", f"/v1/instances/{instance['id']}/deliveries")["deliveries"]
+    by_message = {r["message_id"]: r for r in records}
+    assert {m: r["outcome"] for m, r in by_message.items()} == {
+        "m1": "delivered",
+        "m2": "delivered",
+    }
+    assert by_message["m2"]["event"]["properties"] == {"name": "Zo\\ud800"}

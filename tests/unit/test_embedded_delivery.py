@@ -251,9 +251,13 @@ def _insert_schema_1(conn: sqlite3.Connection, r: Delivery) -> None:
     conn.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?)", (*row, r.model_dump_json()))
 
 
-def test_a_delivery_db_of_schema_1_has_its_records_moved_once(data_dir: Path) -> None:
+def test_a_delivery_db_of_schema_1_has_its_records_moved_once(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     _release_1_directory(data_dir)
     backend = open_delivery(data_dir)
+    [note] = [r.getMessage() for r in caplog.records if r.name == "functions.delivery"]
+    assert "moved 1201 delivery records and idempotency keys to records.db" in note
     assert len(backend.deliveries.list("ws_1", "in_1", limit=5000)) == 1200
     assert backend.deliveries.list("ws_1", "in_1", limit=1) == [record(1200)]
     assert backend.idempotency._get_record("k").status == "COMPLETED"

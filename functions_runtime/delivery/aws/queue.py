@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...control.ports import StoreError
+from ...json_limits import loads_plain
 from ..ports import DeadLetter, EncodedBody, Job, QueueCounts, body_text
 from .faults import BotoCoreError, ClientError, error_code, translate
 from .messages import (
@@ -20,7 +21,6 @@ from .messages import (
     dead_attributes,
     dead_letter_of,
     from_millis,
-    json_object,
 )
 
 __all__ = ["REDRIVE_REASON", "SqsQueue"]
@@ -146,8 +146,11 @@ class SqsQueue:
 
     def _job(self, message: dict[str, Any]) -> Job | None:
         attributes = message.get("Attributes", {})
-        body = json_object(message["Body"])
-        if body is None:
+        try:
+            body, plain = loads_plain(message["Body"])
+        except ValueError:
+            body, plain = None, False
+        if not isinstance(body, dict):
             self._bury(message["MessageId"], message["Body"], "malformed body: not a JSON object")
             self._delete(self.queue_url, message["ReceiptHandle"], "queue ack")
             return None
@@ -157,6 +160,7 @@ class SqsQueue:
             receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
             sent_at=from_millis(attributes.get("SentTimestamp")) or self._clock(),
             receipt=message["ReceiptHandle"],
+            plain=plain,
         )
 
     def ack(self, job: Job) -> None:

@@ -26,6 +26,7 @@ boto3, the AWS backends or anything above ``delivery``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,7 +65,14 @@ def open_delivery(
     make_private_dir(root)
     records = RecordsDatabase(root / RECORDS_FILE)
     queue = DeliveryDatabase(root / DATABASE_FILE)
-    move_records(queue, records)
+    moved = move_records(queue, records)
+    if moved:
+        logging.getLogger("functions.delivery").warning(
+            "upgraded %s: moved %d delivery records and idempotency keys to %s",
+            root / DATABASE_FILE,
+            moved,
+            RECORDS_FILE,
+        )
 
     @contextmanager
     def deferred() -> Iterator[None]:
