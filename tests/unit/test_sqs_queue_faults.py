@@ -213,7 +213,9 @@ def test_a_message_without_attributes_is_a_first_attempt_sent_now() -> None:
     message = {"MessageId": "m1", "ReceiptHandle": "r1", "Body": '{"n": 1}'}
     sqs = ScriptedSqs(receive_message=[{"Messages": [message]}, {"Messages": []}])
     [received] = queue(sqs).receive(10)
-    assert received == Job(id="m1", body={"n": 1}, receive_count=1, sent_at=NOW, receipt="r1")
+    assert received == Job(
+        id="m1", body={"n": 1}, receive_count=1, sent_at=NOW, receipt="r1", plain=True
+    )
     assert len(sqs.named("receive_message")) == 1  # a short page: drained, no second call
 
 
