@@ -58,17 +58,14 @@ class RetryLater(Exception):
 
 def job_from(record: dict[str, Any]) -> Job:
     """The queue message as a job; a body that is not a JSON object is kept raw."""
+    from ..delivery.aws.messages import plain_object
     from ..delivery.ports import Job
-    from ..json_limits import loads_plain
 
     attributes = record.get("attributes") or {}
     sent = int(attributes.get("SentTimestamp", "0")) / 1000
-    try:
-        body, plain = loads_plain(record["body"])
-    except (ValueError, TypeError):
-        body, plain = None, False
-    if not isinstance(body, dict):
-        body, plain = {"malformed": str(record.get("body", ""))[:200_000]}, False
+    body, plain = plain_object(record["body"])
+    if body is None:
+        body = {"malformed": str(record.get("body", ""))[:200_000]}
     return Job(
         id=record["messageId"],
         body=body,

@@ -3,11 +3,11 @@ that a dead letter carries (layout in ``aws.py``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from ...json_limits import loads_plain
 from ..ports import DeadLetter
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "dead_letter_of",
     "from_millis",
     "json_object",
+    "plain_object",
 ]
 
 MAX_BATCH = 10  # messages per SendMessageBatch / ReceiveMessage
@@ -48,11 +49,17 @@ def batches(texts: list[str]) -> Iterator[list[str]]:
 
 def json_object(text: str) -> dict[str, Any] | None:
     """The body as a dict, or None when it is not a JSON object."""
+    return plain_object(text)[0]
+
+
+def plain_object(text: str) -> tuple[dict[str, Any] | None, bool]:
+    """The body as a dict and whether its values are plain (``Job.plain``, told by
+    ``json_limits.loads_plain``); ``(None, False)`` when it is not a JSON object."""
     try:
-        value = json.loads(text)
+        value, plain = loads_plain(text)
     except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+        return None, False
+    return (value, plain) if isinstance(value, dict) else (None, False)
 
 
 def from_millis(value: str | None) -> datetime | None:

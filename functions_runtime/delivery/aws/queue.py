@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...control.ports import StoreError
-from ...json_limits import loads_plain
 from ..ports import DeadLetter, EncodedBody, Job, QueueCounts, body_text
 from .faults import BotoCoreError, ClientError, error_code, translate
 from .messages import (
@@ -21,6 +20,7 @@ from .messages import (
     dead_attributes,
     dead_letter_of,
     from_millis,
+    plain_object,
 )
 
 __all__ = ["REDRIVE_REASON", "SqsQueue"]
@@ -146,11 +146,8 @@ class SqsQueue:
 
     def _job(self, message: dict[str, Any]) -> Job | None:
         attributes = message.get("Attributes", {})
-        try:
-            body, plain = loads_plain(message["Body"])
-        except ValueError:
-            body, plain = None, False
-        if not isinstance(body, dict):
+        body, plain = plain_object(message["Body"])
+        if body is None:
             self._bury(message["MessageId"], message["Body"], "malformed body: not a JSON object")
             self._delete(self.queue_url, message["ReceiptHandle"], "queue ack")
             return None
