@@ -341,6 +341,17 @@ class Served:
             os.waitpid(self.pid, 0)
 
 
+def loaded(*handlers: str, rehearsed: bool = False) -> dict[str, Any]:
+    """A load's answer: its handlers, the confinement ``Served`` reports, and whether
+    the worker rehearsed first."""
+    return {
+        "ok": True,
+        "handlers": list(handlers),
+        "confinement": {"layer": "on"},
+        "rehearsed": rehearsed,
+    }
+
+
 def results(frames: list[dict[str, Any]]) -> list[Any]:
     out = []
     for frame in frames:
@@ -456,12 +467,7 @@ def test_the_handler_and_its_modules_import_each_other() -> None:
     )
     util = "import handler\ndef name():\n    return handler.NAME\n"
     w = Served({"source": source, "filename": "handler.py", "modules": {"util.py": util}})
-    assert w.read() == {
-        "ok": True,
-        "handlers": ["on_track"],
-        "confinement": {"layer": "on"},
-        "rehearsed": False,
-    }
+    assert w.read() == loaded("on_track")
     w.send({"op": "invoke", "events": [EVENT], **MESSAGE})
     assert results([w.read(), w.read()]) == [
         {"index": 0, "result": delivered("h")},
@@ -483,12 +489,7 @@ def test_a_load_without_limits_gets_256_mib_and_600_cpu_seconds() -> None:
 
 
 def test_a_load_is_answered_with_the_handlers_and_the_confinement(served: Served) -> None:
-    assert served.read() == {
-        "ok": True,
-        "handlers": ["on_track"],
-        "confinement": {"layer": "on"},
-        "rehearsed": False,
-    }
+    assert served.read() == loaded("on_track")
     closed = served.close()
     after = closed["returned"]
     assert 601 <= after["CPU"][0] <= 601 + int(closed["cpu"])
@@ -508,12 +509,7 @@ def test_a_rehearsal_before_the_load_leaves_the_worker_as_it_was(
     if has_code:
         rehearsal.prepare()
     w = Served({"op": "load", "source": HANDLER, "filename": "handler.py"}, rehearse=True)
-    assert w.read() == {
-        "ok": True,
-        "handlers": ["on_track"],
-        "confinement": {"layer": "on"},
-        "rehearsed": has_code,
-    }
+    assert w.read() == loaded("on_track", rehearsed=has_code)
     w.send({"op": "invoke", "events": [EVENT], **MESSAGE})
     assert results([w.read(), w.read()]) == [
         {"index": 0, "result": delivered("E", logs=["INFO ***"])},
@@ -582,12 +578,7 @@ def test_an_on_batch_call_is_one_frame_then_the_end() -> None:
     }
     vm_now = worker._vm_size()
     w = Served(load, vm_now=vm_now)
-    assert w.read() == {
-        "ok": True,
-        "handlers": ["on_track", "on_batch"],
-        "confinement": {"layer": "on"},
-        "rehearsed": False,
-    }
+    assert w.read() == loaded("on_track", "on_batch")
     w.send({"op": "invoke", "events": [EVENT, BAD], "batch": True, **MESSAGE})
     frame = results([w.read()])[0]
     assert frame == {
@@ -617,12 +608,7 @@ def test_a_source_and_its_own_modules_are_loaded_as_sent() -> None:
         "modules": {"util.py": "X = 'from util'\n"},
     }
     w = Served(load)
-    assert w.read() == {
-        "ok": True,
-        "handlers": ["on_request"],
-        "confinement": {"layer": "on"},
-        "rehearsed": False,
-    }
+    assert w.read() == loaded("on_request")
     w.send({"op": "invoke", "events": [{"body": "b"}], **MESSAGE})
     error = {"type": "ValueError", "message": "from util", "line": 3}
     assert results([w.read(), w.read()]) == [
