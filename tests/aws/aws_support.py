@@ -408,6 +408,8 @@ def permissions_for(
                 for item in params["TransactItems"]
                 for kind, body in item.items()
             ]
+        if operation == "BatchGetItem":
+            return [(action, table_arn(table)) for table in params["RequestItems"]]
         arn = table_arn(params["TableName"])
         if params.get("IndexName"):
             arn += f"/index/{params['IndexName']}"
@@ -452,6 +454,7 @@ EXPECTED_CALLS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "DeliveryQueue"),
         ("dynamodb:PutItem", "DeliveriesTable"),
         ("dynamodb:Query", "DeliveriesTable"),
+        ("dynamodb:BatchGetItem", "DeliveriesTable"),  # the records' request sets
         ("sqs:ReceiveMessage", "DeadLetterQueue"),
         ("sqs:DeleteMessage", "DeadLetterQueue"),
         ("sqs:ChangeMessageVisibility", "DeadLetterQueue"),

@@ -28,7 +28,15 @@ from functions_runtime.delivery.aws import (
     delivery_names_from_env,
     provision_delivery,
 )
-from functions_runtime.delivery.aws.records import TRUNCATED, TTL, nearest_rank, sort_key
+from functions_runtime.delivery.aws.records import (
+    EXPIRED,
+    SET_MARGIN,
+    TRUNCATED,
+    TTL,
+    DynamoDeliveryStore,
+    nearest_rank,
+    sort_key,
+)
 from functions_runtime.delivery.ports import Delivery, DeliveryBackend, QueueCounts
 
 ENV = {
@@ -435,6 +443,119 @@ def test_an_oversized_record_is_trimmed_to_fit(aws: Aws) -> None:
     assert stored.event is None and stored.requests == []
     assert stored.logs[-1] == TRUNCATED and stored.logs[0] == big.logs[0]
     assert 50 < len(stored.logs) < 100
+
+
+SIGNED_POST: dict[str, Any] = {
+    "method": "POST",
+    "url": "https://hooks.example.com/events",
+    "status": 200,
+    "request_headers": {"Content-Type": "application/json", "X-Signature": "***"},
+    "request_body": '[{"type":"track","event":"Order Completed","revenue":25.0}]',
+}
+
+
+def recorded_store(aws: Aws, client: Any = None) -> tuple[DynamoDeliveryStore, Client]:
+    """A deliveries store on the fixture's table whose DynamoDB calls are recorded."""
+    recording = client or Client(aws.dynamodb)
+    store = DynamoDeliveryStore(recording, aws.names.deliveries_table, clock=aws.clock)
+    return store, recording
+
+
+def test_the_records_of_one_call_share_one_request_set(aws: Aws) -> None:
+    store, client = recorded_store(aws)
+    call = [record(n, requests=[SIGNED_POST, {**SIGNED_POST, "status": 202}]) for n in range(20)]
+    for delivery in call:
+        store.record(delivery)
+    assert len(client.named("put_item")) == 21
+    items = aws.dynamodb.scan(TableName=aws.names.deliveries_table)["Items"]
+    [shared] = [item for item in items if item["pk"]["S"].startswith("REQS#")]
+    assert json.loads(shared["data"]["S"]) == call[0].requests
+    assert int(shared["expires_at"]["N"]) >= int((aws.clock.now + TTL).timestamp())
+    for item in items:
+        if item is not shared:
+            assert item["requests"]["S"] == shared["pk"]["S"].removeprefix("REQS#")
+            assert "request_body" not in item["data"]["S"]
+    assert store.list("ws_1", "in_1") == call[::-1]
+    assert [type(d.requests[0]["status"]) for d in store.list("ws_1", "in_1")] == [int] * 20
+    batch, _ = client.named("batch_get_item")  # one per list, for the one set
+    assert len(batch["RequestItems"][aws.names.deliveries_table]["Keys"]) == 1
+    assert batch["RequestItems"][aws.names.deliveries_table]["ConsistentRead"] is True
+
+
+def test_request_sets_are_per_workspace_and_exact(aws: Aws) -> None:
+    store, _ = recorded_store(aws)
+    variants = [
+        record(1, requests=[{**SIGNED_POST, "status": 1}]),
+        record(2, requests=[{**SIGNED_POST, "status": 1.0}]),
+        record(3, requests=[{**SIGNED_POST, "status": True}]),
+        record(4, requests=[SIGNED_POST], workspace_id="ws_2", instance_id="in_2"),
+        record(5, requests=[SIGNED_POST]),
+    ]
+    for delivery in variants:
+        store.record(delivery)
+    items = aws.dynamodb.scan(TableName=aws.names.deliveries_table)["Items"]
+    assert len([i for i in items if i["pk"]["S"].startswith("REQS#")]) == 5
+    listed = store.list("ws_1", "in_1")
+    assert [type(d.requests[0]["status"]) for d in listed] == [int, bool, float, int]
+    assert store.list("ws_2", "in_2") == [variants[3]]
+
+
+def test_a_request_set_is_written_again_once_its_records_would_outlive_it(aws: Aws) -> None:
+    store, client = recorded_store(aws)
+    store.record(record(1, requests=[SIGNED_POST]))
+    store.record(record(2, requests=[SIGNED_POST]))
+    assert len(client.named("put_item")) == 3
+    aws.clock.now += SET_MARGIN + timedelta(seconds=1)
+    store.record(record(3, requests=[SIGNED_POST]))
+    puts = client.named("put_item")
+    assert len(puts) == 5 and puts[3]["Item"]["pk"]["S"].startswith("REQS#")
+    assert int(puts[3]["Item"]["expires_at"]["N"]) > int((aws.clock.now + TTL).timestamp())
+
+
+def test_unread_request_sets_are_asked_again_then_refused(aws: Aws) -> None:
+    class Unprocessed(Client):
+        def __init__(self, client: Any, times: int) -> None:
+            super().__init__(client)
+            self.times = times
+
+        def batch_get_item(self, **params: Any) -> Any:
+            self.calls.append(("batch_get_item", params))
+            if self.times <= 0:
+                return self._client.batch_get_item(**params)
+            self.times -= 1
+            return {"Responses": {}, "UnprocessedKeys": params["RequestItems"]}
+
+    store, client = recorded_store(aws, Unprocessed(aws.dynamodb, 2))
+    store._sleep = lambda seconds: None
+    store.record(record(1, requests=[SIGNED_POST]))
+    assert store.list("ws_1", "in_1") == [record(1, requests=[SIGNED_POST])]
+    assert len(client.named("batch_get_item")) == 3
+    stuck, _ = recorded_store(aws, Unprocessed(aws.dynamodb, 99))
+    stuck._sleep = lambda seconds: None
+    with pytest.raises(StoreError, match="request sets unread after 5 attempts"):
+        stuck.list("ws_1", "in_1")
+
+
+def test_a_record_whose_request_set_expired_says_so(aws: Aws) -> None:
+    store, _ = recorded_store(aws)
+    store.record(record(1, requests=[SIGNED_POST], logs=["sent"]))
+    items = aws.dynamodb.scan(TableName=aws.names.deliveries_table)["Items"]
+    [shared] = [item for item in items if item["pk"]["S"].startswith("REQS#")]
+    aws.dynamodb.delete_item(
+        TableName=aws.names.deliveries_table, Key={"pk": shared["pk"], "sk": shared["sk"]}
+    )
+    [read] = store.list("ws_1", "in_1")
+    assert read.requests == [] and read.logs == ["sent", EXPIRED]
+
+
+def test_requests_too_large_for_an_item_go_with_the_trimmed_record(aws: Aws) -> None:
+    store, client = recorded_store(aws)
+    huge = [{**SIGNED_POST, "request_body": "x" * 400_000}]
+    store.record(record(1, requests=huge))
+    [put] = client.named("put_item")
+    assert "requests" not in put["Item"]
+    [read] = store.list("ws_1", "in_1")
+    assert read.requests == [] and read.logs[-1] == TRUNCATED
 
 
 def test_a_missing_table_names_the_variable(aws: Aws) -> None:

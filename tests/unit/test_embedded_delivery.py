@@ -89,7 +89,7 @@ def drain(queue: Queue, visibility_timeout: int = 30) -> list[Job]:
     ("name", "tables"),
     [
         (DATABASE_FILE, {"jobs", "dead_letters"}),
-        (RECORDS_FILE, {"deliveries", "idempotency"}),
+        (RECORDS_FILE, {"deliveries", "request_sets", "idempotency"}),
     ],
 )
 def test_the_queue_and_the_records_are_wal_files_of_their_own_with_full_sync(

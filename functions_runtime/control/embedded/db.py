@@ -11,10 +11,11 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 from ..ports import ConflictError, NotFoundError, StoreError
 
@@ -100,6 +101,9 @@ class Database:
     schema: tuple[str, ...] = _SCHEMA
     schema_version = SCHEMA_VERSION
     schema_label = "schema"
+    # Statements that bring a file of schema ``n`` to ``n + 1`` (a file of a version
+    # missing here is left as it is, for an upgrade of its own).
+    upgrades: Mapping[int, tuple[str, ...]] = MappingProxyType({})
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -208,27 +212,32 @@ class Database:
                 raise StoreError(f"{self._path} cannot use write-ahead logging (mode {mode})")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                _migrate(conn, self._path, self.schema, self.schema_version, self.schema_label)
+                _migrate(conn, self._path, self, self.schema_version)
                 conn.execute("COMMIT")
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
 
 
-def _migrate(
-    conn: sqlite3.Connection, path: Path, schema: tuple[str, ...], version: int, label: str
-) -> None:
-    """Bring the schema to ``version``; refuse a file from a newer release."""
+def _migrate(conn: sqlite3.Connection, path: Path, db: Database, version: int) -> None:
+    """Bring the schema to ``version``: create it in a new file, or run ``db.upgrades``
+    one version at a time; refuse a file from a newer release."""
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if current > version:
         raise StoreError(
-            f"{path} was written by a newer release of functions-runtime ({label} "
+            f"{path} was written by a newer release of functions-runtime ({db.schema_label} "
             f"{current}, this release knows {version}): upgrade the package"
         )
     if current == 0:
-        for statement in schema:
+        for statement in db.schema:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {version}")
+        return
+    while current < version and current in db.upgrades:
+        for statement in db.upgrades[current]:
+            conn.execute(statement)
+        current += 1
+        conn.execute(f"PRAGMA user_version = {current}")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -28,7 +28,16 @@ and ``sk`` (range), TTL on ``expires_at``::
     INST#<instance>     <at, epoch µs, 20 digits>#<id>       data (the Delivery's JSON),
                                                              workspace_id, outcome,
                                                              duration_ms (N), expires_at
-                                                             (N, epoch s, written + 30 d)
+                                                             (N, epoch s, written + 30 d),
+                                                             requests (a request set's id)
+    REQS#<id>           requests                             data (a record's outgoing
+                                                             requests, JSON), workspace_id,
+                                                             expires_at (N: no earlier than
+                                                             any record naming it)
+
+A record with ``requests`` leaves them out of its ``data``: they are the request set's
+(one per workspace and distinct list, the id a hash of both), which every record of an
+``on_batch`` call shares; ``list`` reads the sets with ``BatchGetItem``.
 
 Reads Query one instance's partition newest first (``since`` is ``sk >=``) and filter on
 ``workspace_id`` (and ``outcome``), so another workspace's id finds nothing.
@@ -52,8 +61,9 @@ IAM actions the code calls at run time, and nothing else (``SendMessageBatch`` a
   met by ``receive``), ``sqs:ReceiveMessage``, ``sqs:DeleteMessage`` and
   ``sqs:ChangeMessageVisibility`` (``take_dead``), ``sqs:GetQueueAttributes``
   (``counts``).
-- on the deliveries table: ``dynamodb:PutItem`` (``record``), ``dynamodb:Query``
-  (``list``, ``stats``).
+- on the deliveries table: ``dynamodb:PutItem`` (``record``, its request set too),
+  ``dynamodb:Query`` (``list``, ``stats``), ``dynamodb:BatchGetItem`` (``list``: the
+  records' request sets).
 - on the idempotency table, called by Powertools' idempotency layer:
   ``dynamodb:GetItem``, ``dynamodb:PutItem``, ``dynamodb:UpdateItem``,
   ``dynamodb:DeleteItem``.

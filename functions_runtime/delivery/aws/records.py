@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 import math
-from collections import Counter
-from collections.abc import Callable
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from ...control.ports import StoreError
 from ..ports import Delivery, Stats
@@ -24,6 +27,15 @@ MAX_DATA_BYTES = 350_000  # of the record JSON: a DynamoDB item holds at most 40
 TRUNCATED = (
     "[delivery record truncated: its event and outgoing requests were dropped to fit "
     "DynamoDB's 400 KB item limit]"
+)
+EXPIRED = "[delivery record: its outgoing requests have expired]"
+SET_MARGIN = timedelta(days=7)  # a request set outlives the records written with it
+_SETS_REMEMBERED = 256  # request sets this process wrote, not written again while fresh
+_BATCH_GET = 100  # keys per BatchGetItem
+_BATCH_ATTEMPTS = 5
+_SHARED = {"requests"}
+_REQUEST_LIST: TypeAdapter[builtins.list[dict[str, Any]]] = TypeAdapter(
+    builtins.list[dict[str, Any]]
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WIDTH = 20  # digits of the epoch microseconds in sort keys
@@ -52,6 +64,11 @@ class DynamoDeliveryStore:
 
     Records are partitioned by instance; the workspace is checked by a filter on every
     read, so an instance id given with another workspace's id finds nothing.
+
+    A record's outgoing requests are an item of their own (``REQS#<hash>``, once per
+    workspace and distinct list) that the record names: every record of an ``on_batch``
+    call carries the call's requests, and writing them once per call halves the write
+    units of a signed batch's records. ``list`` reads them back (``BatchGetItem``).
     """
 
     def __init__(
@@ -60,27 +77,62 @@ class DynamoDeliveryStore:
         table: str,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._db = dynamodb
         self.table = table
         self._clock = clock
+        self._sleep = sleep
+        self._sets: OrderedDict[str, int] = OrderedDict()  # written here: id -> expires_at
+        self._sets_lock = threading.Lock()
 
     def record(self, delivery: Delivery) -> None:
-        """PutItem of the record (a repeat with the same id and time overwrites it)."""
+        """PutItem of the record (a repeat with the same id and time overwrites it),
+        after its request set's when this process has not written that one lately."""
         expires_at = int((self._clock() + TTL).timestamp())
         duration = delivery.duration_ms if math.isfinite(delivery.duration_ms) else 0.0
+        data, requests = _fit(delivery)
         item: Item = {
             "pk": {"S": _pk(delivery.instance_id)},
             "sk": {"S": sort_key(delivery.at, delivery.id)},
-            "data": {"S": _fit(delivery)},
+            "data": {"S": data},
             "workspace_id": {"S": delivery.workspace_id},
             "outcome": {"S": delivery.outcome},
             "duration_ms": {"N": format(duration, ".3f")},
             "expires_at": {"N": str(expires_at)},
             "message_id": {"S": delivery.message_id},
         }
+        if requests is not None:
+            item["requests"] = {"S": self._request_set(delivery.workspace_id, requests, expires_at)}
         with translate("record delivery"):
             self._db.put_item(TableName=self.table, Item=item)
+
+    def _request_set(self, workspace_id: str, requests: bytes, expires_at: int) -> str:
+        """The id of the request set holding ``requests``, written unless this process
+        wrote it already with an expiry at least ``expires_at``."""
+        digest = hashlib.sha256(workspace_id.encode())  # never shared across workspaces
+        digest.update(b"\0" + requests)
+        set_id = digest.hexdigest()[:32]
+        with self._sets_lock:
+            kept = self._sets.get(set_id)
+        if kept is not None and kept >= expires_at:
+            return set_id
+        kept = expires_at + int(SET_MARGIN.total_seconds())
+        item: Item = {
+            "pk": {"S": _set_pk(set_id)},
+            "sk": {"S": _SET_SK},
+            "data": {"S": requests.decode()},
+            "workspace_id": {"S": workspace_id},
+            "expires_at": {"N": str(kept)},
+        }
+        with translate("record delivery"):
+            self._db.put_item(TableName=self.table, Item=item)
+        with self._sets_lock:
+            self._sets[set_id] = kept
+            self._sets.move_to_end(set_id)
+            while len(self._sets) > _SETS_REMEMBERED:
+                self._sets.popitem(last=False)
+        return set_id
 
     def list(
         self,
@@ -107,8 +159,11 @@ class DynamoDeliveryStore:
             "ConsistentRead": True,
         }
         with translate("list deliveries"):
-            items = self._query(instance_id, since, params, values, limit=limit)
-        return [_read(item) for item in items[:limit]]
+            items = self._query(instance_id, since, params, values, limit=limit)[:limit]
+            sets = self._request_sets(
+                {item["requests"]["S"] for item in items if "requests" in item}
+            )
+        return [_read(item, sets) for item in items]
 
     def stats(self, workspace_id: str, instance_id: str, since: datetime | None = None) -> Stats:
         """Counts per outcome and nearest-rank p50 / p95 durations, over every record of
@@ -174,17 +229,64 @@ class DynamoDeliveryStore:
                 return found
             request["ExclusiveStartKey"] = start
 
+    def _request_sets(self, ids: Iterable[str]) -> dict[str, str]:
+        """The request sets ``ids`` name, as their JSON text (``BatchGetItem``, strongly
+        consistent; keys DynamoDB leaves unprocessed are asked again, a few times)."""
+        found: dict[str, str] = {}
+        wanted = [{"pk": {"S": _set_pk(i)}, "sk": {"S": _SET_SK}} for i in sorted(ids)]
+        for start in range(0, len(wanted), _BATCH_GET):
+            keys = wanted[start : start + _BATCH_GET]
+            for attempt in range(_BATCH_ATTEMPTS):
+                page = self._db.batch_get_item(
+                    RequestItems={
+                        self.table: {
+                            "Keys": keys,
+                            "ConsistentRead": True,
+                            "ProjectionExpression": "pk, #data",
+                            "ExpressionAttributeNames": {"#data": "data"},
+                        }
+                    }
+                )
+                for item in page.get("Responses", {}).get(self.table, []):
+                    found[item["pk"]["S"].removeprefix(_SET_PREFIX)] = item["data"]["S"]
+                keys = page.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+                if not keys:
+                    break
+                self._sleep(0.05 * 2**attempt)
+            else:
+                raise StoreError(
+                    f"DynamoDB left {len(keys)} delivery request sets unread after "
+                    f"{_BATCH_ATTEMPTS} attempts: try again"
+                )
+        return found
+
+
+_SET_PREFIX = "REQS#"
+_SET_SK = "requests"
+
 
 def _pk(instance_id: str) -> str:
     return f"INST#{instance_id}"
 
 
-def _fit(delivery: Delivery) -> str:
-    """The record's JSON, made to fit one item: a record too large loses its event and
-    requests, and as many of its last log lines as it takes, with a note saying so."""
-    data = delivery.model_dump_json()
+def _set_pk(set_id: str) -> str:
+    return f"{_SET_PREFIX}{set_id}"
+
+
+def _fit(delivery: Delivery) -> tuple[str, bytes | None]:
+    """The record's JSON, made to fit one item, and its requests' JSON when they are
+    kept apart (the record then leaves them out). A record too large loses its event
+    and requests, and as many of its last log lines as it takes, with a note saying
+    so; requests too large for an item of their own stay in the record (and go with
+    it if it is still too large)."""
+    requests: bytes | None = None
+    if delivery.requests:
+        requests = _REQUEST_LIST.dump_json(delivery.requests)
+        if len(requests) > MAX_DATA_BYTES:
+            requests = None
+    data = delivery.model_dump_json(exclude=_SHARED if requests is not None else None)
     if len(data.encode()) <= MAX_DATA_BYTES:
-        return data
+        return data, requests
     logs: list[str] = []
     budget = MAX_DATA_BYTES // 2
     for line in delivery.logs:
@@ -193,11 +295,20 @@ def _fit(delivery: Delivery) -> str:
             break
         logs.append(line)
     slim = delivery.model_copy(update={"event": None, "requests": [], "logs": [*logs, TRUNCATED]})
-    return slim.model_dump_json()
+    return slim.model_dump_json(), None
 
 
-def _read(item: Item) -> Delivery:
+def _read(item: Item, sets: dict[str, str]) -> Delivery:
+    """A stored record, its requests put back in from their set when kept apart (a set
+    that expired before its record leaves the record without them, and a note)."""
     try:
-        return Delivery.model_validate_json(item["data"]["S"])
+        data = item["data"]["S"]
+        if "requests" in item:
+            requests = sets.get(item["requests"]["S"])
+            if requests is None:
+                expired = Delivery.model_validate_json(data)
+                return expired.model_copy(update={"logs": [*expired.logs, EXPIRED]})
+            data = f'{data[:-1]},"requests":{requests}}}'
+        return Delivery.model_validate_json(data)
     except (KeyError, TypeError, ValidationError) as exc:
         raise StoreError(f"a stored delivery record is unreadable: {exc}") from exc

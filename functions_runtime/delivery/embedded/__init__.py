@@ -3,7 +3,8 @@
 Layout of ``data_dir`` (0o700 when created here)::
 
     delivery.db     the queue: jobs and dead_letters tables
-    records.db      the deliveries (delivery records) and idempotency tables
+    records.db      the deliveries (delivery records), request_sets (their outgoing
+                    requests, once per call) and idempotency tables
 
 (SQLite, WAL, synchronous=FULL, each with -wal, -shm and .lock beside it.) They are
 separate files from the control plane's ``functions.db`` and from each other, so ingest

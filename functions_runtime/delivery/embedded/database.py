@@ -44,6 +44,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, cast
 
 from ...control.embedded.db import Database, translate_errors
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 2  # 1: the records and idempotency tables were in this file too
-RECORDS_SCHEMA_VERSION = 1
+RECORDS_SCHEMA_VERSION = 2  # 1: every record held its own copy of its call's requests
 CHECKPOINT_SECONDS = 0.5
 WAL_RESTART_BYTES = 256 * 1024 * 1024
 
@@ -73,12 +74,17 @@ _QUEUE_SCHEMA = (
         dead_at REAL NOT NULL, receive_count INTEGER NOT NULL)""",
     "CREATE INDEX dead_letters_by_dead_at ON dead_letters (dead_at)",
 )
+# A record's outgoing requests are stored once per distinct list (an ``on_batch`` call's
+# records all carry the call's): ``deliveries.requests`` names a ``request_sets`` row
+# and ``data`` then leaves them out; NULL: ``data`` holds them (schema 1 rows too).
+_REQUEST_SETS = "CREATE TABLE request_sets (id TEXT PRIMARY KEY, data TEXT NOT NULL)"
 _RECORDS_SCHEMA = (
     """CREATE TABLE deliveries (
         id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, instance_id TEXT NOT NULL,
         outcome TEXT NOT NULL, at INTEGER NOT NULL, duration_ms REAL NOT NULL,
-        data TEXT NOT NULL)""",
+        data TEXT NOT NULL, requests TEXT)""",
     "CREATE INDEX deliveries_by_instance ON deliveries (workspace_id, instance_id, at)",
+    _REQUEST_SETS,
     # Column meanings follow Powertools' DynamoDB layer: expiration in epoch seconds
     # (NULL: never, as for a DataRecord without one), in_progress_expiry in milliseconds.
     """CREATE TABLE idempotency (
@@ -258,6 +264,9 @@ class RecordsDatabase(DeliveryDatabase):
 
     schema = _RECORDS_SCHEMA
     schema_version = RECORDS_SCHEMA_VERSION
+    upgrades = MappingProxyType(
+        {1: ("ALTER TABLE deliveries ADD COLUMN requests TEXT", _REQUEST_SETS)}
+    )
     schema_label = "records schema"
     kind = "delivery records database"
     holds = "the delivery records and idempotency keys in it"
