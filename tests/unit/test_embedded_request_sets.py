@@ -18,6 +18,7 @@ import pytest
 from functions_runtime.delivery.embedded import RECORDS_FILE, open_delivery
 from functions_runtime.delivery.embedded.database import RECORDS_SCHEMA_VERSION
 from functions_runtime.delivery.ports import Delivery, DeliveryBackend
+from functions_runtime.delivery.request_sets import RequestSets
 
 SIGNED_POST: dict[str, Any] = {
     "method": "POST",
@@ -142,3 +143,20 @@ def test_a_records_db_of_schema_1_is_upgraded_and_its_records_still_read(
         ("in_1:m2:1", 0),
     ]
     assert backend.deliveries.stats("ws_1", "in_1").events == 2
+
+
+def test_names_are_worked_out_once_per_call_and_equal_is_not_enough() -> None:
+    sets = RequestSets()
+    first = [{"url": "https://a.example", "headers": {"X": "1"}}]
+    name, text = sets.name("ws_1", first)
+    copied = [dict(first[0])]  # a record's copy of its call's list: the same values
+    assert sets.name("ws_1", copied)[1] is text
+    rebuilt = [{"url": "https://a.example", "headers": {"X": "1"}}]
+    again = sets.name("ws_1", rebuilt)
+    assert again == (name, text) and again[1] is not text  # worked out anew, same name
+    assert sets.name("ws_2", rebuilt)[0] != name
+    names = {sets.name("ws_1", [{"n": n}])[0] for n in (1, 1.0, True)}
+    value = "x"
+    keyed = [[{"a": value, "b": value}], [{"b": value, "a": value}], [{"c": value, "b": value}]]
+    reordered = {sets.name("ws_1", requests)[0] for requests in keyed}
+    assert len(names) == 3 and len(reordered) == 3

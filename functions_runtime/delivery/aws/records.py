@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import hashlib
 import math
 import threading
 import time
@@ -12,10 +11,11 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from ...control.ports import StoreError
 from ..ports import Delivery, Stats
+from ..request_sets import RequestSets
 from .faults import translate
 
 __all__ = ["TTL", "DynamoDeliveryStore", "nearest_rank", "sort_key"]
@@ -34,9 +34,6 @@ _SETS_REMEMBERED = 256  # request sets this process wrote, not written again whi
 _BATCH_GET = 100  # keys per BatchGetItem
 _BATCH_ATTEMPTS = 5
 _SHARED = {"requests"}
-_REQUEST_LIST: TypeAdapter[builtins.list[dict[str, Any]]] = TypeAdapter(
-    builtins.list[dict[str, Any]]
-)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WIDTH = 20  # digits of the epoch microseconds in sort keys
 
@@ -83,6 +80,7 @@ class DynamoDeliveryStore:
         self.table = table
         self._clock = clock
         self._sleep = sleep
+        self._names = RequestSets()
         self._sets: OrderedDict[str, int] = OrderedDict()  # written here: id -> expires_at
         self._sets_lock = threading.Lock()
 
@@ -91,7 +89,7 @@ class DynamoDeliveryStore:
         after its request set's when this process has not written that one lately."""
         expires_at = int((self._clock() + TTL).timestamp())
         duration = delivery.duration_ms if math.isfinite(delivery.duration_ms) else 0.0
-        data, requests = _fit(delivery)
+        data, shared = _fit(delivery, self._names)
         item: Item = {
             "pk": {"S": _pk(delivery.instance_id)},
             "sk": {"S": sort_key(delivery.at, delivery.id)},
@@ -102,17 +100,15 @@ class DynamoDeliveryStore:
             "expires_at": {"N": str(expires_at)},
             "message_id": {"S": delivery.message_id},
         }
-        if requests is not None:
-            item["requests"] = {"S": self._request_set(delivery.workspace_id, requests, expires_at)}
+        if shared is not None:
+            set_id = self._request_set(delivery.workspace_id, *shared, expires_at)
+            item["requests"] = {"S": set_id}
         with translate("record delivery"):
             self._db.put_item(TableName=self.table, Item=item)
 
-    def _request_set(self, workspace_id: str, requests: bytes, expires_at: int) -> str:
-        """The id of the request set holding ``requests``, written unless this process
+    def _request_set(self, workspace_id: str, set_id: str, requests: bytes, expires_at: int) -> str:
+        """``set_id``, the request set holding ``requests``, written unless this process
         wrote it already with an expiry at least ``expires_at``."""
-        digest = hashlib.sha256(workspace_id.encode())  # never shared across workspaces
-        digest.update(b"\0" + requests)
-        set_id = digest.hexdigest()[:32]
         with self._sets_lock:
             kept = self._sets.get(set_id)
         if kept is not None and kept >= expires_at:
@@ -273,16 +269,16 @@ def _set_pk(set_id: str) -> str:
     return f"{_SET_PREFIX}{set_id}"
 
 
-def _fit(delivery: Delivery) -> tuple[str, bytes | None]:
-    """The record's JSON, made to fit one item, and its requests' JSON when they are
-    kept apart (the record then leaves them out). A record too large loses its event
-    and requests, and as many of its last log lines as it takes, with a note saying
-    so; requests too large for an item of their own stay in the record (and go with
-    it if it is still too large)."""
-    requests: bytes | None = None
+def _fit(delivery: Delivery, names: RequestSets) -> tuple[str, tuple[str, bytes] | None]:
+    """The record's JSON, made to fit one item, and its request set's ``(id, JSON)``
+    when its requests are kept apart (the record then leaves them out). A record too
+    large loses its event and requests, and as many of its last log lines as it takes,
+    with a note saying so; requests too large for an item of their own stay in the
+    record (and go with it if it is still too large)."""
+    requests: tuple[str, bytes] | None = None
     if delivery.requests:
-        requests = _REQUEST_LIST.dump_json(delivery.requests)
-        if len(requests) > MAX_DATA_BYTES:
+        requests = names.name(delivery.workspace_id, delivery.requests)
+        if len(requests[1]) > MAX_DATA_BYTES:
             requests = None
     data = delivery.model_dump_json(exclude=_SHARED if requests is not None else None)
     if len(data.encode()) <= MAX_DATA_BYTES:

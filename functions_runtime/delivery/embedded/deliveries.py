@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sqlite3
 from datetime import datetime
-from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from ...control.embedded.db import time_key
 from ...control.ports import StoreError
 from ..ports import Delivery, Stats
+from ..request_sets import RequestSets
 from .database import DeliveryDatabase
 
 __all__ = ["EmbeddedDeliveryStore", "nearest_rank"]
@@ -24,28 +23,24 @@ _RECORD = (
 )
 _REQUESTS = "INSERT OR IGNORE INTO request_sets (id, data) VALUES (?, ?)"
 _SHARED = {"requests"}
-_REQUEST_LIST: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list[dict[str, Any]])
 
 
 class EmbeddedDeliveryStore:
     """Delivery records in SQLite; ``at`` is kept as epoch microseconds for ordering.
 
-    A record's outgoing requests are kept apart, once per workspace and distinct list:
-    every record of an ``on_batch`` call carries the call's requests (for a signed
-    batch POST, 2.7 KB of a 3.9 KB record), and storing them once per call writes a
-    third of the bytes. Reading puts them back: a record reads as it was written."""
+    A record's outgoing requests are kept apart (``request_sets``), once per workspace
+    and distinct list (``delivery.request_sets``): the records of an ``on_batch`` call
+    share one row. Reading puts them back: a record reads as it was written."""
 
     def __init__(self, db: DeliveryDatabase) -> None:
         self._db = db
+        self._sets = RequestSets()
 
     def record(self, delivery: Delivery) -> None:
         """Store the delivery; recording the same id again replaces the earlier record."""
         shared: str | None = None
         if delivery.requests:
-            requests = _REQUEST_LIST.dump_json(delivery.requests)
-            digest = hashlib.sha256(delivery.workspace_id.encode())  # never across workspaces
-            digest.update(b"\0" + requests)
-            shared = digest.hexdigest()[:32]
+            shared, requests = self._sets.name(delivery.workspace_id, delivery.requests)
         row = (
             delivery.id,
             delivery.workspace_id,
