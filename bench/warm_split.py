@@ -6,7 +6,7 @@ handler in-process on a pooled urllib3 client. This splits the sandboxed event's
 per event, in batches of ``--batch``, the wall time, the CPU of the host thread that
 calls ``WorkerPool.invoke`` and, within it, of ``Session.answer`` (the broker's whole
 answer to one fetch frame: checks, records, masking) and of ``Broker.send`` (resolve,
-address check, the http.client request, the bounded read), and the worker's CPU (from
+address check, the request written and its answer parsed, bounded), and the worker's CPU (from
 ``/proc``); then the in-process path's wall and CPU on the same events. The two paths
 run alternately ``--repeat`` times; nothing here is asserted.
 """

@@ -16,8 +16,9 @@ network runs here, in the trusted process, where handler code cannot reach it:
   (checked on ``Content-Length`` and while reading), no redirects followed;
 * the record of the request and of the answer, masked (``records.py``).
 
-Connections are kept alive per instance and origin (``connections.py``: standard
-library ``http.client`` connections made to the checked address, at most
+Connections are kept alive per instance and origin (``connections.py``: made by the
+standard library's ``http.client`` to the checked address; the request is written and
+its answer parsed by llhttp in ``wire.py``; at most
 :data:`CONNECTIONS_PER_ORIGIN` idle ones per origin, :data:`ORIGINS_PER_INSTANCE`
 origins per instance, :data:`INSTANCES` instances, the least recently used closed
 first). They are never shared between instances; :meth:`Broker.forget` closes an
@@ -57,6 +58,7 @@ from .records import (
     record_response,
 )
 from .ssrf import NetworkPolicy, Resolver, Target
+from .wire import TooLarge, exchange, request_bytes
 
 __all__ = ["Broker", "Session"]
 
@@ -67,7 +69,6 @@ ORIGINS_PER_INSTANCE = 16
 # no longer bounds this).
 INSTANCES = 256
 RECORD_LIMIT = 100
-_READ_CHUNK = 64 * 1024
 _NOT_RETRYABLE_5XX = frozenset({501, 505})
 
 Answer = dict[str, Any]
@@ -145,15 +146,13 @@ class Broker:
         """On a kept-alive connection of this origin whose address the policy still
         admits; else resolve, check, connect to a checked address. Send, read (bounded)."""
         target = request.target
-        headers = {name: value.encode("utf-8") for name, value in request.headers.items()}
-        headers["Host"] = _host_header(target).encode("ascii")
         kept = self._connections.take_kept(
             instance, target, lambda address: policy.admits(target.host, address)
         )
         if kept is not None:  # no lookup: its address was checked when it was made
             conn, address = kept
             deadline = time.monotonic() + timeout
-            return self._exchange(instance, address, conn, request, headers, deadline, timeout)
+            return self._exchange(instance, address, conn, request, deadline, timeout)
         try:
             addresses = policy.resolve(target.host, target.port, self._resolver)
         except FunctionError as exc:
@@ -175,7 +174,7 @@ class Broker:
                     conn.close()
                     last = exc
                     continue
-            return self._exchange(instance, address, conn, request, headers, deadline, timeout)
+            return self._exchange(instance, address, conn, request, deadline, timeout)
         raise failure_for(last or TimeoutError(), target, timeout)
 
     def _exchange(
@@ -184,85 +183,50 @@ class Broker:
         address: str,
         conn: Connection,
         request: CheckedRequest,
-        headers: dict[str, bytes],
         deadline: float,
         timeout: float,
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """One request on ``conn`` (connected to ``address``) and its whole answer;
-        the connection is kept for the next request only when that is safe."""
+        """One request on ``conn`` (connected to ``address``) and its whole answer,
+        within the deadline and the size cap (``wire.py``); the connection is kept for
+        the next request only when its answer was read to the end and the server did
+        not ask to close, and closed on any failure (a half-read one is not reused)."""
         target = request.target
-        sock = conn.sock  # the response reads it after a closing answer drops it
         try:
-            _set_timeout(sock, deadline)
-            conn.request(
-                request.method,
-                target.request_target,
-                body=request.body,
-                headers=headers,  # bytes values: UTF-8
+            sock = conn.sock
+            if sock is None:
+                raise http.client.RemoteDisconnected("the connection is closed")
+            status, headers, body, keep = exchange(
+                sock,
+                request_bytes(
+                    request.method,
+                    target.request_target,
+                    _host_header(target),
+                    request.headers,
+                    request.body,
+                ),
+                head_only=request.method == "HEAD",
+                limit=self.max_response_bytes,
+                deadline=deadline,
             )
-            response = conn.getresponse()
+        except TooLarge:
+            conn.close()
+            raise Failure(
+                FetchError, f"response from {target.host} exceeded {self.max_response_bytes} bytes"
+            ) from None
         except BaseException as exc:
             conn.close()
             raise failure_for(exc, target, timeout) from None
-        answer = self._read(conn, sock, response, request, deadline, timeout)
-        self._connections.give_back(instance, target, address, conn)
-        return answer
-
-    def _read(
-        self,
-        conn: Connection,
-        sock: socket.socket | None,
-        response: http.client.HTTPResponse,
-        request: CheckedRequest,
-        deadline: float,
-        timeout: float,
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """The whole answer, within the deadline and the size cap; ``conn`` is closed
-        unless the answer was read to its end (and the server did not close it)."""
-        limit = self.max_response_bytes
-        target = request.target
-        try:
-            declared = response.getheader("content-length")
-            if request.method != "HEAD" and declared and declared.strip().isdigit():
-                _check_size(target, int(declared), limit)
-            chunks: list[bytes] = []
-            size = 0
-            while response.length != 0:  # None: until the server closes
-                _set_timeout(sock, deadline)
-                chunk = response.read1(min(_READ_CHUNK, limit + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-                _check_size(target, size, limit)
-            if response.length:  # the server ended before the length it declared
-                raise http.client.IncompleteRead(b"", response.length)
-            response.close()  # read to its end: the connection can carry the next request
-            return response.status, response.getheaders(), b"".join(chunks)
-        except BaseException as exc:
-            response.close()
-            conn.close()  # a half-read connection is not reused
-            raise failure_for(exc, target, timeout) from None
+        if keep:
+            self._connections.give_back(instance, target, address, conn)
+        else:
+            conn.close()
+        return status, headers, body
 
 
 def _host_header(target: Target) -> str:
     host = f"[{target.host}]" if ":" in target.host else target.host
     default = {"http": 80, "https": 443}[target.scheme]
     return host if target.port == default else f"{host}:{target.port}"
-
-
-def _check_size(target: Target, size: int, limit: int) -> None:
-    if size > limit:
-        raise Failure(FetchError, f"response from {target.host} exceeded {limit} bytes")
-
-
-def _set_timeout(sock: socket.socket | None, deadline: float) -> None:
-    """Give the next send or read only what is left of the request's whole timeout."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError
-    if sock is not None and sock.fileno() != -1:
-        sock.settimeout(remaining)
 
 
 class Session:

@@ -15,11 +15,10 @@ a request on it would wait out its whole timeout), is closed when next looked at
 Why ``http.client`` and not urllib3's pools (which the broker used before): the broker
 already keeps its own bounded pools per instance and origin, so what urllib3 added per
 request was its ``HTTPConnection`` and ``HTTPResponse`` wrappers around the same
-``http.client`` code: 280 µs of CPU per kept-alive POST to a local server through
-``HTTPConnectionPool.urlopen``, 220 µs through urllib3's ``HTTPConnection``, 140 µs
-through ``http.client`` itself (``docs/PERFORMANCE.md``, tenth session). Every fetch a
-handler makes pays it on the host, on the path between the handler's request and its
-answer.
+``http.client`` code (280 µs of CPU per kept-alive POST to a local server against 140,
+``docs/PERFORMANCE.md``, tenth session). ``http.client`` now only makes the connection
+(TCP to the pinned address, then TLS); the request and its answer go over ``sock``
+(``wire.py``).
 """
 
 from __future__ import annotations
