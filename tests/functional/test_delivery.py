@@ -202,8 +202,12 @@ def test_segment_and_rudderstack_clients_are_delivered(tmp_path: Path, sink: Sin
         assert order_5["event"] == "Order Completed"
         assert order_5["receivedAt"] and order_5["messageId"]
         assert len(set(sink.message_ids())) == 22  # no duplicates
-        stats = server.api(f"/v1/instances/{instance}/stats")
-        assert stats["counts"] == {"delivered": 22}
+
+        # A delivery's record is written after the sink's answer: wait for the last ones.
+        def counts() -> Any:
+            return server.api(f"/v1/instances/{instance}/stats")["counts"]
+
+        assert wait_until(lambda: counts() == {"delivered": 22}), counts()
     finally:
         server.stop()
 
