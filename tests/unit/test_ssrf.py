@@ -367,3 +367,20 @@ def test_a_refused_address_stays_refused_when_asked_again() -> None:
     for _ in range(3):  # the first verdict is remembered: it must be the refusal
         with pytest.raises(RequestBlocked, match="private address"):
             policy.resolve("10.0.0.7", 80, _no_dns)
+
+
+def test_checked_urls_are_remembered_and_refusals_are_checked_every_time() -> None:
+    url = "https://hooks.example.com/v1/events?x=1"
+    first = parse_url(url)
+    assert parse_url(url) is first  # remembered: a Target is immutable
+    assert parse_url(url + "&y=2") is not first
+    for _ in range(2):
+        with pytest.raises(FetchError, match="unsupported URL scheme"):
+            parse_url("file:///etc/passwd")
+
+    class Text(str):
+        pass
+
+    assert parse_url(Text(url)) == first and parse_url(Text(url)) is not first
+    with pytest.raises(FetchError, match="URL must be a str, not list"):
+        parse_url(["http://a.test/"])  # type: ignore[arg-type]

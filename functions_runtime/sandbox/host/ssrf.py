@@ -68,10 +68,26 @@ def parse_url(url: str) -> Target:
 
     Only ``http`` and ``https`` are allowed, a host is required, control
     characters (CR, LF, TAB, NUL, ...) are refused rather than silently dropped.
-    The fragment is not sent.
+    The fragment is not sent. A handler usually calls the same few URLs: the last
+    :data:`_URLS` checked are remembered (a ``Target`` is immutable; refusals are not
+    remembered, they are checked again).
     """
+    if type(url) is str:
+        return _parsed(url)
     if not isinstance(url, str):
         raise FetchError(f"URL must be a str, not {type(url).__name__}")
+    return _parse(url)
+
+
+_URLS = 256
+
+
+@functools.lru_cache(maxsize=_URLS)
+def _parsed(url: str) -> Target:
+    return _parse(url)
+
+
+def _parse(url: str) -> Target:
     if _CONTROL_RE.search(url):
         raise FetchError("URL contains control characters (CR, LF, TAB, ...); percent-encode them")
     try:
