@@ -27,7 +27,7 @@ from collections.abc import Mapping
 
 import httptools
 
-__all__ = ["Answer", "exchange", "request_bytes"]
+__all__ = ["Answer", "TooLarge", "exchange", "request_bytes"]
 
 Answer = tuple[int, list[tuple[str, str]], bytes, bool]
 """Status, headers (latin-1, as ``http.client`` reads them), body, and whether the
