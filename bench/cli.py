@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from .calibration import calibrate
 from .cold import run_cold
 from .coldstart import run_coldstart
 from .ingest import IngestParams, run_ingest
@@ -87,6 +88,7 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
     scenarios: dict[str, Any] = {}
     durations: dict[str, float] = {}
     load_start = _load_average()
+    speed_start = calibrate()
     busy_start, own_start, wall_start = machine_busy_seconds(), own_cpu_seconds(), time.time()
     with Sink() as sink:
         for name in selected:
@@ -107,6 +109,7 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
     # Every child (workers, sink, python -c) has been waited for: its CPU is counted.
     wall = time.time() - wall_start
     foreign = (machine_busy_seconds() - busy_start) - (own_cpu_seconds() - own_start)
+    speed_end = calibrate()
     params = asdict(options)
     params["output"] = str(options.output)
     params["serve_args"] = list(options.serve_args)
@@ -117,6 +120,7 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
         "options": params,
         "scenario_seconds": durations,
         "load_average": {"start": load_start, "end": _load_average()},
+        "calibration": {"start": speed_start, "end": speed_end},
         "other_processes": {
             "cpu_seconds": round(max(foreign, 0.0), 1),
             "share_of_machine": round(max(foreign, 0.0) / (wall * (os.cpu_count() or 1)), 3),

@@ -514,6 +514,14 @@ def render(results: dict[str, Any]) -> str:
                 "\nWARNING: other work kept the machine busy during this run: wall-clock "
                 "figures are inflated and noisy; the CPU figures and paired ratios hold up better"
             )
+    speed = results.get("calibration") or {}
+    if speed.get("start"):
+        start, end = speed["start"], speed["end"]
+        parts[0] += (
+            "\nMachine speed (bench/calibration.py; lower is faster): pure-Python reference "
+            f"{start['python_us']:g} / {end['python_us']:g} µs, pipe round trip "
+            f"{start['pipe_round_trip_us']} / {end['pipe_round_trip_us']} µs (start / end)"
+        )
     scenarios = results["scenarios"]
     targets = {t["name"]: t for t in results["targets"]}
     if "warm" in scenarios:

@@ -37,6 +37,10 @@ def test_results_file_matches_and_names_the_machine(results: tuple[dict[str, Any
     machine = data["machine"]
     for key in ("cpu_count", "python", "platform", "memory_gib"):
         assert machine[key], key
+    for when in ("start", "end"):  # how fast the machine was, before and after
+        speed = data["calibration"][when]
+        assert speed["python_us"] > 0 and speed["pipe_round_trip_us"] > 0, speed
+    assert "Machine speed" in results[2] and "pipe round trip" in results[2]
 
 
 def test_warm_has_every_path_and_mode(results: tuple[dict[str, Any], Path, str]):

@@ -1,0 +1,83 @@
+"""How fast the machine is right now: two reference figures read before and after a run.
+
+This machine's speed drifts by half and more between hours (the same tree's figures
+moved by 40 % within one session), and the load average does not show it: the other
+work is outside the machine. Two small, fixed measurements say which phase a run was
+in, so that figures of different runs can be compared, or not:
+
+* **python_us**: the CPU time of a fixed piece of pure-Python work (encoding and parsing
+  a Segment track event with ``json``, and building a dict from it), in µs;
+* **pipe_round_trip_us**: the median wall time of one byte sent to a child process over
+  a pipe and back, in µs: what each hand-off between the host and a sandbox worker
+  costs before any work is done (a wake-up of another process, often on another CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from typing import Any
+
+__all__ = ["calibrate"]
+
+_EVENT = {
+    "type": "track",
+    "event": "Order Completed",
+    "userId": "user_00042",
+    "messageId": "0b5b2e4a-7c1d-4f3a-9e60-000000000042",
+    "timestamp": "2024-11-24T00:00:00.123Z",
+    "context": {"ip": "203.0.113.42", "library": {"name": "analytics-python", "version": "2"}},
+    "properties": {"order_id": "50314b8e9bcf", "revenue": 25.0, "currency": "usd"},
+}
+_ROUNDS = 400
+_TRIPS = 400
+
+
+def _python_us() -> float:
+    """Median CPU µs of one round of the fixed work, over a few batches."""
+    batches = []
+    for _ in range(6):
+        started = time.process_time()
+        for _ in range(_ROUNDS):
+            parsed = json.loads(json.dumps(_EVENT))
+            _ = {key: str(value) for key, value in parsed.items()}
+        batches.append((time.process_time() - started) / _ROUNDS * 1e6)
+    return round(statistics.median(batches[1:]), 2)  # the first one warms up
+
+
+def _pipe_round_trip_us() -> float | None:
+    """Median wall µs of a one-byte round trip to a forked child (None without fork)."""
+    if not hasattr(os, "fork"):
+        return None
+    child_in, parent_out = os.pipe()  # (read end, write end)
+    parent_in, child_out = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: echo until the parent closes its end
+        os.close(parent_out)
+        os.close(parent_in)
+        try:
+            while os.read(child_in, 1):
+                os.write(child_out, b"x")
+        finally:
+            os._exit(0)
+    os.close(child_in)
+    os.close(child_out)
+    trips = []
+    try:
+        for _ in range(_TRIPS):
+            started = time.perf_counter()
+            os.write(parent_out, b"x")
+            os.read(parent_in, 1)
+            trips.append((time.perf_counter() - started) * 1e6)
+    finally:
+        os.close(parent_out)
+        os.close(parent_in)
+        os.waitpid(pid, 0)
+    return round(statistics.median(trips), 1)
+
+
+def calibrate() -> dict[str, Any]:
+    """The two reference figures (see the module docstring)."""
+    return {"python_us": _python_us(), "pipe_round_trip_us": _pipe_round_trip_us()}
