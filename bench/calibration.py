@@ -1,12 +1,15 @@
 """How fast the machine is right now: two reference figures read before and after a run.
 
-This machine's speed drifts by half and more between hours (the same tree's figures
-moved by 40 % within one session), and the load average does not show it: the other
-work is outside the machine. Two small, fixed measurements say which phase a run was
-in, so that figures of different runs can be compared, or not:
+This machine's speed drifts by half and more (the same tree's figures moved by 40 %
+within one session), and the load average does not show it: the other work is outside
+the machine. Two small, fixed measurements say how fast it was when the run began and
+when it ended, so that figures of different runs can be compared, or not. They are
+moments: read five times in a row, a few seconds apart, the first figure was 12 µs
+three times and 22-23 µs twice.
 
 * **python_us**: the CPU time of a fixed piece of pure-Python work (encoding and parsing
-  a Segment track event with ``json``, and building a dict from it), in µs;
+  a Segment track event with ``json``, and building a dict from it), in µs, the fastest
+  of eight batches;
 * **pipe_round_trip_us**: the median wall time of one byte sent to a child process over
   a pipe and back, in µs: what each hand-off between the host and a sandbox worker
   costs before any work is done (a wake-up of another process, often on another CPU).
@@ -36,15 +39,16 @@ _TRIPS = 400
 
 
 def _python_us() -> float:
-    """Median CPU µs of one round of the fixed work, over a few batches."""
+    """CPU µs of one round of the fixed work: the fastest of a few batches (the first
+    ones of a fresh process run slower while its caches and allocator warm up)."""
     batches = []
-    for _ in range(6):
+    for _ in range(8):
         started = time.process_time()
         for _ in range(_ROUNDS):
             parsed = json.loads(json.dumps(_EVENT))
             _ = {key: str(value) for key, value in parsed.items()}
         batches.append((time.process_time() - started) / _ROUNDS * 1e6)
-    return round(statistics.median(batches[1:]), 2)  # the first one warms up
+    return round(min(batches), 2)
 
 
 def _pipe_round_trip_us() -> float | None:
