@@ -15,11 +15,14 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-__all__ = ["RequestSets"]
+from .ports import Delivery
+
+__all__ = ["RequestSets", "with_requests", "without_requests"]
 
 Requests = list[dict[str, Any]]
 
 _REQUEST_LIST: TypeAdapter[Requests] = TypeAdapter(Requests)
+_REQUESTS = {"requests"}
 
 
 class RequestSets:
@@ -56,3 +59,13 @@ def _same(kept: Requests, requests: Requests) -> bool:
         if not all(map(is_, old.values(), new.values())):
             return False
     return True
+
+
+def without_requests(delivery: Delivery) -> str:
+    """The record's JSON without its requests (a store keeps them apart)."""
+    return delivery.model_dump_json(exclude=_REQUESTS)
+
+
+def with_requests(data: str, requests: str) -> str:
+    """:func:`without_requests`'s JSON with the requests' JSON put back in."""
+    return f'{data[:-1]},"requests":{requests}}}'

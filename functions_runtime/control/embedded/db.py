@@ -212,16 +212,17 @@ class Database:
                 raise StoreError(f"{self._path} cannot use write-ahead logging (mode {mode})")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                _migrate(conn, self._path, self, self.schema_version)
+                _migrate(conn, self._path, self)
                 conn.execute("COMMIT")
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
 
 
-def _migrate(conn: sqlite3.Connection, path: Path, db: Database, version: int) -> None:
-    """Bring the schema to ``version``: create it in a new file, or run ``db.upgrades``
-    one version at a time; refuse a file from a newer release."""
+def _migrate(conn: sqlite3.Connection, path: Path, db: Database) -> None:
+    """Bring the schema to ``db.schema_version``: create it in a new file, or run
+    ``db.upgrades`` one version at a time; refuse a file from a newer release."""
+    version = db.schema_version
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if current > version:
         raise StoreError(

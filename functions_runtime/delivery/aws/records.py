@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from ...control.ports import StoreError
 from ..ports import Delivery, Stats
-from ..request_sets import RequestSets
+from ..request_sets import RequestSets, with_requests, without_requests
 from .faults import translate
 
 __all__ = ["TTL", "DynamoDeliveryStore", "nearest_rank", "sort_key"]
@@ -33,7 +33,6 @@ SET_MARGIN = timedelta(days=7)  # a request set outlives the records written wit
 _SETS_REMEMBERED = 256  # request sets this process wrote, not written again while fresh
 _BATCH_GET = 100  # keys per BatchGetItem
 _BATCH_ATTEMPTS = 5
-_SHARED = {"requests"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WIDTH = 20  # digits of the epoch microseconds in sort keys
 
@@ -280,7 +279,7 @@ def _fit(delivery: Delivery, names: RequestSets) -> tuple[str, tuple[str, bytes]
         requests = names.name(delivery.workspace_id, delivery.requests)
         if len(requests[1]) > MAX_DATA_BYTES:
             requests = None
-    data = delivery.model_dump_json(exclude=_SHARED if requests is not None else None)
+    data = without_requests(delivery) if requests is not None else delivery.model_dump_json()
     if len(data.encode()) <= MAX_DATA_BYTES:
         return data, requests
     logs: list[str] = []
@@ -304,7 +303,7 @@ def _read(item: Item, sets: dict[str, str]) -> Delivery:
             if requests is None:
                 expired = Delivery.model_validate_json(data)
                 return expired.model_copy(update={"logs": [*expired.logs, EXPIRED]})
-            data = f'{data[:-1]},"requests":{requests}}}'
+            data = with_requests(data, requests)
         return Delivery.model_validate_json(data)
     except (KeyError, TypeError, ValidationError) as exc:
         raise StoreError(f"a stored delivery record is unreadable: {exc}") from exc

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from ...control.embedded.db import time_key
 from ...control.ports import StoreError
 from ..ports import Delivery, Stats
-from ..request_sets import RequestSets
+from ..request_sets import RequestSets, with_requests, without_requests
 from .database import DeliveryDatabase
 
 __all__ = ["EmbeddedDeliveryStore", "nearest_rank"]
@@ -22,7 +22,6 @@ _RECORD = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _REQUESTS = "INSERT OR IGNORE INTO request_sets (id, data) VALUES (?, ?)"
-_SHARED = {"requests"}
 
 
 class EmbeddedDeliveryStore:
@@ -48,7 +47,7 @@ class EmbeddedDeliveryStore:
             delivery.outcome,
             time_key(delivery.at),
             delivery.duration_ms,
-            delivery.model_dump_json(exclude=_SHARED if shared else None),
+            without_requests(delivery) if shared else delivery.model_dump_json(),
             shared,
         )
         with self._db.write(f"delivery {delivery.id} could not be recorded") as conn:
@@ -137,7 +136,7 @@ def _parse(data: str, requests: str | None) -> Delivery:
     """A stored record, its requests put back in when they were stored apart (``data``
     is then a JSON object without them, as ``model_dump_json`` wrote it)."""
     if requests is not None:
-        data = f'{data[:-1]},"requests":{requests}}}'
+        data = with_requests(data, requests)
     try:
         return Delivery.model_validate_json(data)
     except ValidationError as exc:

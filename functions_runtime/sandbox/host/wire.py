@@ -132,6 +132,9 @@ class _Reader:
     def done(self) -> bool:
         return self.complete or (self.headers_done and (self.head_only or self.status == 101))
 
+    def answer(self, keep: bool) -> Answer:
+        return self.status, self.headers, b"".join(self.chunks), keep
+
 
 def exchange(
     sock: socket.socket,
@@ -170,8 +173,7 @@ def exchange(
                 raise TooLarge(reader.declared)
             if reader.size > limit:
                 raise TooLarge(reader.size)
-    keep = reader.keep_alive and not reader.extra
-    return reader.status, reader.headers, b"".join(reader.chunks), keep
+    return reader.answer(reader.keep_alive and not reader.extra)
 
 
 def _at_close(reader: _Reader, received: int) -> Answer:
@@ -180,7 +182,7 @@ def _at_close(reader: _Reader, received: int) -> Answer:
     if received == 0:
         raise http.client.RemoteDisconnected("Remote end closed connection without response")
     if reader.headers_done and reader.declared is None and not reader.chunked:
-        return reader.status, reader.headers, b"".join(reader.chunks), False
+        return reader.answer(False)
     raise http.client.IncompleteRead(b"", reader.declared)
 
 
