@@ -16,6 +16,7 @@ CPU). Nothing is asserted; read a figure as moved only when most pairs agree.
 
     python -m bench.ab HEAD~3 --only ingest --pairs 4
     python -m bench.ab main --only warm --repeat 3 --keep /tmp/ab
+    python -m bench.ab HEAD~1 --only many --counts 3000 --max-workers 256
 """
 
 from __future__ import annotations
@@ -177,6 +178,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser.add_argument("--only", choices=SCENARIOS, help="one scenario (default: all)")
     parser.add_argument("--repeat", type=int, default=1, help="python -m bench --repeat")
     parser.add_argument("--quick", action="store_true", help="python -m bench --quick")
+    parser.add_argument("--max-workers", help="python -m bench --max-workers (many)")
+    parser.add_argument("--counts", help="python -m bench --counts (many), e.g. 3000")
+    parser.add_argument(
+        "--serve-arg",
+        dest="serve_args",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="python -m bench --serve-arg (ingest; repeatable)",
+    )
     parser.add_argument("--keep", type=Path, help="keep every run's results file here")
     parser.add_argument("--output", type=Path, help="write the comparison here (JSON)")
     args = parser.parse_args(argv)
@@ -185,6 +196,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     bench_args = ["--repeat", str(args.repeat)]
     bench_args += ["--only", args.only] if args.only else []
     bench_args += ["--quick"] if args.quick else []
+    bench_args += ["--max-workers", args.max_workers] if args.max_workers else []
+    bench_args += ["--counts", args.counts] if args.counts else []
+    bench_args += [f"--serve-arg={flag}" for flag in args.serve_args]
     keep = args.keep or Path(tempfile.mkdtemp(prefix="bench-ab-runs-"))
     keep.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[dict[str, Any]]] = {"base": [], "new": []}

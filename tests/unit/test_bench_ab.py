@@ -123,6 +123,16 @@ def test_a_run_of_this_commit_against_itself_pairs_both_trees_and_removes_its_ch
     assert _worktrees() == before  # the base's checkout is gone
 
 
+def test_the_bench_options_pass_through_to_both_trees(tmp_path: Path):
+    printed = io.StringIO()
+    argv = ["HEAD", "--quick", "--only", "many", "--counts", "3", "--max-workers", "2"]
+    assert main([*argv, "--pairs", "1", "--keep", str(tmp_path)], out=printed) == 0
+    for side in ("base", "new"):
+        options = json.loads((tmp_path / f"{side}-1.json").read_text())["options"]
+        assert options["counts"] == [3] and options["max_workers"] == 2, side
+    assert "--max-workers 2 --counts 3" in printed.getvalue()
+
+
 def test_an_unknown_revision_is_refused_with_gits_words():
     with pytest.raises(BenchError, match="git rev-parse"):
         main(["no-such-revision-anywhere", "--quick", "--only", "warm"], out=io.StringIO())
