@@ -48,8 +48,10 @@ def figures(results: dict[str, Any]) -> dict[str, tuple[float, bool]]:
     """The figures of one results file worth pairing: name -> (value, higher is better)."""
     found: dict[str, tuple[float, bool]] = {}
     for target in results.get("targets") or []:
-        # The warm ratios come below, for every mode (two of them are targets too).
-        if isinstance(target.get("value"), int | float) and target["unit"] != "x":
+        # The warm ratios and ingest's figures come below, for every mode and batch size
+        # (some of them are targets too).
+        repeated = target["unit"] == "x" or target["name"].startswith("ingest")
+        if isinstance(target.get("value"), int | float) and not repeated:
             found[target["name"]] = (float(target["value"]), target["unit"] in HIGHER_IS_BETTER)
     scenarios = results.get("scenarios") or {}
     for ratio in (scenarios.get("warm") or {}).get("ratios") or []:
