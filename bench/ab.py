@@ -12,7 +12,8 @@ It then reports every figure both runs of a pair have (the targets, the warm rat
 mode, ingest's accepted events/s and paced p95 per batch size): the base's and this
 tree's value in each pair, this tree's over the base's, their median, and in how many
 pairs this tree did better (higher for ratios and rates, lower for times, sizes and
-CPU). Nothing is asserted; read a figure as moved only when most pairs agree.
+CPU). Nothing is asserted; read a figure as moved only when most pairs agree. Options
+other than ``--pairs``, ``--keep`` and ``--output`` are ``python -m bench``'s.
 
     python -m bench.ab HEAD~3 --only ingest --pairs 4
     python -m bench.ab main --only warm --repeat 3 --keep /tmp/ab
@@ -34,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from .cli import SCENARIOS
+from .cli import parse_args
 from .paths import BenchError
 
 __all__ = ["compare", "figures", "main", "render", "run_order"]
@@ -174,33 +175,22 @@ def _speed(results: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     say = out if out is not None else sys.stdout
-    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ab",
+        description=__doc__,
+        epilog="Any other option is python -m bench's (--only, --repeat, --quick, --counts, "
+        "...), given to both trees' runs; --repeat is 1 unless given.",
+        allow_abbrev=False,  # an abbreviation of a bench option is the bench's
+    )
     parser.add_argument("rev", help="the base: a commit, branch or tag of this repository")
     parser.add_argument("--pairs", type=int, default=3, help="runs of each tree (default 3)")
-    parser.add_argument("--only", choices=SCENARIOS, help="one scenario (default: all)")
-    parser.add_argument("--repeat", type=int, default=1, help="python -m bench --repeat")
-    parser.add_argument("--quick", action="store_true", help="python -m bench --quick")
-    parser.add_argument("--max-workers", help="python -m bench --max-workers (many)")
-    parser.add_argument("--counts", help="python -m bench --counts (many), e.g. 3000")
-    parser.add_argument(
-        "--serve-arg",
-        dest="serve_args",
-        action="append",
-        default=[],
-        metavar="FLAG",
-        help="python -m bench --serve-arg (ingest; repeatable)",
-    )
     parser.add_argument("--keep", type=Path, help="keep every run's results file here")
     parser.add_argument("--output", type=Path, help="write the comparison here (JSON)")
-    args = parser.parse_args(argv)
-    if args.pairs < 1 or args.repeat < 1:
-        parser.error("--pairs and --repeat must be at least 1")
-    bench_args = ["--repeat", str(args.repeat)]
-    bench_args += ["--only", args.only] if args.only else []
-    bench_args += ["--quick"] if args.quick else []
-    bench_args += ["--max-workers", args.max_workers] if args.max_workers else []
-    bench_args += ["--counts", args.counts] if args.counts else []
-    bench_args += [f"--serve-arg={flag}" for flag in args.serve_args]
+    args, rest = parser.parse_known_args(argv)
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
+    bench_args = ["--repeat", "1", *rest]  # a --repeat in rest comes later and wins
+    parse_args(bench_args)  # python -m bench's own checks, before anything runs
     keep = args.keep or Path(tempfile.mkdtemp(prefix="bench-ab-runs-"))
     keep.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[dict[str, Any]]] = {"base": [], "new": []}

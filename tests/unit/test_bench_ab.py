@@ -132,7 +132,7 @@ def test_the_bench_options_pass_through_to_both_trees(tmp_path: Path):
     for side in ("base", "new"):
         options = json.loads((tmp_path / f"{side}-1.json").read_text())["options"]
         assert options["counts"] == [3] and options["max_workers"] == 2, side
-    assert "--max-workers 2 --counts 3" in printed.getvalue()
+    assert "--counts 3 --max-workers 2" in printed.getvalue()
 
 
 def test_an_unknown_revision_is_refused_with_gits_words():
