@@ -35,6 +35,7 @@ from types import FrameType
 from typing import Any
 
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher, run_worker
+from . import cpus
 
 __all__ = ["DELIVERY_NICENESS", "WARM_WORKERS", "DeliveryProcesses", "main"]
 
@@ -70,7 +71,10 @@ class DeliveryProcesses:
         policy: DeliveryPolicy,
         niceness: int = DELIVERY_NICENESS,
         warm_workers: int = WARM_WORKERS,
+        cpus: Sequence[int | None] = (),
     ) -> None:
+        """``cpus``: each slot's CPU (``cpus.py``; missing or None: not pinned)."""
+        self._cpus = tuple(cpus)
         self._command = [
             sys.executable,
             "-m",
@@ -93,18 +97,20 @@ class DeliveryProcesses:
 
     def start(self) -> None:
         for slot in range(len(self._children)):
-            self._children[slot] = self._spawn()
+            self._children[slot] = self._spawn(slot)
         self._watcher.start()
 
     def pids(self) -> list[int]:
         return [child.pid for child in self._children if child is not None]
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
         # stdin is the lifeline: the child stops when it closes. Output is the parent's.
         # Its own process group: Ctrl-C in a terminal (SIGINT to the foreground group)
         # reaches serve only, which stops the children in order (a child still
         # importing would die of KeyboardInterrupt with a traceback).
-        return subprocess.Popen(self._command, stdin=subprocess.PIPE, process_group=0)
+        cpu = self._cpus[slot] if slot < len(self._cpus) else None
+        command = self._command if cpu is None else [*self._command, f"--cpu={cpu}"]
+        return subprocess.Popen(command, stdin=subprocess.PIPE, process_group=0)
 
     def _watch(self) -> None:
         while not self._stopping.wait(0.5):
@@ -123,7 +129,7 @@ class DeliveryProcesses:
                     child.stdin.close()
                 if self._stopping.wait(_RESTART_DELAY):
                     return
-                self._children[slot] = self._spawn()
+                self._children[slot] = self._spawn(slot)
 
     def stopping(self) -> None:
         """From now on, a child that exits is not replaced (a signal to the whole
@@ -173,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--allow-host", dest="allow", action="append", default=[])
     parser.add_argument("--nice", type=int, default=0, help="lower this process's priority")
     parser.add_argument("--max-workers", type=int, default=WARM_WORKERS, help="warm workers")
+    parser.add_argument("--cpu", type=int, default=None, help="run on this CPU (cpus.py)")
     args = parser.parse_args(argv)
+    cpus.pin_to(args.cpu)  # first: every thread, the zygote and its workers inherit it
     if args.nice > 0:
         os.nice(args.nice)  # first: the zygote and the workers inherit it
 

@@ -28,6 +28,7 @@ from ..delivery.embedded import open_delivery
 from ..delivery.embedded.store import open_store
 from ..delivery.ingest import Ingest
 from ..sandbox.host import isolation
+from . import cpus
 from .deliverer import DELIVERY_NICENESS, WARM_WORKERS, DeliveryProcesses
 
 __all__ = ["serve"]
@@ -44,10 +45,15 @@ def serve(
     processes: int = 2,
     delivery_niceness: int = DELIVERY_NICENESS,
     warm_workers: int = WARM_WORKERS,
+    cpu_affinity: str = "off",
 ) -> None:
     """Run the API and ingest, and ``processes`` x ``workers`` delivery loops (at
     ``delivery_niceness`` lower CPU priority, see ``deliverer``), each keeping up to
-    ``warm_workers`` sandbox workers warm, until SIGINT / SIGTERM."""
+    ``warm_workers`` sandbox workers warm, until SIGINT / SIGTERM. ``cpu_affinity``:
+    ``on`` runs each process on a CPU of its own choosing (``cpus.py``); the calling
+    thread is pinned then, so call it from the main thread of a process of its own."""
+    plan = cpus.layout(cpu_affinity, processes)
+    cpus.pin_to(plan.serve)  # first: every thread and child started below inherits it
     backend = open_embedded(data_dir)
     delivery = open_delivery(data_dir)
     policy = policy or DeliveryPolicy()
@@ -69,6 +75,7 @@ def serve(
             policy=policy,
             niceness=delivery_niceness,
             warm_workers=warm_workers,
+            cpus=plan.deliveries,
         )
         openapi = OpenApiDocument()  # built once, for every thread's resolver
         server = LocalApiServer(

@@ -1,0 +1,58 @@
+"""Which CPU each of ``functions serve``'s processes runs on (``--cpu-affinity``).
+
+serve's threads (the HTTP server's, ingest's commits, the API) hand work to each other
+all the time and run Python under one interpreter lock: only one of them runs Python at
+a time. Spread over several CPUs, every hand-off wakes a thread asleep on another CPU
+first, and on a virtual machine that costs more than the work handed over (a one-byte
+pipe round trip between two processes: 80-130 µs across this project's two vCPUs,
+7-10 µs on one; ``bench/calibration.py``). Kept on one CPU, the hand-offs are
+switches on that CPU. The same holds for each delivery process and its sandbox workers
+(``sandbox/host/affinity.py`` keeps a worker on its host thread's CPU).
+
+So with ``on`` (the default) and two or more CPUs to use, serve runs on the first of the
+CPUs it may use, delivery process *k* on the (k + 1)-th, round the list: with two CPUs
+and two delivery processes, serve and the second delivery process share the first
+CPU, the first delivery process has the second. Measured on two vCPUs, ingest at batch
+20 accepted 10,008 and 10,186 events/s so laid out against 7,139 and 5,935 unpinned
+(docs/PERFORMANCE.md). ``off`` leaves every process to the kernel, as does a machine
+with one CPU; a process started with a narrower CPU set (``taskset``) is laid out
+within it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from dataclasses import dataclass
+
+__all__ = ["CHOICES", "Layout", "layout", "pin_to"]
+
+CHOICES = ("on", "off")
+
+
+@dataclass(frozen=True)
+class Layout:
+    serve: int | None
+    """serve's CPU (None: not pinned)."""
+    deliveries: tuple[int | None, ...]
+    """Each delivery process's CPU, by slot."""
+
+
+def layout(choice: str, processes: int, available: Collection[int] | None = None) -> Layout:
+    """The CPUs for serve and its ``processes`` delivery processes, ``available`` being
+    the CPUs this process may use (by default, what the kernel says)."""
+    if choice not in CHOICES:
+        raise ValueError(f"--cpu-affinity must be one of {', '.join(CHOICES)}, got {choice!r}")
+    if available is None:
+        available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()
+    cpus = sorted(available)
+    if choice == "off" or len(cpus) < 2:
+        return Layout(None, (None,) * processes)
+    return Layout(cpus[0], tuple(cpus[(k + 1) % len(cpus)] for k in range(processes)))
+
+
+def pin_to(cpu: int | None) -> None:
+    """Run this thread, and the threads and processes it starts from now on, on ``cpu``
+    (None: leave it). Call it first, before any thread starts."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})

@@ -1,0 +1,67 @@
+"""``functions serve --cpu-affinity``: serve and each delivery process on a CPU of its
+own choosing, their zygotes with them (``server/cpus.py``); ``off``: the kernel's."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.functional.test_serve import ADMIN_KEY, base_env, serving
+
+STARTUP = 30.0
+CPUS = sorted(os.sched_getaffinity(0))
+pytestmark = pytest.mark.skipif(len(CPUS) < 2, reason="needs two CPUs")
+
+
+def allowed(pid: int) -> set[int]:
+    return os.sched_getaffinity(pid)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        return fh.read().replace(b"\0", b" ").decode()
+
+
+def deliverers(serve_pid: int) -> list[int]:
+    return [p for p in children(serve_pid) if "server.deliverer" in cmdline(p)]
+
+
+@pytest.mark.parametrize("flag", [[], ["--cpu-affinity", "off"]])
+def test_serve_lays_out_its_processes(tmp_path: Path, flag: list[str]):
+    env = base_env(FUNCTIONS_API_KEY=ADMIN_KEY)
+    with serving(tmp_path / "data", env, "--delivery-processes", "2", *flag) as server:
+        serve = server.process.pid
+        delivery = deliverers(serve)
+        assert len(delivery) == 2, server.output
+        deadline = time.monotonic() + STARTUP
+        while len(tree := [p for d in delivery for p in children(d)]) < len(delivery):
+            assert time.monotonic() < deadline, "each delivery process starts its zygote"
+            time.sleep(0.1)
+        if flag:
+            assert {frozenset(allowed(p)) for p in [serve, *delivery, *tree]} == {frozenset(CPUS)}
+            return
+        assert allowed(serve) == {CPUS[0]}
+        assert sorted(min(allowed(p)) for p in delivery) == sorted([CPUS[1], CPUS[0]])
+        assert all(len(allowed(p)) == 1 for p in delivery)
+        for d in delivery:
+            for p in children(d):
+                assert allowed(p) == allowed(d), cmdline(p)
+        assert server.stop() == 0

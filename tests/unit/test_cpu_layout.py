@@ -1,0 +1,57 @@
+"""Where ``functions serve`` puts its processes (``server/cpus.py``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from functions_runtime.server import cpus
+from functions_runtime.server.cpus import Layout, layout
+
+
+def test_two_cpus_serve_on_the_first_the_deliveries_round_the_list():
+    assert layout("on", 2, {0, 1}) == Layout(0, (1, 0))
+    assert layout("on", 3, {0, 1}) == Layout(0, (1, 0, 1))
+
+
+def test_more_cpus_than_processes_give_each_delivery_its_own():
+    assert layout("on", 2, {0, 1, 2, 3}) == Layout(0, (1, 2))
+
+
+def test_a_narrower_set_is_laid_out_within_itself():
+    assert layout("on", 2, {5, 2}) == Layout(2, (5, 2))
+
+
+@pytest.mark.parametrize(("choice", "available"), [("off", {0, 1, 2}), ("on", {3}), ("on", ())])
+def test_off_or_one_cpu_pins_nothing(choice, available):
+    assert layout(choice, 2, available) == Layout(None, (None, None))
+
+
+def test_an_unknown_choice_is_named():
+    with pytest.raises(ValueError, match="--cpu-affinity must be one of on, off, got 'maybe'"):
+        layout("maybe", 2, {0, 1})
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_pin_to_binds_the_calling_thread_and_the_threads_it_starts():
+    target = max(os.sched_getaffinity(0))
+    seen: dict[str, set[int]] = {}
+
+    def pinned() -> None:
+        cpus.pin_to(target)
+        seen["self"] = os.sched_getaffinity(0)
+        child = threading.Thread(target=lambda: seen.update(child=os.sched_getaffinity(0)))
+        child.start()
+        child.join()
+
+    def unpinned() -> None:
+        cpus.pin_to(None)
+        seen["none"] = os.sched_getaffinity(0)
+
+    for work in (pinned, unpinned):
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    assert seen == {"self": {target}, "child": {target}, "none": os.sched_getaffinity(0)}
