@@ -40,19 +40,9 @@ def in_thread(work: Any) -> Any:
 
 
 def test_the_switch_reads_the_environment():
-    can = affinity.current_cpu() is not None and len(CPUS) > 1
-    assert affinity.enabled({}) is can
-    assert affinity.enabled({affinity.ENV: "on"}) is can
+    assert affinity.enabled({}) is (affinity.current_cpu() is not None)
     for off in ("off", "0", "false", "No"):
         assert affinity.enabled({affinity.ENV: off}) is False
-
-
-def test_one_cpu_is_nothing_to_follow():
-    def work() -> bool:
-        os.sched_setaffinity(0, {min(CPUS)})
-        return affinity.enabled({})
-
-    assert in_thread(work) is False
 
 
 @needs_two_cpus

@@ -9,19 +9,11 @@ this project's machine and 7-10 µs on one (``bench/calibration.py`` reports it;
 vCPUs halt at once there, ``haltpoll.guest_halt_poll_ns=0``). The scheduler places a
 woken process where it sees fit, on this CPU or the other, run by run.
 
-So for each load and invocation the calling thread stays on the CPU it is on and the
-worker is moved there (one ``sched_setaffinity`` when that CPU changed since the last
-call); after it, the thread may run anywhere it could before, so the kernel still
-balances the host between calls, and its workers follow it. Pinning the worker alone
-is not enough: woken by the worker's answer while the worker still runs, the host
-would be placed on the idle CPU. Measured: one CPU-only event per invoke 310-330 µs
-against 450-480 µs (docs/PERFORMANCE.md). Several host threads calling workers at once
-each keep theirs on their own CPU. ``FUNCTIONS_WORKER_AFFINITY=off`` turns it off; a
-process that may use one CPU only has nothing to do.
-
-The worker is named by its pid, which the pool only holds while the worker lives (a
-pid reused after the worker was reaped could at worst be moved to another CPU: the
-host's own user's process, and only its placement).
+So before each load and invocation the host moves the worker to the CPU its calling
+thread is on (one ``sched_setaffinity`` when that CPU changed since the last call, none
+otherwise). The host itself is not pinned: the kernel still balances it, and its
+workers follow it. Several host threads calling workers at once each keep theirs on
+their own CPU. ``FUNCTIONS_WORKER_AFFINITY=off`` turns it off.
 
 Where ``sched_getcpu`` or ``sched_setaffinity`` is missing or refused (another OS, a
 cpuset that excludes the CPU), nothing is pinned and nothing fails.
@@ -65,12 +57,9 @@ def current_cpu() -> int | None:
 
 
 def enabled(environ: dict[str, str] | None = None) -> bool:
-    """Whether workers follow their host's CPU: ``FUNCTIONS_WORKER_AFFINITY`` is not
-    off, and this process may run on more than one CPU (else there is nothing to do)."""
+    """Whether workers follow their host's CPU (``FUNCTIONS_WORKER_AFFINITY``)."""
     value = (os.environ if environ is None else environ).get(ENV, "on").strip().lower()
-    if _GETCPU is None or value in ("off", "0", "false", "no"):
-        return False
-    return len(os.sched_getaffinity(0)) > 1
+    return _GETCPU is not None and value not in ("off", "0", "false", "no")
 
 
 class CpuFollower:
