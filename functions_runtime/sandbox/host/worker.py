@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..guest.protocol import MAX_FRAME, encode
-from . import affinity
 from .broker import Session
 from .store import StoreSession
 from .zygote_client import Launcher, exec_worker
@@ -95,7 +94,6 @@ class Worker:
         self._spec: InstanceSpec | None = None
         self._launched = launcher.launch() if launcher is not None else exec_worker()
         self.proc = self._launched.proc
-        self._cpu = affinity.CpuFollower(self.proc.pid, active=affinity.enabled())
         self._in = self._launched.stdin
         self._out = self._launched.stdout
         self._err = self._launched.stderr
@@ -162,9 +160,8 @@ class Worker:
         }
         if code is not None:
             frame["code"] = code
-        with self._cpu.together():
-            self._send(frame)
-            reply = self._receive(time.monotonic() + STARTUP_TIMEOUT, check_memory=False)
+        self._send(frame)
+        reply = self._receive(time.monotonic() + STARTUP_TIMEOUT, check_memory=False)
         if not reply.get("ok"):
             return [str(p) for p in reply.get("errors", ["the worker refused the code"])]
         self.handlers = tuple(reply.get("handlers", ()))
@@ -230,18 +227,6 @@ class Worker:
         """
         if spec is not None:
             self._spec = spec  # its settings, secrets and timeout; deadlines name them
-        with self._cpu.together():  # affinity.py: the hand-offs stay on one CPU
-            self._invoke(events, batch, session, results, store, hold)
-
-    def _invoke(
-        self,
-        events: list[Any],
-        batch: bool,
-        session: Session,
-        results: list[dict[str, Any]],
-        store: StoreSession | None,
-        hold: bool,
-    ) -> None:
         spec = self.spec
         self._send(
             {
