@@ -6,8 +6,9 @@ a time. Spread over several CPUs, every hand-off wakes a thread asleep on anothe
 first, and on a virtual machine that costs more than the work handed over (a one-byte
 pipe round trip between two processes: 80-130 µs across this project's two vCPUs,
 7-10 µs on one; ``bench/calibration.py``). Kept on one CPU, the hand-offs are
-switches on that CPU. The same holds for each delivery process and its sandbox workers
-(``sandbox/host/affinity.py`` keeps a worker on its host thread's CPU).
+switches on that CPU. The same holds for each delivery process and its sandbox
+workers, which hand the turn back and forth: the zygote and the workers inherit the
+delivery process's CPU.
 
 So with ``on`` (the default) and two or more CPUs to use, serve runs on the first of the
 CPUs it may use, delivery process *k* on the (k + 1)-th, round the list: with two CPUs
