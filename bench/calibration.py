@@ -12,7 +12,14 @@ three times and 22-23 µs twice.
   of eight batches;
 * **pipe_round_trip_us**: the median wall time of one byte sent to a child process over
   a pipe and back, in µs: what each hand-off between the host and a sandbox worker
-  costs before any work is done (a wake-up of another process, often on another CPU).
+  costs before any work is done (a wake-up of another process, often on another CPU);
+* **pipe_round_trip_same_cpu_us** and **pipe_round_trip_cross_cpu_us**: the same with
+  both processes pinned to one CPU, and to two (None on a one-CPU machine). On this
+  project's virtual machine they read 7-10 and 45-130 µs: an idle vCPU halts at once
+  (``haltpoll.guest_halt_poll_ns=0``) and waking it is the cost. The unpinned figure
+  is one or the other, as the kernel placed the child; it explains much of what looked
+  like the machine's speed drifting (``functions serve --cpu-affinity``,
+  ``functions_runtime/server/cpus.py``).
 """
 
 from __future__ import annotations
@@ -51,17 +58,21 @@ def _python_us() -> float:
     return round(min(batches), 2)
 
 
-def _pipe_round_trip_us() -> float | None:
-    """Median wall µs of a one-byte round trip to a forked child (None without fork)."""
+def _pipe_round_trip_us(cpus: tuple[int, int] | None = None) -> float | None:
+    """Median wall µs of a one-byte round trip to a forked child (None without fork).
+    ``cpus``: (this process's CPU, the child's) for the run; by default the kernel's."""
     if not hasattr(os, "fork"):
         return None
     child_in, parent_out = os.pipe()  # (read end, write end)
     parent_in, child_out = os.pipe()
+    before = os.sched_getaffinity(0) if cpus is not None else None
     pid = os.fork()
     if pid == 0:  # the child: echo until the parent closes its end
         os.close(parent_out)
         os.close(parent_in)
         try:
+            if cpus is not None:
+                os.sched_setaffinity(0, {cpus[1]})
             while os.read(child_in, 1):
                 os.write(child_out, b"x")
         finally:
@@ -70,18 +81,38 @@ def _pipe_round_trip_us() -> float | None:
     os.close(child_out)
     trips = []
     try:
+        if cpus is not None:
+            os.sched_setaffinity(0, {cpus[0]})
         for _ in range(_TRIPS):
             started = time.perf_counter()
             os.write(parent_out, b"x")
             os.read(parent_in, 1)
             trips.append((time.perf_counter() - started) * 1e6)
     finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
         os.close(parent_out)
         os.close(parent_in)
         os.waitpid(pid, 0)
     return round(statistics.median(trips), 1)
 
 
+def _placed_round_trips() -> dict[str, float | None]:
+    """The round trip with both processes on one CPU and on two (None with one CPU)."""
+    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(usable) < 2:
+        return {"same_cpu_us": None, "cross_cpu_us": None}
+    first, second = usable[0], usable[1]
+    return {
+        "same_cpu_us": _pipe_round_trip_us((first, first)),
+        "cross_cpu_us": _pipe_round_trip_us((first, second)),
+    }
+
+
 def calibrate() -> dict[str, Any]:
     """The two reference figures (see the module docstring)."""
-    return {"python_us": _python_us(), "pipe_round_trip_us": _pipe_round_trip_us()}
+    return {
+        "python_us": _python_us(),
+        "pipe_round_trip_us": _pipe_round_trip_us(),
+        **{f"pipe_round_trip_{k}": v for k, v in _placed_round_trips().items()},
+    }

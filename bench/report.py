@@ -522,6 +522,12 @@ def render(results: dict[str, Any]) -> str:
             f"{start['python_us']:g} / {end['python_us']:g} µs, pipe round trip "
             f"{start['pipe_round_trip_us']} / {end['pipe_round_trip_us']} µs (start / end)"
         )
+        if start.get("pipe_round_trip_cross_cpu_us") is not None:
+            parts[0] += (
+                ", pinned to one CPU / across two "
+                f"{start['pipe_round_trip_same_cpu_us']} / "
+                f"{start['pipe_round_trip_cross_cpu_us']} µs (start)"
+            )
     scenarios = results["scenarios"]
     targets = {t["name"]: t for t in results["targets"]}
     if "warm" in scenarios:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ def test_results_file_matches_and_names_the_machine(results: tuple[dict[str, Any
     for when in ("start", "end"):  # how fast the machine was, before and after
         speed = data["calibration"][when]
         assert speed["python_us"] > 0 and speed["pipe_round_trip_us"] > 0, speed
+        if len(os.sched_getaffinity(0)) > 1:  # placed: one CPU, then two
+            assert speed["pipe_round_trip_same_cpu_us"] > 0, speed
+            assert speed["pipe_round_trip_cross_cpu_us"] > 0, speed
     assert "Machine speed" in results[2] and "pipe round trip" in results[2]
 
 
