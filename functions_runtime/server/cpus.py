@@ -52,8 +52,15 @@ def layout(choice: str, processes: int, available: Collection[int] | None = None
     return Layout(cpus[0], tuple(cpus[(k + 1) % len(cpus)] for k in range(processes)))
 
 
-def pin_to(cpu: int | None) -> None:
+def pin_to(cpu: int | None) -> str | None:
     """Run this thread, and the threads and processes it starts from now on, on ``cpu``
-    (None: leave it). Call it first, before any thread starts."""
-    if cpu is not None:
+    (None: leave it). Call it first, before any thread starts. Returns why it could not
+    (a sandbox that refuses the call, a CPU taken away since), or None: the process then
+    runs where the kernel places it, as with ``off``."""
+    if cpu is None:
+        return None
+    try:
         os.sched_setaffinity(0, {cpu})
+    except OSError as exc:
+        return f"could not run on CPU {cpu} ({exc.strerror or exc}); the kernel places it"
+    return None

@@ -181,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-workers", type=int, default=WARM_WORKERS, help="warm workers")
     parser.add_argument("--cpu", type=int, default=None, help="run on this CPU (cpus.py)")
     args = parser.parse_args(argv)
-    cpus.pin_to(args.cpu)  # first: every thread, the zygote and its workers inherit it
+    refused = cpus.pin_to(args.cpu)  # first: every thread, the zygote, workers inherit it
+    if refused:
+        print(f"functions serve: delivery process: {refused}", file=sys.stderr, flush=True)
     if args.nice > 0:
         os.nice(args.nice)  # first: the zygote and the workers inherit it
 

@@ -53,7 +53,9 @@ def serve(
     ``on`` runs each process on a CPU of its own choosing (``cpus.py``); the calling
     thread is pinned then, so call it from the main thread of a process of its own."""
     plan = cpus.layout(cpu_affinity, processes)
-    cpus.pin_to(plan.serve)  # first: every thread and child started below inherits it
+    refused = cpus.pin_to(plan.serve)  # first: every thread and child below inherits it
+    if refused:
+        print(f"functions serve: --cpu-affinity: {refused}", file=sys.stderr, flush=True)
     backend = open_embedded(data_dir)
     delivery = open_delivery(data_dir)
     policy = policy or DeliveryPolicy()

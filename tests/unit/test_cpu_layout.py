@@ -55,3 +55,17 @@ def test_pin_to_binds_the_calling_thread_and_the_threads_it_starts():
         thread.start()
         thread.join()
     assert seen == {"self": {target}, "child": {target}, "none": os.sched_getaffinity(0)}
+
+
+def test_a_cpu_refused_is_said_and_nothing_is_pinned():
+    def work() -> tuple[str | None, set[int]]:
+        return cpus.pin_to(100_000), os.sched_getaffinity(0)
+
+    out: list[tuple[str | None, set[int]]] = []
+    thread = threading.Thread(target=lambda: out.append(work()))
+    thread.start()
+    thread.join()
+    said, mask = out[0]
+    assert said is not None and said.startswith("could not run on CPU 100000 (")
+    assert said.endswith("); the kernel places it")
+    assert mask == os.sched_getaffinity(0)
