@@ -212,9 +212,9 @@ def parser() -> argparse.ArgumentParser:
         "--cpu-affinity",
         choices=("on", "off"),
         default="on",
-        help="on: serve and each delivery process run on one CPU each, their threads and "
-        "sandbox workers with them (fewer cross-CPU wake-ups); off: the kernel places "
-        "them (default on)",
+        help="on: serve runs on one CPU, the delivery processes on the others (their "
+        "threads and sandbox workers with them: fewer cross-CPU wake-ups); off: the "
+        "kernel places them (default on)",
     )
     serve.add_argument(
         "--warm-workers",

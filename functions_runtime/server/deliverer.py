@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ from typing import Any
 
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher, run_worker
 from . import cpus
+from .cpus import spelled
 
 __all__ = ["DELIVERY_NICENESS", "WARM_WORKERS", "DeliveryProcesses", "main"]
 
@@ -71,9 +72,9 @@ class DeliveryProcesses:
         policy: DeliveryPolicy,
         niceness: int = DELIVERY_NICENESS,
         warm_workers: int = WARM_WORKERS,
-        cpus: Sequence[int | None] = (),
+        cpus: Sequence[Collection[int] | None] = (),
     ) -> None:
-        """``cpus``: each slot's CPU (``cpus.py``; missing or None: not pinned)."""
+        """``cpus``: each slot's CPUs (``cpus.py``; missing or None: not pinned)."""
         self._cpus = tuple(cpus)
         self._command = [
             sys.executable,
@@ -108,8 +109,8 @@ class DeliveryProcesses:
         # Its own process group: Ctrl-C in a terminal (SIGINT to the foreground group)
         # reaches serve only, which stops the children in order (a child still
         # importing would die of KeyboardInterrupt with a traceback).
-        cpu = self._cpus[slot] if slot < len(self._cpus) else None
-        command = self._command if cpu is None else [*self._command, f"--cpu={cpu}"]
+        mine = self._cpus[slot] if slot < len(self._cpus) else None
+        command = self._command if not mine else [*self._command, f"--cpus={spelled(mine)}"]
         return subprocess.Popen(command, stdin=subprocess.PIPE, process_group=0)
 
     def _watch(self) -> None:
@@ -179,9 +180,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--allow-host", dest="allow", action="append", default=[])
     parser.add_argument("--nice", type=int, default=0, help="lower this process's priority")
     parser.add_argument("--max-workers", type=int, default=WARM_WORKERS, help="warm workers")
-    parser.add_argument("--cpu", type=int, default=None, help="run on this CPU (cpus.py)")
+    parser.add_argument("--cpus", type=cpus.parse, default=None, help="run on these (cpus.py)")
     args = parser.parse_args(argv)
-    refused = cpus.pin_to(args.cpu)  # first: every thread, the zygote, workers inherit it
+    refused = cpus.pin_to(args.cpus)  # first: every thread, the zygote, workers inherit it
     if refused:
         print(f"functions serve: delivery process: {refused}", file=sys.stderr, flush=True)
     if args.nice > 0:

@@ -50,7 +50,7 @@ def serve(
     """Run the API and ingest, and ``processes`` x ``workers`` delivery loops (at
     ``delivery_niceness`` lower CPU priority, see ``deliverer``), each keeping up to
     ``warm_workers`` sandbox workers warm, until SIGINT / SIGTERM. ``cpu_affinity``:
-    ``on`` runs each process on a CPU of its own choosing (``cpus.py``); the calling
+    ``on`` runs each process on CPUs of its own (``cpus.py``); the calling
     thread is pinned then, so call it from the main thread of a process of its own."""
     plan = cpus.layout(cpu_affinity, processes)
     refused = cpus.pin_to(plan.serve)  # first: every thread and child below inherits it

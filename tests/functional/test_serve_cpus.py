@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from functions_runtime.server.cpus import layout
 from tests.functional.test_serve import ADMIN_KEY, base_env, serving
 
 STARTUP = 30.0
@@ -58,9 +59,10 @@ def test_serve_lays_out_its_processes(tmp_path: Path, flag: list[str]):
         if flag:
             assert {frozenset(allowed(p)) for p in [serve, *delivery, *tree]} == {frozenset(CPUS)}
             return
-        assert allowed(serve) == {CPUS[0]}
-        assert sorted(min(allowed(p)) for p in delivery) == sorted([CPUS[1], CPUS[0]])
-        assert all(len(allowed(p)) == 1 for p in delivery)
+        plan = layout("on", 2, CPUS)
+        assert allowed(serve) == plan.serve
+        assert sorted(map(sorted, map(allowed, delivery))) == sorted(map(sorted, plan.deliveries))
+        assert not any(allowed(p) == set(CPUS) for p in delivery)
         for d in delivery:
             for p in children(d):
                 assert allowed(p) == allowed(d), cmdline(p)
