@@ -16,11 +16,11 @@ when there are at least as many others as processes (the kernel places a process
 threads and workers within its group), else one CPU each, round the whole list. With
 two CPUs and two delivery processes, serve and the second delivery process share the
 first CPU and the first delivery process has the second; with eight CPUs, serve has
-one and each delivery process three or four. Measured on two vCPUs, ingest at batch 20
-accepted 10,058-10,967 events/s so laid out against 6,500-6,981 unpinned
-(docs/PERFORMANCE.md). ``off`` leaves every process to the kernel, as does a machine
-with one CPU; a process started with a narrower CPU set (``taskset``) is laid out
-within it.
+one and each delivery process three or four. Measured on two vCPUs, three pairs against
+the kernel's placement: ingest accepted 1.44 times the events/s at batch 1 and 1.58
+times at batch 20 (docs/PERFORMANCE.md). ``off`` leaves every process to the kernel,
+as does a machine with one CPU; a process started with a narrower CPU set
+(``taskset``) is laid out within it.
 """
 
 from __future__ import annotations
@@ -87,4 +87,5 @@ def parse(text: str) -> frozenset[int]:
 
 
 def spelled(cpus: Collection[int]) -> str:
+    """``cpus`` as a ``--cpus`` value."""
     return ",".join(str(c) for c in sorted(cpus))
