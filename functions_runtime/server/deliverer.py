@@ -36,7 +36,6 @@ from typing import Any
 
 from ..delivery.dispatch import DeliveryPolicy, Dispatcher, run_worker
 from . import cpus
-from .cpus import spelled
 
 __all__ = ["DELIVERY_NICENESS", "WARM_WORKERS", "DeliveryProcesses", "main"]
 
@@ -72,10 +71,10 @@ class DeliveryProcesses:
         policy: DeliveryPolicy,
         niceness: int = DELIVERY_NICENESS,
         warm_workers: int = WARM_WORKERS,
-        cpus: Sequence[Collection[int] | None] = (),
+        cpu_sets: Sequence[Collection[int] | None] = (),
     ) -> None:
-        """``cpus``: each slot's CPUs (``cpus.py``; missing or None: not pinned)."""
-        self._cpus = tuple(cpus)
+        """``cpu_sets``: each slot's CPUs (``cpus.py``; missing or None: not pinned)."""
+        self._cpu_sets = tuple(cpu_sets)
         self._command = [
             sys.executable,
             "-m",
@@ -109,8 +108,8 @@ class DeliveryProcesses:
         # Its own process group: Ctrl-C in a terminal (SIGINT to the foreground group)
         # reaches serve only, which stops the children in order (a child still
         # importing would die of KeyboardInterrupt with a traceback).
-        mine = self._cpus[slot] if slot < len(self._cpus) else None
-        command = self._command if not mine else [*self._command, f"--cpus={spelled(mine)}"]
+        mine = self._cpu_sets[slot] if slot < len(self._cpu_sets) else None
+        command = self._command if not mine else [*self._command, f"--cpus={cpus.spelled(mine)}"]
         return subprocess.Popen(command, stdin=subprocess.PIPE, process_group=0)
 
     def _watch(self) -> None:

@@ -77,7 +77,7 @@ def serve(
             policy=policy,
             niceness=delivery_niceness,
             warm_workers=warm_workers,
-            cpus=plan.deliveries,
+            cpu_sets=plan.deliveries,
         )
         openapi = OpenApiDocument()  # built once, for every thread's resolver
         server = LocalApiServer(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.procstat import descendants
 from functions_runtime.server.cpus import layout
 from tests.functional.test_serve import ADMIN_KEY, base_env, serving
 
@@ -21,28 +22,13 @@ def allowed(pid: int) -> set[int]:
     return os.sched_getaffinity(pid)
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
 def cmdline(pid: int) -> str:
     with open(f"/proc/{pid}/cmdline", "rb") as fh:
         return fh.read().replace(b"\0", b" ").decode()
 
 
 def deliverers(serve_pid: int) -> list[int]:
-    return [p for p in children(serve_pid) if "server.deliverer" in cmdline(p)]
+    return [p for p in descendants(serve_pid) if "server.deliverer" in cmdline(p)]
 
 
 @pytest.mark.parametrize("flag", [[], ["--cpu-affinity", "off"]])
@@ -53,7 +39,7 @@ def test_serve_lays_out_its_processes(tmp_path: Path, flag: list[str]):
         delivery = deliverers(serve)
         assert len(delivery) == 2, server.output
         deadline = time.monotonic() + STARTUP
-        while len(tree := [p for d in delivery for p in children(d)]) < len(delivery):
+        while len(tree := {p: d for d in delivery for p in descendants(d)}) < len(delivery):
             assert time.monotonic() < deadline, "each delivery process starts its zygote"
             time.sleep(0.1)
         if flag:
@@ -63,7 +49,6 @@ def test_serve_lays_out_its_processes(tmp_path: Path, flag: list[str]):
         assert allowed(serve) == plan.serve
         assert sorted(map(sorted, map(allowed, delivery))) == sorted(map(sorted, plan.deliveries))
         assert not any(allowed(p) == set(CPUS) for p in delivery)
-        for d in delivery:
-            for p in children(d):
-                assert allowed(p) == allowed(d), cmdline(p)
+        for p, d in tree.items():  # the zygotes (and any worker) inherit their CPUs
+            assert allowed(p) == allowed(d), cmdline(p)
         assert server.stop() == 0
