@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from functions_runtime.server import latency
+
 from .calibration import calibrate
 from .cold import run_cold
 from .coldstart import run_coldstart
@@ -40,6 +42,7 @@ class Options:
     max_workers: int = 64
     serve_args: tuple[str, ...] = ()
     counts: tuple[int, ...] = ()  # the many scenario's instance counts (empty: its own)
+    cpu_latency_qos: str = "off"  # "on": idle CPUs poll during the run (server/latency.py)
 
 
 def warm_params(options: Options) -> WarmParams:
@@ -85,6 +88,14 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
     """Run the selected scenarios; write ``options.output``; print the tables to ``out``."""
     say = out if out is not None else sys.stdout
     selected = [options.only] if options.only else list(SCENARIOS)
+    # Held for the whole run, calibration included: the machine every scenario sees.
+    with latency.hold(options.cpu_latency_qos) as qos:
+        if qos.line:
+            print(f"--cpu-latency-qos: {qos.line}", file=say, flush=True)
+        return _run(options, selected, qos.held, say)
+
+
+def _run(options: Options, selected: list[str], qos_held: bool, say: TextIO) -> dict[str, Any]:
     scenarios: dict[str, Any] = {}
     durations: dict[str, float] = {}
     load_start = _load_average()
@@ -114,6 +125,7 @@ def run(options: Options, out: TextIO | None = None) -> dict[str, Any]:
     params["output"] = str(options.output)
     params["serve_args"] = list(options.serve_args)
     params["counts"] = list(options.counts)
+    params["cpu_latency_qos_held"] = qos_held
     results: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "machine": machine_info(),
@@ -193,6 +205,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help="extra flag for the ingest scenario's functions serve, e.g. "
         "--serve-arg=--delivery-processes=2 (repeatable)",
     )
+    parser.add_argument(
+        "--cpu-latency-qos",
+        choices=latency.CHOICES,
+        default="off",
+        help="on: hold the kernel's CPU latency limit at 0 us for the whole run, so idle "
+        "CPUs poll instead of halting (as functions serve --cpu-latency-qos on; needs "
+        "root); default off",
+    )
     args = parser.parse_args(argv)
     return Options(
         quick=args.quick,
@@ -202,6 +222,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         max_workers=args.max_workers,
         serve_args=tuple(args.serve_args),
         counts=args.counts,
+        cpu_latency_qos=args.cpu_latency_qos,
     )
 
 

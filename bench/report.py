@@ -541,6 +541,15 @@ def render(results: dict[str, Any]) -> str:
                 f"{start['pipe_round_trip_same_cpu_us']} / "
                 f"{start['pipe_round_trip_cross_cpu_us']} µs (start)"
             )
+    options = results.get("options") or {}
+    if options.get("cpu_latency_qos") == "on":
+        held = options.get("cpu_latency_qos_held")
+        parts[0] += (
+            "\nIdle CPUs polled during the run (--cpu-latency-qos on: the kernel's CPU latency "
+            "limit held at 0 µs, as functions serve --cpu-latency-qos on)"
+            if held
+            else "\n--cpu-latency-qos on was refused: idle CPUs halted as usual"
+        )
     scenarios = results["scenarios"]
     targets = {t["name"]: t for t in results["targets"]}
     if "warm" in scenarios:

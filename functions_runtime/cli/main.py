@@ -217,6 +217,15 @@ def parser() -> argparse.ArgumentParser:
         "kernel places them (default on)",
     )
     serve.add_argument(
+        "--cpu-latency-qos",
+        choices=("on", "off"),
+        default="off",
+        help="on: idle CPUs poll instead of halting while serve runs, so a process "
+        "woken on another CPU starts at once (cheaper hand-offs between serve, delivery "
+        "and sandbox processes; idle CPUs stay busy, so only for a host that runs little "
+        "else; needs root); off: the kernel's idle states (default off)",
+    )
+    serve.add_argument(
         "--warm-workers",
         type=int,
         default=None,
@@ -314,6 +323,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             delivery_niceness=niceness,
             warm_workers=warm,
             cpu_affinity=args.cpu_affinity,
+            cpu_latency_qos=args.cpu_latency_qos,
         )
     except StoreError as exc:  # a database that cannot be used: refuse to start
         raise UsageError(str(exc)) from None

@@ -28,7 +28,7 @@ from ..delivery.embedded import open_delivery
 from ..delivery.embedded.store import open_store
 from ..delivery.ingest import Ingest
 from ..sandbox.host import isolation
-from . import cpus
+from . import cpus, latency
 from .deliverer import DELIVERY_NICENESS, WARM_WORKERS, DeliveryProcesses
 
 __all__ = ["serve"]
@@ -46,16 +46,50 @@ def serve(
     delivery_niceness: int = DELIVERY_NICENESS,
     warm_workers: int = WARM_WORKERS,
     cpu_affinity: str = "off",
+    cpu_latency_qos: str = "off",
 ) -> None:
     """Run the API and ingest, and ``processes`` x ``workers`` delivery loops (at
     ``delivery_niceness`` lower CPU priority, see ``deliverer``), each keeping up to
     ``warm_workers`` sandbox workers warm, until SIGINT / SIGTERM. ``cpu_affinity``:
     ``on`` runs each process on CPUs of its own (``cpus.py``); the calling
-    thread is pinned then, so call it from the main thread of a process of its own."""
+    thread is pinned then, so call it from the main thread of a process of its own.
+    ``cpu_latency_qos``: ``on`` keeps idle CPUs polling while serve runs (``latency.py``)."""
     plan = cpus.layout(cpu_affinity, processes)
     refused = cpus.pin_to(plan.serve)  # first: every thread and child below inherits it
     if refused:
         print(f"functions serve: --cpu-affinity: {refused}", file=sys.stderr, flush=True)
+    with latency.hold(cpu_latency_qos) as qos:
+        if qos.line:
+            print(f"functions serve: --cpu-latency-qos: {qos.line}", file=sys.stderr, flush=True)
+        _serve(
+            host,
+            port,
+            data_dir,
+            allow,
+            ready,
+            workers,
+            policy,
+            processes,
+            delivery_niceness,
+            warm_workers,
+            plan,
+        )
+    print("functions serve: stopped", file=sys.stderr, flush=True)
+
+
+def _serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    allow: tuple[str, ...],
+    ready: threading.Event | None,
+    workers: int,
+    policy: DeliveryPolicy | None,
+    processes: int,
+    delivery_niceness: int,
+    warm_workers: int,
+    plan: cpus.Layout,
+) -> None:
     backend = open_embedded(data_dir)
     delivery = open_delivery(data_dir)
     policy = policy or DeliveryPolicy()
@@ -106,7 +140,6 @@ def serve(
             deliverers.stop(timeout=30)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-    print("functions serve: stopped", file=sys.stderr, flush=True)
 
 
 def _log_server_lines() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from bench.cli import SCENARIOS, Options, many_params, parse_args, run
 from bench.many import ManyParams
+from bench.report import render
 
 SUMMARY_KEYS = {"median", "min", "max", "q1", "q3", "n", "runs"}
 
@@ -195,6 +196,20 @@ def test_options_parse():
     for bad in ("0", "3000,", "x"):
         with pytest.raises(SystemExit):
             parse_args(["--counts", bad])
+    assert parse_args([]).cpu_latency_qos == "off"
+    assert parse_args(["--cpu-latency-qos", "on"]).cpu_latency_qos == "on"
+    with pytest.raises(SystemExit):
+        parse_args(["--cpu-latency-qos", "yes"])
+
+
+@pytest.mark.parametrize(("held", "line"), [(True, "Idle CPUs polled"), (False, "was refused")])
+def test_the_report_says_whether_idle_cpus_polled(
+    results: tuple[dict[str, Any], Path, str], held: bool, line: str
+):
+    data = json.loads(json.dumps(results[0]))
+    assert "CPU latency" not in render(data) and "cpu-latency-qos" not in render(data)
+    data["options"].update(cpu_latency_qos="on", cpu_latency_qos_held=held)
+    assert line in render(data)
 
 
 def test_coldstart_times_a_cold_worker_lambdas_first_event(
