@@ -123,3 +123,14 @@ def test_readme_operating_commands_parse():
         args = parser().parse_args(words[1:])  # SystemExit on a command it does not take
         used.add(args.run.__name__)
     assert {"cmd_diff", "cmd_settings_set", "cmd_keys_rotate", "cmd_functions_delete"} <= used
+
+
+def test_readme_serve_flags_are_flags_of_serve():
+    """Every ``--flag`` the service section's prose names is one ``functions serve`` takes."""
+    from functions_runtime.cli.main import parser
+
+    section = README.split("## Run it as a service", 1)[1].split("```", 1)[0]
+    named = set(re.findall(r"`(--[a-z-]+)", section))
+    serve = parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    takes = {option for action in serve._actions for option in action.option_strings}
+    assert {"--cpu-affinity", "--cpu-latency-qos", "--warm-workers"} <= named <= takes
