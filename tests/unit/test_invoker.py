@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from functions_runtime.sandbox.host.pool import (
+    HELPER_THREADS,
     InstanceSpec,
     WorkerPool,
     summarise,
@@ -373,6 +375,28 @@ def test_new_instances_take_a_prestarted_spare():
     with WorkerPool(max_workers=4, spares=0) as pool:
         pool.invoke(spec(src, key="cold"), [TRACK])
         assert (pool.starts, pool.spare_hits) == (1, 0)
+
+
+def test_misses_reuse_the_pool_s_helper_threads_and_close_waits_for_them():
+    """Evictions and spare starts run on the pool's few long-lived helper threads, not on
+    a thread started per miss (whose start each miss waited for), and close() leaves no
+    helper behind and no evicted worker alive."""
+    src = "def on_track(event, settings):\n    return 1\n"
+    before = {t.ident for t in threading.enumerate()}
+    with WorkerPool(max_workers=2, spares=1) as pool:
+        pids: list[int] = []
+        for i in range(8):  # every one a miss past the second: an eviction and a spare
+            [result] = pool.invoke(spec(src, key=f"tenant-{i}"), [TRACK])
+            assert result["outcome"] == "delivered"
+            pids += [p for p in pool.worker_pids() if p not in pids]
+        helpers = [t for t in threading.enumerate() if t.ident not in before]
+        assert pool.evictions >= 6 and pool.spare_hits >= 1
+        assert helpers and len(helpers) <= HELPER_THREADS
+        assert all(t.name.startswith("functions-pool") for t in helpers)
+    assert not any(t.is_alive() for t in helpers)
+    for pid in pids:  # killed and reaped: no such process any more
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_worker_loads_no_pydantic_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -36,9 +36,11 @@ import collections
 import copy
 import functools
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from functions_sdk import Settings
@@ -57,6 +59,10 @@ __all__ = [
     "worker_environment",
     "worker_key",
 ]
+
+HELPER_THREADS = 2
+"""Threads that kill evicted workers and start spares (one spare start at a time)."""
+logger = logging.getLogger("functions.pool")
 
 # Compiled codes the pool keeps (LRU): at most this many, and this much packed text.
 COMPILE_CACHE = 4096
@@ -106,8 +112,9 @@ class WorkerPool:
         self._workers: collections.OrderedDict[Worker, str] = collections.OrderedDict()
         self._by_key: dict[str, list[Worker]] = {}
         self._lock = threading.Lock()
-        # Threads that kill evicted workers and start spares, off the invocations' path.
-        self._helpers: list[threading.Thread] = []
+        # Threads that kill evicted workers and start spares, off the invocations' path;
+        # kept for the pool's life (see ``_helper``).
+        self._helpers = ThreadPoolExecutor(HELPER_THREADS, thread_name_prefix="functions-pool")
         self._refilling = False  # a thread is starting spares
         self._spare_ready = threading.Condition(self._lock)
         self._closed = False
@@ -129,9 +136,7 @@ class WorkerPool:
             self._workers.clear()
             self._by_key.clear()
             self._spare.clear()
-            helpers, self._helpers = self._helpers, []
-        for thread in helpers:
-            thread.join()
+        self._helpers.shutdown(wait=True)  # what was handed to them has finished
         self.launcher.close()
         self.broker.close()
 
@@ -385,19 +390,25 @@ class WorkerPool:
             self.evictions += 1
             count -= 1
 
-    def _helper(self, target: Callable[[], None], name: str) -> None:
-        """Run ``target`` on a thread of its own (caller holds the pool lock);
-        :meth:`close` waits for it."""
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        self._helpers = [t for t in self._helpers if t.is_alive()]
-        self._helpers.append(thread)
-        thread.start()
+    def _helper(self, target: Callable[[], None]) -> None:
+        """Run ``target`` on one of the pool's helper threads (caller holds the pool
+        lock); :meth:`close` waits for it. The threads live as long as the pool: a
+        thread started per task made each miss wait for that thread's first turn
+        (``Thread.start`` returns once the new thread has run), about a millisecond of
+        every miss on a VM (docs/PERFORMANCE.md, the fifteenth session). After
+        :meth:`close` nothing more is handed to them (``_retire`` kills in place then)."""
+        if self._closed:
+            return
+        self._helpers.submit(target).add_done_callback(_report_failure)
 
     def _retire(self, worker: Worker) -> None:
         """Kill an evicted worker (idle, out of every list) off the invocation's path:
         its end and reaping (a few ms) hold up neither the invocation that made room nor
         the pool's lock (caller holds it)."""
-        self._helper(worker.kill, "functions-evict")
+        if self._closed:
+            worker.kill()  # close() has stopped the helpers
+        else:
+            self._helper(worker.kill)
 
     def _refill_spares(self) -> None:
         """Keep ``spares`` unbound workers starting up, so a new instance skips the
@@ -408,7 +419,7 @@ class WorkerPool:
             if self._closed or self._refilling or len(self._spare) >= self.spares:
                 return
             self._refilling = True
-            self._helper(self._start_spares, "functions-spares")
+            self._helper(self._start_spares)
 
     def _start_spares(self) -> None:
         try:
@@ -566,3 +577,10 @@ def summarise(results: list[dict[str, Any]]) -> str:
         return "delivered"
     outcomes: list[str] = [str(r["outcome"]) for r in results]
     return max(outcomes, key=OUTCOME_SEVERITY.index)
+
+
+def _report_failure(done: Future[None]) -> None:
+    """A helper's task that raised: said, as an uncaught exception in a thread is."""
+    error = done.exception()
+    if error is not None:
+        logger.error("pool helper failed", exc_info=error)
