@@ -13,11 +13,15 @@ mode, ingest's accepted events/s and paced p95 per batch size): the base's and t
 tree's value in each pair, this tree's over the base's, their median, and in how many
 pairs this tree did better (higher for ratios and rates, lower for times, sizes and
 CPU). Nothing is asserted; read a figure as moved only when most pairs agree. Options
-other than ``--pairs``, ``--keep`` and ``--output`` are ``python -m bench``'s.
+other than ``--pairs``, ``--keep``, ``--output`` and ``--base-arg`` are ``python -m
+bench``'s. ``--base-arg FLAG`` (repeatable) is given to the base's runs only, after the
+others, so that two settings of one tree pair the same way (``HEAD`` against this tree
+with nothing changed compares the settings alone).
 
     python -m bench.ab HEAD~3 --only ingest --pairs 4
     python -m bench.ab main --only warm --repeat 3 --keep /tmp/ab
     python -m bench.ab HEAD~1 --only many --counts 3000 --max-workers 256
+    python -m bench.ab HEAD --only ingest --cpu-latency-qos on --base-arg=--cpu-latency-qos=off
 """
 
 from __future__ import annotations
@@ -186,11 +190,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=3, help="runs of each tree (default 3)")
     parser.add_argument("--keep", type=Path, help="keep every run's results file here")
     parser.add_argument("--output", type=Path, help="write the comparison here (JSON)")
+    parser.add_argument(
+        "--base-arg",
+        dest="base_args",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="a python -m bench option for the base's runs only, after the others "
+        "(repeatable), e.g. --base-arg=--cpu-latency-qos=off",
+    )
     args, rest = parser.parse_known_args(argv)
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
     bench_args = ["--repeat", "1", *rest]  # a --repeat in rest comes later and wins
-    parse_args(bench_args)  # python -m bench's own checks, before anything runs
+    sides_args = {"base": [*bench_args, *args.base_args], "new": bench_args}
+    for checked in sides_args.values():
+        parse_args(checked)  # python -m bench's own checks, before anything runs
     keep = args.keep or Path(tempfile.mkdtemp(prefix="bench-ab-runs-"))
     keep.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[dict[str, Any]]] = {"base": [], "new": []}
@@ -201,7 +216,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         for tree in trees.values():
             _compile(tree)
         for pair, side in run_order(args.pairs):
-            results = _run(trees[side], bench_args, keep / f"{side}-{pair}.json", say)
+            results = _run(trees[side], sides_args[side], keep / f"{side}-{pair}.json", say)
             runs[side].append(results)
             speeds.append(f"  pair {pair}, {side}: {_speed(results)}")
     rows = compare(runs["base"], runs["new"])

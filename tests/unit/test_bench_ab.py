@@ -135,6 +135,20 @@ def test_the_bench_options_pass_through_to_both_trees(tmp_path: Path):
     assert "--counts 3 --max-workers 2" in printed.getvalue()
 
 
+def test_a_base_arg_goes_to_the_base_s_runs_only(tmp_path: Path):
+    printed = io.StringIO()
+    argv = ["HEAD", "--quick", "--only", "many", "--counts", "3", "--max-workers", "2"]
+    argv += ["--base-arg=--max-workers=3", "--pairs", "1", "--keep", str(tmp_path)]
+    assert main(argv, out=printed) == 0
+    workers = {
+        side: json.loads((tmp_path / f"{side}-1.json").read_text())["options"]["max_workers"]
+        for side in ("base", "new")
+    }
+    assert workers == {"base": 3, "new": 2}
+    with pytest.raises(SystemExit):  # a base option python -m bench does not take
+        main(["HEAD", "--quick", "--base-arg=--max-workers=0"], out=io.StringIO())
+
+
 def test_an_unknown_revision_is_refused_with_gits_words():
     with pytest.raises(BenchError, match="git rev-parse"):
         main(["no-such-revision-anywhere", "--quick", "--only", "warm"], out=io.StringIO())
