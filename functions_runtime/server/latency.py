@@ -15,8 +15,9 @@ enter any state that takes time to leave; they poll. The request ends when the f
 is closed, also when the process dies, so nothing outlives serve. It is ``off`` by
 default because its cost falls on the whole machine: idle CPUs stay busy (more power,
 and on burstable cloud instances CPU credits spent while idle). Turn it on for a host
-that runs the runtime and little else. It needs root (the device is root's); refused, it
-says why and serve runs without it.
+that runs the runtime and little else. It needs root (the device is root's), and a
+cpuidle driver (without one, idle CPUs halt whatever the limit, and nothing is asked);
+refused or pointless, it says why and serve runs without it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ __all__ = ["CHOICES", "DEVICE", "Request", "hold"]
 
 CHOICES = ("on", "off")
 DEVICE = Path("/dev/cpu_dma_latency")
+IDLE_DRIVER = Path("/sys/devices/system/cpu/cpuidle/current_driver")
+"""The cpuidle driver: without one, idle CPUs halt without asking the limit."""
 _LIMIT = struct.Struct("=i")  # the device reads and writes the limit as a native s32, in µs
 
 
@@ -62,16 +65,30 @@ def _open(device: Path) -> BinaryIO:
 
 
 def hold(
-    choice: str, device: Path = DEVICE, open_device: Callable[[Path], BinaryIO] = _open
+    choice: str,
+    device: Path = DEVICE,
+    open_device: Callable[[Path], BinaryIO] = _open,
+    idle_driver: Path = IDLE_DRIVER,
 ) -> Request:
     """Ask the kernel to keep idle CPUs polling (``on``) until the request is released;
-    ``off``: no request. A device that cannot be opened or written, or that reads back
-    a limit above 0 (the kernel's, for all requests), gives a request that holds
+    ``off``: no request. A machine without a cpuidle driver (its idle CPUs halt
+    whatever the limit), a device that cannot be opened or written, or one that reads
+    back a limit above 0 (the kernel's, for all requests) gives a request that holds
     nothing, and a line saying why."""
     if choice not in CHOICES:
         raise ValueError(f"--cpu-latency-qos must be one of {', '.join(CHOICES)}, got {choice!r}")
     if choice == "off":
         return Request(None, "")
+    try:
+        driver = idle_driver.read_text().strip()
+    except OSError:
+        driver = ""
+    if driver in ("", "none"):
+        return Request(
+            None,
+            f"no cpuidle driver here ({idle_driver}: {driver or 'missing'}): idle CPUs halt "
+            "whatever the limit, so nothing was asked",
+        )
     try:
         file = open_device(device)
     except OSError as exc:
@@ -91,7 +108,9 @@ def hold(
         limit = _LIMIT.unpack(granted)[0]
         file.close()
         return Request(None, f"{device} kept a limit of {limit} µs; idle CPUs halt as before")
-    return Request(file, f"idle CPUs poll while this runs ({device} held at 0 µs)")
+    return Request(
+        file, f"idle CPUs poll while this runs ({device} held at 0 µs; cpuidle driver {driver})"
+    )
 
 
 def _why(exc: OSError, device: Path) -> str:
