@@ -89,23 +89,20 @@ def hold(
             f"no cpuidle driver here ({idle_driver}: {driver or 'missing'}): idle CPUs halt "
             "whatever the limit, so nothing was asked",
         )
+    file: BinaryIO | None = None
     try:
         file = open_device(device)
-    except OSError as exc:
-        return Request(
-            None, f"could not ask for it ({_why(exc, device)}); idle CPUs halt as before"
-        )
-    try:
         file.write(_LIMIT.pack(0))
         file.seek(0)
         granted = file.read(_LIMIT.size)
     except OSError as exc:
-        file.close()
+        if file is not None:
+            file.close()
         return Request(
             None, f"could not ask for it ({_why(exc, device)}); idle CPUs halt as before"
         )
-    if len(granted) == _LIMIT.size and _LIMIT.unpack(granted)[0] > 0:
-        limit = _LIMIT.unpack(granted)[0]
+    limit = _LIMIT.unpack(granted)[0] if len(granted) == _LIMIT.size else 0
+    if limit > 0:
         file.close()
         return Request(None, f"{device} kept a limit of {limit} µs; idle CPUs halt as before")
     return Request(

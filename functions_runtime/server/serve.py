@@ -58,47 +58,21 @@ def serve(
     refused = cpus.pin_to(plan.serve)  # first: every thread and child below inherits it
     if refused:
         print(f"functions serve: --cpu-affinity: {refused}", file=sys.stderr, flush=True)
-    with latency.hold(cpu_latency_qos) as qos:
-        if qos.line:
-            print(f"functions serve: --cpu-latency-qos: {qos.line}", file=sys.stderr, flush=True)
-        _serve(
-            host,
-            port,
-            data_dir,
-            allow,
-            ready,
-            workers,
-            policy,
-            processes,
-            delivery_niceness,
-            warm_workers,
-            plan,
-        )
-    print("functions serve: stopped", file=sys.stderr, flush=True)
-
-
-def _serve(
-    host: str,
-    port: int,
-    data_dir: Path,
-    allow: tuple[str, ...],
-    ready: threading.Event | None,
-    workers: int,
-    policy: DeliveryPolicy | None,
-    processes: int,
-    delivery_niceness: int,
-    warm_workers: int,
-    plan: cpus.Layout,
-) -> None:
     backend = open_embedded(data_dir)
     delivery = open_delivery(data_dir)
     policy = policy or DeliveryPolicy()
     # The API's own pool runs test invocations; the delivery processes have theirs.
     mode = isolation.mode_from()
     store = open_store(data_dir)  # functions_sdk.store, in data_dir/store.db
-    with isolation.pool(
-        mode, lambda line: print(line, flush=True), max_workers=16, store=store
-    ) as pool:
+    # Held until serve has stopped (the delivery processes included), released at exit.
+    with (
+        latency.hold(cpu_latency_qos) as qos,
+        isolation.pool(
+            mode, lambda line: print(line, flush=True), max_workers=16, store=store
+        ) as pool,
+    ):
+        if qos.line:
+            print(f"functions serve: --cpu-latency-qos: {qos.line}", file=sys.stderr, flush=True)
         plane = ControlPlane(backend, pool, allow=allow)
         generated, workspace = plane.bootstrap(os.environ.get("FUNCTIONS_API_KEY"))
         ingest = Ingest(backend.metadata, delivery.queue, delivery.deliveries)
@@ -140,6 +114,7 @@ def _serve(
             deliverers.stop(timeout=30)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+    print("functions serve: stopped", file=sys.stderr, flush=True)
 
 
 def _log_server_lines() -> None:
