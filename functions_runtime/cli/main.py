@@ -20,6 +20,7 @@ from ..manifest import ManifestError, load_function
 from ..sandbox.folder import compile_on_disk
 from ..sandbox.host.local import build_spec
 from ..sandbox.host.pool import summarise
+from ..server import cpus, latency
 from .client import ApiError
 from .libraries import add_library_commands
 from .remote import add_commands
@@ -210,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--cpu-affinity",
-        choices=("on", "off"),
+        choices=cpus.CHOICES,
         default="on",
         help="on: serve runs on one CPU, the delivery processes on the others (their "
         "threads and sandbox workers with them: fewer cross-CPU wake-ups); off: the "
@@ -218,7 +219,7 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--cpu-latency-qos",
-        choices=("on", "off"),
+        choices=latency.CHOICES,
         default="off",
         help="on: idle CPUs poll instead of halting while serve runs, so a process "
         "woken on another CPU starts at once (cheaper hand-offs between serve, delivery "
